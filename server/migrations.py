@@ -1,0 +1,56 @@
+"""Schema versions: a new database gets the current schema at once; an existing one is upgraded in place.
+
+A migration is a function of (database, migrator) appended to MIGRATIONS with the next number. Since a fresh
+database is created from the current models and stamped with the latest version, a migration only ever runs
+on a database made by an older release, and must leave it equal to what the models create.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import peewee
+from playhouse.migrate import SchemaMigrator
+
+from server.db import database, write_transaction
+from server.models import ALL_MODELS, BaseModel
+
+
+class SchemaVersion(BaseModel):
+    version = peewee.IntegerField()
+
+
+Migration = Callable[[peewee.Database, SchemaMigrator], None]
+
+# (version, what it does, the step). Version 1 is the first schema, made from the models.
+MIGRATIONS: list[tuple[int, str, Migration | None]] = [
+    (1, "profiles, contacts, webhooks, api keys", None),
+]
+
+
+def latest_version() -> int:
+    return MIGRATIONS[-1][0]
+
+
+def current_version() -> int:
+    if not database.table_exists(SchemaVersion._meta.table_name):
+        return 0
+    row = SchemaVersion.select(peewee.fn.MAX(SchemaVersion.version)).scalar()
+    return row or 0
+
+
+def migrate() -> int:
+    """Bring the bound database to the latest version; safe to run from several processes at once."""
+    with database.connection_context(), write_transaction():
+        database.create_tables([SchemaVersion], safe=True)
+        version = current_version()
+        if version == 0:
+            database.create_tables(ALL_MODELS, safe=True)
+            SchemaVersion.create(version=latest_version())
+            return latest_version()
+        migrator = SchemaMigrator.from_database(database.obj)
+        for number, _, step in MIGRATIONS:
+            if number > version and step is not None:
+                step(database.obj, migrator)
+                SchemaVersion.create(version=number)
+        return current_version()

@@ -1,0 +1,91 @@
+"""The tables. Rows are the truth; the gRPC layer converts them to and from protobuf messages."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import peewee
+
+from server.db import database, utcnow
+
+
+class JSONField(peewee.TextField):
+    """JSON kept as text, so SQLite and PostgreSQL store it the same way."""
+
+    def db_value(self, value: Any) -> str | None:
+        return None if value is None else json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+    def python_value(self, value: str | None) -> Any:
+        return None if value is None else json.loads(value)
+
+
+class BaseModel(peewee.Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class Profile(BaseModel):
+    id = peewee.CharField(primary_key=True, max_length=64)
+    name = peewee.CharField(max_length=200)
+    engine = peewee.CharField(max_length=20)
+    status = peewee.CharField(max_length=20, default="DISCONNECTED")
+    phone_number = peewee.CharField(max_length=20, default="")
+    last_error = peewee.TextField(default="")
+    engine_settings = JSONField(default=dict)
+    min_gap_ms = peewee.IntegerField(default=0)
+    jitter_ms = peewee.IntegerField(default=0)
+    daily_cap = peewee.IntegerField(default=0)
+    labels = JSONField(default=dict)
+    created_at = peewee.DateTimeField(default=utcnow)
+    updated_at = peewee.DateTimeField(default=utcnow)
+
+
+class Contact(BaseModel):
+    id = peewee.CharField(primary_key=True, max_length=40)
+    profile = peewee.ForeignKeyField(Profile, on_delete="CASCADE", backref="contacts")
+    phone_number = peewee.CharField(max_length=20)
+    name = peewee.CharField(max_length=200, default="")
+    email = peewee.CharField(max_length=254, default="")
+    notes = peewee.TextField(default="")
+    # A JSON array of lower-case tags; filtered with LIKE '%"tag"%', which both backends index-free support.
+    tags = JSONField(default=list)
+    attributes = JSONField(default=dict)
+    created_at = peewee.DateTimeField(default=utcnow)
+    updated_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("profile", "phone_number"), True),)
+
+
+class Webhook(BaseModel):
+    id = peewee.CharField(primary_key=True, max_length=40)
+    # NULL: a global webhook, for every profile.
+    profile = peewee.ForeignKeyField(Profile, null=True, on_delete="CASCADE", backref="webhooks")
+    url = peewee.TextField()
+    events = JSONField(default=list)
+    headers = JSONField(default=dict)
+    secret = peewee.CharField(max_length=256)
+    active = peewee.BooleanField(default=True)
+    description = peewee.TextField(default="")
+    created_at = peewee.DateTimeField(default=utcnow)
+    updated_at = peewee.DateTimeField(default=utcnow)
+
+
+class ApiKey(BaseModel):
+    id = peewee.CharField(primary_key=True, max_length=40)
+    name = peewee.CharField(max_length=200)
+    # The key's public prefix, used to find the row; the secret part is kept only as a SHA-256 hash.
+    prefix = peewee.CharField(max_length=32, unique=True)
+    key_hash = peewee.CharField(max_length=64)
+    scopes = JSONField(default=list)
+    # Empty: every profile.
+    profile_ids = JSONField(default=list)
+    expires_at = peewee.DateTimeField(null=True)
+    revoked_at = peewee.DateTimeField(null=True)
+    last_used_at = peewee.DateTimeField(null=True)
+    created_at = peewee.DateTimeField(default=utcnow)
+
+
+ALL_MODELS: list[type[BaseModel]] = [Profile, Contact, Webhook, ApiKey]

@@ -1,0 +1,168 @@
+"""WebhookService: where events are POSTed. Delivery itself is the webhook worker's job."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import secrets
+from urllib.parse import urlsplit
+
+import grpc
+from google.protobuf import empty_pb2
+
+from server import event_filters, validation
+from server.auth import current_principal
+from server.config import Settings
+from server.convert import to_timestamp
+from server.db import utcnow, write_transaction
+from server.errors import forbidden, invalid, not_found
+from server.ids import new_id
+from server.models import Webhook
+from server.pagination import paginate
+from server.services.profiles import get_profile
+from wagw.v1 import webhooks_pb2, webhooks_pb2_grpc
+
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$")
+# Headers the gateway sets itself on every delivery: a webhook may not override them.
+_RESERVED_HEADERS = {"host", "content-type", "content-length", "user-agent"}
+
+
+def to_proto(row: Webhook, *, with_secret: bool = False) -> webhooks_pb2.Webhook:
+    return webhooks_pb2.Webhook(
+        id=row.id,
+        profile_id=row.profile_id or "",
+        url=row.url,
+        events=row.events,
+        headers=row.headers,
+        secret=row.secret if with_secret else "",
+        active=row.active,
+        description=row.description,
+        create_time=to_timestamp(row.created_at),
+        update_time=to_timestamp(row.updated_at),
+    )
+
+
+class WebhookServicer(webhooks_pb2_grpc.WebhookServiceServicer):
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    def ListWebhooks(self, request: webhooks_pb2.ListWebhooksRequest, context: grpc.ServicerContext
+                     ) -> webhooks_pb2.ListWebhooksResponse:
+        principal = current_principal()
+        query = Webhook.select()
+        if request.profile_id:
+            principal.require_profile(request.profile_id)
+            query = query.where(Webhook.profile == request.profile_id)
+        if principal.profile_ids is not None:
+            # Global webhooks see every profile's events: only unrestricted callers may see them.
+            query = query.where(Webhook.profile.in_(sorted(principal.profile_ids)))
+        rows, token, total = paginate(query, Webhook.id, request.page_size, request.page_token)
+        return webhooks_pb2.ListWebhooksResponse(
+            webhooks=[to_proto(row) for row in rows], next_page_token=token, total_size=total
+        )
+
+    def CreateWebhook(self, request: webhooks_pb2.CreateWebhookRequest, context: grpc.ServicerContext
+                      ) -> webhooks_pb2.Webhook:
+        if request.profile_id:
+            profile = get_profile(request.profile_id)
+        elif current_principal().profile_ids is not None:
+            raise forbidden("a key limited to profiles cannot create a global webhook: give profileId")
+        else:
+            profile = None
+        row = Webhook(
+            id=new_id("wh"),
+            profile=profile,
+            url=self._url(request.url),
+            events=event_filters.validate(list(request.events) or ["*"], "events"),
+            headers=_headers(dict(request.headers)),
+            secret=_secret(request.secret) if request.secret else "whsec_" + secrets.token_urlsafe(32),
+            active=request.active if request.HasField("active") else True,
+            description=validation.text(request.description, "description", max_len=500),
+        )
+        with write_transaction():
+            row.save(force_insert=True)
+        return to_proto(row, with_secret=True)
+
+    def GetWebhook(self, request: webhooks_pb2.GetWebhookRequest, context: grpc.ServicerContext
+                   ) -> webhooks_pb2.Webhook:
+        return to_proto(_get_webhook(request.id))
+
+    def UpdateWebhook(self, request: webhooks_pb2.UpdateWebhookRequest, context: grpc.ServicerContext
+                      ) -> webhooks_pb2.Webhook:
+        row = _get_webhook(request.id)
+        if request.HasField("url"):
+            row.url = self._url(request.url)
+        if request.events:
+            row.events = event_filters.validate(list(request.events), "events")
+        if request.headers:
+            merged = {**row.headers, **request.headers}
+            row.headers = _headers({name: value for name, value in merged.items() if value})
+        if request.HasField("secret"):
+            row.secret = _secret(request.secret)
+        if request.HasField("description"):
+            row.description = validation.text(request.description, "description", max_len=500)
+        if request.HasField("active"):
+            row.active = request.active
+        row.updated_at = utcnow()
+        with write_transaction():
+            row.save()
+        return to_proto(row)
+
+    def DeleteWebhook(self, request: webhooks_pb2.DeleteWebhookRequest, context: grpc.ServicerContext
+                      ) -> empty_pb2.Empty:
+        row = _get_webhook(request.id)
+        with write_transaction():
+            row.delete_instance()
+        return empty_pb2.Empty()
+
+    def _url(self, raw: str) -> str:
+        url = raw.strip()
+        if not url:
+            raise invalid("url", "is required")
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise invalid("url", f"'{raw}' is not an http(s) URL")
+        if len(url) > 2000:
+            raise invalid("url", "must be at most 2000 characters")
+        if not self.settings.webhook_allow_private and _is_private(parts.hostname):
+            raise invalid("url", f"'{parts.hostname}' is a private or loopback address; "
+                                 "set WAGW_WEBHOOK_ALLOW_PRIVATE=1 to allow it")
+        return url
+
+
+def _get_webhook(webhook_id: str) -> Webhook:
+    row = Webhook.get_or_none(Webhook.id == webhook_id)
+    if row is None:
+        raise not_found("webhook", webhook_id)
+    if not current_principal().can_access(row.profile_id):
+        raise forbidden(f"not allowed on webhook '{webhook_id}'")
+    return row
+
+
+def _is_private(host: str) -> bool:
+    """Literal private, loopback or link-local addresses and localhost names. Names that resolve to such
+    addresses are checked again at delivery time, when the address is known."""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return address.is_private or address.is_loopback or address.is_link_local or address.is_unspecified
+
+
+def _headers(headers: dict[str, str]) -> dict[str, str]:
+    for name in headers:
+        if not _HEADER_NAME.match(name):
+            raise invalid("headers", f"'{name}' is not a header name")
+        if name.lower() in _RESERVED_HEADERS or name.lower().startswith("x-webhook-"):
+            raise invalid("headers", f"'{name}' is set by the gateway and cannot be overridden")
+    return validation.string_map(headers, "headers", max_entries=20)
+
+
+def _secret(secret: str) -> str:
+    if not 16 <= len(secret) <= 256:
+        raise invalid("secret", "must be 16 to 256 characters")
+    return secret
+
+

@@ -1,0 +1,52 @@
+"""Schema versions: a new database is stamped with the latest version; an old one is upgraded in place,
+keeping its rows; running again changes nothing. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import peewee
+import pytest
+from playhouse.migrate import SchemaMigrator
+from playhouse.migrate import migrate as run_operations
+
+from server import db, migrations
+from server.models import Profile
+from tests.support.stack import postgres_database
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'm.db'}"
+    else:
+        with postgres_database() as url:
+            yield url
+            db.database.close()
+
+
+def test_new_database_gets_the_latest_version(database_url):
+    db.open_database(database_url)
+    assert migrations.migrate() == migrations.latest_version()
+    with db.database.connection_context():
+        assert migrations.current_version() == migrations.latest_version()
+        assert db.database.table_exists(Profile._meta.table_name)
+    assert migrations.migrate() == migrations.latest_version()
+
+
+def test_old_database_is_upgraded_in_place(database_url, monkeypatch):
+    db.open_database(database_url)
+    migrations.migrate()
+    with db.database.connection_context():
+        Profile.create(id="kept", name="old row", engine="simulator")
+
+    def add_column(database: peewee.Database, migrator: SchemaMigrator) -> None:
+        run_operations(migrator.add_column("profile", "nickname", peewee.CharField(default="none")))
+
+    upgraded = [*migrations.MIGRATIONS, (migrations.latest_version() + 1, "profile nickname", add_column)]
+    monkeypatch.setattr(migrations, "MIGRATIONS", upgraded)
+    assert migrations.migrate() == upgraded[-1][0]
+    with db.database.connection_context():
+        cursor = db.database.execute_sql("SELECT name, nickname FROM profile WHERE id = 'kept'")
+        assert cursor.fetchone() == ("old row", "none")
+    assert migrations.migrate() == upgraded[-1][0]  # nothing left to run

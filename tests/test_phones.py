@@ -1,0 +1,32 @@
+"""Chat id and phone number forms (DESIGN.md §4): every accepted form in, one canonical form out."""
+
+import pytest
+
+from server.errors import ApiError
+from server.phones import normalize_chat_id, normalize_group_id, normalize_phone
+
+
+@pytest.mark.parametrize("raw", [
+    "628123456789@c.us",
+    "628123456789@s.whatsapp.net",
+    "+62 812-3456-789",
+    "628123456789",
+    " +62 (812) 3456.789 ",
+])
+def test_user_forms_share_one_canonical_chat_id(raw):
+    assert normalize_chat_id(raw, "chatId") == "628123456789@s.whatsapp.net"
+    assert normalize_phone(raw, "phoneNumber") == "+628123456789"
+
+
+def test_group_ids_are_kept():
+    assert normalize_chat_id("120363025246125486@g.us", "chatId") == "120363025246125486@g.us"
+    assert normalize_group_id("628123456789-1612345678", "groupId") == "628123456789-1612345678@g.us"
+
+
+@pytest.mark.parametrize("raw", ["", "hello", "+12345", "62812345678901234567890", "abc@g.us", "12@c.us"])
+def test_bad_numbers_name_the_field(raw):
+    with pytest.raises(ApiError) as caught:
+        normalize_chat_id(raw, "chatId")
+    assert caught.value.code == "VALIDATION_ERROR"
+    assert caught.value.metadata == {"field": "chatId"}
+    assert caught.value.message.startswith("chatId: ")
