@@ -27,7 +27,9 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 # Code generation. GEN_OUT may point elsewhere (tests/test_contract.py regenerates into a temp dir).
 GEN_OUT          ?= gen
-PROTOS           := $(sort $(wildcard proto/wagw/v1/*.proto))
+# Proto packages: the public API (wagw/v1) and the internal engine-host API (wagw/engine/v1).
+PROTO_DIRS       := wagw/v1 wagw/engine/v1
+PROTOS           := $(sort $(foreach d,$(PROTO_DIRS),$(wildcard proto/$(d)/*.proto)))
 # googleapis protos our files import, vendored verbatim from the googleapis-common-protos wheel (see buf.yaml).
 GOOGLEAPIS_DIR   := third_party/googleapis
 GOOGLEAPIS_PROTOS := $(sort $(wildcard $(GOOGLEAPIS_DIR)/google/*/*.proto))
@@ -73,15 +75,16 @@ deb-packages:
 # The protoc command line, in one place. Stale stubs are removed first so gen/ holds exactly what the
 # protos define; protoc's output is deterministic, so regenerating unchanged protos changes no byte.
 define generate
-	mkdir -p $(GEN_OUT)/wagw/v1
-	rm -f $(GEN_OUT)/wagw/v1/*_pb2.py $(GEN_OUT)/wagw/v1/*_pb2.pyi $(GEN_OUT)/wagw/v1/*_pb2_grpc.py
+	$(foreach d,$(PROTO_DIRS),mkdir -p $(GEN_OUT)/$(d) && \
+	  rm -f $(GEN_OUT)/$(d)/*_pb2.py $(GEN_OUT)/$(d)/*_pb2.pyi $(GEN_OUT)/$(d)/*_pb2_grpc.py;)
 	$(PY) -m grpc_tools.protoc \
 	  -I proto -I $(GOOGLEAPIS_DIR) \
 	  -I "$$($(PY) -c 'import grpc_tools, os; print(os.path.join(os.path.dirname(grpc_tools.__file__), "_proto"))')" \
 	  --python_out=$(GEN_OUT) --pyi_out=$(GEN_OUT) --grpc_python_out=$(GEN_OUT) \
 	  --descriptor_set_out=$(GEN_OUT)/descriptor.binpb --include_imports \
 	  $(PROTOS)
-	touch -a $(GEN_OUT)/wagw/__init__.py $(GEN_OUT)/wagw/v1/__init__.py
+	touch -a $(GEN_OUT)/wagw/__init__.py $(GEN_OUT)/wagw/engine/__init__.py \
+	  $(foreach d,$(PROTO_DIRS),$(GEN_OUT)/$(d)/__init__.py)
 endef
 
 gen: | $(VENV_STAMP)

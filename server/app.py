@@ -7,20 +7,17 @@ stream holds a thread, so the pool is sized by WAGW_GRPC_WORKERS for the watcher
 from __future__ import annotations
 
 import logging
-import signal
-import threading
-from concurrent import futures
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from server import db, logs, migrations
+from server import runtime
 from server.config import Settings, load
-from server.interceptors import GatewayInterceptor
 from server.logs import fields
 from server.services.api_keys import ApiKeyServicer
 from server.services.contacts import ContactServicer
+from server.services.events import EventServicer
 from server.services.profiles import ProfileServicer
 from server.services.webhooks import WebhookServicer
 from wagw.v1 import (
@@ -54,50 +51,34 @@ SERVICE_NAMES = [
 
 def build_server(settings: Settings, address: str) -> tuple[grpc.Server, int]:
     """A started-but-not-yet-serving server bound to `address`; returns it and the bound port."""
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=settings.grpc_workers, thread_name_prefix="rpc"),
-        interceptors=[GatewayInterceptor(settings)],
-        options=[("grpc.so_reuseport", 0)],
-    )
+    server = runtime.new_server(settings)
     profiles_pb2_grpc.add_ProfileServiceServicer_to_server(ProfileServicer(settings), server)
     contacts_pb2_grpc.add_ContactServiceServicer_to_server(ContactServicer(), server)
     webhooks_pb2_grpc.add_WebhookServiceServicer_to_server(WebhookServicer(settings), server)
     api_keys_pb2_grpc.add_ApiKeyServiceServicer_to_server(ApiKeyServicer(), server)
-    # The contract's routes whose behaviour later work builds: the generated servicers answer every call
-    # with NotImplementedError, which the interceptor reports as NOT_IMPLEMENTED (501).
+    # The contract's routes whose behaviour later work builds: the generated servicers (and the methods our
+    # servicers do not define yet) answer NotImplementedError, which the interceptor reports as
+    # NOT_IMPLEMENTED (501).
     messages_pb2_grpc.add_MessageServiceServicer_to_server(messages_pb2_grpc.MessageServiceServicer(), server)
     bulk_pb2_grpc.add_BulkServiceServicer_to_server(bulk_pb2_grpc.BulkServiceServicer(), server)
     groups_pb2_grpc.add_GroupServiceServicer_to_server(groups_pb2_grpc.GroupServiceServicer(), server)
-    events_pb2_grpc.add_EventServiceServicer_to_server(events_pb2_grpc.EventServiceServicer(), server)
+    events_pb2_grpc.add_EventServiceServicer_to_server(EventServicer(), server)
 
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in ["", *SERVICE_NAMES]:
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     reflection.enable_server_reflection([*SERVICE_NAMES, reflection.SERVICE_NAME, health.SERVICE_NAME], server)
-    port = server.add_insecure_port(address)
-    if port == 0:
-        raise OSError(f"cannot listen on {address}")
-    return server, port
+    return server, runtime.listen(server, address)
 
 
 def serve(settings: Settings) -> None:
     """Run until SIGTERM or SIGINT, then finish the calls in flight (up to 10 s) and stop."""
-    logs.configure(settings.log_level)
-    db.open_database(settings.database_url)
-    migrations.migrate()
+    runtime.prepare(settings)
     server, port = build_server(settings, f"{settings.grpc_host}:{settings.grpc_port}")
     server.start()
     log.info("grpc server listening", extra=fields(address=f"{settings.grpc_host}:{port}"))
-    stopping = threading.Event()
-
-    def stop(signum: int, _frame: object) -> None:
-        log.info("stopping", extra=fields(signal=signal.Signals(signum).name))
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    stopping.wait()
+    runtime.wait_for_signal()
     server.stop(grace=10).wait()
 
 

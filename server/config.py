@@ -27,6 +27,11 @@ class Settings:
     http_host: str = field(default_factory=lambda: os.environ.get("WAGW_HTTP_HOST", "0.0.0.0"))
     http_port: int = field(default_factory=lambda: _int("WAGW_HTTP_PORT", 3001))
     envoy_admin_port: int = field(default_factory=lambda: _int("WAGW_ENVOY_ADMIN_PORT", 9901))
+    # The engine host (internal: bind it to a private address). Its id defaults to its address, so a restarted
+    # host takes its own sessions back at once.
+    engine_host: str = field(default_factory=lambda: os.environ.get("WAGW_ENGINE_HOST", "127.0.0.1"))
+    engine_port: int = field(default_factory=lambda: _int("WAGW_ENGINE_PORT", 50061))
+    engine_host_id: str = field(default_factory=lambda: os.environ.get("WAGW_ENGINE_HOST_ID", ""))
     # Threads serving RPCs; each open stream holds one.
     grpc_workers: int = field(default_factory=lambda: _int("WAGW_GRPC_WORKERS", 64))
     # JWT: an HS256 secret, or an RS256 JWKS file; issuer and audience are checked when set.

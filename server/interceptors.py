@@ -23,8 +23,12 @@ log = logging.getLogger("wagw.rpc")
 
 
 class GatewayInterceptor(grpc.ServerInterceptor):
-    def __init__(self, settings: Settings):
+    """`authenticate=False` is for internal servers (the engine host), whose callers are the gateway's own
+    processes: they get the same errors, connections and logs, without credentials."""
+
+    def __init__(self, settings: Settings, *, authenticate: bool = True):
         self.settings = settings
+        self.authenticate = authenticate
 
     def intercept_service(
         self, continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
@@ -33,7 +37,7 @@ class GatewayInterceptor(grpc.ServerInterceptor):
         handler = continuation(details)
         if handler is None or handler.request_streaming:
             return handler
-        call = _Call(self.settings, details.method)
+        call = _Call(self.settings, details.method, self.authenticate)
         if handler.response_streaming:
             return grpc.unary_stream_rpc_method_handler(
                 call.wrap_stream(handler.unary_stream),
@@ -48,10 +52,10 @@ class GatewayInterceptor(grpc.ServerInterceptor):
 
 
 class _Call:
-    def __init__(self, settings: Settings, method: str):
+    def __init__(self, settings: Settings, method: str, authenticate: bool):
         self.settings = settings
         self.method = method
-        self.scope = auth.required_scope(method)
+        self.scope = auth.required_scope(method) if authenticate else None
 
     def _principal(self, context: grpc.ServicerContext) -> auth.Principal | None:
         if self.scope is None:

@@ -1,7 +1,7 @@
 """`make run`: every role of the gateway as one process tree on this machine.
 
-Prepares the database (migrations, a first admin key), then starts the gRPC API server and Envoy as child
-processes, restarts a child that dies, and stops them all on Ctrl-C or SIGTERM.
+Prepares the database (migrations, a first admin key), then starts the gRPC API server, the engine host and
+Envoy as child processes, restarts a child that dies, and stops them all on Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -91,6 +91,7 @@ def main() -> None:
     envoy_dir.mkdir(parents=True, exist_ok=True)
     children = [
         Child("api", lambda: subprocess.Popen([sys.executable, "-m", "server.app"])),
+        Child("engines", lambda: subprocess.Popen([sys.executable, "-m", "server.engine_host"])),
         # envoy.start returns once Envoy listens, so the banner below is printed when curl can work.
         Child("envoy", lambda: envoy.start(
             settings.http_port, settings.grpc_port, settings.envoy_admin_port,

@@ -11,7 +11,9 @@ from collections.abc import Callable
 
 import peewee
 from playhouse.migrate import SchemaMigrator
+from playhouse.migrate import migrate as apply_operations
 
+from server import models
 from server.db import database, write_transaction
 from server.models import ALL_MODELS, BaseModel
 
@@ -22,9 +24,22 @@ class SchemaVersion(BaseModel):
 
 Migration = Callable[[peewee.Database, SchemaMigrator], None]
 
+def _engine_sessions(database: peewee.Database, migrator: SchemaMigrator) -> None:
+    profile = models.Profile
+    apply_operations(
+        migrator.add_column("profile", "desired_state", profile.desired_state),
+        migrator.add_column("profile", "host_id", profile.host_id),
+        migrator.add_column("profile", "qr_code", profile.qr_code),
+        migrator.add_column("profile", "qr_expires_at", profile.qr_expires_at),
+        migrator.add_column("profile", "pairing_code", profile.pairing_code),
+    )
+    database.create_tables([models.EngineSession, models.EngineHost, models.Event])
+
+
 # (version, what it does, the step). Version 1 is the first schema, made from the models.
 MIGRATIONS: list[tuple[int, str, Migration | None]] = [
     (1, "profiles, contacts, webhooks, api keys", None),
+    (2, "engine sessions, engine hosts, the event log", _engine_sessions),
 ]
 
 

@@ -40,6 +40,14 @@ class Profile(BaseModel):
     labels = JSONField(default=dict)
     created_at = peewee.DateTimeField(default=utcnow)
     updated_at = peewee.DateTimeField(default=utcnow)
+    # What the caller asked for: "connected" sessions are (re)opened by an engine host after any restart.
+    desired_state = peewee.CharField(max_length=20, default="disconnected")
+    # The engine host that holds the live session (EngineHost.id), if any.
+    host_id = peewee.CharField(max_length=100, null=True)
+    # The login in progress: the QR string to show and until when, or the pairing code.
+    qr_code = peewee.TextField(default="")
+    qr_expires_at = peewee.DateTimeField(null=True)
+    pairing_code = peewee.CharField(max_length=20, default="")
 
 
 class Contact(BaseModel):
@@ -88,4 +96,33 @@ class ApiKey(BaseModel):
     created_at = peewee.DateTimeField(default=utcnow)
 
 
-ALL_MODELS: list[type[BaseModel]] = [Profile, Contact, Webhook, ApiKey]
+class EngineSession(BaseModel):
+    """An engine's stored credentials for one profile (the SessionStore of server.engines.base)."""
+
+    profile = peewee.ForeignKeyField(Profile, primary_key=True, on_delete="CASCADE")
+    engine = peewee.CharField(max_length=20)
+    data = JSONField(default=dict)
+    updated_at = peewee.DateTimeField(default=utcnow)
+
+
+class EngineHost(BaseModel):
+    """A live engine-host process: where to call it, and its heartbeat. A host whose heartbeat is stale is
+    gone, and its profiles are shown as RECONNECTING until a host takes them over."""
+
+    id = peewee.CharField(primary_key=True, max_length=100)
+    address = peewee.CharField(max_length=200)
+    heartbeat_at = peewee.DateTimeField(default=utcnow)
+
+
+class Event(BaseModel):
+    """The durable event log: written before any fan-out, so every consumer can resume from an id."""
+
+    id = peewee.BigAutoField()
+    name = peewee.CharField(max_length=40)
+    # Not a foreign key: events outlive a deleted profile.
+    profile_id = peewee.CharField(max_length=64, null=True, index=True)
+    data = JSONField(default=dict)
+    created_at = peewee.DateTimeField(default=utcnow)
+
+
+ALL_MODELS: list[type[BaseModel]] = [Profile, Contact, Webhook, ApiKey, EngineSession, EngineHost, Event]

@@ -5,9 +5,13 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator
 
+import httpx
 import pytest
 
+from tests.support.grpc_rest import GrpcRestClient
 from tests.support.stack import Stack, postgres_database, running_stack
+
+TRANSPORTS = ["envoy", "grpc"]
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])
@@ -20,6 +24,28 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     else:
         with postgres_database() as url, running_stack(url) as running:
             yield running
+
+
+@pytest.fixture(params=TRANSPORTS)
+def transport(request: pytest.FixtureRequest) -> str:
+    """How a test's REST-shaped calls reach the API server: "envoy" is REST through the real Envoy (transcoder
+    and envelope), "grpc" the same calls straight to the API server over gRPC (tests/support/grpc_rest.py)."""
+    return request.param
+
+
+@pytest.fixture
+def api(stack: Stack, transport: str) -> Iterator[Callable[..., httpx.Client | GrpcRestClient]]:
+    """`api(key=None, headers=None)`: a client of the stack over this test's transport, as `key` (default: the
+    admin key) or with exactly `headers`. Each test runs once per backend and transport; the stack is shared."""
+    clients: list[httpx.Client | GrpcRestClient] = []
+
+    def make(key: str | None = None, *, headers: dict[str, str] | None = None) -> httpx.Client | GrpcRestClient:
+        clients.append(stack.client(transport, key, headers=headers))
+        return clients[-1]
+
+    yield make
+    for client in clients:
+        client.close()
 
 
 _counter = itertools.count()

@@ -50,3 +50,27 @@ def test_old_database_is_upgraded_in_place(database_url, monkeypatch):
         cursor = db.database.execute_sql("SELECT name, nickname FROM profile WHERE id = 'kept'")
         assert cursor.fetchone() == ("old row", "none")
     assert migrations.migrate() == upgraded[-1][0]  # nothing left to run
+
+
+def test_version_1_database_upgrades_to_engine_sessions(database_url):
+    """A database made by the first release (version 1) gains the session columns and tables in place."""
+    db.open_database(database_url)
+    with db.database.connection_context():
+        v1_columns = ["id", "name", "engine", "status", "phone_number", "last_error", "engine_settings",
+                      "min_gap_ms", "jitter_ms", "daily_cap", "labels", "created_at", "updated_at"]
+        db.database.execute_sql(
+            "CREATE TABLE profile (id VARCHAR(64) PRIMARY KEY, name VARCHAR(200) NOT NULL, engine VARCHAR(20) NOT "
+            "NULL, status VARCHAR(20) NOT NULL, phone_number VARCHAR(20) NOT NULL, last_error TEXT NOT NULL, "
+            "engine_settings TEXT NOT NULL, min_gap_ms INTEGER NOT NULL, jitter_ms INTEGER NOT NULL, daily_cap "
+            "INTEGER NOT NULL, labels TEXT NOT NULL, created_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL)")
+        db.database.execute_sql(
+            f"INSERT INTO profile ({', '.join(v1_columns)}) VALUES ('old', 'Old', 'simulator', 'CONNECTED', '', '', "
+            "'{}', 0, 0, 0, '{}', '2026-01-01 00:00:00', '2026-01-01 00:00:00')")
+        db.database.create_tables([migrations.SchemaVersion])
+        migrations.SchemaVersion.create(version=1)
+    assert migrations.migrate() == migrations.latest_version()
+    with db.database.connection_context():
+        old = Profile.get_by_id("old")
+        assert (old.name, old.desired_state, old.qr_code, old.host_id) == ("Old", "disconnected", "", None)
+        assert db.database.table_exists("event")
+        assert db.database.table_exists("engine_session")

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import grpc
 import peewee
+import segno
 from google.protobuf import empty_pb2, json_format
 
-from server import validation
+from server import engine_client, validation
 from server.auth import current_principal
 from server.config import Settings
 from server.convert import to_timestamp
-from server.db import write_transaction
+from server.db import utcnow, write_transaction
+from server.engines.registry import validate_settings
 from server.errors import conflict, forbidden, invalid, not_found
 from server.ids import new_id
-from server.models import Profile
+from server.models import EngineSession, Profile
 from server.pagination import paginate
 from server.phones import normalize_phone
+from server.sessions import LIVE_STATUSES, alive_hosts
+from wagw.engine.v1 import engine_host_pb2
 from wagw.v1 import profiles_pb2, profiles_pb2_grpc
 
 Engine = profiles_pb2.Profile.Engine
@@ -33,12 +39,27 @@ def get_profile(profile_id: str) -> Profile:
     return profile
 
 
-def to_proto(row: Profile) -> profiles_pb2.Profile:
+def effective_status(row: Profile, hosts: Collection[str]) -> str:
+    """The stored status, unless it needs a live session and no live host holds it: then the profile is
+    RECONNECTING (it wants to be connected, and a host will take it) or DISCONNECTED."""
+    if row.status in LIVE_STATUSES and row.host_id not in hosts:
+        return "RECONNECTING" if row.desired_state == "connected" else "DISCONNECTED"
+    return row.status
+
+
+def to_proto(row: Profile, hosts: Collection[str] | None = None, sessions: Collection[str] | None = None
+             ) -> profiles_pb2.Profile:
+    """`hosts` (live engine host ids) and `sessions` (profile ids with stored credentials) are looked up when
+    not given; a list passes them in once for all its rows."""
+    hosts = alive_hosts() if hosts is None else hosts
+    if sessions is None:
+        sessions = {row.id} if EngineSession.get_or_none(EngineSession.profile == row.id) else set()
     return profiles_pb2.Profile(
         id=row.id,
         name=row.name,
         engine=ENGINES_BY_NAME[row.engine],
-        status=profiles_pb2.Profile.Status.Value(row.status),
+        status=profiles_pb2.Profile.Status.Value(effective_status(row, hosts)),
+        has_session=row.id in sessions,
         phone_number=row.phone_number,
         last_error=row.last_error,
         send_limits=profiles_pb2.SendLimits(
@@ -63,8 +84,11 @@ class ProfileServicer(profiles_pb2_grpc.ProfileServiceServicer):
         if request.status:
             query = query.where(Profile.status == profiles_pb2.Profile.Status.Name(request.status))
         rows, token, total = paginate(query, Profile.id, request.page_size, request.page_token)
+        hosts = alive_hosts()
+        sessions = {row.profile_id for row in EngineSession.select(EngineSession.profile)
+                    .where(EngineSession.profile.in_([row.id for row in rows]))}
         return profiles_pb2.ListProfilesResponse(
-            profiles=[to_proto(row) for row in rows], next_page_token=token, total_size=total
+            profiles=[to_proto(row, hosts, sessions) for row in rows], next_page_token=token, total_size=total
         )
 
     def CreateProfile(self, request: profiles_pb2.CreateProfileRequest, context: grpc.ServicerContext
@@ -86,7 +110,7 @@ class ProfileServicer(profiles_pb2_grpc.ProfileServiceServicer):
             "name": validation.text(request.name, "name", required=True),
             "engine": engine,
             "phone_number": normalize_phone(request.phone_number, "phoneNumber") if request.phone_number else "",
-            "engine_settings": json_format.MessageToDict(request.engine_settings),
+            "engine_settings": validate_settings(engine, json_format.MessageToDict(request.engine_settings)),
             "min_gap_ms": validation.int_range(limits.min_gap_ms, "sendLimits.minGapMs", 0, MAX_GAP_MS),
             "jitter_ms": validation.int_range(limits.jitter_ms, "sendLimits.jitterMs", 0, MAX_GAP_MS),
             "daily_cap": validation.int_range(limits.daily_cap, "sendLimits.dailyCap", 0, 1_000_000),
@@ -106,7 +130,49 @@ class ProfileServicer(profiles_pb2_grpc.ProfileServiceServicer):
     def DeleteProfile(self, request: profiles_pb2.DeleteProfileRequest, context: grpc.ServicerContext
                       ) -> empty_pb2.Empty:
         profile = get_profile(request.id)
+        if profile.host_id in alive_hosts():
+            # Stop the live session and unlink the device first; the stored keys go with the row below.
+            engine_client.call(profile, lambda host: host.Forget, engine_host_pb2.ForgetRequest(profile_id=profile.id))
         with write_transaction():
             profile.delete_instance(recursive=True)
         return empty_pb2.Empty()
+
+    def ConnectProfile(self, request: profiles_pb2.ConnectProfileRequest, context: grpc.ServicerContext
+                       ) -> profiles_pb2.ConnectProfileResponse:
+        profile = get_profile(request.id)
+        phone_number = normalize_phone(request.phone_number, "phoneNumber") if request.phone_number else ""
+        reply = engine_client.call(profile, lambda host: host.Connect,
+                                   engine_host_pb2.ConnectRequest(profile_id=profile.id, phone_number=phone_number))
+        return profiles_pb2.ConnectProfileResponse(profile=to_proto(get_profile(profile.id)),
+                                                   pairing_code=reply.pairing_code)
+
+    def GetProfileQr(self, request: profiles_pb2.GetProfileQrRequest, context: grpc.ServicerContext
+                     ) -> profiles_pb2.ProfileQr:
+        profile = get_profile(request.id)
+        status = effective_status(profile, alive_hosts())
+        if status != "QR_READY" or not profile.qr_code or (profile.qr_expires_at or utcnow()) < utcnow():
+            raise conflict(f"profile '{profile.id}' is not waiting for a QR scan (status {status}); "
+                           "connect it first", state=True)
+        png = segno.make(profile.qr_code, error="l").png_data_uri(scale=6, border=2)
+        return profiles_pb2.ProfileQr(qr=profile.qr_code, png_data_url=png,
+                                      expire_time=to_timestamp(profile.qr_expires_at))
+
+    def DisconnectProfile(self, request: profiles_pb2.DisconnectProfileRequest, context: grpc.ServicerContext
+                          ) -> profiles_pb2.Profile:
+        profile = get_profile(request.id)
+        if profile.host_id in alive_hosts():
+            engine_client.call(profile, lambda host: host.Disconnect,
+                               engine_host_pb2.DisconnectRequest(profile_id=profile.id))
+        else:
+            # No live session anywhere: only the wish to be connected has to go.
+            with write_transaction():
+                Profile.update(desired_state="disconnected", status="DISCONNECTED", updated_at=utcnow()) \
+                    .where(Profile.id == profile.id).execute()
+        return to_proto(get_profile(profile.id))
+
+    def LogoutProfile(self, request: profiles_pb2.LogoutProfileRequest, context: grpc.ServicerContext
+                      ) -> profiles_pb2.Profile:
+        profile = get_profile(request.id)
+        engine_client.call(profile, lambda host: host.Logout, engine_host_pb2.LogoutRequest(profile_id=profile.id))
+        return to_proto(get_profile(profile.id))
 

@@ -11,14 +11,20 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
+import grpc
 import httpx
 import psycopg
+from google.protobuf import json_format, struct_pb2
 
 from gateway import envoy as envoy_mod
 from server import auth, db, migrations
 from server.config import ROOT, Settings
+from server.launch import Child
+from tests.support.grpc_rest import GrpcRestClient
 from tests.support.net import LOCALHOST, free_port, wait_for_port
+from wagw.engine.v1 import engine_host_pb2, engine_host_pb2_grpc
 
 POSTGRES_ADMIN_URL = os.environ.get("WAGW_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -47,8 +53,29 @@ class Stack:
     admin_key: str
     grpc_port: int
     envoy: envoy_mod.Envoy
-    api: subprocess.Popen
+    api: Child
+    engines: Child
+    engine_port: int
     env: dict[str, str] = field(default_factory=dict)
+
+    def simulator(self, operation: str, **arguments: Any) -> Any:
+        """Run an operation of the engine host's simulated network (the test phone): scan, inbox, inject…"""
+        with grpc.insecure_channel(f"{LOCALHOST}:{self.engine_port}") as channel:
+            args = struct_pb2.Struct()
+            args.update(arguments)
+            reply = engine_host_pb2_grpc.SimulatorServiceStub(channel).Control(
+                engine_host_pb2.ControlRequest(operation=operation, arguments=args), timeout=10)
+        return json_format.MessageToDict(reply.result)
+
+    def restart_engines(self, *, kill: bool = False) -> None:
+        """Stop the engine host (SIGTERM, or SIGKILL with kill=True) and start it again."""
+        if kill:
+            self.engines.process.kill()
+            self.engines.process.wait()
+        else:
+            self.engines.stop()
+        self.engines.start()
+        wait_for_port(self.engine_port, timeout=20)
 
     @property
     def base_url(self) -> str:
@@ -63,8 +90,21 @@ class Stack:
     def envoy_grpc_target(self) -> str:
         return self.envoy.grpc_target
 
-    def rest(self, key: str | None = None) -> httpx.Client:
-        return httpx.Client(base_url=self.base_url, headers={"X-API-Key": key or self.admin_key}, timeout=10)
+    def rest(self, key: str | None = None, *, headers: dict[str, str] | None = None) -> httpx.Client:
+        """REST through Envoy, as `key` (default: the admin key), or with exactly `headers` if given."""
+        return httpx.Client(base_url=self.base_url, headers=self._credentials(key, headers), timeout=10)
+
+    def grpc_rest(self, key: str | None = None, *, headers: dict[str, str] | None = None) -> GrpcRestClient:
+        """The same REST-shaped calls, made straight to the API server over gRPC (tests/support/grpc_rest.py)."""
+        return GrpcRestClient(self.grpc_target, headers=self._credentials(key, headers), timeout=10)
+
+    def client(self, transport: str, key: str | None = None, *, headers: dict[str, str] | None = None
+               ) -> httpx.Client | GrpcRestClient:
+        """`rest` for the transport "envoy", `grpc_rest` for "grpc"."""
+        return {"envoy": self.rest, "grpc": self.grpc_rest}[transport](key, headers=headers)
+
+    def _credentials(self, key: str | None, headers: dict[str, str] | None) -> dict[str, str]:
+        return dict(headers) if headers is not None else {"X-API-Key": key or self.admin_key}
 
 
 def _prepare(database_url: str, admin_key: str) -> None:
@@ -78,28 +118,34 @@ def _prepare(database_url: str, admin_key: str) -> None:
 
 @contextmanager
 def running_stack(database_url: str, **extra_env: str) -> Iterator[Stack]:
+    """The API server and the engine host as processes (python -m server.app / server.engine_host), Envoy in
+    front. The simulator's clock runs 20 times faster than real time, so a 60 s QR code lasts 3 s."""
     admin_key = test_admin_key()
     _prepare(database_url, admin_key)
-    grpc_port = free_port()
+    grpc_port, engine_port = free_port(), free_port()
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
         "WAGW_GRPC_HOST": LOCALHOST,
         "WAGW_GRPC_PORT": str(grpc_port),
+        "WAGW_ENGINE_HOST": LOCALHOST,
+        "WAGW_ENGINE_PORT": str(engine_port),
         "WAGW_ADMIN_API_KEY": admin_key,
         "WAGW_LOG_LEVEL": "WARNING",
+        "WAGW_SIMULATOR_TIME_SCALE": "0.05",
         "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'gen'}",
         **extra_env,
     }
-    api = subprocess.Popen([sys.executable, "-m", "server.app"], env=env, cwd=ROOT)
+    api = Child("api", lambda: subprocess.Popen([sys.executable, "-m", "server.app"], env=env, cwd=ROOT))
+    engines = Child("engines", lambda: subprocess.Popen([sys.executable, "-m", "server.engine_host"], env=env,
+                                                        cwd=ROOT))
+    api.start()
+    engines.start()
     try:
         wait_for_port(grpc_port, timeout=20)
+        wait_for_port(engine_port, timeout=20)
         with envoy_mod.start(free_port(), grpc_port, free_port()) as envoy:
-            yield Stack(database_url, admin_key, grpc_port, envoy, api, env)
+            yield Stack(database_url, admin_key, grpc_port, envoy, api, engines, engine_port, env)
     finally:
-        api.terminate()
-        try:
-            api.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            api.kill()
-            api.wait()
+        engines.stop()
+        api.stop()

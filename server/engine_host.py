@@ -1,0 +1,115 @@
+"""The engine host: a process of its own that holds live WhatsApp sessions, so that a crash or a hang in an
+engine (whatsmeow is Go code in-process) never takes the API server down. The API server and the workers
+call it over the internal EngineHostService; it writes statuses and events to the database itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import os
+from typing import Any
+
+import grpc
+from google.protobuf import json_format, struct_pb2
+
+from server import runtime
+from server.config import Settings, load
+from server.engines.simnet import SimulationError, network
+from server.errors import ApiError, invalid
+from server.logs import fields
+from server.sessions import SessionManager
+from wagw.engine.v1 import engine_host_pb2, engine_host_pb2_grpc
+
+log = logging.getLogger("wagw.engine_host")
+
+
+class EngineHostServicer(engine_host_pb2_grpc.EngineHostServiceServicer):
+    def __init__(self, sessions: SessionManager):
+        self.sessions = sessions
+
+    def Connect(self, request: engine_host_pb2.ConnectRequest, context: grpc.ServicerContext
+                ) -> engine_host_pb2.ConnectResponse:
+        return engine_host_pb2.ConnectResponse(
+            pairing_code=self.sessions.connect(request.profile_id, request.phone_number))
+
+    def Disconnect(self, request: engine_host_pb2.DisconnectRequest, context: grpc.ServicerContext
+                   ) -> engine_host_pb2.DisconnectResponse:
+        self.sessions.disconnect(request.profile_id)
+        return engine_host_pb2.DisconnectResponse()
+
+    def Logout(self, request: engine_host_pb2.LogoutRequest, context: grpc.ServicerContext
+               ) -> engine_host_pb2.LogoutResponse:
+        self.sessions.logout(request.profile_id)
+        return engine_host_pb2.LogoutResponse()
+
+    def Forget(self, request: engine_host_pb2.ForgetRequest, context: grpc.ServicerContext
+               ) -> engine_host_pb2.ForgetResponse:
+        self.sessions.forget(request.profile_id)
+        return engine_host_pb2.ForgetResponse()
+
+
+class SimulatorServicer(engine_host_pb2_grpc.SimulatorServiceServicer):
+    """The test phone's remote control: the simulated network's phone-side operations, by name."""
+
+    OPERATIONS = frozenset({
+        "scan", "enter_pairing_code", "send_from", "join_by_invite", "inbox", "inject", "is_registered",
+        "unregister", "set_privacy", "set_online", "set_reads", "set_push_name",
+    })
+
+    def Control(self, request: engine_host_pb2.ControlRequest, context: grpc.ServicerContext
+                ) -> engine_host_pb2.ControlResponse:
+        if request.operation not in self.OPERATIONS:
+            raise invalid("operation", f"'{request.operation}' is not one of " + ", ".join(sorted(self.OPERATIONS)))
+        arguments = json_format.MessageToDict(request.arguments)
+        try:
+            result = getattr(network(), request.operation)(**arguments)
+        except TypeError as error:
+            raise invalid("arguments", str(error)) from error
+        except SimulationError as error:
+            raise ApiError("CONFLICT", str(error), grpc.StatusCode.FAILED_PRECONDITION) from error
+        value = struct_pb2.Value()
+        json_format.ParseDict(_jsonable(result), value)
+        return engine_host_pb2.ControlResponse(result=value)
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _jsonable(dataclasses.asdict(value))
+    if isinstance(value, dict):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("latin-1")
+    return value
+
+
+def build_server(settings: Settings, sessions: SessionManager, address: str) -> tuple[grpc.Server, int]:
+    server = runtime.new_server(settings, authenticate=False, thread_name="engine-rpc")
+    engine_host_pb2_grpc.add_EngineHostServiceServicer_to_server(EngineHostServicer(sessions), server)
+    engine_host_pb2_grpc.add_SimulatorServiceServicer_to_server(SimulatorServicer(), server)
+    return server, runtime.listen(server, address)
+
+
+def serve(settings: Settings) -> None:
+    runtime.prepare(settings)
+    address = f"{settings.engine_host}:{settings.engine_port}"
+    sessions = SessionManager(settings.engine_host_id or address, address, settings.database_url)
+    server, _ = build_server(settings, sessions, address)
+    server.start()
+    sessions.start()
+    log.info("engine host listening", extra=fields(address=address, host_id=sessions.host_id))
+    runtime.wait_for_signal()
+    server.stop(grace=5).wait()
+    sessions.stop()
+    # Leave at once: an abandoned whatsmeow login keeps a non-daemon Go thread waiting forever.
+    logging.shutdown()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    serve(load())

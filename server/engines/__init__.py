@@ -1,0 +1,1 @@
+"""Engines: the one interface (base.py) and its implementations, one module each."""

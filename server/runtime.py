@@ -1,0 +1,53 @@
+"""What every gateway process does the same way: start up (logs, database, migrations), make a gRPC server
+with the gateway interceptor, and wait for SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from concurrent import futures
+
+import grpc
+
+from server import db, logs, migrations
+from server.config import Settings
+from server.interceptors import GatewayInterceptor
+from server.logs import fields
+
+log = logging.getLogger("wagw.runtime")
+
+
+def prepare(settings: Settings) -> None:
+    logs.configure(settings.log_level)
+    db.open_database(settings.database_url)
+    migrations.migrate()
+
+
+def new_server(settings: Settings, *, authenticate: bool = True, thread_name: str = "rpc") -> grpc.Server:
+    return grpc.server(
+        futures.ThreadPoolExecutor(max_workers=settings.grpc_workers, thread_name_prefix=thread_name),
+        interceptors=[GatewayInterceptor(settings, authenticate=authenticate)],
+        # Without this, grpcio binds with SO_REUSEPORT and two servers could silently share a port.
+        options=[("grpc.so_reuseport", 0)],
+    )
+
+
+def listen(server: grpc.Server, address: str) -> int:
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"cannot listen on {address}")
+    return port
+
+
+def wait_for_signal() -> None:
+    """Block until SIGTERM or SIGINT."""
+    stopping = threading.Event()
+
+    def stop(signum: int, _frame: object) -> None:
+        log.info("stopping", extra=fields(signal=signal.Signals(signum).name))
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    stopping.wait()
