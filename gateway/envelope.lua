@@ -270,8 +270,14 @@ function envoy_on_response(handle)
     headers:remove(LOCAL_REPLY_MARK)
     return
   end
-  -- Native gRPC (application/grpc...) and anything else that is not the transcoder's JSON pass untouched.
-  if not (headers:get("content-type") or ""):find("^application/json") then
+  -- Native gRPC (application/grpc...) passes untouched. So does any other body that is not the transcoder's
+  -- JSON (a google.api.HttpBody reply such as the text/plain Cloud API webhook challenge), but without the gRPC
+  -- headers the transcoder copied onto it.
+  local content_type = headers:get("content-type") or ""
+  if not content_type:find("^application/json") then
+    if not content_type:find("^application/grpc") then
+      strip_grpc_headers(headers)
+    end
     return
   end
   local http_status = tonumber(headers:get(":status")) or 500

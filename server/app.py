@@ -6,6 +6,7 @@ stream holds a thread, so the pool is sized by WAGW_GRPC_WORKERS for the watcher
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 import grpc
@@ -16,8 +17,10 @@ from server import runtime
 from server.config import Settings, load
 from server.logs import fields
 from server.services.api_keys import ApiKeyServicer
+from server.services.cloudapi_webhooks import CloudApiWebhookServicer
 from server.services.contacts import ContactServicer
 from server.services.events import EventServicer
+from server.services.messages import MessageServicer
 from server.services.profiles import ProfileServicer
 from server.services.webhooks import WebhookServicer
 from wagw.v1 import (
@@ -25,6 +28,8 @@ from wagw.v1 import (
     api_keys_pb2_grpc,
     bulk_pb2,
     bulk_pb2_grpc,
+    cloudapi_pb2,
+    cloudapi_pb2_grpc,
     contacts_pb2,
     contacts_pb2_grpc,
     events_pb2,
@@ -38,13 +43,15 @@ from wagw.v1 import (
     webhooks_pb2,
     webhooks_pb2_grpc,
 )
+from worker import runner
+from worker.broker import EMBEDDED
 
 log = logging.getLogger("wagw.server")
 
 SERVICE_NAMES = [
     service.full_name
     for module in (profiles_pb2, messages_pb2, bulk_pb2, groups_pb2, contacts_pb2, webhooks_pb2, events_pb2,
-                   api_keys_pb2)
+                   api_keys_pb2, cloudapi_pb2)
     for service in module.DESCRIPTOR.services_by_name.values()
 ]
 
@@ -56,10 +63,11 @@ def build_server(settings: Settings, address: str) -> tuple[grpc.Server, int]:
     contacts_pb2_grpc.add_ContactServiceServicer_to_server(ContactServicer(), server)
     webhooks_pb2_grpc.add_WebhookServiceServicer_to_server(WebhookServicer(settings), server)
     api_keys_pb2_grpc.add_ApiKeyServiceServicer_to_server(ApiKeyServicer(), server)
+    cloudapi_pb2_grpc.add_CloudApiWebhookServiceServicer_to_server(CloudApiWebhookServicer(), server)
     # The contract's routes whose behaviour later work builds: the generated servicers (and the methods our
     # servicers do not define yet) answer NotImplementedError, which the interceptor reports as
     # NOT_IMPLEMENTED (501).
-    messages_pb2_grpc.add_MessageServiceServicer_to_server(messages_pb2_grpc.MessageServiceServicer(), server)
+    messages_pb2_grpc.add_MessageServiceServicer_to_server(MessageServicer(), server)
     bulk_pb2_grpc.add_BulkServiceServicer_to_server(bulk_pb2_grpc.BulkServiceServicer(), server)
     groups_pb2_grpc.add_GroupServiceServicer_to_server(groups_pb2_grpc.GroupServiceServicer(), server)
     events_pb2_grpc.add_EventServiceServicer_to_server(EventServicer(), server)
@@ -77,9 +85,11 @@ def serve(settings: Settings) -> None:
     runtime.prepare(settings)
     server, port = build_server(settings, f"{settings.grpc_host}:{settings.grpc_port}")
     server.start()
-    log.info("grpc server listening", extra=fields(address=f"{settings.grpc_host}:{port}"))
-    runtime.wait_for_signal()
-    server.stop(grace=10).wait()
+    log.info("grpc server listening", extra=fields(address=f"{settings.grpc_host}:{port}", embedded=EMBEDDED))
+    # With no Redis, the broker lives in this process, and so must the workers that consume it.
+    with runner.running(settings) if EMBEDDED else contextlib.nullcontext():
+        runtime.wait_for_signal()
+        server.stop(grace=10).wait()
 
 
 if __name__ == "__main__":

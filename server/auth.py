@@ -52,6 +52,14 @@ _SEND_SERVICES = {"MessageService", "BulkService"}
 _READ_VERBS = ("Get", "List", "Watch")
 # Infrastructure a load balancer or a tool calls without credentials.
 _OPEN_SERVICE_PREFIXES = ("grpc.health.v1.", "grpc.reflection.")
+# Methods whose callers cannot hold our credentials, so their servicer authenticates them itself: Meta's
+# WhatsApp Cloud API webhooks, proven by the profile's own `verifyToken` (the subscription handshake) and
+# `appSecret` (the HMAC of each notification), in server/services/cloudapi_webhooks.py. Exactly these
+# methods skip key and JWT auth; a method added to their service stays closed until it is listed here.
+HANDLER_AUTHENTICATED_METHODS = frozenset({
+    "wagw.v1.CloudApiWebhookService/VerifyCloudApiWebhook",
+    "wagw.v1.CloudApiWebhookService/ReceiveCloudApiWebhook",
+})
 
 VALID_SCOPES = frozenset(
     {"*", "messages:send", "bulk:send"}
@@ -132,13 +140,14 @@ def principal_context(principal: Principal) -> Iterator[Principal]:
 
 
 def required_scope(full_method: str) -> str | None:
-    """The scope a method needs, from its path `/wagw.v1.<Service>/<Method>`; None for open methods.
+    """The scope a method needs, from its path `/wagw.v1.<Service>/<Method>`; None for open methods (health,
+    reflection) and for HANDLER_AUTHENTICATED_METHODS, which check their callers themselves.
 
     Get*/List*/Watch* read, MessageService Send* and BulkService SendBulk send, every other method writes.
     A method of a service not in SERVICE_RESOURCES needs `*`, so a new service is closed until it is mapped.
     """
     service_path, _, method = full_method.lstrip("/").partition("/")
-    if service_path.startswith(_OPEN_SERVICE_PREFIXES):
+    if service_path.startswith(_OPEN_SERVICE_PREFIXES) or full_method.lstrip("/") in HANDLER_AUTHENTICATED_METHODS:
         return None
     package, _, service = service_path.rpartition(".")
     resource = SERVICE_RESOURCES.get(service) if package == "wagw.v1" else None

@@ -32,6 +32,8 @@ class Settings:
     engine_host: str = field(default_factory=lambda: os.environ.get("WAGW_ENGINE_HOST", "127.0.0.1"))
     engine_port: int = field(default_factory=lambda: _int("WAGW_ENGINE_PORT", 50061))
     engine_host_id: str = field(default_factory=lambda: os.environ.get("WAGW_ENGINE_HOST_ID", ""))
+    # Dramatiq worker threads per worker process (one send per profile is in flight at any time anyway).
+    worker_threads: int = field(default_factory=lambda: _int("WAGW_WORKER_THREADS", 8))
     # Threads serving RPCs; each open stream holds one.
     grpc_workers: int = field(default_factory=lambda: _int("WAGW_GRPC_WORKERS", 64))
     # JWT: an HS256 secret, or an RS256 JWKS file; issuer and audience are checked when set.
@@ -43,9 +45,14 @@ class Settings:
     admin_api_key: str = field(default_factory=lambda: os.environ.get("WAGW_ADMIN_API_KEY", ""))
     # The engine a profile gets when its create request names none.
     default_engine: str = field(default_factory=lambda: os.environ.get("WAGW_DEFAULT_ENGINE", "simulator"))
-    # Webhook targets on private, loopback or link-local addresses are refused unless this is 1.
-    webhook_allow_private: bool = field(
-        default_factory=lambda: os.environ.get("WAGW_WEBHOOK_ALLOW_PRIVATE", "") in ("1", "true", "yes"))
+    # Webhook targets and media URLs on private, loopback or link-local addresses are refused unless this is 1.
+    allow_private_urls: bool = field(
+        default_factory=lambda: os.environ.get("WAGW_ALLOW_PRIVATE_URLS", "") in ("1", "true", "yes"))
+    # The Dramatiq broker: "redis" (REDIS_URL), "memory" (in-process: the API server runs the workers
+    # itself), or "auto" (redis when it answers at start, else memory).
+    broker: str = field(default_factory=lambda: os.environ.get("WAGW_BROKER", "auto"))
+    # Prefix of the gateway's Redis keys, so several gateways (or test runs) can share one Redis.
+    redis_namespace: str = field(default_factory=lambda: os.environ.get("WAGW_REDIS_NAMESPACE", "wagw"))
     log_level: str = field(default_factory=lambda: os.environ.get("WAGW_LOG_LEVEL", "INFO"))
 
 

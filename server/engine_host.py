@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import logging
 import os
 from typing import Any
@@ -48,6 +49,21 @@ class EngineHostServicer(engine_host_pb2_grpc.EngineHostServiceServicer):
                ) -> engine_host_pb2.ForgetResponse:
         self.sessions.forget(request.profile_id)
         return engine_host_pb2.ForgetResponse()
+
+    def Send(self, request: engine_host_pb2.SendRequest, context: grpc.ServicerContext
+             ) -> engine_host_pb2.SendResponse:
+        return engine_host_pb2.SendResponse(wa_message_id=self.sessions.send(request.message_id))
+
+    def DeliverWebhook(self, request: engine_host_pb2.DeliverWebhookRequest, context: grpc.ServicerContext
+                       ) -> engine_host_pb2.DeliverWebhookResponse:
+        try:
+            payload = json.loads(request.payload)
+        except ValueError:
+            raise invalid("payload", "is not JSON") from None
+        if not isinstance(payload, dict):
+            raise invalid("payload", "must be a JSON object")
+        return engine_host_pb2.DeliverWebhookResponse(
+            events=self.sessions.deliver_webhook(request.profile_id, payload))
 
 
 class SimulatorServicer(engine_host_pb2_grpc.SimulatorServiceServicer):
@@ -98,7 +114,8 @@ def build_server(settings: Settings, sessions: SessionManager, address: str) -> 
 def serve(settings: Settings) -> None:
     runtime.prepare(settings)
     address = f"{settings.engine_host}:{settings.engine_port}"
-    sessions = SessionManager(settings.engine_host_id or address, address, settings.database_url)
+    sessions = SessionManager(settings.engine_host_id or address, address, settings.database_url,
+                              allow_private_urls=settings.allow_private_urls)
     server, _ = build_server(settings, sessions, address)
     server.start()
     sessions.start()

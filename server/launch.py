@@ -7,6 +7,7 @@ Envoy as child processes, restarts a child that dies, and stops them all on Ctrl
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from gateway import envoy
 from server import auth, db, logs, migrations
 from server.config import ROOT, Settings, load
 from server.logs import fields
+from worker.broker import redis_answers
 
 log = logging.getLogger("wagw.launch")
 
@@ -56,12 +58,13 @@ class Child:
                 self.process.kill()
 
 
-def banner(settings: Settings, first_key: str | None) -> str:
+def banner(settings: Settings, first_key: str | None, embedded: bool) -> str:
     base = f"http://localhost:{settings.http_port}/api"
     key = first_key or "<your API key>"
+    broker = "an in-process broker" if embedded else f"Redis at {settings.redis_url}"
     lines = [
         "",
-        f"WA Gateway is running: REST on {base}, gRPC on localhost:{settings.http_port}",
+        f"WA Gateway is running: REST on {base}, gRPC on localhost:{settings.http_port}, deliveries through {broker}",
     ]
     if first_key:
         lines += [
@@ -89,6 +92,9 @@ def main() -> None:
 
     envoy_dir = ROOT / "data" / "envoy"  # its rendered config and log
     envoy_dir.mkdir(parents=True, exist_ok=True)
+    # Every process must agree on the broker: decide once, here, and tell the children.
+    embedded = settings.broker == "memory" or (settings.broker == "auto" and not redis_answers(settings.redis_url))
+    os.environ["WAGW_BROKER"] = "memory" if embedded else "redis"
     children = [
         Child("api", lambda: subprocess.Popen([sys.executable, "-m", "server.app"])),
         Child("engines", lambda: subprocess.Popen([sys.executable, "-m", "server.engine_host"])),
@@ -98,9 +104,11 @@ def main() -> None:
             listen_address=settings.http_host, workdir=envoy_dir,
         ).process),
     ]
+    if not embedded:  # with the in-process broker, the API server runs the workers itself
+        children.append(Child("workers", lambda: subprocess.Popen([sys.executable, "-m", "worker"])))
     for child in children:
         child.start()
-    print(banner(settings, first_key), flush=True)
+    print(banner(settings, first_key, embedded), flush=True)
 
     stopping = False
 

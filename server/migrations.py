@@ -36,10 +36,15 @@ def _engine_sessions(database: peewee.Database, migrator: SchemaMigrator) -> Non
     database.create_tables([models.EngineSession, models.EngineHost, models.Event])
 
 
+def _outbox(database: peewee.Database, migrator: SchemaMigrator) -> None:
+    database.create_tables([models.Message, models.SendGate])
+
+
 # (version, what it does, the step). Version 1 is the first schema, made from the models.
 MIGRATIONS: list[tuple[int, str, Migration | None]] = [
     (1, "profiles, contacts, webhooks, api keys", None),
     (2, "engine sessions, engine hosts, the event log", _engine_sessions),
+    (3, "messages (the outbox) and the send gate", _outbox),
 ]
 
 

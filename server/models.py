@@ -125,4 +125,61 @@ class Event(BaseModel):
     created_at = peewee.DateTimeField(default=utcnow)
 
 
-ALL_MODELS: list[type[BaseModel]] = [Profile, Contact, Webhook, ApiKey, EngineSession, EngineHost, Event]
+class Message(BaseModel):
+    """A message sent or received. An outbound row is the outbox entry: stored PENDING before anything is
+    queued, so no accepted message is lost, and delivered by the row (its id goes to the engine as the
+    message's own id) so none is sent twice."""
+
+    id = peewee.CharField(primary_key=True, max_length=40)
+    profile = peewee.ForeignKeyField(Profile, on_delete="CASCADE", backref="messages")
+    chat_id = peewee.CharField(max_length=100)
+    direction = peewee.CharField(max_length=10)  # OUTBOUND or INBOUND
+    type = peewee.CharField(max_length=10)  # a wagw.v1.MessageType name
+    # wagw.v1.MessageContent as JSON with proto field names (inline media as base64 in media.data).
+    content = JSONField(default=dict)
+    status = peewee.CharField(max_length=12)
+    error = peewee.TextField(default="")
+    wa_message_id = peewee.CharField(max_length=128, null=True, index=True)
+    batch_id = peewee.CharField(max_length=40, null=True)
+    batch_index = peewee.IntegerField(null=True)
+    reply_to = peewee.CharField(max_length=128, default="")
+    mentions = JSONField(default=list)
+    sender = peewee.CharField(max_length=100, default="")
+    idempotency_key = peewee.CharField(max_length=200, null=True)
+    # Delivery bookkeeping: not before this time (pacing), when it was last queued (the sweeper requeues what
+    # a lost queue forgot), when and how often it was handed to an engine.
+    not_before = peewee.DateTimeField(null=True)
+    queued_at = peewee.DateTimeField(null=True)
+    handed_at = peewee.DateTimeField(null=True)
+    attempts = peewee.IntegerField(default=0)
+    created_at = peewee.DateTimeField(default=utcnow)
+    sent_at = peewee.DateTimeField(null=True)
+    delivered_at = peewee.DateTimeField(null=True)
+    read_at = peewee.DateTimeField(null=True)
+    updated_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = (
+            (("profile", "idempotency_key"), True),
+            (("status", "not_before"), False),
+            (("profile", "created_at"), False),
+            (("batch_id", "batch_index"), False),
+        )
+
+
+class SendGate(BaseModel):
+    """The per-profile send gate, shared by every worker: one send in flight (`busy_until` is its lease), a
+    minimum gap before the next (`next_at`), a daily cap, and pauses after WhatsApp pushed back."""
+
+    profile = peewee.ForeignKeyField(Profile, primary_key=True, on_delete="CASCADE")
+    busy_until = peewee.DateTimeField(null=True)
+    next_at = peewee.DateTimeField(null=True)
+    paused_until = peewee.DateTimeField(null=True)
+    pause_reason = peewee.TextField(default="")
+    day = peewee.CharField(max_length=10, default="")
+    sent_today = peewee.IntegerField(default=0)
+
+
+ALL_MODELS: list[type[BaseModel]] = [
+    Profile, Contact, Webhook, ApiKey, EngineSession, EngineHost, Event, Message, SendGate,
+]

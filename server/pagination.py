@@ -18,19 +18,20 @@ MAX_PAGE_SIZE = 500
 
 
 def paginate(
-    query: peewee.ModelSelect, id_field: peewee.Field, page_size: int, page_token: str
+    query: peewee.ModelSelect, id_field: peewee.Field, page_size: int, page_token: str, *, newest_first: bool = False
 ) -> tuple[list[Any], str, int]:
     """One page of `query`: (rows, next page token or "" on the last page, total rows of the query).
 
-    page_size 0 is the proto3 default, meaning "not given".
+    page_size 0 is the proto3 default, meaning "not given". newest_first pages from the largest id down.
     """
     size = page_size or DEFAULT_PAGE_SIZE
     if not 1 <= size <= MAX_PAGE_SIZE:
         raise invalid("pageSize", f"must be between 1 and {MAX_PAGE_SIZE}")
     total = query.count()
-    page = query.order_by(id_field)
+    page = query.order_by(id_field.desc() if newest_first else id_field)
     if page_token:
-        page = page.where(id_field > _cursor(id_field, page_token))
+        cursor = _cursor(id_field, page_token)
+        page = page.where(id_field < cursor if newest_first else id_field > cursor)
     # One extra row tells whether another page follows, without a second query.
     rows = list(page.limit(size + 1))
     if len(rows) <= size:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+from collections import defaultdict
+from collections.abc import Collection
 from typing import Any
 
 from server import events
@@ -19,8 +21,10 @@ from server.engines import base
 from server.engines.registry import engine_class
 from server.engines.store import DatabaseSessionStore
 from server.errors import ApiError, not_found
+from server.ids import new_id
 from server.logs import fields
-from server.models import EngineHost, Profile
+from server.media import resolve as resolve_media
+from server.models import EngineHost, Message, Profile
 
 log = logging.getLogger("wagw.sessions")
 
@@ -33,7 +37,7 @@ LIVE_STATUSES = frozenset({"CONNECTING", "QR_READY", "CONNECTED", "RECONNECTING"
 
 
 class SessionManager:
-    def __init__(self, host_id: str, address: str, database_url: str):
+    def __init__(self, host_id: str, address: str, database_url: str, *, allow_private_urls: bool = False):
         self.host_id = host_id
         self.address = address
         self.database_url = database_url
@@ -42,6 +46,10 @@ class SessionManager:
         self._reconnects: dict[str, threading.Timer] = {}
         self._attempts: dict[str, int] = {}
         self._stopping = threading.Event()
+        # One per profile: a send and the receipts for it are recorded in order (an engine may report a
+        # receipt before send() has returned the message's WhatsApp id).
+        self._send_locks: dict[str, threading.RLock] = defaultdict(threading.RLock)
+        self.allow_private_urls = allow_private_urls
 
     # Requests
 
@@ -101,6 +109,33 @@ class SessionManager:
         if engine is None:
             raise ApiError("PROFILE_NOT_CONNECTED", f"profile '{profile_id}' has no session on this host")
         return engine
+
+    def send(self, message_id: str) -> str:
+        """Send a stored outbound message through its profile's session; record it SENT. Returns WhatsApp's id.
+        A message already sent is answered with its id, not sent again."""
+        with database.connection_context():
+            message = Message.get_or_none(Message.id == message_id)
+            if message is None:
+                raise not_found("message", message_id)
+            if message.wa_message_id and message.status != "PENDING":
+                return message.wa_message_id
+            content = dict(message.content)
+            media = content.pop("media", None)
+            outgoing = base.OutgoingMessage(
+                chat_id=message.chat_id, type=message.type.lower(), content=content,
+                media=resolve_media(message.type, media, allow_private=self.allow_private_urls) if media else None,
+                reply_to=message.reply_to, mentions=tuple(message.mentions), id=message.id,
+            )
+        engine = self.engine(message.profile_id)
+        with self._send_locks[message.profile_id]:
+            wa_message_id = engine.send(outgoing)
+            with database.connection_context(), write_transaction():
+                Message.update(status="SENT", wa_message_id=wa_message_id, sent_at=utcnow(), updated_at=utcnow(),
+                               error="").where((Message.id == message_id) & (Message.status == "PENDING")).execute()
+                events.record("message.ack", message.profile_id, {
+                    "messageId": message_id, "waMessageId": wa_message_id, "chatId": message.chat_id,
+                    "status": "SENT"})
+        return wa_message_id
 
     # Lifecycle of the host
 
@@ -181,7 +216,7 @@ class SessionManager:
     def on_event(self, profile_id: str, event: base.EngineEvent) -> None:
         """Called on the engine's own threads for everything that happens on a session."""
         try:
-            with database.connection_context(), write_transaction():
+            with self._send_locks[profile_id], database.connection_context(), write_transaction():
                 profile = Profile.get_or_none(Profile.id == profile_id)
                 if profile is None:
                     return
@@ -220,9 +255,9 @@ class SessionManager:
         elif event.type == base.FAILED:
             self._set_status(profile, "FAILED", data.get("reason", ""))
         elif event.type == base.MESSAGE:
-            events.record("message.received", profile.id, _camel(data))
+            _record_incoming(profile, data)
         elif event.type == base.RECEIPT:
-            events.record("message.ack", profile.id, _camel(data))
+            _record_receipt(profile, data)
         elif event.type == base.GROUP:
             events.record("group.updated", profile.id, _camel(data))
 
@@ -285,11 +320,80 @@ class SessionManager:
             events.record("session.status", profile.id,
                           {"status": status, "previousStatus": previous, "reason": reason})
 
+    def deliver_webhook(self, profile_id: str, payload: dict[str, Any]) -> int:
+        """A Cloud API webhook notification for a cloudapi profile, its signature already checked by the API
+        server: each event for the profile's own `phoneNumberId` goes through on_event, as if its engine had
+        emitted it (no live engine is needed); events for other phone numbers are ignored. Returns how many
+        events were handled."""
+        from server.engines import cloudapi  # lazily, like every engine: only hosts that get webhooks load pywa
+
+        with database.connection_context():
+            profile = _profile(profile_id)
+        if profile.engine != cloudapi.ENGINE:
+            raise not_found("cloudapi profile", profile_id)
+        phone_id = str(profile.engine_settings.get("phoneNumberId", ""))
+        handled = 0
+        for event_phone_id, event in cloudapi.events_from_webhook(payload):
+            if phone_id and event_phone_id == phone_id:
+                self.on_event(profile_id, event)
+                handled += 1
+        return handled
+
+
+# Receipts only move a message forward: a late "delivered" never undoes "read".
+_PROGRESS = {"PENDING": 0, "SENT": 1, "DELIVERED": 2, "READ": 3}
+_RECEIPT_STATUS = {"server": "SENT", "delivered": "DELIVERED", "read": "READ", "failed": "FAILED"}
+
+
+def _record_receipt(profile: Profile, data: dict[str, Any]) -> None:
+    status = _RECEIPT_STATUS.get(data.get("status", ""))
+    message = Message.get_or_none((Message.profile == profile.id) & (Message.wa_message_id == data["wa_message_id"])
+                                  & (Message.direction == "OUTBOUND"))
+    if status is None or message is None:
+        return  # not one of ours (sent from the phone), or a "server" ack that send() records itself
+    if status == "FAILED" or _PROGRESS.get(status, 0) > _PROGRESS.get(message.status, 4):
+        now = utcnow()
+        message.status = status
+        message.updated_at = now
+        if status == "DELIVERED":
+            message.delivered_at = now
+        elif status == "READ":
+            message.delivered_at, message.read_at = message.delivered_at or now, now
+        elif status == "FAILED":
+            message.error = data.get("error", "WhatsApp reported the message as failed")
+        message.save()
+        events.record("message.ack", profile.id, {"messageId": message.id, "waMessageId": message.wa_message_id,
+                                                  "chatId": message.chat_id, "status": status})
+
+
+def _record_incoming(profile: Profile, data: dict[str, Any]) -> None:
+    """Store an incoming message (once: engines may redeliver) and record `message.received`."""
+    duplicate = Message.get_or_none((Message.profile == profile.id) & (Message.direction == "INBOUND")
+                                    & (Message.wa_message_id == data["wa_message_id"]))
+    if duplicate is not None:
+        return
+    message = Message.create(
+        id=new_id("msg"), profile=profile.id, chat_id=data["chat_id"], direction="INBOUND",
+        type=data["type"].upper(), content=data.get("content", {}), status="RECEIVED",
+        wa_message_id=data["wa_message_id"], sender=data.get("sender", ""),
+        created_at=_naive(data["timestamp"]) if isinstance(data.get("timestamp"), dt.datetime) else utcnow(),
+    )
+    events.record("message.received", profile.id, {"messageId": message.id, **_camel(data)})
+
 
 def alive_hosts() -> dict[str, str]:
     """Engine hosts with a fresh heartbeat: id → address."""
     recent = EngineHost.select().where(EngineHost.heartbeat_at > utcnow() - HOST_STALE_AFTER)
     return {host.id: host.address for host in recent}
+
+
+def effective_status(row: Profile, hosts: Collection[str] | None = None) -> str:
+    """The stored status, unless it needs a live session and no live host holds it: then the profile is
+    RECONNECTING (it wants to be connected, and a host will take it) or DISCONNECTED."""
+    hosts = alive_hosts() if hosts is None else hosts
+    if row.status in LIVE_STATUSES and row.host_id not in hosts:
+        return "RECONNECTING" if row.desired_state == "connected" else "DISCONNECTED"
+    return row.status
 
 
 def _profile(profile_id: str) -> Profile:

@@ -104,8 +104,7 @@ def test_profile_list_pages(api, unique):
 def test_routes_not_built_yet_answer_not_implemented(api, unique):
     rest = api()
     pid = new_profile(rest, unique("p"))["id"]
-    fails(rest.post("/messages/text", json={"profileId": pid, "chatId": "628123456789", "text": "hi"}),
-          501, "NOT_IMPLEMENTED")
+    fails(rest.get(f"/groups/profile/{pid}"), 501, "NOT_IMPLEMENTED")
 
 
 # Contacts

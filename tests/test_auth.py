@@ -129,6 +129,10 @@ def test_validate_scopes() -> None:
         ("/grpc.health.v1.Health/Check", None),
         ("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", None),
         ("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", None),
+        # Meta's webhooks: the servicer checks the profile's verifyToken / appSecret signature instead.
+        ("/wagw.v1.CloudApiWebhookService/VerifyCloudApiWebhook", None),
+        ("/wagw.v1.CloudApiWebhookService/ReceiveCloudApiWebhook", None),
+        ("/wagw.v1.CloudApiWebhookService/OtherMethod", "*"),
         # Not mapped: closed to all but `*`.
         ("/wagw.v1.FutureService/DoThing", "*"),
         ("/other.v1.ProfileService/ListProfiles", "*"),

@@ -151,6 +151,7 @@ def test_gen_is_fresh(tmp_path):
         ("google/api/annotations.proto", annotations_pb2),
         ("google/api/http.proto", annotations_pb2),
         ("google/api/field_behavior.proto", annotations_pb2),
+        ("google/api/httpbody.proto", annotations_pb2),
         ("google/rpc/status.proto", status_pb2),
         ("google/rpc/error_details.proto", status_pb2),
     ],

@@ -118,7 +118,11 @@ def test_qr_rotates_then_times_out(stack, rest, unique):
     first = wait_for(lambda: status_of(rest, pid) == "QR_READY" and ok(rest.get(f"/profiles/{pid}/qr"))["qr"],
                      "the first QR code")
     # 60 simulated seconds are 3 s here; the next code replaces the first.
-    wait_for(lambda: ok(rest.get(f"/profiles/{pid}/qr"))["qr"] != first, "a rotated QR code", timeout=10)
+    def rotated() -> bool:
+        reply = rest.get(f"/profiles/{pid}/qr")  # 409 for the moment between one code's expiry and the next
+        return reply.status_code == 200 and reply.json()["data"]["qr"] != first
+
+    wait_for(rotated, "a rotated QR code", timeout=10)
     # Six codes in all (60 s + 5 x 20 s = 8 s here), then the login stops.
     wait_status(rest, pid, "DISCONNECTED", timeout=20)
     assert "QR" in ok(rest.get(f"/profiles/{pid}"))["lastError"]

@@ -95,6 +95,10 @@ class OutgoingMessage:
     media: Media | None = None
     reply_to: str = ""
     mentions: tuple[str, ...] = ()
+    # The gateway's id for the message. A send repeated with the same id (a retry after a crash, when the
+    # outcome of the first attempt is unknown) must not reach the recipient twice: engines that can choose
+    # WhatsApp's message id derive it from this one, so WhatsApp itself recognises the repeat.
+    id: str = ""
 
 
 @dataclass(frozen=True)

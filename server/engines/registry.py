@@ -14,8 +14,10 @@ _ENGINES = {
     "whatsmeow": "server.engines.whatsmeow:WhatsmeowEngine",
     "cloudapi": "server.engines.cloudapi:CloudApiEngine",
 }
-# Engines that take no settings: checked here, so the API server never imports them.
+# Engines that take no settings and support every operation of base.Engine: answered here, so the API
+# server never imports them.
 _WITHOUT_SETTINGS = frozenset({"whatsmeow"})
+_SUPPORT_EVERYTHING = frozenset({"whatsmeow"})
 NAMES = tuple(_ENGINES)
 
 
@@ -31,3 +33,8 @@ def validate_settings(name: str, settings: dict[str, Any]) -> dict[str, Any]:
             raise invalid(f"engineSettings.{key}", f"the {name} engine takes no settings")
         return {}
     return engine_class(name).validate_settings(settings)
+
+
+def supports(name: str, operation: str) -> bool:
+    """Whether the engine can do this operation (`send_poll`, `create_group`, …)."""
+    return name in _SUPPORT_EVERYTHING or operation in engine_class(name).supports

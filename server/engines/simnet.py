@@ -362,6 +362,8 @@ class SimulatedNetwork:
         self._push_names: dict[str, str] = {}
         self._pending: dict[str, list[_Message]] = defaultdict(list)
         self._inboxes: dict[str, deque[dict[str, Any]]] = defaultdict(lambda: deque(maxlen=INBOX_LIMIT))
+        # (profile id, the gateway's message id) → WhatsApp message id: what WhatsApp remembers to dedupe sends.
+        self._sent_ids: dict[tuple[str, str], str] = {}
         self._groups: dict[str, _Group] = {}
 
     def close(self) -> None:
@@ -586,8 +588,13 @@ class SimulatedNetwork:
         chat_id = normalize_chat_id(message.chat_id, "chatId")
         with self._atomic():
             session = self._connected(profile_id)
+            if message.id and (profile_id, message.id) in self._sent_ids:
+                # WhatsApp dedupes by the sender's message id: a repeated send is acknowledged, not delivered.
+                return self._sent_ids[profile_id, message.id]
             sent = self._new_message(session.jid, profile_id, chat_id, message.type, message.content,
-                                     message.media)
+                                     message.media, client_id=message.id)
+            if message.id:
+                self._sent_ids[profile_id, message.id] = sent.wa_message_id
             self._receipt(sent, "server")
             if sent.undelivered:
                 self._later(self.delivered_delay, self._arrive, sent)
@@ -944,7 +951,7 @@ class SimulatedNetwork:
     # Messages
 
     def _new_message(self, sender: str, sender_profile: str | None, chat_id: str, type: str,
-                     content: dict[str, Any], media: Media | None) -> _Message:
+                     content: dict[str, Any], media: Media | None, client_id: str = "") -> _Message:
         """Check a message as WhatsApp would and address it; group messages go to the group's inbox at once."""
         checked = _checked_content(type, content, media)
         if is_group(chat_id):
@@ -956,8 +963,8 @@ class SimulatedNetwork:
             recipients = {chat_id}
         else:
             raise _refuse("recipient is not on WhatsApp")
-        number = self._next(f"message:{sender}")
-        wa_message_id = "3EB0" + self._digest("message", sender, str(number)).hex()[:20].upper()
+        seed = client_id or str(self._next(f"message:{sender}"))
+        wa_message_id = "3EB0" + self._digest("message", sender, seed).hex()[:20].upper()
         message = _Message(wa_message_id, chat_id, sender, sender_profile, type, checked, self.clock.now(),
                            undelivered=set(recipients), unread=set(recipients))
         if is_group(chat_id):

@@ -20,7 +20,7 @@ from server.ids import new_id
 from server.models import EngineSession, Profile
 from server.pagination import paginate
 from server.phones import normalize_phone
-from server.sessions import LIVE_STATUSES, alive_hosts
+from server.sessions import alive_hosts, effective_status
 from wagw.engine.v1 import engine_host_pb2
 from wagw.v1 import profiles_pb2, profiles_pb2_grpc
 
@@ -37,14 +37,6 @@ def get_profile(profile_id: str) -> Profile:
     if profile is None:
         raise not_found("profile", profile_id)
     return profile
-
-
-def effective_status(row: Profile, hosts: Collection[str]) -> str:
-    """The stored status, unless it needs a live session and no live host holds it: then the profile is
-    RECONNECTING (it wants to be connected, and a host will take it) or DISCONNECTED."""
-    if row.status in LIVE_STATUSES and row.host_id not in hosts:
-        return "RECONNECTING" if row.desired_state == "connected" else "DISCONNECTED"
-    return row.status
 
 
 def to_proto(row: Profile, hosts: Collection[str] | None = None, sessions: Collection[str] | None = None

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import secrets
-from urllib.parse import urlsplit
 
 import grpc
 from google.protobuf import empty_pb2
@@ -20,6 +18,7 @@ from server.ids import new_id
 from server.models import Webhook
 from server.pagination import paginate
 from server.services.profiles import get_profile
+from server.urls import check_public_url
 from wagw.v1 import webhooks_pb2, webhooks_pb2_grpc
 
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$")
@@ -116,19 +115,7 @@ class WebhookServicer(webhooks_pb2_grpc.WebhookServiceServicer):
         return empty_pb2.Empty()
 
     def _url(self, raw: str) -> str:
-        url = raw.strip()
-        if not url:
-            raise invalid("url", "is required")
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise invalid("url", f"'{raw}' is not an http(s) URL")
-        if len(url) > 2000:
-            raise invalid("url", "must be at most 2000 characters")
-        if not self.settings.webhook_allow_private and _is_private(parts.hostname):
-            raise invalid("url", f"'{parts.hostname}' is a private or loopback address; "
-                                 "set WAGW_WEBHOOK_ALLOW_PRIVATE=1 to allow it")
-        return url
-
+        return check_public_url(raw, "url", allow_private=self.settings.allow_private_urls)
 
 def _get_webhook(webhook_id: str) -> Webhook:
     row = Webhook.get_or_none(Webhook.id == webhook_id)
@@ -137,18 +124,6 @@ def _get_webhook(webhook_id: str) -> Webhook:
     if not current_principal().can_access(row.profile_id):
         raise forbidden(f"not allowed on webhook '{webhook_id}'")
     return row
-
-
-def _is_private(host: str) -> bool:
-    """Literal private, loopback or link-local addresses and localhost names. Names that resolve to such
-    addresses are checked again at delivery time, when the address is known."""
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        address = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return address.is_private or address.is_loopback or address.is_link_local or address.is_unspecified
 
 
 def _headers(headers: dict[str, str]) -> dict[str, str]:

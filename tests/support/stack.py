@@ -55,6 +55,7 @@ class Stack:
     envoy: envoy_mod.Envoy
     api: Child
     engines: Child
+    workers: Child
     engine_port: int
     env: dict[str, str] = field(default_factory=dict)
 
@@ -133,19 +134,25 @@ def running_stack(database_url: str, **extra_env: str) -> Iterator[Stack]:
         "WAGW_ADMIN_API_KEY": admin_key,
         "WAGW_LOG_LEVEL": "WARNING",
         "WAGW_SIMULATOR_TIME_SCALE": "0.05",
+        # The real Redis at REDIS_URL, in a namespace of this stack's own.
+        "WAGW_BROKER": "redis",
+        "WAGW_REDIS_NAMESPACE": f"wagw-test-{secrets.token_hex(4)}",
         "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'gen'}",
         **extra_env,
     }
     api = Child("api", lambda: subprocess.Popen([sys.executable, "-m", "server.app"], env=env, cwd=ROOT))
     engines = Child("engines", lambda: subprocess.Popen([sys.executable, "-m", "server.engine_host"], env=env,
                                                         cwd=ROOT))
+    workers = Child("workers", lambda: subprocess.Popen([sys.executable, "-m", "worker"], env=env, cwd=ROOT))
     api.start()
     engines.start()
+    workers.start()
     try:
         wait_for_port(grpc_port, timeout=20)
         wait_for_port(engine_port, timeout=20)
         with envoy_mod.start(free_port(), grpc_port, free_port()) as envoy:
-            yield Stack(database_url, admin_key, grpc_port, envoy, api, engines, engine_port, env)
+            yield Stack(database_url, admin_key, grpc_port, envoy, api, engines, workers, engine_port, env)
     finally:
+        workers.stop()
         engines.stop()
         api.stop()

@@ -50,6 +50,18 @@ class ForgetResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class SendRequest(_message.Message):
+    __slots__ = ("message_id",)
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    message_id: str
+    def __init__(self, message_id: _Optional[str] = ...) -> None: ...
+
+class SendResponse(_message.Message):
+    __slots__ = ("wa_message_id",)
+    WA_MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    wa_message_id: str
+    def __init__(self, wa_message_id: _Optional[str] = ...) -> None: ...
+
 class ControlRequest(_message.Message):
     __slots__ = ("operation", "arguments")
     OPERATION_FIELD_NUMBER: _ClassVar[int]
@@ -63,3 +75,17 @@ class ControlResponse(_message.Message):
     RESULT_FIELD_NUMBER: _ClassVar[int]
     result: _struct_pb2.Value
     def __init__(self, result: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ...) -> None: ...
+
+class DeliverWebhookRequest(_message.Message):
+    __slots__ = ("profile_id", "payload")
+    PROFILE_ID_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    profile_id: str
+    payload: bytes
+    def __init__(self, profile_id: _Optional[str] = ..., payload: _Optional[bytes] = ...) -> None: ...
+
+class DeliverWebhookResponse(_message.Message):
+    __slots__ = ("events",)
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    events: int
+    def __init__(self, events: _Optional[int] = ...) -> None: ...

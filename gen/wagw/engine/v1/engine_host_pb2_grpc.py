@@ -56,6 +56,16 @@ class EngineHostServiceStub:
                 request_serializer=wagw_dot_engine_dot_v1_dot_engine__host__pb2.ForgetRequest.SerializeToString,
                 response_deserializer=wagw_dot_engine_dot_v1_dot_engine__host__pb2.ForgetResponse.FromString,
                 _registered_method=True)
+        self.Send = channel.unary_unary(
+                '/wagw.engine.v1.EngineHostService/Send',
+                request_serializer=wagw_dot_engine_dot_v1_dot_engine__host__pb2.SendRequest.SerializeToString,
+                response_deserializer=wagw_dot_engine_dot_v1_dot_engine__host__pb2.SendResponse.FromString,
+                _registered_method=True)
+        self.DeliverWebhook = channel.unary_unary(
+                '/wagw.engine.v1.EngineHostService/DeliverWebhook',
+                request_serializer=wagw_dot_engine_dot_v1_dot_engine__host__pb2.DeliverWebhookRequest.SerializeToString,
+                response_deserializer=wagw_dot_engine_dot_v1_dot_engine__host__pb2.DeliverWebhookResponse.FromString,
+                _registered_method=True)
 
 
 class EngineHostServiceServicer:
@@ -92,6 +102,22 @@ class EngineHostServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Send(self, request, context):
+        """Sends one stored outbound message (by the gateway's id) through the profile's live session and
+        records it SENT. A message already sent is not sent again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeliverWebhook(self, request, context):
+        """Records a Cloud API webhook notification for a `cloudapi` profile: the API server has checked its
+        signature; the host turns the statuses and messages for the profile's phoneNumberId into events.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EngineHostServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -114,6 +140,16 @@ def add_EngineHostServiceServicer_to_server(servicer, server):
                     servicer.Forget,
                     request_deserializer=wagw_dot_engine_dot_v1_dot_engine__host__pb2.ForgetRequest.FromString,
                     response_serializer=wagw_dot_engine_dot_v1_dot_engine__host__pb2.ForgetResponse.SerializeToString,
+            ),
+            'Send': grpc.unary_unary_rpc_method_handler(
+                    servicer.Send,
+                    request_deserializer=wagw_dot_engine_dot_v1_dot_engine__host__pb2.SendRequest.FromString,
+                    response_serializer=wagw_dot_engine_dot_v1_dot_engine__host__pb2.SendResponse.SerializeToString,
+            ),
+            'DeliverWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeliverWebhook,
+                    request_deserializer=wagw_dot_engine_dot_v1_dot_engine__host__pb2.DeliverWebhookRequest.FromString,
+                    response_serializer=wagw_dot_engine_dot_v1_dot_engine__host__pb2.DeliverWebhookResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -226,6 +262,60 @@ class EngineHostService:
             '/wagw.engine.v1.EngineHostService/Forget',
             wagw_dot_engine_dot_v1_dot_engine__host__pb2.ForgetRequest.SerializeToString,
             wagw_dot_engine_dot_v1_dot_engine__host__pb2.ForgetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Send(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wagw.engine.v1.EngineHostService/Send',
+            wagw_dot_engine_dot_v1_dot_engine__host__pb2.SendRequest.SerializeToString,
+            wagw_dot_engine_dot_v1_dot_engine__host__pb2.SendResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeliverWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wagw.engine.v1.EngineHostService/DeliverWebhook',
+            wagw_dot_engine_dot_v1_dot_engine__host__pb2.DeliverWebhookRequest.SerializeToString,
+            wagw_dot_engine_dot_v1_dot_engine__host__pb2.DeliverWebhookResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,68 @@
+"""Delivering one outbound message: wait for its time, its profile's connection and the send gate, then
+hand it to the engine host. Returns how long to wait before trying again, or None when the message is done
+(sent, failed, or no longer pending). Safe to run twice for one message at once: the gate admits one send
+per profile, the status is read again under the gate, and the engine recognises a repeated message id."""
+
+from __future__ import annotations
+
+import logging
+
+from server import engine_client, send_gate
+from server.db import database, utcnow, write_transaction
+from server.errors import ApiError
+from server.logs import fields
+from server.models import Message, Profile
+from server.sessions import effective_status
+from wagw.engine.v1 import engine_host_pb2
+
+log = logging.getLogger("wagw.delivery")
+
+# How long to wait when the profile is not connected, or the engine host cannot be reached.
+NOT_CONNECTED_RETRY_S = 5.0
+# How long WhatsApp's rate-overlimit pauses a profile's whole queue.
+RATE_LIMIT_PAUSE_S = 60.0
+
+
+def deliver(message_id: str) -> float | None:
+    with database.connection_context():
+        message = Message.get_or_none(Message.id == message_id)
+        if message is None or message.status != "PENDING":
+            return None
+        now = utcnow()
+        if message.not_before and message.not_before > now:
+            return (message.not_before - now).total_seconds()
+        profile = Profile.get_by_id(message.profile_id)
+        if effective_status(profile) != "CONNECTED":
+            return NOT_CONNECTED_RETRY_S
+        wait = send_gate.acquire(profile)
+        if wait:
+            return wait
+        sent = False
+        try:
+            message = Message.get_by_id(message_id)
+            if message.status != "PENDING":  # another delivery of the same message won the race
+                return None
+            with write_transaction():
+                Message.update(handed_at=utcnow(), attempts=Message.attempts + 1).where(
+                    Message.id == message_id).execute()
+            engine_client.call(profile, lambda host: host.Send, engine_host_pb2.SendRequest(message_id=message_id))
+            sent = True
+            return None
+        except ApiError as error:
+            return _failed(profile, message, error)
+        finally:
+            send_gate.release(profile, sent=sent)
+
+
+def _failed(profile: Profile, message: Message, error: ApiError) -> float | None:
+    """Decide what a refused send means: wait and retry, pause the profile, or fail the message."""
+    if error.code == "RATE_LIMITED":
+        send_gate.pause(profile, RATE_LIMIT_PAUSE_S, error.message)
+        log.warning("profile paused", extra=fields(profile_id=profile.id, reason=error.message))
+        return RATE_LIMIT_PAUSE_S
+    if error.code in ("PROFILE_NOT_CONNECTED", "UNAVAILABLE"):
+        return NOT_CONNECTED_RETRY_S
+    with write_transaction():
+        Message.update(status="FAILED", error=f"{error.code}: {error.message}", updated_at=utcnow()).where(
+            (Message.id == message.id) & (Message.status == "PENDING")).execute()
+    return None
