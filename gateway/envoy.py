@@ -1,8 +1,9 @@
 """Render envoy.yaml for given ports and run Envoy as a child process.
 
 envoy.yaml stays the single source of the gateway's config. This module loads it and changes only what differs
-between `make run` and a test: the listener, upstream and admin ports, the listener address, and the paths of
-the descriptor set and the Lua envelope (absolute here, so Envoy may run from any directory).
+between `make run` and a test: the listener, upstream (API server, WebSocket bridge) and admin ports, the
+listener address, and the paths of the descriptor set and the Lua envelope (absolute here, so Envoy may run
+from any directory).
 
     envoy = start(listen_port=8080, upstream_port=50051, admin_port=8081)
     ...
@@ -39,6 +40,7 @@ LUA_PATH = REPO_ROOT / "gateway" / "envelope.lua"
 # Names in envoy.yaml that render_config edits.
 LISTENER = "api"
 CLUSTER = "grpc_api"
+WEBSOCKET_CLUSTER = "websocket"
 LUA_FILTER = "envoy.filters.http.lua"
 TRANSCODER_FILTER = "envoy.filters.http.grpc_json_transcoder"
 
@@ -68,6 +70,7 @@ def render_config(
     *,
     listen_address: str | None = None,
     upstream_host: str | None = None,
+    websocket_port: int | None = None,
     descriptor: Path = DESCRIPTOR_PATH,
     lua: Path = LUA_PATH,
     source: Path = CONFIG_PATH,
@@ -93,6 +96,11 @@ def render_config(
                 upstream_address["port_value"] = upstream_port
             if upstream_host is not None:
                 upstream_address["address"] = upstream_host
+    if websocket_port is not None:
+        websocket = _named(resources["clusters"], WEBSOCKET_CLUSTER, "cluster")
+        for locality in websocket["load_assignment"]["endpoints"]:
+            for endpoint in locality["lb_endpoints"]:
+                endpoint["endpoint"]["address"]["socket_address"]["port_value"] = websocket_port
 
     manager = listener["filter_chains"][0]["filters"][0]["typed_config"]
     http_filters = manager["http_filters"]
@@ -193,6 +201,7 @@ def start(
     *,
     listen_address: str = "127.0.0.1",
     upstream_host: str | None = None,
+    websocket_port: int | None = None,
     workdir: Path | None = None,
     timeout: float = 15.0,
 ) -> Envoy:
@@ -206,7 +215,8 @@ def start(
         tmp = tempfile.TemporaryDirectory(prefix="wagw-envoy-")
         workdir = Path(tmp.name)
     config = render_config(
-        listen_port, upstream_port, admin_port, listen_address=listen_address, upstream_host=upstream_host
+        listen_port, upstream_port, admin_port, listen_address=listen_address, upstream_host=upstream_host,
+        websocket_port=websocket_port,
     )
     config_path = write_config(workdir / "envoy.yaml", config)
     log_path = workdir / "envoy.log"
@@ -266,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--upstream-port", type=int, help="gRPC API server port (envoy.yaml: 50051)")
     parser.add_argument("--upstream-host", help="gRPC API server address (envoy.yaml: 127.0.0.1)")
     parser.add_argument("--admin-port", type=int, help="admin port on 127.0.0.1 (envoy.yaml: 9901)")
+    parser.add_argument("--websocket-port", type=int, help="WebSocket bridge port (envoy.yaml: 3002)")
     args = parser.parse_args(argv)
 
     config = render_config(
@@ -274,6 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         args.admin_port,
         listen_address=args.address,
         upstream_host=args.upstream_host,
+        websocket_port=args.websocket_port,
     )
     if args.print:
         yaml.safe_dump(config, sys.stdout, sort_keys=False)

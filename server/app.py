@@ -13,13 +13,15 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from server import runtime
+from server import event_bus, runtime
 from server.config import Settings, load
 from server.logs import fields
 from server.services.api_keys import ApiKeyServicer
+from server.services.bulk import BulkServicer
 from server.services.cloudapi_webhooks import CloudApiWebhookServicer
 from server.services.contacts import ContactServicer
 from server.services.events import EventServicer
+from server.services.groups import GroupServicer
 from server.services.messages import MessageServicer
 from server.services.profiles import ProfileServicer
 from server.services.webhooks import WebhookServicer
@@ -68,8 +70,8 @@ def build_server(settings: Settings, address: str) -> tuple[grpc.Server, int]:
     # servicers do not define yet) answer NotImplementedError, which the interceptor reports as
     # NOT_IMPLEMENTED (501).
     messages_pb2_grpc.add_MessageServiceServicer_to_server(MessageServicer(), server)
-    bulk_pb2_grpc.add_BulkServiceServicer_to_server(bulk_pb2_grpc.BulkServiceServicer(), server)
-    groups_pb2_grpc.add_GroupServiceServicer_to_server(groups_pb2_grpc.GroupServiceServicer(), server)
+    bulk_pb2_grpc.add_BulkServiceServicer_to_server(BulkServicer(), server)
+    groups_pb2_grpc.add_GroupServiceServicer_to_server(GroupServicer(), server)
     events_pb2_grpc.add_EventServiceServicer_to_server(EventServicer(), server)
 
     health_servicer = health.HealthServicer()
@@ -89,6 +91,7 @@ def serve(settings: Settings) -> None:
     # With no Redis, the broker lives in this process, and so must the workers that consume it.
     with runner.running(settings) if EMBEDDED else contextlib.nullcontext():
         runtime.wait_for_signal()
+        event_bus.close()  # open event streams end now (UNAVAILABLE: watch again), not after the grace
         server.stop(grace=10).wait()
 
 

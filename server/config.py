@@ -27,6 +27,9 @@ class Settings:
     http_host: str = field(default_factory=lambda: os.environ.get("WAGW_HTTP_HOST", "0.0.0.0"))
     http_port: int = field(default_factory=lambda: _int("WAGW_HTTP_PORT", 3001))
     envoy_admin_port: int = field(default_factory=lambda: _int("WAGW_ENVOY_ADMIN_PORT", 9901))
+    # The WebSocket bridge (gateway/websocket.py), Envoy's upstream for /ws: internal, like the API server.
+    ws_host: str = field(default_factory=lambda: os.environ.get("WAGW_WS_HOST", "127.0.0.1"))
+    ws_port: int = field(default_factory=lambda: _int("WAGW_WS_PORT", 3002))
     # The engine host (internal: bind it to a private address). Its id defaults to its address, so a restarted
     # host takes its own sessions back at once.
     engine_host: str = field(default_factory=lambda: os.environ.get("WAGW_ENGINE_HOST", "127.0.0.1"))
@@ -54,6 +57,9 @@ class Settings:
     # Prefix of the gateway's Redis keys, so several gateways (or test runs) can share one Redis.
     redis_namespace: str = field(default_factory=lambda: os.environ.get("WAGW_REDIS_NAMESPACE", "wagw"))
     log_level: str = field(default_factory=lambda: os.environ.get("WAGW_LOG_LEVEL", "INFO"))
+    # A multiplier of the webhook retry schedule (10 s … 8 h): tests shrink it to milliseconds.
+    webhook_backoff_scale: float = field(
+        default_factory=lambda: float(os.environ.get("WAGW_WEBHOOK_BACKOFF_SCALE", "").strip() or 1.0))
 
 
 def load() -> Settings:

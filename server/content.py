@@ -39,6 +39,9 @@ def check(type_name: str, content: messages_pb2.MessageContent, prefix: str = ""
     if checker is None:
         raise invalid(type_field, "must be one of text, image, video, document, location, contact, poll")
     checker(content, prefix)
+    fields = content.ListFields()
+    if all(field.type == field.TYPE_STRING for field, _ in fields):
+        return {field.name: value for field, value in fields}  # text and captions: json_format is slow at bulk size
     return json_format.MessageToDict(content, preserving_proto_field_name=True)
 
 

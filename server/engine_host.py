@@ -65,6 +65,47 @@ class EngineHostServicer(engine_host_pb2_grpc.EngineHostServiceServicer):
         return engine_host_pb2.DeliverWebhookResponse(
             events=self.sessions.deliver_webhook(request.profile_id, payload))
 
+    def GroupCall(self, request: engine_host_pb2.GroupCallRequest, context: grpc.ServicerContext
+                  ) -> engine_host_pb2.GroupCallResponse:
+        """One group operation of the profile's live engine, by its GROUP_OPERATIONS name (engine_host.proto)."""
+        from server.engines.base import GROUP_OPERATIONS
+
+        operation = request.operation
+        if operation not in GROUP_OPERATIONS:
+            raise invalid("operation", f"'{operation}' is not one of " + ", ".join(GROUP_OPERATIONS))
+        engine = self.sessions.engine(request.profile_id)
+        engine.require(operation)
+        arguments = json_format.MessageToDict(request.arguments)
+
+        def argument(name: str) -> Any:
+            if name not in arguments:
+                raise invalid(f"arguments.{name}", f"is required for {operation}")
+            return arguments[name]
+
+        result: dict[str, Any]
+        if operation == "list_groups":
+            result = {"groups": engine.list_groups()}
+        elif operation == "get_group":
+            result = {"group": engine.get_group(argument("group_id"))}
+        elif operation == "create_group":
+            info, results = engine.create_group(argument("name"), list(argument("participants")))
+            result = {"group": info, "results": results}
+        elif operation == "update_group":
+            changes = {key: arguments[key] for key in ("name", "description", "announce", "locked") if key in arguments}
+            result = {"group": engine.update_group(argument("group_id"), **changes)}
+        elif operation == "leave_group":
+            engine.leave_group(argument("group_id"))
+            result = {}
+        elif operation in ("invite_link", "revoke_invite_link"):
+            result = {"code": engine.invite_link(argument("group_id"), revoke=operation == "revoke_invite_link")}
+        else:  # add_participants, remove_participants, promote_participants, demote_participants
+            action = operation.removesuffix("_participants")
+            result = {"results": engine.update_participants(argument("group_id"), action,
+                                                            list(argument("participants")))}
+        reply = engine_host_pb2.GroupCallResponse()
+        json_format.ParseDict(_jsonable(result), reply.result)
+        return reply
+
 
 class SimulatorServicer(engine_host_pb2_grpc.SimulatorServiceServicer):
     """The test phone's remote control: the simulated network's phone-side operations, by name."""

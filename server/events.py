@@ -8,6 +8,7 @@ from typing import Any
 
 from google.protobuf import struct_pb2
 
+from server import event_bus
 from server.convert import to_timestamp
 from server.models import Event
 from wagw.v1 import events_pb2
@@ -25,8 +26,14 @@ def _jsonable(value: Any) -> Any:
 
 
 def record(name: str, profile_id: str | None, data: dict[str, Any]) -> Event:
-    """Append an event; call it inside the transaction that makes the change it reports."""
-    return Event.create(name=name, profile_id=profile_id, data=_jsonable(data))
+    """Append an event; call it inside the transaction that makes the change it reports.
+
+    Streams are woken at once (server/event_bus.py). That may be before this transaction commits: the bus
+    only makes them look again, and keeps looking until the row is there, so nothing depends on the order.
+    """
+    row = Event.create(name=name, profile_id=profile_id, data=_jsonable(data))
+    event_bus.announce(row.id)
+    return row
 
 
 def to_proto(row: Event) -> events_pb2.Event:

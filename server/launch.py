@@ -1,7 +1,8 @@
 """`make run`: every role of the gateway as one process tree on this machine.
 
-Prepares the database (migrations, a first admin key), then starts the gRPC API server, the engine host and
-Envoy as child processes, restarts a child that dies, and stops them all on Ctrl-C or SIGTERM.
+Prepares the database (migrations, a first admin key), then starts the gRPC API server, the engine host,
+Envoy and the WebSocket bridge as child processes, restarts a child that dies, and stops them all on Ctrl-C
+or SIGTERM.
 """
 
 from __future__ import annotations
@@ -101,8 +102,10 @@ def main() -> None:
         # envoy.start returns once Envoy listens, so the banner below is printed when curl can work.
         Child("envoy", lambda: envoy.start(
             settings.http_port, settings.grpc_port, settings.envoy_admin_port,
-            listen_address=settings.http_host, workdir=envoy_dir,
+            listen_address=settings.http_host, websocket_port=settings.ws_port, workdir=envoy_dir,
         ).process),
+        # The WebSocket API on /ws: a client of the API server's event streams.
+        Child("websocket", lambda: subprocess.Popen([sys.executable, "-m", "gateway.websocket"])),
     ]
     if not embedded:  # with the in-process broker, the API server runs the workers itself
         children.append(Child("workers", lambda: subprocess.Popen([sys.executable, "-m", "worker"])))

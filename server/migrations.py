@@ -40,11 +40,24 @@ def _outbox(database: peewee.Database, migrator: SchemaMigrator) -> None:
     database.create_tables([models.Message, models.SendGate])
 
 
+def _bulk(database: peewee.Database, migrator: SchemaMigrator) -> None:
+    database.create_tables([models.Batch])
+
+
+def _webhook_deliveries(database: peewee.Database, migrator: SchemaMigrator) -> None:
+    database.create_tables([models.WebhookDelivery, models.WebhookCursor])
+    # Webhooks of an older release never received events: start them at the present, not the whole history.
+    last = models.Event.select(peewee.fn.MAX(models.Event.id)).scalar() or 0
+    models.WebhookCursor.insert(name="webhooks", last_event_id=last).execute()
+
+
 # (version, what it does, the step). Version 1 is the first schema, made from the models.
 MIGRATIONS: list[tuple[int, str, Migration | None]] = [
     (1, "profiles, contacts, webhooks, api keys", None),
     (2, "engine sessions, engine hosts, the event log", _engine_sessions),
     (3, "messages (the outbox) and the send gate", _outbox),
+    (4, "bulk batches", _bulk),
+    (5, "webhook deliveries and the dispatcher's cursor", _webhook_deliveries),
 ]
 
 

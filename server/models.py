@@ -180,6 +180,78 @@ class SendGate(BaseModel):
     sent_today = peewee.IntegerField(default=0)
 
 
+class Batch(BaseModel):
+    """A bulk campaign. Its items are Message rows (batch_id, batch_index); the counters here are kept up to
+    date with every item's change, so progress reads stay cheap at 10,000 items."""
+
+    id = peewee.CharField(primary_key=True, max_length=40)
+    profile = peewee.ForeignKeyField(Profile, on_delete="CASCADE", backref="batches")
+    status = peewee.CharField(max_length=12, default="QUEUED")
+    total = peewee.IntegerField()
+    sent = peewee.IntegerField(default=0)
+    failed = peewee.IntegerField(default=0)
+    cancelled = peewee.IntegerField(default=0)
+    delivered = peewee.IntegerField(default=0)
+    read = peewee.IntegerField(default=0)
+    delay_ms = peewee.IntegerField(default=0)
+    randomize_delay = peewee.BooleanField(default=False)
+    stop_on_error = peewee.BooleanField(default=False)
+    start_at = peewee.DateTimeField(null=True)
+    idempotency_key = peewee.CharField(max_length=200, null=True)
+    created_at = peewee.DateTimeField(default=utcnow)
+    started_at = peewee.DateTimeField(null=True)
+    estimated_end_at = peewee.DateTimeField(null=True)
+    finished_at = peewee.DateTimeField(null=True)
+    updated_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("profile", "idempotency_key"), True), (("status",), False))
+
+
 ALL_MODELS: list[type[BaseModel]] = [
-    Profile, Contact, Webhook, ApiKey, EngineSession, EngineHost, Event, Message, SendGate,
+    Profile, Contact, Webhook, ApiKey, EngineSession, EngineHost, Event, Message, SendGate, Batch,
 ]
+
+
+class WebhookDelivery(BaseModel):
+    """One event's delivery to one webhook (DESIGN.md §7), made by the dispatcher that follows the event log
+    (worker/webhooks.py). The row is the truth: its status and `next_attempt_at` say what happens next, so a
+    lost queue message only delays an attempt (the sweep re-queues it). Attempts are a JSON list of
+    {time, httpStatus, latencyMs, responseExcerpt}, appended by the worker holding the row's lease."""
+
+    id = peewee.CharField(primary_key=True, max_length=40)
+    # Not a foreign key (a migration may run before the webhook table of an old database exists): deleting a
+    # webhook deletes its deliveries itself, and the sweep removes those of webhooks deleted with a profile.
+    webhook_id = peewee.CharField(max_length=40)
+    event_id = peewee.BigIntegerField()
+    event = peewee.CharField(max_length=40)
+    profile_id = peewee.CharField(max_length=64, null=True)
+    status = peewee.CharField(max_length=10, default="PENDING")  # PENDING, RETRYING, DELIVERED, FAILED
+    attempts = JSONField(default=list)
+    # Attempts since the delivery was created or last redelivered: what the backoff schedule counts.
+    round_attempts = peewee.IntegerField(default=0)
+    next_attempt_at = peewee.DateTimeField(null=True)
+    # When the queued attempt should run (the sweep re-queues what is long overdue), and who holds it now.
+    queued_at = peewee.DateTimeField(null=True)
+    leased_until = peewee.DateTimeField(null=True)
+    created_at = peewee.DateTimeField(default=utcnow)
+    updated_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = (
+            (("webhook_id", "event_id"), True),
+            (("webhook_id", "id"), False),
+            (("status", "next_attempt_at"), False),
+        )
+
+
+class WebhookCursor(BaseModel):
+    """How far the webhook dispatcher has followed the event log: every event up to `last_event_id` has its
+    deliveries (or matched no webhook)."""
+
+    name = peewee.CharField(primary_key=True, max_length=40)
+    last_event_id = peewee.BigIntegerField(default=0)
+    updated_at = peewee.DateTimeField(default=utcnow)
+
+
+ALL_MODELS.extend([WebhookDelivery, WebhookCursor])

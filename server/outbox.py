@@ -19,6 +19,8 @@ from worker.broker import DELIVERY_QUEUE
 
 log = logging.getLogger("wagw.outbox")
 DELIVER_ACTOR = "deliver"  # worker/actors.py
+# How long before its time a delayed delivery reaches a worker, which sleeps the rest (see enqueue).
+EARLY_S = 1.5
 
 
 def accept(profile: Profile, *, chat_id: str, type_name: str, content: dict[str, Any], reply_to: str = "",
@@ -58,13 +60,15 @@ def check_daily_cap(profile: Profile, count: int) -> None:
 
 
 def enqueue(message_ids: list[str], delay_s: float = 0.0) -> None:
-    """Queue deliveries; a broker that is down only delays them (the sweeper queues what is left waiting)."""
+    """Queue deliveries to run in `delay_s` seconds; a broker that is down only delays them (the sweeper queues
+    what is left waiting). Delayed deliveries are handed to a worker EARLY_S before their time: the broker's
+    delayed messages can be late by up to a second, so the worker waits out the last stretch itself."""
     broker = dramatiq.get_broker()
+    broker_delay_ms = int(max(delay_s - EARLY_S, 0) * 1000) or None
     try:
         for message_id in message_ids:
             broker.enqueue(dramatiq.Message(queue_name=DELIVERY_QUEUE, actor_name=DELIVER_ACTOR,
-                                            args=(message_id,), kwargs={}, options={}),
-                           delay=int(delay_s * 1000) or None)
+                                            args=(message_id,), kwargs={}, options={}), delay=broker_delay_ms)
     except Exception as error:  # redis.ConnectionError and friends: the rows stay PENDING
         log.warning("queueing failed; the sweeper will retry", extra=fields(error=str(error)))
         return

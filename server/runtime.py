@@ -29,7 +29,12 @@ def new_server(settings: Settings, *, authenticate: bool = True, thread_name: st
         futures.ThreadPoolExecutor(max_workers=settings.grpc_workers, thread_name_prefix=thread_name),
         interceptors=[GatewayInterceptor(settings, authenticate=authenticate)],
         # Without this, grpcio binds with SO_REUSEPORT and two servers could silently share a port.
-        options=[("grpc.so_reuseport", 0)],
+        options=[
+            ("grpc.so_reuseport", 0),
+            # Envoy limits request bodies per route (up to 24 MiB for inline media); the server must not be
+            # the tighter limit (gRPC's default is 4 MiB).
+            ("grpc.max_receive_message_length", 32 * 1024 * 1024),
+        ],
     )
 
 

@@ -6,6 +6,7 @@ and PostgreSQL alike."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import random
 
 import peewee
@@ -14,7 +15,7 @@ from server.db import utcnow, write_transaction
 from server.models import Profile, SendGate
 
 # How long a worker may hold the gate for one send before another may take it (a crashed worker's lease).
-LEASE = dt.timedelta(seconds=60)
+LEASE = dt.timedelta(seconds=float(os.environ.get("WAGW_SEND_LEASE_S", "").strip() or 60))
 _EPOCH = dt.datetime(1970, 1, 1)
 # How soon to try again while another send of the profile is in flight.
 BUSY_RETRY_S = 0.2

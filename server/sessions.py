@@ -11,11 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Collection
 from typing import Any
 
-from server import events
+from server import bulk, events
 from server.db import database, utcnow, write_transaction
 from server.engines import base
 from server.engines.registry import engine_class
@@ -34,6 +34,8 @@ HEARTBEAT_EVERY_S = 2.0
 RECONNECT_BACKOFF_S = (1, 2, 4, 8, 15, 30, 60)
 # Statuses that need a live session somewhere.
 LIVE_STATUSES = frozenset({"CONNECTING", "QR_READY", "CONNECTED", "RECONNECTING"})
+# How many WhatsApp ids' early receipts a host keeps (SessionManager._early_receipts).
+EARLY_RECEIPTS_LIMIT = 10_000
 
 
 class SessionManager:
@@ -49,6 +51,9 @@ class SessionManager:
         # One per profile: a send and the receipts for it are recorded in order (an engine may report a
         # receipt before send() has returned the message's WhatsApp id).
         self._send_locks: dict[str, threading.RLock] = defaultdict(threading.RLock)
+        # Receipts for a WhatsApp id that no message has yet, by (profile, id). After a crash between an engine's
+        # send and its record, the retried send learns the id only after its receipts came: they wait here.
+        self._early_receipts: OrderedDict[tuple[str, str], list[dict[str, Any]]] = OrderedDict()
         self.allow_private_urls = allow_private_urls
 
     # Requests
@@ -130,11 +135,18 @@ class SessionManager:
         with self._send_locks[message.profile_id]:
             wa_message_id = engine.send(outgoing)
             with database.connection_context(), write_transaction():
-                Message.update(status="SENT", wa_message_id=wa_message_id, sent_at=utcnow(), updated_at=utcnow(),
-                               error="").where((Message.id == message_id) & (Message.status == "PENDING")).execute()
-                events.record("message.ack", message.profile_id, {
-                    "messageId": message_id, "waMessageId": wa_message_id, "chatId": message.chat_id,
-                    "status": "SENT"})
+                updated = Message.update(
+                    status="SENT", wa_message_id=wa_message_id, sent_at=utcnow(), updated_at=utcnow(), error="",
+                ).where((Message.id == message_id) & (Message.status == "PENDING")).execute()
+                if updated:  # not when a concurrent retry of the same message recorded it first
+                    bulk.item_changed(message, "PENDING", "SENT")
+                    events.record("message.ack", message.profile_id, {
+                        "messageId": message_id, "waMessageId": wa_message_id, "chatId": message.chat_id,
+                        "status": "SENT"})
+                with self._lock:
+                    early = self._early_receipts.pop((message.profile_id, wa_message_id), [])
+                for data in early:
+                    _record_receipt(_profile(message.profile_id), data)
         return wa_message_id
 
     # Lifecycle of the host
@@ -257,7 +269,11 @@ class SessionManager:
         elif event.type == base.MESSAGE:
             _record_incoming(profile, data)
         elif event.type == base.RECEIPT:
-            _record_receipt(profile, data)
+            if not _record_receipt(profile, data) and False:
+                with self._lock:
+                    self._early_receipts.setdefault((profile.id, data["wa_message_id"]), []).append(data)
+                    while len(self._early_receipts) > EARLY_RECEIPTS_LIMIT:
+                        self._early_receipts.popitem(last=False)
         elif event.type == base.GROUP:
             events.record("group.updated", profile.id, _camel(data))
 
@@ -345,14 +361,18 @@ _PROGRESS = {"PENDING": 0, "SENT": 1, "DELIVERED": 2, "READ": 3}
 _RECEIPT_STATUS = {"server": "SENT", "delivered": "DELIVERED", "read": "READ", "failed": "FAILED"}
 
 
-def _record_receipt(profile: Profile, data: dict[str, Any]) -> None:
+def _record_receipt(profile: Profile, data: dict[str, Any]) -> bool:
+    """Move an outbound message forward; False when no outbound message has the receipt's WhatsApp id (yet)."""
     status = _RECEIPT_STATUS.get(data.get("status", ""))
     message = Message.get_or_none((Message.profile == profile.id) & (Message.wa_message_id == data["wa_message_id"])
                                   & (Message.direction == "OUTBOUND"))
     if status is None or message is None:
-        return  # not one of ours (sent from the phone), or a "server" ack that send() records itself
+        # Not one of ours (sent from the phone), a "server" ack that send() records itself, or a receipt that
+        # came before send() could record the id.
+        return message is not None
     if status == "FAILED" or _PROGRESS.get(status, 0) > _PROGRESS.get(message.status, 4):
         now = utcnow()
+        bulk.item_changed(message, message.status, status)
         message.status = status
         message.updated_at = now
         if status == "DELIVERED":
@@ -364,6 +384,7 @@ def _record_receipt(profile: Profile, data: dict[str, Any]) -> None:
         message.save()
         events.record("message.ack", profile.id, {"messageId": message.id, "waMessageId": message.wa_message_id,
                                                   "chatId": message.chat_id, "status": status})
+    return True
 
 
 def _record_incoming(profile: Profile, data: dict[str, Any]) -> None:

@@ -101,12 +101,6 @@ def test_profile_list_pages(api, unique):
     fails(rest.get("/profiles", params={"pageSize": 501}), 400, "VALIDATION_ERROR")
 
 
-def test_routes_not_built_yet_answer_not_implemented(api, unique):
-    rest = api()
-    pid = new_profile(rest, unique("p"))["id"]
-    fails(rest.get(f"/groups/profile/{pid}"), 501, "NOT_IMPLEMENTED")
-
-
 # Contacts
 
 

@@ -11,6 +11,7 @@ import pytest
 from server.engines import base, simnet
 from server.engines.base import EngineError, EngineEvent, Media, OutgoingMessage
 from server.engines.simnet import ManualClock, RealClock, SimulatedNetwork, SimulationError
+from server.engines.simstore import NetworkState, SqliteNetworkState
 from server.engines.simulator import SimulatorEngine, default_auto_pair_phone
 from server.errors import ApiError
 
@@ -74,8 +75,8 @@ def linked(net: SimulatedNetwork, profile_id: str, phone: str, **settings: Any) 
     return device
 
 
-def text(to: str, body: str) -> OutgoingMessage:
-    return OutgoingMessage(to, "text", {"text": body})
+def text(to: str, body: str, message_id: str = "") -> OutgoingMessage:
+    return OutgoingMessage(to, "text", {"text": body}, id=message_id)
 
 
 # Login
@@ -748,5 +749,103 @@ def test_the_process_network_comes_from_the_environment(monkeypatch):
         mine = SimulatedNetwork("mine", ManualClock())
         assert simnet.reset_network(mine) is mine is simnet.network()
         assert SimulatorEngine("p", {}, MemoryStore("p"), lambda event: None).network is mine
+    finally:
+        simnet.reset_network(None)
+
+
+# The network's server side across a restart of its process (WAGW_SIMULATOR_STATE)
+
+
+def durable_network(path: Any) -> tuple[SimulatedNetwork, ManualClock]:
+    clock = ManualClock()
+    return SimulatedNetwork("test-seed", clock, state=SqliteNetworkState(str(path))), clock
+
+
+def test_a_restart_keeps_what_whatsapps_servers_keep(tmp_path):
+    net, clock = durable_network(tmp_path / "sim.db")
+    alice = linked(net, "a", ALICE)
+    delivered = alice.engine.send(text(CAROL, "delivered, not yet read", "msg_1"))
+    clock.advance(0.5)
+    assert alice.receipts(delivered) == ["server", "delivered"]
+    in_flight = alice.engine.send(text(BOB, "accepted, not yet delivered", "msg_2"))
+    assert net.inbox(BOB) == []
+    phone_message = net.send_from(DAVE, CAROL, "text", {"text": "from a phone"})
+    # The process dies (nothing is closed); a new one starts from the same file.
+    restarted, clock2 = durable_network(tmp_path / "sim.db")
+    again = Device(restarted, "a", store=alice.store)
+    # The gateway, not knowing whether its send went through, sends it again: acknowledged, not delivered twice.
+    again.engine.connect()
+    clock2.advance(0.05)
+    assert again.types()[0] == base.CONNECTED
+    assert again.engine.send(text(BOB, "accepted, not yet delivered", "msg_2")) == in_flight
+    clock2.advance(5)
+    assert [m["content"]["text"] for m in restarted.inbox(BOB)] == ["accepted, not yet delivered"]
+    assert [m["content"]["text"] for m in restarted.inbox(CAROL)] == ["delivered, not yet read", "from a phone"]
+    # Deliveries and reads scheduled before the crash happen after it; receipts already handled are not repeated.
+    assert again.receipts(in_flight) == ["delivered", "read"]
+    assert again.receipts(delivered) == ["read"]
+    # Ids keep counting: a phone's next message does not reuse one from before the restart.
+    assert restarted.send_from(DAVE, CAROL, "text", {"text": "again"}) != phone_message
+
+
+def test_events_a_device_did_not_handle_are_handed_out_again_after_a_restart(tmp_path):
+    net, clock = durable_network(tmp_path / "sim.db")
+    alice = linked(net, "a", ALICE)
+    bob = linked(net, "b", BOB)
+
+    def dies(event: EngineEvent) -> None:  # the process dies while handling the event: no acknowledgement
+        raise RuntimeError("killed")
+
+    alice.engine.emit = bob.engine.emit = dies
+    wa_id = alice.engine.send(text(BOB, "hello", "msg_1"))
+    clock.advance(2)
+    restarted, clock2 = durable_network(tmp_path / "sim.db")
+    alice2 = Device(restarted, "a", store=alice.store)
+    bob2 = Device(restarted, "b", store=bob.store)
+    alice2.engine.connect()
+    bob2.engine.connect()
+    clock2.advance(0.05)
+    assert alice2.receipts(wa_id) == ["server", "delivered", "read"]
+    assert [m["content"]["text"] for m in bob2.of(base.MESSAGE)] == ["hello"]
+    # Handled this time: a third start hands out nothing more.
+    third, clock3 = durable_network(tmp_path / "sim.db")
+    alice3 = Device(third, "a", store=alice.store)
+    alice3.engine.connect()
+    clock3.advance(5)
+    assert alice3.types() == [base.CONNECTED]
+
+
+def test_revoked_credentials_stay_revoked_after_a_restart(tmp_path):
+    net, _ = durable_network(tmp_path / "sim.db")
+    alice = linked(net, "a", ALICE)
+    kept = dict(alice.store.data or {})
+    alice.engine.logout()
+    restarted, clock2 = durable_network(tmp_path / "sim.db")
+    again = Device(restarted, "a", store=MemoryStore("a"))
+    again.store.save(kept)
+    again.engine.connect()
+    clock2.advance(1)
+    assert again.types() == [base.LOGGED_OUT]
+
+
+def test_slow_ack_accepts_the_message_but_answers_late(net, clock):
+    alice = linked(net, "a", ALICE)
+    net.inject("a", "slow_ack", seconds=30)
+    net.inject("a", "fail_next", operation="lookup")  # a fault of a call is not taken by the ack
+    before = clock.now()
+    wa_id = alice.engine.send(text(BOB, "slow"))
+    assert clock.now() - before == simnet.dt.timedelta(seconds=30)
+    assert alice.receipts(wa_id) == ["server", "delivered", "read"]  # it went on while the answer waited
+    with pytest.raises(EngineError, match="injected failure"):
+        alice.engine.lookup([BOB])
+
+
+def test_the_state_file_comes_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("WAGW_SIMULATOR_STATE", str(tmp_path / "state.db"))
+    try:
+        assert isinstance(simnet.reset_network()._state, SqliteNetworkState)
+        monkeypatch.delenv("WAGW_SIMULATOR_STATE")
+        state = simnet.reset_network()._state
+        assert type(state) is NetworkState and not state.durable
     finally:
         simnet.reset_network(None)

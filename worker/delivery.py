@@ -6,12 +6,13 @@ per profile, the status is read again under the gate, and the engine recognises 
 from __future__ import annotations
 
 import logging
+import time
 
-from server import engine_client, send_gate
+from server import bulk, engine_client, outbox, send_gate
 from server.db import database, utcnow, write_transaction
 from server.errors import ApiError
 from server.logs import fields
-from server.models import Message, Profile
+from server.models import Batch, Message, Profile
 from server.sessions import effective_status
 from wagw.engine.v1 import engine_host_pb2
 
@@ -28,15 +29,20 @@ def deliver(message_id: str) -> float | None:
         message = Message.get_or_none(Message.id == message_id)
         if message is None or message.status != "PENDING":
             return None
-        now = utcnow()
-        if message.not_before and message.not_before > now:
-            return (message.not_before - now).total_seconds()
+        if message.batch_id and message.not_before is None:
+            return None  # a bulk item whose turn has not come: the previous item schedules it
+        wait = (message.not_before - utcnow()).total_seconds() if message.not_before else 0.0
+        if wait > outbox.EARLY_S:
+            return wait
+        if wait > 0:
+            time.sleep(wait)  # the last stretch, to the millisecond (bulk pacing)
         profile = Profile.get_by_id(message.profile_id)
         if effective_status(profile) != "CONNECTED":
             return NOT_CONNECTED_RETRY_S
-        wait = send_gate.acquire(profile)
-        if wait:
-            return wait
+        while wait := send_gate.acquire(profile):
+            if wait > outbox.EARLY_S:
+                return wait
+            time.sleep(wait)  # the previous send is finishing, or the profile's gap is running
         sent = False
         try:
             message = Message.get_by_id(message_id)
@@ -45,13 +51,18 @@ def deliver(message_id: str) -> float | None:
             with write_transaction():
                 Message.update(handed_at=utcnow(), attempts=Message.attempts + 1).where(
                     Message.id == message_id).execute()
+                if message.batch_id:
+                    Batch.update(status="PROCESSING", started_at=utcnow()).where(
+                        (Batch.id == message.batch_id) & (Batch.status == "QUEUED")).execute()
             engine_client.call(profile, lambda host: host.Send, engine_host_pb2.SendRequest(message_id=message_id))
             sent = True
-            return None
         except ApiError as error:
             return _failed(profile, message, error)
         finally:
             send_gate.release(profile, sent=sent)
+        if message.batch_id:  # the next item waits its gap from this one's send
+            bulk.advance(message.batch_id, Message.get_by_id(message_id).sent_at or utcnow())
+        return None
 
 
 def _failed(profile: Profile, message: Message, error: ApiError) -> float | None:
@@ -63,6 +74,10 @@ def _failed(profile: Profile, message: Message, error: ApiError) -> float | None
     if error.code in ("PROFILE_NOT_CONNECTED", "UNAVAILABLE"):
         return NOT_CONNECTED_RETRY_S
     with write_transaction():
-        Message.update(status="FAILED", error=f"{error.code}: {error.message}", updated_at=utcnow()).where(
+        failed = Message.update(status="FAILED", error=f"{error.code}: {error.message}", updated_at=utcnow()).where(
             (Message.id == message.id) & (Message.status == "PENDING")).execute()
+        if failed:
+            bulk.item_changed(message, "PENDING", "FAILED")
+    if message.batch_id:
+        bulk.advance(message.batch_id, utcnow())
     return None

@@ -12,6 +12,7 @@ import dramatiq
 import worker.actors  # noqa: F401  (declares the actors on the broker)
 from server.config import Settings
 from worker import sweeper
+from worker import webhooks as webhook_dispatch  # declares its actor too
 
 
 @contextmanager
@@ -21,6 +22,7 @@ def running(settings: Settings) -> Iterator[None]:
     stopping = threading.Event()
     sweep = threading.Thread(target=sweeper.run, args=(stopping,), name="sweeper", daemon=True)
     sweep.start()
+    threading.Thread(target=webhook_dispatch.run, args=(stopping,), name="webhook-dispatcher", daemon=True).start()
     try:
         yield
     finally:

@@ -6,17 +6,18 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import threading
 
-from server import outbox
+from server import bulk, outbox
 from server.db import database, utcnow
-from server.models import Message
+from server.models import Batch, Message
 
 log = logging.getLogger("wagw.sweeper")
 
 EVERY_S = 5.0
 # A message whose queue entry should have run this long ago, and is still pending, is queued again.
-OVERDUE = dt.timedelta(seconds=30)
+OVERDUE = dt.timedelta(seconds=float(os.environ.get("WAGW_SWEEP_OVERDUE_S", "").strip() or 30))
 BATCH = 500
 
 
@@ -26,10 +27,14 @@ def sweep_once() -> int:
         overdue = [row.id for row in Message.select(Message.id).where(
             (Message.status == "PENDING") & (Message.direction == "OUTBOUND")
             & ((Message.queued_at.is_null()) | (Message.queued_at < now - OVERDUE))
-            & ((Message.not_before.is_null()) | (Message.not_before <= now + dt.timedelta(seconds=EVERY_S)))
+            & ((Message.not_before.is_null() & Message.batch_id.is_null())
+               | (Message.not_before <= now + dt.timedelta(seconds=EVERY_S)))
         ).limit(BATCH)]
         if overdue:
             outbox.enqueue(overdue)
+        # A batch whose worker died between sending an item and scheduling the next would stall: schedule it.
+        for batch in Batch.select(Batch.id).where(Batch.status.in_(["QUEUED", "PROCESSING"])):
+            bulk.advance(batch.id, now)
     return len(overdue)
 
 

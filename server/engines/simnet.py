@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol
 
+from server.engines import simstore
 from server.engines.base import (
     BANNED,
     CONNECTED,
@@ -101,7 +102,9 @@ INBOX_LIMIT = 10_000
 MISSED_LIMIT = 1_000
 
 MEMBER, ADMIN, SUPERADMIN = "MEMBER", "ADMIN", "SUPERADMIN"
-FAULTS = ("rate_overlimit", "temporary_ban", "logged_out", "disconnect", "timeout", "fail_next")
+FAULTS = ("rate_overlimit", "temporary_ban", "logged_out", "disconnect", "timeout", "fail_next", "slow_ack")
+# The internal operation a slow_ack fault waits on: taken after a send is accepted, never before a call.
+_SEND_ACK = "ack:send"
 
 # Session states.
 CLOSED, CONNECTING, QR_SHOWN, PAIRING_SHOWN, ONLINE = "closed", "connecting", "qr", "pairing", "connected"
@@ -251,6 +254,32 @@ class AutoPair:
     delay: float  # simulated seconds after the code appears
 
 
+class _NoCredentials:
+    profile_id = ""
+    database_url = ""
+
+    def load(self) -> dict[str, Any] | None:
+        return None
+
+    def save(self, data: dict[str, Any]) -> None:
+        pass
+
+    def clear(self) -> None:
+        pass
+
+
+class _Absent:
+    """The device of a profile linked before the network started again, until its engine attaches: events for
+    it wait in the offline queue."""
+
+    def __init__(self, profile_id: str):
+        self.profile_id = profile_id
+        self.store: SessionStore = _NoCredentials()
+
+    def emit(self, event: EngineEvent) -> None:
+        pass
+
+
 @dataclass
 class _Session:
     """What the network knows about one profile's linked device."""
@@ -279,12 +308,24 @@ class _Message:
     timestamp: dt.datetime
     undelivered: set[str]
     unread: set[str]
+    client_id: str = ""  # the sending profile's own id for the message (the gateway's), which WhatsApp dedupes by
 
     def as_received(self) -> IncomingMessage:
         # In a one-to-one chat the recipient sees the message in its chat with the sender.
         chat = self.chat_id if is_group(self.chat_id) else self.sender
         return IncomingMessage(self.wa_message_id, chat, self.sender, self.type, deepcopy(self.content),
                                self.timestamp)
+
+    def record(self) -> dict[str, Any]:
+        """As the network's durable state keeps it (simstore.py)."""
+        return {"wa_message_id": self.wa_message_id, "chat_id": self.chat_id, "sender": self.sender,
+                "sender_profile": self.sender_profile, "type": self.type, "content": self.content,
+                "timestamp": self.timestamp, "undelivered": sorted(self.undelivered),
+                "unread": sorted(self.unread), "client_id": self.client_id}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> _Message:
+        return cls(**{**record, "undelivered": set(record["undelivered"]), "unread": set(record["unread"])})
 
 
 @dataclass
@@ -311,6 +352,8 @@ class _Fault:
     seconds: float = 0.0  # how long a timeout blocks
 
     def matches(self, operation: str) -> bool:
+        if (self.operation == _SEND_ACK) != (operation == _SEND_ACK):
+            return False  # a slow ack is no call's fault, and no call's fault slows an ack
         return (self.operation is None or self.operation == operation
                 or (self.operation == "send" and operation.startswith("send_")))
 
@@ -339,7 +382,8 @@ class SimulatedNetwork:
     SimulatorEngine calls them); the others are what phones do and what tests set up and observe."""
 
     def __init__(self, seed: str = DEFAULT_SEED, clock: Clock | None = None, *,
-                 delivered_delay: float = DELIVERED_DELAY, read_delay: float = READ_DELAY):
+                 delivered_delay: float = DELIVERED_DELAY, read_delay: float = READ_DELAY,
+                 state: simstore.NetworkState | None = None):
         self.seed = seed
         self.clock = clock or RealClock()
         self.delivered_delay = delivered_delay
@@ -354,7 +398,9 @@ class SimulatedNetwork:
         self._revoked: set[str] = set()
         self._bans: dict[str, dt.datetime] = {}
         self._faults: dict[str, list[_Fault]] = defaultdict(list)
-        self._missed: dict[str, deque[EngineEvent]] = defaultdict(lambda: deque(maxlen=MISSED_LIMIT))
+        # Events for a device that is not online, with their sequence number in the durable state (or None).
+        self._missed: dict[str, deque[tuple[EngineEvent, int | None]]] = defaultdict(
+            lambda: deque(maxlen=MISSED_LIMIT))
         self._unregistered: set[str] = set()
         self._refuse_group_add: set[str] = set()
         self._offline: set[str] = set()
@@ -365,10 +411,15 @@ class SimulatedNetwork:
         # (profile id, the gateway's message id) → WhatsApp message id: what WhatsApp remembers to dedupe sends.
         self._sent_ids: dict[tuple[str, str], str] = {}
         self._groups: dict[str, _Group] = {}
+        # What WhatsApp's servers keep across a restart of this process (simstore.py); by default nothing.
+        self._state = state or simstore.NetworkState()
+        self._restore(self._state.load())
 
     def close(self) -> None:
-        """Stop the clock's scheduler thread (for a network that is being replaced)."""
+        """Stop the clock's scheduler thread (for a network that is being replaced) and close the state."""
         self.clock.close()
+        with self._lock:
+            self._state.close()
 
     # Numbers
 
@@ -450,6 +501,7 @@ class SimulatedNetwork:
         with self._atomic():
             self._require_registered(sender)
             message = self._new_message(sender, None, chat_id, type, content, media)
+            self._keep(message)
             self._arrive(message)
             return message.wa_message_id
 
@@ -490,10 +542,18 @@ class SimulatedNetwork:
         - disconnect: DISCONNECTED with reconnect=True; connect() again logs back in with the credentials;
         - timeout: the next `n` calls (default 1; only `operation` if given) block `seconds` (default 1), then
           raise "timeout";
-        - fail_next: the next `n` calls (default 1; only `operation` if given) raise `reason` ("injected failure").
+        - fail_next: the next `n` calls (default 1; only `operation` if given) raise `reason` ("injected failure");
+        - slow_ack: the next `n` sends (default 1) are accepted (they go on to their recipients), but the answer
+          takes `seconds` (default 1) to come back: a crash in that window leaves the sender not knowing.
         Operations: connect, lookup, a group operation name, send_<type>, or "send" for any send."""
         if fault not in FAULTS:
             raise ValueError(f"unknown fault '{fault}' (one of {', '.join(FAULTS)})")
+        if fault == "slow_ack":
+            with self._atomic():
+                self._session(profile_id)
+                self._faults[profile_id].append(_Fault(fault, "slow ack", operation=_SEND_ACK, remaining=n or 1,
+                                                       seconds=TIMEOUT_AFTER if seconds is None else seconds))
+            return
         if fault == "logged_out":
             self._unlink(profile_id, reason or "logged out from the phone")
             return
@@ -552,7 +612,7 @@ class SimulatedNetwork:
                 generation = self._set_state(session, CONNECTING)
                 self._later(CONNECT_LATENCY, self._resume, profile_id, generation, credentials)
                 return ""
-            session.jid = ""  # no credentials: whatever was linked before is not this device any more
+            self._set_jid(profile_id, "")  # no credentials: whatever was linked before is not this device any more
             if not phone_number:
                 self._start_qr(profile_id, auto_pair)
                 return ""
@@ -595,10 +655,14 @@ class SimulatedNetwork:
                                      message.media, client_id=message.id)
             if message.id:
                 self._sent_ids[profile_id, message.id] = sent.wa_message_id
+            self._keep(sent)
             self._receipt(sent, "server")
             if sent.undelivered:
                 self._later(self.delivered_delay, self._arrive, sent)
-            return sent.wa_message_id
+            slow = self._take_fault(profile_id, _SEND_ACK)
+        if slow is not None:  # accepted and durable: only the answer is late
+            self.clock.sleep(slow.seconds)
+        return sent.wa_message_id
 
     def lookup(self, profile_id: str, phone_numbers: list[str]) -> dict[str, bool]:
         self._before_call(profile_id, "lookup")
@@ -717,6 +781,8 @@ class SimulatedNetwork:
         finally:
             self._depth -= 1
             outermost = self._depth == 0
+            if outermost:
+                self._state.commit()  # durable before any device hears of it
             self._lock.release()
             if outermost:
                 self._flush()
@@ -749,17 +815,69 @@ class SimulatedNetwork:
                 action(*args)
         self.clock.call_later(seconds, run)
 
-    def _emit(self, session: _Session, event: EngineEvent) -> None:
+    def _emit(self, session: _Session, event: EngineEvent, acknowledge: Callable[[], None] | None = None) -> None:
         device = session.device
-        self._outbox.append(lambda: device.emit(event))
+
+        def hand_over() -> None:
+            device.emit(event)
+            if acknowledge is not None:  # the device handled it (an exception above leaves it queued)
+                acknowledge()
+        self._outbox.append(hand_over)
 
     def _notify(self, profile_id: str, event: EngineEvent) -> None:
-        """Give a linked profile an event now, or when it next connects (as WhatsApp's offline queue does)."""
+        """Give a linked profile an event now, or when it next connects (as WhatsApp's offline queue does).
+        It stays in the durable offline queue until the device has handled it."""
         session = self._sessions[profile_id]
+        seq = self._state.queue_event(profile_id, event)
         if session.state == ONLINE:
-            self._emit(session, event)
+            self._emit(session, event, self._acknowledge(seq))
         else:
-            self._missed[profile_id].append(event)
+            self._missed[profile_id].append((event, seq))
+
+    def _acknowledge(self, seq: int | None) -> Callable[[], None] | None:
+        return None if seq is None else partial(self._state.ack_event, seq)
+
+    def _drop_missed(self, profile_id: str) -> None:
+        self._missed.pop(profile_id, None)
+        self._state.drop_events(profile_id)
+
+    def _set_jid(self, profile_id: str, jid: str) -> None:
+        session = self._sessions[profile_id]
+        if session.jid != jid:
+            session.jid = jid
+            self._state.set_link(profile_id, jid)
+
+    def _to_inbox(self, chat: str, entry: dict[str, Any]) -> None:
+        self._inboxes[chat].append(entry)
+        self._state.append_inbox(chat, entry)
+
+    def _keep(self, message: _Message) -> None:
+        """Record a message (new, or changed: delivered or read by someone) in the durable state."""
+        if self._state.durable:
+            self._state.save_message(message.wa_message_id, message.record())
+
+    def _restore(self, saved: simstore.Snapshot) -> None:
+        """Start from what the durable state kept (nothing, for a network in memory only): dedupe memory,
+        inboxes, offline queues, links; deliveries and reads still to come are scheduled again."""
+        with self._atomic():
+            self._counters.update(saved.counters)
+            self._revoked |= saved.revoked
+            for profile_id, jid in saved.links.items():
+                self._sessions[profile_id] = _Session(_Absent(profile_id), jid=jid)
+            for chat, entry in saved.inbox:
+                self._inboxes[chat].append(entry)
+            for seq, profile_id, event in saved.queued:
+                self._missed[profile_id].append((event, seq))
+            for record in saved.messages:
+                message = _Message.from_record(record)
+                if message.sender_profile and message.client_id:
+                    self._sent_ids[message.sender_profile, message.client_id] = message.wa_message_id
+                if message.undelivered:
+                    self._later(self.delivered_delay, self._arrive, message)
+                for jid in sorted(message.unread - message.undelivered):
+                    read_delay = self._read_delays.get(jid, self.read_delay)
+                    if read_delay is not None:
+                        self._later(read_delay, self._read, message, jid)
 
     def _linked(self, jid: str) -> list[str]:
         return [profile_id for profile_id, session in self._sessions.items() if session.jid == jid]
@@ -773,6 +891,7 @@ class SimulatedNetwork:
 
     def _next(self, scope: str) -> int:
         self._counters[scope] += 1
+        self._state.set_counter(scope, self._counters[scope])
         return self._counters[scope]
 
     def _session(self, profile_id: str) -> _Session:
@@ -923,12 +1042,12 @@ class SimulatedNetwork:
     def _go_online(self, profile_id: str, jid: str) -> None:
         session = self._sessions[profile_id]
         if session.jid != jid:
-            self._missed.pop(profile_id, None)  # queued for another number this device no longer is
+            self._drop_missed(profile_id)  # queued for another number this device no longer is
         self._set_state(session, ONLINE)
-        session.jid = jid
+        self._set_jid(profile_id, jid)
         self._emit(session, EngineEvent(CONNECTED, {"phone_number": _e164(jid), "push_name": self._push_name(jid)}))
-        for event in self._missed.pop(profile_id, ()):
-            self._emit(session, event)
+        for event, seq in self._missed.pop(profile_id, ()):
+            self._emit(session, event, self._acknowledge(seq))
         self._deliver_pending(jid)
 
     def _unlink(self, profile_id: str, reason: str) -> None:
@@ -936,15 +1055,17 @@ class SimulatedNetwork:
         credentials = self._session(profile_id).device.store.load()
         with self._atomic():
             if credentials:
-                self._revoked.add(str(credentials.get("token", "")))
+                token = str(credentials.get("token", ""))
+                self._revoked.add(token)
+                self._state.revoke(token)
             self._forget(profile_id, reason)
 
     def _forget(self, profile_id: str, reason: str) -> None:
         """The device is no longer linked: close it, drop what waited for it, clear its credentials."""
         session = self._sessions[profile_id]
         self._set_state(session, CLOSED)
-        session.jid = ""
-        self._missed.pop(profile_id, None)
+        self._set_jid(profile_id, "")
+        self._drop_missed(profile_id)
         self._outbox.append(session.device.store.clear)
         self._emit(session, EngineEvent(LOGGED_OUT, {"reason": reason}))
 
@@ -966,9 +1087,9 @@ class SimulatedNetwork:
         seed = client_id or str(self._next(f"message:{sender}"))
         wa_message_id = "3EB0" + self._digest("message", sender, seed).hex()[:20].upper()
         message = _Message(wa_message_id, chat_id, sender, sender_profile, type, checked, self.clock.now(),
-                           undelivered=set(recipients), unread=set(recipients))
+                           undelivered=set(recipients), unread=set(recipients), client_id=client_id)
         if is_group(chat_id):
-            self._inboxes[chat_id].append(message.as_received().as_dict())
+            self._to_inbox(chat_id, message.as_received().as_dict())
         return message
 
     def _arrive(self, message: _Message) -> None:
@@ -986,8 +1107,9 @@ class SimulatedNetwork:
         if jid not in message.undelivered:
             return
         message.undelivered.discard(jid)
+        self._keep(message)
         received = message.as_received().as_dict()
-        self._inboxes[jid].append(received)
+        self._to_inbox(jid, received)
         for profile_id in self._linked(jid):
             if profile_id != message.sender_profile:
                 self._notify(profile_id, EngineEvent(MESSAGE, deepcopy(received)))
@@ -998,14 +1120,18 @@ class SimulatedNetwork:
             self._later(read_delay, self._read, message, jid)
 
     def _read(self, message: _Message, jid: str) -> None:
+        if jid not in message.unread:
+            return
         message.unread.discard(jid)
+        self._keep(message)
         # A group message counts as read once every member has read it, as in WhatsApp's message info.
         if not message.unread and not message.undelivered:
             self._receipt(message, "read")
 
     def _receipt(self, message: _Message, status: str) -> None:
         profile_id = message.sender_profile
-        if profile_id is None or self._sessions[profile_id].jid != message.sender:
+        session = self._sessions.get(profile_id) if profile_id is not None else None
+        if session is None or session.jid != message.sender:
             return  # a test phone, or a device unlinked since it sent
         self._notify(profile_id, EngineEvent(RECEIPT, {
             "wa_message_id": message.wa_message_id, "chat_id": message.chat_id, "status": status,
@@ -1152,12 +1278,15 @@ _network_lock = threading.Lock()
 
 def network() -> SimulatedNetwork:
     """The network every simulator engine of this process shares, made on first use from
-    WAGW_SIMULATOR_SEED (default "wagw") and WAGW_SIMULATOR_TIME_SCALE (default 1.0)."""
+    WAGW_SIMULATOR_SEED (default "wagw"), WAGW_SIMULATOR_TIME_SCALE (default 1.0) and WAGW_SIMULATOR_STATE
+    (a SQLite file that keeps the network's server side across restarts of the process; default: none)."""
     global _network
     with _network_lock:
         if _network is None:
             scale = float(os.environ.get("WAGW_SIMULATOR_TIME_SCALE") or 1.0)
-            _network = SimulatedNetwork(os.environ.get("WAGW_SIMULATOR_SEED") or DEFAULT_SEED, RealClock(scale))
+            state = simstore.open_state(os.environ.get("WAGW_SIMULATOR_STATE", ""))
+            _network = SimulatedNetwork(os.environ.get("WAGW_SIMULATOR_SEED") or DEFAULT_SEED, RealClock(scale),
+                                        state=state)
         return _network
 
 

@@ -57,7 +57,7 @@ def sendable_profile(profile_id: str, type_name: str) -> Profile:
     return profile
 
 
-def _idempotency_key(request: Any, context: grpc.ServicerContext) -> str:
+def idempotency_key(request: Any, context: grpc.ServicerContext) -> str:
     """The request's idempotencyKey, or the Idempotency-Key header (which arrives as gRPC metadata)."""
     header = next((value for key, value in context.invocation_metadata() if key == "idempotency-key"), "")
     key = (request.idempotency_key or header).strip()
@@ -79,7 +79,7 @@ class MessageServicer(messages_pb2_grpc.MessageServiceServicer):
         mentioned = [normalize_chat_id(item, "mentions") for item in mentions or []]
         if len(mentioned) > MAX_MENTIONS or any(is_group(item) for item in mentioned):
             raise invalid("mentions", f"at most {MAX_MENTIONS} people (not groups)")
-        key = _idempotency_key(request, context)
+        key = idempotency_key(request, context)
         profile = sendable_profile(request.profile_id, type_name)
         row = outbox.accept(profile, chat_id=chat_id, type_name=type_name, content=checked,
                             reply_to=getattr(request, "reply_to", ""), mentions=mentioned, idempotency_key=key)

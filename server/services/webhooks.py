@@ -1,7 +1,9 @@
-"""WebhookService: where events are POSTed. Delivery itself is the webhook worker's job."""
+"""WebhookService: where events are POSTed, and the log of their deliveries. Delivery itself is the webhook
+worker's job (worker/webhooks.py); TestWebhook makes its first attempt here, to answer with it."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import secrets
 
@@ -13,13 +15,14 @@ from server.auth import current_principal
 from server.config import Settings
 from server.convert import to_timestamp
 from server.db import utcnow, write_transaction
-from server.errors import forbidden, invalid, not_found
+from server.errors import conflict, forbidden, invalid, not_found
 from server.ids import new_id
-from server.models import Webhook
+from server.models import Webhook, WebhookDelivery
 from server.pagination import paginate
 from server.services.profiles import get_profile
 from server.urls import check_public_url
 from wagw.v1 import webhooks_pb2, webhooks_pb2_grpc
+from worker import webhooks as delivery
 
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$")
 # Headers the gateway sets itself on every delivery: a webhook may not override them.
@@ -38,6 +41,22 @@ def to_proto(row: Webhook, *, with_secret: bool = False) -> webhooks_pb2.Webhook
         description=row.description,
         create_time=to_timestamp(row.created_at),
         update_time=to_timestamp(row.updated_at),
+    )
+
+
+def delivery_to_proto(row: WebhookDelivery) -> webhooks_pb2.WebhookDelivery:
+    return webhooks_pb2.WebhookDelivery(
+        id=row.id,
+        webhook_id=row.webhook_id,
+        event_id=row.event_id,
+        event=row.event,
+        status=webhooks_pb2.WebhookDelivery.Status.Value(row.status),
+        attempts=[webhooks_pb2.DeliveryAttempt(
+            time=to_timestamp(dt.datetime.fromisoformat(item["time"].removesuffix("Z"))),
+            http_status=item["httpStatus"], latency_ms=item["latencyMs"], response_excerpt=item["responseExcerpt"],
+        ) for item in row.attempts],
+        next_attempt_time=to_timestamp(row.next_attempt_at),
+        create_time=to_timestamp(row.created_at),
     )
 
 
@@ -111,8 +130,37 @@ class WebhookServicer(webhooks_pb2_grpc.WebhookServiceServicer):
                       ) -> empty_pb2.Empty:
         row = _get_webhook(request.id)
         with write_transaction():
+            WebhookDelivery.delete().where(WebhookDelivery.webhook_id == row.id).execute()
             row.delete_instance()
         return empty_pb2.Empty()
+
+    def TestWebhook(self, request: webhooks_pb2.TestWebhookRequest, context: grpc.ServicerContext
+                    ) -> webhooks_pb2.WebhookDelivery:
+        row = _get_webhook(request.id)
+        return delivery_to_proto(WebhookDelivery.get_by_id(delivery.fire_test(row)))
+
+    def ListWebhookDeliveries(self, request: webhooks_pb2.ListWebhookDeliveriesRequest,
+                              context: grpc.ServicerContext) -> webhooks_pb2.ListWebhookDeliveriesResponse:
+        row = _get_webhook(request.id)
+        query = WebhookDelivery.select().where(WebhookDelivery.webhook_id == row.id)
+        if request.status:
+            query = query.where(WebhookDelivery.status == webhooks_pb2.WebhookDelivery.Status.Name(request.status))
+        rows, token, total = paginate(query, WebhookDelivery.id, request.page_size, request.page_token,
+                                      newest_first=True)
+        return webhooks_pb2.ListWebhookDeliveriesResponse(
+            deliveries=[delivery_to_proto(item) for item in rows], next_page_token=token, total_size=total)
+
+    def RedeliverWebhookDelivery(self, request: webhooks_pb2.RedeliverWebhookDeliveryRequest,
+                                 context: grpc.ServicerContext) -> webhooks_pb2.WebhookDelivery:
+        row = _get_webhook(request.id)
+        item = WebhookDelivery.get_or_none((WebhookDelivery.id == request.delivery_id)
+                                           & (WebhookDelivery.webhook_id == row.id))
+        if item is None:
+            raise not_found("webhook delivery", request.delivery_id)
+        if not delivery.redeliver(item):
+            raise conflict(f"delivery '{item.id}' is still {item.status}: only a DELIVERED or FAILED delivery "
+                           "can be redelivered", state=True)
+        return delivery_to_proto(WebhookDelivery.get_by_id(item.id))
 
     def _url(self, raw: str) -> str:
         return check_public_url(raw, "url", allow_private=self.settings.allow_private_urls)

@@ -8,6 +8,7 @@ import os
 import secrets
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -58,6 +59,12 @@ class Stack:
     workers: Child
     engine_port: int
     env: dict[str, str] = field(default_factory=dict)
+    websocket: Child | None = None  # the WebSocket bridge (gateway/websocket.py), behind Envoy's /ws
+
+    @property
+    def ws_url(self) -> str:
+        """The WebSocket API through Envoy."""
+        return f"ws://{LOCALHOST}:{self.envoy.listen_port}/ws"
 
     def simulator(self, operation: str, **arguments: Any) -> Any:
         """Run an operation of the engine host's simulated network (the test phone): scan, inbox, inject…"""
@@ -123,7 +130,9 @@ def running_stack(database_url: str, **extra_env: str) -> Iterator[Stack]:
     front. The simulator's clock runs 20 times faster than real time, so a 60 s QR code lasts 3 s."""
     admin_key = test_admin_key()
     _prepare(database_url, admin_key)
-    grpc_port, engine_port = free_port(), free_port()
+    grpc_port, engine_port, ws_port = free_port(), free_port(), free_port()
+    # The simulated WhatsApp's server side outlives an engine-host restart, as the real one would.
+    state_dir = tempfile.TemporaryDirectory(prefix="wagw-simulator-")
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -131,9 +140,11 @@ def running_stack(database_url: str, **extra_env: str) -> Iterator[Stack]:
         "WAGW_GRPC_PORT": str(grpc_port),
         "WAGW_ENGINE_HOST": LOCALHOST,
         "WAGW_ENGINE_PORT": str(engine_port),
+        "WAGW_WS_PORT": str(ws_port),
         "WAGW_ADMIN_API_KEY": admin_key,
         "WAGW_LOG_LEVEL": "WARNING",
         "WAGW_SIMULATOR_TIME_SCALE": "0.05",
+        "WAGW_SIMULATOR_STATE": os.path.join(state_dir.name, "network.db"),
         # The real Redis at REDIS_URL, in a namespace of this stack's own.
         "WAGW_BROKER": "redis",
         "WAGW_REDIS_NAMESPACE": f"wagw-test-{secrets.token_hex(4)}",
@@ -144,15 +155,22 @@ def running_stack(database_url: str, **extra_env: str) -> Iterator[Stack]:
     engines = Child("engines", lambda: subprocess.Popen([sys.executable, "-m", "server.engine_host"], env=env,
                                                         cwd=ROOT))
     workers = Child("workers", lambda: subprocess.Popen([sys.executable, "-m", "worker"], env=env, cwd=ROOT))
+    websocket = Child("websocket", lambda: subprocess.Popen([sys.executable, "-m", "gateway.websocket"], env=env,
+                                                            cwd=ROOT))
     api.start()
     engines.start()
     workers.start()
+    websocket.start()
     try:
         wait_for_port(grpc_port, timeout=20)
         wait_for_port(engine_port, timeout=20)
-        with envoy_mod.start(free_port(), grpc_port, free_port()) as envoy:
-            yield Stack(database_url, admin_key, grpc_port, envoy, api, engines, workers, engine_port, env)
+        wait_for_port(ws_port, timeout=20)
+        with envoy_mod.start(free_port(), grpc_port, free_port(), websocket_port=ws_port) as envoy:
+            yield Stack(database_url, admin_key, grpc_port, envoy, api, engines, workers, engine_port, env,
+                        websocket=websocket)
     finally:
+        websocket.stop()
         workers.stop()
         engines.stop()
         api.stop()
+        state_dir.cleanup()

@@ -26,8 +26,21 @@ if _version_not_supported:
 
 
 class GroupServiceStub:
-    """GroupService manages WhatsApp groups through one of the caller's profiles.
-    Group ids are `<id>@g.us`; routes that need the acting profile take `profileId` (query or body).
+    """GroupService manages WhatsApp groups through one of the caller's profiles, whose engine does the work on
+    its live session.
+
+    Group ids are `<id>@g.us` (a bare `<id>` in the path gets the suffix). Participants may be written in any
+    chat id form (`628…@c.us`, `628…@s.whatsapp.net`, `+62 812-…`, `628…`) and are answered as
+    `<digits>@s.whatsapp.net`; a group is not a participant. Every route acts through one profile, named by
+    `profileId`: in the query string for GET routes (`?profileId=profile-123`), in the JSON body otherwise
+    (`{"profileId": "profile-123", …}`); ListGroups has it in its path.
+
+    Errors besides validation: FORBIDDEN when the credentials may not use the profile; NOT_SUPPORTED (501)
+    when the profile's engine cannot do the operation (e.g. adding participants on the Cloud API), decided
+    before PROFILE_NOT_CONNECTED (409) when the profile is not connected; NOT_GROUP_ADMIN (403) when WhatsApp
+    allows the change only to group admins (the message gives WhatsApp's reason); NOT_FOUND for a group the
+    profile is not in; ENGINE_ERROR (502) for WhatsApp's other refusals. Changes made by anyone reach the
+    members' profiles as `group.updated` events.
     """
 
     def __init__(self, channel):
@@ -94,61 +107,79 @@ class GroupServiceStub:
 
 
 class GroupServiceServicer:
-    """GroupService manages WhatsApp groups through one of the caller's profiles.
-    Group ids are `<id>@g.us`; routes that need the acting profile take `profileId` (query or body).
+    """GroupService manages WhatsApp groups through one of the caller's profiles, whose engine does the work on
+    its live session.
+
+    Group ids are `<id>@g.us` (a bare `<id>` in the path gets the suffix). Participants may be written in any
+    chat id form (`628…@c.us`, `628…@s.whatsapp.net`, `+62 812-…`, `628…`) and are answered as
+    `<digits>@s.whatsapp.net`; a group is not a participant. Every route acts through one profile, named by
+    `profileId`: in the query string for GET routes (`?profileId=profile-123`), in the JSON body otherwise
+    (`{"profileId": "profile-123", …}`); ListGroups has it in its path.
+
+    Errors besides validation: FORBIDDEN when the credentials may not use the profile; NOT_SUPPORTED (501)
+    when the profile's engine cannot do the operation (e.g. adding participants on the Cloud API), decided
+    before PROFILE_NOT_CONNECTED (409) when the profile is not connected; NOT_GROUP_ADMIN (403) when WhatsApp
+    allows the change only to group admins (the message gives WhatsApp's reason); NOT_FOUND for a group the
+    profile is not in; ENGINE_ERROR (502) for WhatsApp's other refusals. Changes made by anyone reach the
+    members' profiles as `group.updated` events.
     """
 
     def ListGroups(self, request, context):
-        """Lists the groups the profile is in.
+        """Lists the groups the profile is in, ordered by group id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetGroup(self, request, context):
-        """Gets a group with its participants and settings.
+        """Gets a group with its participants and their roles, and its settings. Query: `profileId`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def CreateGroup(self, request, context):
-        """Creates a group; each participant gets its own result.
+        """Creates a group with the profile as its owner (SUPERADMIN); each participant gets its own result
+        (ADDED, NOT_ON_WHATSAPP, PRIVACY_REFUSED, …): refusals of some do not fail the call.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def UpdateGroup(self, request, context):
-        """Changes the fields given: name, description, announce-only, locked.
+        """Changes the fields given, and only those: name, description, announce (only admins send), locked (only
+        admins edit the group's info). Settings are admin-only; name and description too while locked.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def AddParticipants(self, request, context):
-        """Adds participants.
+        """Adds participants (admins only); each gets its own result: ADDED, ALREADY_MEMBER, NOT_ON_WHATSAPP,
+        PRIVACY_REFUSED, INVITED, FAILED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def RemoveParticipants(self, request, context):
-        """Removes participants.
+        """Removes participants (admins only); each gets its own result: REMOVED, NOT_MEMBER, NOT_AUTHORIZED (the
+        group's creator).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def PromoteParticipants(self, request, context):
-        """Makes participants admins.
+        """Makes participants admins (admins only); each gets its own result: PROMOTED, NOT_MEMBER.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DemoteParticipants(self, request, context):
-        """Takes admin rights from participants.
+        """Takes admin rights from participants (admins only); each gets its own result: DEMOTED, NOT_MEMBER,
+        NOT_AUTHORIZED (the group's creator).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -162,14 +193,14 @@ class GroupServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetInviteLink(self, request, context):
-        """Gets the group's invite link.
+        """Gets the group's invite link (admins only). Query: `profileId`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def RevokeInviteLink(self, request, context):
-        """Revokes the invite link and returns the new one.
+        """Revokes the invite link and returns the new one (admins only): the old link stops working.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -242,8 +273,21 @@ def add_GroupServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class GroupService:
-    """GroupService manages WhatsApp groups through one of the caller's profiles.
-    Group ids are `<id>@g.us`; routes that need the acting profile take `profileId` (query or body).
+    """GroupService manages WhatsApp groups through one of the caller's profiles, whose engine does the work on
+    its live session.
+
+    Group ids are `<id>@g.us` (a bare `<id>` in the path gets the suffix). Participants may be written in any
+    chat id form (`628…@c.us`, `628…@s.whatsapp.net`, `+62 812-…`, `628…`) and are answered as
+    `<digits>@s.whatsapp.net`; a group is not a participant. Every route acts through one profile, named by
+    `profileId`: in the query string for GET routes (`?profileId=profile-123`), in the JSON body otherwise
+    (`{"profileId": "profile-123", …}`); ListGroups has it in its path.
+
+    Errors besides validation: FORBIDDEN when the credentials may not use the profile; NOT_SUPPORTED (501)
+    when the profile's engine cannot do the operation (e.g. adding participants on the Cloud API), decided
+    before PROFILE_NOT_CONNECTED (409) when the profile is not connected; NOT_GROUP_ADMIN (403) when WhatsApp
+    allows the change only to group admins (the message gives WhatsApp's reason); NOT_FOUND for a group the
+    profile is not in; ENGINE_ERROR (502) for WhatsApp's other refusals. Changes made by anyone reach the
+    members' profiles as `group.updated` events.
     """
 
     @staticmethod

@@ -89,3 +89,19 @@ class DeliverWebhookResponse(_message.Message):
     EVENTS_FIELD_NUMBER: _ClassVar[int]
     events: int
     def __init__(self, events: _Optional[int] = ...) -> None: ...
+
+class GroupCallRequest(_message.Message):
+    __slots__ = ("profile_id", "operation", "arguments")
+    PROFILE_ID_FIELD_NUMBER: _ClassVar[int]
+    OPERATION_FIELD_NUMBER: _ClassVar[int]
+    ARGUMENTS_FIELD_NUMBER: _ClassVar[int]
+    profile_id: str
+    operation: str
+    arguments: _struct_pb2.Struct
+    def __init__(self, profile_id: _Optional[str] = ..., operation: _Optional[str] = ..., arguments: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+
+class GroupCallResponse(_message.Message):
+    __slots__ = ("result",)
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    result: _struct_pb2.Struct
+    def __init__(self, result: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...

@@ -66,6 +66,11 @@ class EngineHostServiceStub:
                 request_serializer=wagw_dot_engine_dot_v1_dot_engine__host__pb2.DeliverWebhookRequest.SerializeToString,
                 response_deserializer=wagw_dot_engine_dot_v1_dot_engine__host__pb2.DeliverWebhookResponse.FromString,
                 _registered_method=True)
+        self.GroupCall = channel.unary_unary(
+                '/wagw.engine.v1.EngineHostService/GroupCall',
+                request_serializer=wagw_dot_engine_dot_v1_dot_engine__host__pb2.GroupCallRequest.SerializeToString,
+                response_deserializer=wagw_dot_engine_dot_v1_dot_engine__host__pb2.GroupCallResponse.FromString,
+                _registered_method=True)
 
 
 class EngineHostServiceServicer:
@@ -118,6 +123,21 @@ class EngineHostServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GroupCall(self, request, context):
+        """Runs one group operation of the profile's live engine: `operation` is one of the engine interface's
+        group operation names (server/engines/base.py GROUP_OPERATIONS: list_groups, get_group, create_group,
+        update_group, add_participants, remove_participants, promote_participants, demote_participants,
+        leave_group, invite_link, revoke_invite_link), `arguments` its keyword arguments, and the result the
+        engine's answer as JSON (base.GroupInfo, base.ParticipantResult field names).
+        One RPC rather than eleven typed ones: the host only forwards the call to an Engine method, so the
+        contract that matters is the Engine interface (and, for callers, the typed wagw.v1.GroupService); the
+        operation names are the very ones the API checks with registry.supports before calling, so NOT_SUPPORTED
+        and dispatch cannot drift apart. Fails with PROFILE_NOT_CONNECTED when the host holds no live session.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EngineHostServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -150,6 +170,11 @@ def add_EngineHostServiceServicer_to_server(servicer, server):
                     servicer.DeliverWebhook,
                     request_deserializer=wagw_dot_engine_dot_v1_dot_engine__host__pb2.DeliverWebhookRequest.FromString,
                     response_serializer=wagw_dot_engine_dot_v1_dot_engine__host__pb2.DeliverWebhookResponse.SerializeToString,
+            ),
+            'GroupCall': grpc.unary_unary_rpc_method_handler(
+                    servicer.GroupCall,
+                    request_deserializer=wagw_dot_engine_dot_v1_dot_engine__host__pb2.GroupCallRequest.FromString,
+                    response_serializer=wagw_dot_engine_dot_v1_dot_engine__host__pb2.GroupCallResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -316,6 +341,33 @@ class EngineHostService:
             '/wagw.engine.v1.EngineHostService/DeliverWebhook',
             wagw_dot_engine_dot_v1_dot_engine__host__pb2.DeliverWebhookRequest.SerializeToString,
             wagw_dot_engine_dot_v1_dot_engine__host__pb2.DeliverWebhookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GroupCall(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wagw.engine.v1.EngineHostService/GroupCall',
+            wagw_dot_engine_dot_v1_dot_engine__host__pb2.GroupCallRequest.SerializeToString,
+            wagw_dot_engine_dot_v1_dot_engine__host__pb2.GroupCallResponse.FromString,
             options,
             channel_credentials,
             insecure,
