@@ -5,6 +5,7 @@
 #   make lint    buf lint, buf breaking against main (BREAKING_BRANCH=...), ruff check
 #   make test    setup, lint, then pytest (extra arguments: PYTEST_ARGS='-k bulk -x')
 #   make run     setup, gen if a proto changed, then start the gateway (python -m server.launch)
+#   make bench   run the benchmarks in bench/ (BENCHES='send bulk webhooks'; BENCH_ARGS_send='--database postgres')
 #   make clean   remove caches and install stamps; `make distclean` also removes .venv and node_modules
 #
 # Installs are guarded by stamp files, so a second `make test` installs nothing.
@@ -41,7 +42,7 @@ RUFF_FORMAT ?= 0
 PYTEST_ARGS ?=
 RUN_ARGS    ?=
 
-.PHONY: help setup deb-packages gen lint lint-proto lint-breaking lint-python test run clean distclean
+.PHONY: help setup deb-packages gen lint lint-proto lint-breaking lint-python test run bench clean distclean
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
@@ -137,6 +138,21 @@ test: setup
 
 run: setup $(GEN_OUT)/descriptor.binpb
 	$(PY) -m server.launch $(RUN_ARGS)
+
+# ---------------------------------------------------------------------------------------------- bench
+
+# Each benchmark starts what it needs on 127.0.0.1 (a fresh database, the gateway's processes), prints its numbers
+# as ratios against a baseline measured in the same run, and stops by itself. BENCH_ARGS_<name> are its arguments.
+BENCHES ?= send bulk webhooks
+
+define run_bench
+	@echo "== bench/$(1).py"
+	$(PY) -m bench.$(1) $(BENCH_ARGS_$(1))
+
+endef
+
+bench: setup $(GEN_OUT)/descriptor.binpb
+	$(foreach b,$(BENCHES),$(call run_bench,$(b)))
 
 # ---------------------------------------------------------------------------------------------- clean
 

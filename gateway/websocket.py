@@ -72,6 +72,9 @@ _CODE_OF_GRPC = {
 # A subscription whose stream ends with one of these is opened again where it stopped (the API server restarted
 # or is stopping); any other error ends the subscription with an error frame.
 _RESUMABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED, grpc.StatusCode.OK}
+RESUME_FIRST_S, RESUME_MAX_S = 0.2, 5.0
+# The channel to the API server reconnects about as fast as subscriptions retry (grpcio waits 1 s, then more).
+_CHANNEL_OPTIONS = [("grpc.initial_reconnect_backoff_ms", 200), ("grpc.max_reconnect_backoff_ms", 5000)]
 
 
 class FrameError(Exception):
@@ -188,7 +191,8 @@ class Connection:
             if not isinstance(frame, dict):
                 raise FrameError("the frame must be a JSON object")
             request_id = frame.get("requestId")
-            payload = frame.get("payload") or {}
+            payload = frame.get("payload")
+            payload = {} if payload is None else payload
             if not isinstance(payload, dict):
                 raise FrameError("payload: must be an object", "payload")
             kind = frame.get("type")
@@ -222,8 +226,10 @@ class Connection:
         # The server sends its headers once it has accepted the watch; a refusal ends the call instead.
         headers = await call.initial_metadata()
         if call.done() and (code := await call.code()) != grpc.StatusCode.OK:
-            payload = error_payload(code, await call.details(), await call.trailing_metadata())
-            await self.send({"type": "error", "requestId": request_id, "payload": payload})
+            refusal = error_payload(code, await call.details(), await call.trailing_metadata())
+            await self.send({"type": "error", "requestId": request_id, "payload": refusal})
+            if refusal["code"] == "UNAUTHORIZED":  # the credentials no longer hold (a key revoked since)
+                await self.socket.close(CLOSE_CODES["UNAUTHORIZED"], "UNAUTHORIZED")
             return
         subscription_id = f"sub_{next(self._numbers)}"
         # Where the watch starts, as the server resolved it ("new events only" is an id by now): a resumed
@@ -231,8 +237,13 @@ class Connection:
         start = dict(headers or ()).get("x-wagw-since")
         if start is not None:
             request.since = int(start)
-        await self.send({"type": "ack", "requestId": request_id, "payload": {
-            "subscriptionId": subscription_id, "profileId": profile_id, "events": events, "since": str(request.since)}})
+        try:  # the ack goes before the subscription's first event
+            await self.send({"type": "ack", "requestId": request_id, "payload": {
+                "subscriptionId": subscription_id, "profileId": profile_id, "events": events,
+                "since": str(request.since)}})
+        except BaseException:
+            call.cancel()
+            raise
         task = asyncio.create_task(self.forward(subscription_id, request, call))
         self.subscriptions[subscription_id] = (request, task)
 
@@ -254,7 +265,7 @@ class Connection:
                       call: grpc.aio.UnaryStreamCall) -> None:
         """Events of one subscription to the client, in order; reopened where it stopped if the API server
         goes away, until it is unsubscribed, the client leaves, or the server refuses it."""
-        pause = 0.5
+        pause = RESUME_FIRST_S
         try:
             while True:
                 try:
@@ -263,7 +274,7 @@ class Connection:
                                          "payload": json_format.MessageToDict(
                                              event, always_print_fields_with_no_presence=True)})
                         request.since = event.id
-                        pause = 0.5
+                        pause = RESUME_FIRST_S
                     code = grpc.StatusCode.OK
                 except grpc.aio.AioRpcError as error:
                     code = error.code()
@@ -271,7 +282,7 @@ class Connection:
                         await self.refused(subscription_id, _payload_of(error))
                         return
                 await asyncio.sleep(pause)
-                pause = min(pause * 2, 10)
+                pause = min(pause * 2, RESUME_MAX_S)
                 log.info("resuming a subscription", extra=fields(
                     connection=self.id, subscription=subscription_id, since=request.since, code=code.name))
                 call = self.stub.WatchEvents(request, metadata=self.metadata)
@@ -289,16 +300,16 @@ class Connection:
             await self.socket.close(CLOSE_CODES["UNAUTHORIZED"], "UNAUTHORIZED")
 
 
-def _only_the_ws_path(_connection: ServerConnection, request: Request) -> Response | None:
+def _only_the_ws_path(connection: ServerConnection, request: Request) -> Response | None:
     if urlsplit(request.path).path != PATH:
-        return _connection.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
+        return connection.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
     return None
 
 
 async def serve_forever(settings: Settings, stop: asyncio.Event | None = None) -> None:
     host = "127.0.0.1" if settings.grpc_host in ("0.0.0.0", "::", "") else settings.grpc_host
     stop = stop or asyncio.Event()
-    async with grpc.aio.insecure_channel(f"{host}:{settings.grpc_port}") as channel:
+    async with grpc.aio.insecure_channel(f"{host}:{settings.grpc_port}", options=_CHANNEL_OPTIONS) as channel:
         stub = events_pb2_grpc.EventServiceStub(channel)
 
         async def handler(socket: ServerConnection) -> None:

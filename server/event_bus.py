@@ -101,6 +101,10 @@ class Tail:
 
     # Streams
 
+    @property
+    def streams(self) -> int:
+        return len(self._waiters)
+
     def add(self, waiter: Waiter) -> int:
         """Register a stream; returns the horizon as of now (read afresh, so "from now on" means now)."""
         with self._lock:

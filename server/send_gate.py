@@ -18,7 +18,7 @@ from server.models import Profile, SendGate
 LEASE = dt.timedelta(seconds=float(os.environ.get("WAGW_SEND_LEASE_S", "").strip() or 60))
 _EPOCH = dt.datetime(1970, 1, 1)
 # How soon to try again while another send of the profile is in flight.
-BUSY_RETRY_S = 0.2
+BUSY_RETRY_S = 0.05
 
 
 def _today(now: dt.datetime) -> str:

@@ -269,7 +269,7 @@ class SessionManager:
         elif event.type == base.MESSAGE:
             _record_incoming(profile, data)
         elif event.type == base.RECEIPT:
-            if not _record_receipt(profile, data) and False:
+            if not _record_receipt(profile, data) and data.get("status") in ("delivered", "read", "failed"):
                 with self._lock:
                     self._early_receipts.setdefault((profile.id, data["wa_message_id"]), []).append(data)
                     while len(self._early_receipts) > EARLY_RECEIPTS_LIMIT:

@@ -6,12 +6,16 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import itertools
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
+from server.config import ROOT
+from server.launch import Child
 from tests.support.stack import Stack
 from tests.test_lifecycle import fails, ok, wait_for, wait_status
 
@@ -172,3 +176,32 @@ def test_unregistered_recipient_fails_with_whatsapps_reason(rest, unique):
     sent = ok(rest.post("/messages/text", json={"profileId": pid, "chatId": "628111990000", "text": "hi"}))
     failed = wait_message(rest, sent["id"], "FAILED")
     assert "not on WhatsApp" in failed["error"]
+
+
+def test_rate_overlimit_pauses_the_profiles_queue(stack, rest, unique):
+    """WhatsApp's rate-overlimit holds every send of the profile for a while (2 s in tests) instead of burning
+    through the queue; then they all go out."""
+    pid, _ = connected_profile(rest, unique)
+    stack.simulator("inject", profile_id=pid, fault="rate_overlimit", n=1)
+    ids = [ok(rest.post("/messages/text", json={"profileId": pid, "chatId": "628111555666", "text": str(i)}))["id"]
+           for i in range(3)]
+    started = dt.datetime.now(dt.UTC)
+    sent = [wait_message(rest, message_id, "SENT", "DELIVERED", "READ") for message_id in ids]
+    first = min(dt.datetime.fromisoformat(m["sentTime"].replace("Z", "+00:00")) for m in sent)
+    assert (first - started).total_seconds() >= 1.5  # nothing went out during the pause
+    assert all(m["status"] != "FAILED" for m in sent)
+
+
+def test_send_gate_holds_across_two_worker_processes(stack, rest, unique):
+    extra = Child("workers-2", lambda: subprocess.Popen([sys.executable, "-m", "worker"], env=stack.env, cwd=ROOT))
+    extra.start()
+    try:
+        pid, _ = connected_profile(rest, unique, sendLimits={"minGapMs": 300})
+        ids = [ok(rest.post("/messages/text", json={"profileId": pid, "chatId": "628111666777", "text": str(i)}))
+               ["id"] for i in range(6)]
+        sent = [wait_message(rest, message_id, "SENT", "DELIVERED", "READ")["sentTime"] for message_id in ids]
+    finally:
+        extra.stop()
+    times = sorted(dt.datetime.fromisoformat(value.replace("Z", "+00:00")) for value in sent)
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
+    assert min(gaps) >= 0.29, gaps

@@ -9,6 +9,7 @@ import logging
 import time
 
 from server import bulk, engine_client, outbox, send_gate
+from server.config import load
 from server.db import database, utcnow, write_transaction
 from server.errors import ApiError
 from server.logs import fields
@@ -21,7 +22,7 @@ log = logging.getLogger("wagw.delivery")
 # How long to wait when the profile is not connected, or the engine host cannot be reached.
 NOT_CONNECTED_RETRY_S = 5.0
 # How long WhatsApp's rate-overlimit pauses a profile's whole queue.
-RATE_LIMIT_PAUSE_S = 60.0
+RATE_LIMIT_PAUSE_S = load().rate_limit_pause_s
 
 
 def deliver(message_id: str) -> float | None:
@@ -67,6 +68,10 @@ def deliver(message_id: str) -> float | None:
 
 def _failed(profile: Profile, message: Message, error: ApiError) -> float | None:
     """Decide what a refused send means: wait and retry, pause the profile, or fail the message."""
+    if error.code in ("RATE_LIMITED", "PROFILE_NOT_CONNECTED"):
+        # Refused before it left: not handed after all (a bulk cancel may still cancel it).
+        with write_transaction():
+            Message.update(handed_at=None).where(Message.id == message.id).execute()
     if error.code == "RATE_LIMITED":
         send_gate.pause(profile, RATE_LIMIT_PAUSE_S, error.message)
         log.warning("profile paused", extra=fields(profile_id=profile.id, reason=error.message))

@@ -35,8 +35,9 @@ from typing import Any
 
 import dramatiq
 import httpx
+from peewee import JOIN
 
-from server import event_filters, events, urls, webhook_signing
+from server import event_bus, event_filters, events, urls, webhook_signing
 from server.config import Settings, load
 from server.db import database, utcnow, write_transaction
 from server.ids import new_id
@@ -69,7 +70,10 @@ EXCERPT_CHARS = 500
 # A delivery keeps its last attempts only (redeliveries append to them).
 KEPT_ATTEMPTS = 50
 
-POLL_S = 0.1
+# Woken by the event bus when the log grows, the dispatcher still looks every BACKSTOP_S (events beyond an id
+# the bus waits for, a lost wake-up); without the bus it polls every POLL_S.
+BACKSTOP_S = 0.5
+POLL_S = 0.05
 BATCH = 500
 GAP_GRACE = dt.timedelta(seconds=30)
 # Larger jumps of the id sequence than this are not waited for (nor more missing ids than MAX_GAPS at once).
@@ -198,6 +202,7 @@ def attempt(delivery_id: str) -> float | None:
     """Make the delivery's due attempt, unless it is not due, finished, or being made by another worker.
     Returns the delay to queue the next attempt with, or None when nothing is to be queued."""
     config = settings()
+    # One connection for the whole attempt (no transaction is open during the POST).
     with database.connection_context():
         now = utcnow()
         lease = now + LEASE
@@ -209,21 +214,25 @@ def attempt(delivery_id: str) -> float | None:
             ).execute()
         if not claimed:
             return None
-        delivery = WebhookDelivery.get_by_id(delivery_id)
-        webhook = Webhook.get_or_none(Webhook.id == delivery.webhook_id)
+        # The delivery, its webhook and its event in one query (either may be gone: outer joins).
+        delivery = (WebhookDelivery.select(WebhookDelivery, Webhook, Event)
+                    .join(Webhook, JOIN.LEFT_OUTER, on=(Webhook.id == WebhookDelivery.webhook_id), attr="hook")
+                    .switch(WebhookDelivery)
+                    .join(Event, JOIN.LEFT_OUTER, on=(Event.id == WebhookDelivery.event_id), attr="logged")
+                    .where(WebhookDelivery.id == delivery_id).get())
+        webhook, event = delivery.hook, delivery.logged
         if webhook is None:  # deleted since: its deliveries go with it
             with write_transaction():
                 delivery.delete_instance()
             return None
-        event = Event.get_or_none(Event.id == delivery.event_id)
-    started_at, started = utcnow(), time.monotonic()
-    if event is None:
-        outcome = Outcome(0, "the event is no longer in the event log", final=True)
-    else:
-        payload, headers = request_of(webhook, event)
-        outcome = post(webhook.url, payload, headers, allow_private=config.allow_private_urls)
-    latency_ms = int((time.monotonic() - started) * 1000)
-    return _record(delivery, lease, outcome, started_at, latency_ms, config.webhook_backoff_scale)
+        started_at, started = utcnow(), time.monotonic()
+        if event is None:
+            outcome = Outcome(0, "the event is no longer in the event log", final=True)
+        else:
+            payload, headers = request_of(webhook, event)
+            outcome = post(webhook.url, payload, headers, allow_private=config.allow_private_urls)
+        latency_ms = int((time.monotonic() - started) * 1000)
+        return _record(delivery, lease, outcome, started_at, latency_ms, config.webhook_backoff_scale)
 
 
 def _record(delivery: WebhookDelivery, lease: dt.datetime, outcome: Outcome, started_at: dt.datetime,
@@ -240,14 +249,14 @@ def _record(delivery: WebhookDelivery, lease: dt.datetime, outcome: Outcome, sta
     else:
         status, delay = RETRYING, backoff_s(round_attempts, scale)
     next_at = now + dt.timedelta(seconds=delay) if delay is not None else None
-    with database.connection_context(), write_transaction():
+    with write_transaction():
         kept = WebhookDelivery.update(
             status=status, attempts=[*delivery.attempts, entry][-KEPT_ATTEMPTS:], round_attempts=round_attempts,
             next_attempt_at=next_at, queued_at=next_at, leased_until=None, updated_at=now,
         ).where((WebhookDelivery.id == delivery.id) & (WebhookDelivery.leased_until == lease)).execute()
-    log.log(logging.INFO if status == DELIVERED else logging.WARNING, "webhook attempt", extra=fields(
+    log.log(logging.DEBUG if status == DELIVERED else logging.WARNING, "webhook attempt", extra=fields(
         delivery_id=delivery.id, webhook_id=delivery.webhook_id, event_id=delivery.event_id,
-        http_status=outcome.status, latency_ms=latency_ms, status=status))
+        http_status=outcome.status, latency_ms=latency_ms, status=status, error=outcome.excerpt[:200]))
     if not kept:  # the lease ran out and another worker took the delivery over: it decides what follows
         return None
     return delay
@@ -420,14 +429,29 @@ def remove_orphans() -> int:
             WebhookDelivery.webhook_id.not_in(Webhook.select(Webhook.id))).execute()
 
 
+def _wake_on_new_events() -> event_bus.Waiter | None:
+    """A waiter the event bus wakes when the log grows (server/event_bus.py); None when the bus cannot be
+    used, and then the dispatcher polls."""
+    try:
+        waiter = event_bus.Waiter()
+        event_bus.tail().add(waiter)
+        return waiter
+    except Exception:
+        log.warning("webhook dispatch: no event bus; polling the event log", exc_info=True)
+        return None
+
+
 def run(stopping: threading.Event) -> None:
     """The dispatcher's thread: follow the event log, and sweep every few seconds, until `stopping`."""
     dispatcher = Dispatcher()
+    waiter = _wake_on_new_events()
     next_sweep = time.monotonic() + SWEEP_EVERY_S
     next_orphans = time.monotonic() + ORPHANS_EVERY_S
     while not stopping.is_set():
         busy = False
         try:
+            if waiter is not None:
+                waiter.clear()  # before reading the log, so a wake during the pass is not missed
             busy = dispatcher.run_once() >= BATCH
             if time.monotonic() >= next_sweep:
                 next_sweep = time.monotonic() + SWEEP_EVERY_S
@@ -439,5 +463,9 @@ def run(stopping: threading.Event) -> None:
         except Exception:
             log.exception("webhook dispatch failed")
             stopping.wait(1.0)
-        if not busy:
+        if busy:
+            continue
+        if waiter is not None:
+            waiter.wait(BACKSTOP_S)
+        else:
             stopping.wait(POLL_S)

@@ -18,6 +18,11 @@ Rules worth knowing when using it from the API alone:
   unless the group is locked; adding, removing, promoting, demoting and the invite link are admin-only; the
   creator (SUPERADMIN) can be neither removed nor demoted.
 
+Restarts: by default the network lives and dies with its process. Given a durable state (simstore.py; the
+engine host uses WAGW_SIMULATOR_STATE), what WhatsApp's servers would keep outlives it: accepted messages still
+arrive and are read, a repeated send of the same gateway message id is still recognised, and events a device
+had not handled yet (receipts, incoming messages) are handed to it when it connects again.
+
 Threading: one lock guards all state. Events and credential writes are queued while it is held and handed to
 the engines after it is released, in queue order, so a callback may call back into the network.
 """

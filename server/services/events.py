@@ -76,6 +76,9 @@ class EventServicer(events_pb2_grpc.EventServiceServicer):
             raise invalid("since", "must be an event id, 0 for the whole log, or -1 for new events only")
         query = visible_events(request.profile_id, list(request.events))  # checks the profile and filters
         tail = event_bus.tail()
+        # Each stream holds one of the server's RPC threads: keep a quarter of them for everything else.
+        if tail.streams >= self.settings.grpc_workers * 3 // 4:
+            raise ApiError("UNAVAILABLE", "too many event streams on this server; retry later")
         waiter = event_bus.Waiter()
         context.add_callback(waiter.wake)  # the client left: stop waiting at once
         try:

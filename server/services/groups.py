@@ -18,14 +18,12 @@ from google.protobuf import json_format, struct_pb2
 
 from server import engine_client
 from server.convert import to_timestamp
-from server.engines.base import GroupInfo, NotSupported, Participant, ParticipantResult
-from server.engines.registry import supports
+from server.engines.base import GroupInfo, Participant, ParticipantResult
 from server.errors import ApiError, invalid
 from server.models import Profile
 from server.pagination import paginate_items
 from server.phones import is_group, normalize_chat_id, normalize_group_id
-from server.services.profiles import get_profile
-from server.sessions import effective_status
+from server.services.profiles import acting_profile
 from wagw.engine.v1 import engine_host_pb2
 from wagw.v1 import groups_pb2, groups_pb2_grpc
 
@@ -82,21 +80,6 @@ def description_field(raw: str) -> str:
 
 
 # The acting profile and its engine
-
-
-def acting_profile(profile_id: str, operation: str) -> Profile:
-    """The profile a group call goes through: the caller's, with an engine that can do `operation` (a
-    base.GROUP_OPERATIONS name), and connected. NOT_SUPPORTED is decided first: it holds whatever the status."""
-    if not profile_id.strip():
-        raise invalid("profileId", "is required")
-    profile = get_profile(profile_id)
-    if not supports(profile.engine, operation):
-        raise NotSupported(profile.engine, operation)
-    status = effective_status(profile)
-    if status != "CONNECTED":
-        raise ApiError("PROFILE_NOT_CONNECTED", f"profile '{profile_id}' is {status}, not CONNECTED: connect it "
-                                                "first")
-    return profile
 
 
 def group_call(profile: Profile, operation: str, **arguments: Any) -> dict[str, Any]:

@@ -10,14 +10,12 @@ from google.protobuf import json_format
 from server import content, outbox
 from server.auth import current_principal
 from server.convert import from_timestamp, to_timestamp
-from server.engines.base import NotSupported, send_operation
-from server.engines.registry import supports
-from server.errors import ApiError, invalid, not_found
-from server.models import Message, Profile
+from server.engines.base import send_operation
+from server.errors import invalid, not_found
+from server.models import Message
 from server.pagination import paginate
 from server.phones import is_group, normalize_chat_id
-from server.services.profiles import get_profile
-from server.sessions import effective_status
+from server.services.profiles import acting_profile
 from wagw.v1 import messages_pb2, messages_pb2_grpc
 
 MAX_MENTIONS = 50
@@ -40,21 +38,6 @@ def to_proto(row: Message) -> messages_pb2.Message:
         delivered_time=to_timestamp(row.delivered_at), read_time=to_timestamp(row.read_at),
         update_time=to_timestamp(row.updated_at),
     )
-
-
-def sendable_profile(profile_id: str, type_name: str) -> Profile:
-    """The profile a send goes out of: the caller's, connected, and with an engine that can send this type."""
-    if not profile_id:
-        raise invalid("profileId", "is required")
-    profile = get_profile(profile_id)
-    operation = send_operation(type_name.lower())
-    if not supports(profile.engine, operation):
-        raise NotSupported(profile.engine, operation)
-    status = effective_status(profile)
-    if status != "CONNECTED":
-        raise ApiError("PROFILE_NOT_CONNECTED", f"profile '{profile_id}' is {status}, not CONNECTED: connect it "
-                                                "first")
-    return profile
 
 
 def idempotency_key(request: Any, context: grpc.ServicerContext) -> str:
@@ -80,7 +63,7 @@ class MessageServicer(messages_pb2_grpc.MessageServiceServicer):
         if len(mentioned) > MAX_MENTIONS or any(is_group(item) for item in mentioned):
             raise invalid("mentions", f"at most {MAX_MENTIONS} people (not groups)")
         key = idempotency_key(request, context)
-        profile = sendable_profile(request.profile_id, type_name)
+        profile = acting_profile(request.profile_id, send_operation(type_name.lower()))
         row = outbox.accept(profile, chat_id=chat_id, type_name=type_name, content=checked,
                             reply_to=getattr(request, "reply_to", ""), mentions=mentioned, idempotency_key=key)
         return to_proto(row)

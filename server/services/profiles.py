@@ -14,8 +14,9 @@ from server.auth import current_principal
 from server.config import Settings
 from server.convert import to_timestamp
 from server.db import utcnow, write_transaction
-from server.engines.registry import validate_settings
-from server.errors import conflict, forbidden, invalid, not_found
+from server.engines.base import NotSupported
+from server.engines.registry import supports, validate_settings
+from server.errors import ApiError, conflict, forbidden, invalid, not_found
 from server.ids import new_id
 from server.models import EngineSession, Profile
 from server.pagination import paginate
@@ -36,6 +37,22 @@ def get_profile(profile_id: str) -> Profile:
     profile = Profile.get_or_none(Profile.id == profile_id)
     if profile is None:
         raise not_found("profile", profile_id)
+    return profile
+
+
+def acting_profile(profile_id: str, operation: str) -> Profile:
+    """The profile a send or a group call goes through: the caller's, with an engine that can do `operation`
+    (`send_text`, a base.GROUP_OPERATIONS name, ...), and connected. NOT_SUPPORTED is decided first: it holds
+    whatever the status."""
+    if not profile_id.strip():
+        raise invalid("profileId", "is required")
+    profile = get_profile(profile_id)
+    if not supports(profile.engine, operation):
+        raise NotSupported(profile.engine, operation)
+    status = effective_status(profile)
+    if status != "CONNECTED":
+        raise ApiError("PROFILE_NOT_CONNECTED", f"profile '{profile_id}' is {status}, not CONNECTED: connect it "
+                                                "first")
     return profile
 
 

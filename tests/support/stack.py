@@ -144,6 +144,7 @@ def running_stack(database_url: str, **extra_env: str) -> Iterator[Stack]:
         "WAGW_ADMIN_API_KEY": admin_key,
         "WAGW_LOG_LEVEL": "WARNING",
         "WAGW_SIMULATOR_TIME_SCALE": "0.05",
+        "WAGW_RATE_LIMIT_PAUSE_S": "2",
         "WAGW_SIMULATOR_STATE": os.path.join(state_dir.name, "network.db"),
         # The real Redis at REDIS_URL, in a namespace of this stack's own.
         "WAGW_BROKER": "redis",

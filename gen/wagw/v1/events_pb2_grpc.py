@@ -59,7 +59,9 @@ class EventServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def WatchEvents(self, request, context):
-        """Streams events: first the stored ones after `since`, then live ones, without a gap.
+        """Streams events: first the stored ones after `since`, then live ones, without a gap. The response
+        headers come at once, with `x-wagw-since`: the id the watch starts after. Over REST, one JSON event per
+        line (NDJSON). The stream ends with UNAVAILABLE when the server stops: watch again with the last id seen.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -1,0 +1,246 @@
+"""Webhook delivery benchmark: events per second delivered to a local receiver, and event-to-webhook latency
+(the event row's created_at → the receiver's arrival time), against a baseline made in the same run: a plain
+loop of direct HTTP POSTs of the same signed bodies to the same receiver.
+
+    .venv/bin/python bench/webhooks.py [--events 2000] [--rate 100] [--seconds 10] [--database sqlite|postgres]
+
+Everything is on 127.0.0.1 and bounded: a fresh database (a temp SQLite file, or a throwaway PostgreSQL
+database at WAGW_TEST_POSTGRES_URL), one `python -m worker` process on Redis (REDIS_URL) in a namespace of its
+own, deleted afterwards. Events are written straight into the event log, as the engine host would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "gen")]
+# This process writes event rows, as the engine host would, and announces them on the event bus (Redis pub/sub)
+# that wakes the worker's dispatcher: the same broker and namespace as the worker it starts.
+NAMESPACE = f"wagw-bench-{secrets.token_hex(4)}"
+os.environ.update(WAGW_BROKER="redis", WAGW_REDIS_NAMESPACE=NAMESPACE)
+
+import httpx  # noqa: E402
+import redis  # noqa: E402
+
+from server import db, events, migrations  # noqa: E402
+from server.models import Event, Profile, Webhook  # noqa: E402
+from tests.support.stack import postgres_database  # noqa: E402
+from worker import webhooks  # noqa: E402
+
+HOST = "127.0.0.1"
+SECRET = "whsec_" + "b" * 32
+
+
+class Receiver:
+    """HTTP/1.1 keep-alive receiver that notes when each event id arrived."""
+
+    def __init__(self) -> None:
+        self.arrivals: dict[int, float] = {}
+        self.count = 0
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            # One write per response, without Nagle: otherwise every answer waits out a 40 ms delayed ACK.
+            wbufsize = 1 << 16
+            disable_nagle_algorithm = True
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                now = time.time()
+                event_id = json.loads(body)["id"]
+                with receiver.lock:
+                    receiver.arrivals.setdefault(event_id, now)
+                    receiver.count += 1
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer((HOST, 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.arrivals.clear()
+            self.count = 0
+
+    def wait(self, ids: set[int], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if ids <= self.arrivals.keys():
+                    return True
+            time.sleep(0.01)
+        return False
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def epoch(value: dt.datetime) -> float:
+    return value.replace(tzinfo=dt.UTC).timestamp()
+
+
+def write_events(count: int, rate: float | None) -> list[tuple[int, float]]:
+    """Append `count` message.received events (paced at `rate` a second, or in batches of 50 as fast as
+    possible); returns (id, created_at) of each."""
+    written: list[tuple[int, float]] = []
+    start = time.monotonic()
+    with db.database.connection_context():
+        batch = 1 if rate else 50
+        for first in range(0, count, batch):
+            if rate:
+                pause = start + first / rate - time.monotonic()
+                if pause > 0:
+                    time.sleep(pause)
+            with db.write_transaction():
+                for n in range(first, min(first + batch, count)):
+                    row = events.record("message.received", "bench", {"messageId": f"msg_{n}", "text": "x" * 200})
+                    written.append((row.id, epoch(row.created_at)))
+    return written
+
+
+def baseline(receiver: Receiver, count: int, rate: float | None) -> tuple[float, list[float]]:
+    """The same bodies and headers POSTed directly in a loop: (events per second, latencies in seconds)."""
+    hook = Webhook(id="wh_direct", url=f"http://{HOST}:{receiver.port}/direct", headers={}, secret=SECRET)
+    latencies: list[float] = []
+    receiver.reset()
+    with httpx.Client(timeout=10, trust_env=False) as client:
+        start = time.monotonic()
+        for n in range(count):
+            if rate:
+                pause = start + n / rate - time.monotonic()
+                if pause > 0:
+                    time.sleep(pause)
+            created = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+            event = Event(id=10_000_000 + n, name="message.received", profile_id="bench", created_at=created,
+                          data={"messageId": f"msg_{n}", "text": "x" * 200})
+            payload, headers = webhooks.request_of(hook, event)
+            client.post(hook.url, content=payload, headers=headers).raise_for_status()
+            latencies.append(receiver.arrivals[event.id] - epoch(created))
+        elapsed = time.monotonic() - start
+    return count / elapsed, latencies
+
+
+@contextlib.contextmanager
+def database(kind: str) -> Iterator[str]:
+    if kind == "postgres":
+        with postgres_database() as url:
+            yield url
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            yield f"sqlite:///{tmp}/bench.db"
+
+
+@contextlib.contextmanager
+def worker(url: str, threads: int) -> Iterator[None]:
+    namespace = NAMESPACE
+    env = {**os.environ, "DATABASE_URL": url, "WAGW_BROKER": "redis", "WAGW_REDIS_NAMESPACE": namespace,
+           "WAGW_ALLOW_PRIVATE_URLS": "1", "WAGW_WORKER_THREADS": str(threads), "WAGW_LOG_LEVEL": "ERROR",
+           "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'gen'}"}
+    process = subprocess.Popen([sys.executable, "-m", "worker"], env=env, cwd=ROOT)
+    try:
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        queue = redis.Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+        for key in queue.scan_iter(f"{namespace}*"):
+            queue.delete(key)
+
+
+def report(name: str, per_s: float, latencies: list[float]) -> None:
+    ms = [value * 1000 for value in latencies]
+    print(f"  {name:<34} {per_s:9.1f} events/s   latency p50 {statistics.median(ms):7.1f} ms   "
+          f"p99 {percentile(ms, 0.99):7.1f} ms   max {max(ms):7.1f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=2000, help="events of the throughput burst (max 20000)")
+    parser.add_argument("--rate", type=float, default=100.0, help="events per second of the latency run")
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of the latency run (max 60)")
+    parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--threads", type=int, default=8, help="the worker's WAGW_WORKER_THREADS")
+    args = parser.parse_args()
+    burst = max(1, min(args.events, 20_000))
+    paced = max(1, int(min(args.seconds, 60) * args.rate))
+
+    receiver = Receiver()
+    with database(args.database) as url:
+        db.open_database(url)
+        migrations.migrate()
+        with db.database.connection_context():
+            Profile.create(id="bench", name="bench", engine="simulator")
+            Webhook.create(id="wh_bench", profile="bench", url=f"http://{HOST}:{receiver.port}/hook",
+                           events=["message.*"], secret=SECRET, created_at=dt.datetime(2020, 1, 1))
+        with worker(url, args.threads):
+            # Warm up: the worker is up and delivering once one event has gone through.
+            warm = write_events(1, None)
+            if not receiver.wait({warm[0][0]}, timeout=30):
+                raise SystemExit("the worker delivered nothing within 30 s")
+
+            print(f"webhook delivery on {args.database}, worker threads {args.threads}, "
+                  f"receiver {HOST}:{receiver.port}")
+            print(f"burst: {burst} events written as fast as possible")
+            receiver.reset()
+            start = time.time()
+            written = write_events(burst, None)
+            if not receiver.wait({event_id for event_id, _ in written}, timeout=300):
+                raise SystemExit("the burst was not delivered within 300 s")
+            gateway_tput = burst / (max(receiver.arrivals.values()) - start)
+            burst_latency = [receiver.arrivals[i] - created for i, created in written]
+            base_tput, base_burst_latency = baseline(receiver, burst, None)
+            report("gateway (dispatcher+queue+worker)", gateway_tput, burst_latency)
+            report("baseline (direct POST loop)", base_tput, base_burst_latency)
+
+            print(f"paced: {paced} events at {args.rate:g}/s")
+            receiver.reset()
+            start = time.time()
+            written = write_events(paced, args.rate)
+            if not receiver.wait({event_id for event_id, _ in written}, timeout=120):
+                raise SystemExit("the paced run was not delivered within 120 s")
+            paced_latency = [receiver.arrivals[i] - created for i, created in written]
+            gateway_paced = paced / (max(receiver.arrivals.values()) - start)
+            duplicates = receiver.count - len(receiver.arrivals)
+            base_paced, base_paced_latency = baseline(receiver, paced, args.rate)
+            report("gateway (dispatcher+queue+worker)", gateway_paced, paced_latency)
+            report("baseline (direct POST loop)", base_paced, base_paced_latency)
+
+        print("ratios (gateway / baseline):")
+        print(f"  burst throughput {gateway_tput / base_tput:6.2f}x   "
+              f"paced p99 latency {percentile(paced_latency, .99) / percentile(base_paced_latency, .99):8.1f}x   "
+              f"paced p50 latency {statistics.median(paced_latency) / statistics.median(base_paced_latency):8.1f}x")
+        print(f"  duplicate arrivals in the paced run: {duplicates}")
+        db.database.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,513 @@
+"""Event streams end to end (DESIGN.md §7), on SQLite and on PostgreSQL: gRPC WatchEvents on the API server, its
+REST form (NDJSON through Envoy), and the WebSocket API through Envoy. Stored events after `since` come first,
+then live ones, without a gap or a duplicate; a key limited to some profiles never sees another's events.
+The event bus itself (server/event_bus.py) is tested at the end, without a stack."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import queue
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+import websockets
+from google.protobuf import json_format
+from websockets.sync.client import ClientConnection, connect
+
+from server import db, event_bus, migrations
+from server.config import ROOT, Settings
+from server.models import Event
+from tests.support.net import LOCALHOST, free_port, wait_for_port
+from tests.support.stack import Stack
+from tests.test_lifecycle import fails, ok
+from tests.test_messages import connected_profile, wait_message
+from wagw.v1 import events_pb2, events_pb2_grpc
+
+TIMEOUT = 15.0
+_numbers = iter(range(10**6))
+
+
+@pytest.fixture
+def rest(stack: Stack) -> Iterator[httpx.Client]:
+    with stack.rest() as client:
+        yield client
+
+
+class Collector:
+    """Reads a stream (any iterator of event dicts) on a thread of its own, so a test can wait for an item with
+    a timeout instead of blocking on the stream forever."""
+
+    def __init__(self, items: Iterable[dict[str, Any]], close: Callable[[], Any]):
+        self._queue: queue.Queue[dict[str, Any] | BaseException] = queue.Queue()
+        self._close = close
+        self.seen: list[dict[str, Any]] = []
+        threading.Thread(target=self._read, args=(items,), daemon=True).start()
+
+    def _read(self, items: Iterable[dict[str, Any]]) -> None:
+        try:
+            for item in items:
+                self._queue.put(item)
+        except BaseException as error:  # the stream's end, as the test closes it, or its failure
+            self._queue.put(error)
+
+    def until(self, done: Callable[[dict[str, Any]], bool], timeout: float = TIMEOUT) -> list[dict[str, Any]]:
+        """The items up to and including the first for which `done` is true."""
+        deadline = time.monotonic() + timeout
+        taken: list[dict[str, Any]] = []
+        while True:
+            try:
+                item = self._queue.get(timeout=max(deadline - time.monotonic(), 0.01))
+            except queue.Empty:
+                raise AssertionError(f"timed out; got {[e.get('id') for e in taken]}") from None
+            if isinstance(item, BaseException):
+                raise AssertionError(f"the stream ended: {item!r}; got {taken}")
+            taken.append(item)
+            self.seen.append(item)
+            if done(item):
+                return taken
+
+    def count(self, n: int) -> list[dict[str, Any]]:
+        left = [n]
+
+        def done(_: dict[str, Any]) -> bool:
+            left[0] -= 1
+            return left[0] == 0
+
+        return self.until(done) if n else []
+
+    def close(self) -> None:
+        self._close()
+
+
+@contextmanager
+def grpc_watch(target: str, key: str, **request: Any) -> Iterator[Collector]:
+    """WatchEvents straight to an API server."""
+    with grpc.insecure_channel(target) as channel:
+        call = events_pb2_grpc.EventServiceStub(channel).WatchEvents(
+            events_pb2.WatchEventsRequest(**request), metadata=[("x-api-key", key)], timeout=60)
+        call.initial_metadata()  # the server has started the watch
+        collector = Collector((json_format.MessageToDict(event) for event in call), call.cancel)
+        try:
+            yield collector
+        finally:
+            collector.close()
+
+
+@contextmanager
+def rest_watch(stack: Stack, key: str, **params: Any) -> Iterator[Collector]:
+    """GET /api/events/watch through Envoy: one JSON event per line."""
+    with httpx.Client(base_url=stack.base_url, headers={"X-API-Key": key}, timeout=httpx.Timeout(10, read=60)
+                      ) as client, client.stream("GET", "/events/watch", params=params) as response:
+        assert response.status_code == 200, response.read()
+        assert response.headers["content-type"].startswith("application/json")
+        lines = (json.loads(line) for line in response.iter_lines() if line.strip())
+        collector = Collector(lines, response.close)
+        try:
+            yield collector
+        finally:
+            collector.close()
+
+
+def ws_connect(stack: Stack, query: str = "", **options: Any) -> ClientConnection:
+    return connect(stack.ws_url + query, open_timeout=10, close_timeout=2, **options)
+
+
+def recv(socket: ClientConnection, timeout: float = TIMEOUT) -> dict[str, Any]:
+    return json.loads(socket.recv(timeout=timeout))
+
+
+def request(socket: ClientConnection, kind: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Send a frame with a fresh requestId and return the answer to it (event frames before it are an error)."""
+    request_id = f"r{next(_numbers)}"
+    frame: dict[str, Any] = {"type": kind, "requestId": request_id}
+    if payload is not None:
+        frame["payload"] = payload
+    socket.send(json.dumps(frame))
+    answer = recv(socket)
+    assert answer.get("requestId") == request_id, answer
+    return answer
+
+
+@contextmanager
+def ws_subscription(stack: Stack, key: str, **payload: Any) -> Iterator[Collector]:
+    """A WebSocket through Envoy with one subscription; collects the payloads of its event frames."""
+    with ws_connect(stack, f"?apiKey={key}") as socket:
+        assert recv(socket)["type"] == "ack"
+        answer = request(socket, "subscribe", payload)
+        assert answer["type"] == "ack", answer
+        subscription_id = answer["payload"]["subscriptionId"]
+
+        def events() -> Iterator[dict[str, Any]]:
+            for message in socket:
+                frame = json.loads(message)
+                assert frame["type"] == "event" and frame["subscriptionId"] == subscription_id, frame
+                yield frame["payload"]
+
+        collector = Collector(events(), socket.close)
+        try:
+            yield collector
+        finally:
+            collector.close()
+
+
+def watch(transport: str, stack: Stack, key: str, **request: Any) -> Any:
+    """The same watch on each transport, started when the context is entered (the headers or the subscription's
+    ack are back); `request` in the WebSocket's spelling (profileId, events, since)."""
+    if transport == "grpc":
+        return grpc_watch(stack.grpc_target, key, profile_id=request.get("profileId", ""),
+                          events=request.get("events", []), since=request.get("since", -1))
+    if transport == "rest":
+        return rest_watch(stack, key, **{"since": -1, **request})
+    return ws_subscription(stack, key, **request)
+
+
+def stored(rest: httpx.Client, profile_id: str, since: int = 0) -> list[dict[str, Any]]:
+    page = ok(rest.get("/events", params={"profileId": profile_id, "since": since, "pageSize": 1000}))
+    return page["events"]
+
+
+def send_text(rest: httpx.Client, profile_id: str) -> str:
+    chat = f"62811{next(_numbers) % 10**7:07d}1"
+    return ok(rest.post("/messages/text", json={"profileId": profile_id, "chatId": chat, "text": "hi"}))["id"]
+
+
+def read_ack(message_id: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda event: (event["event"] == "message.ack" and event["data"].get("messageId") == message_id
+                          and event["data"]["status"] == "READ")
+
+
+def ids(events: Iterable[dict[str, Any]]) -> list[int]:
+    return [int(event["id"]) for event in events]
+
+
+def limited_key(rest: httpx.Client, profile_id: str, scopes: tuple[str, ...] = ("events:read",)) -> str:
+    created = ok(rest.post("/keys", json={"name": f"only-{profile_id}", "scopes": list(scopes),
+                                          "profileIds": [profile_id]}))
+    return created["key"]
+
+
+# --- gRPC WatchEvents ----------------------------------------------------------------------------------------
+
+
+def test_grpc_watch_replays_stored_events_then_live_ones(stack, rest, unique):
+    pid, _ = connected_profile(rest, unique)
+    before = stored(rest, pid)
+    with grpc_watch(stack.grpc_target, stack.admin_key, profile_id=pid, since=0) as stream:
+        assert ids(stream.count(len(before))) == ids(before)
+        message_id = send_text(rest, pid)
+        live = stream.until(read_ack(message_id))
+    acks = [e["data"]["status"] for e in live if e["event"] == "message.ack"]
+    assert acks == ["SENT", "DELIVERED", "READ"]
+    # Every event of the profile, once each, in id order: nothing lost between the stored and the live part.
+    assert ids(stream.seen) == ids(stored(rest, pid)[:len(stream.seen)])
+    assert ids(stream.seen) == sorted(set(ids(stream.seen)))
+
+
+def test_grpc_watch_from_now_with_a_filter(stack, rest, unique):
+    pid, _ = connected_profile(rest, unique)
+    with grpc.insecure_channel(stack.grpc_target) as channel:
+        call = events_pb2_grpc.EventServiceStub(channel).WatchEvents(
+            events_pb2.WatchEventsRequest(profile_id=pid, events=["message.ack"], since=-1),
+            metadata=[("x-api-key", stack.admin_key)], timeout=30)
+        # The headers come at once, with where the watch starts: the newest settled event id.
+        start = int(dict(call.initial_metadata())["x-wagw-since"])
+        assert start >= max(ids(stored(rest, pid)))
+        message_id = send_text(rest, pid)
+        statuses = []
+        for event in call:
+            assert event.event == "message.ack" and event.profile_id == pid and event.id > start
+            statuses.append(event.data["status"])
+            if event.data["status"] == "READ" and event.data["messageId"] == message_id:
+                break
+        call.cancel()
+    assert statuses == ["SENT", "DELIVERED", "READ"]
+
+
+@pytest.mark.parametrize(("request_fields", "code", "field"), [
+    ({"events": ["nope"]}, grpc.StatusCode.INVALID_ARGUMENT, "events"),
+    ({"since": -2}, grpc.StatusCode.INVALID_ARGUMENT, "since"),
+    ({"profile_id": "someone-else"}, grpc.StatusCode.PERMISSION_DENIED, None),
+])
+def test_grpc_watch_refusals(stack, rest, unique, request_fields, code, field):
+    pid, _ = connected_profile(rest, unique)
+    key = limited_key(rest, pid)
+    with grpc.insecure_channel(stack.grpc_target) as channel:
+        call = events_pb2_grpc.EventServiceStub(channel).WatchEvents(
+            events_pb2.WatchEventsRequest(**request_fields), metadata=[("x-api-key", key)], timeout=10)
+        with pytest.raises(grpc.RpcError) as caught:
+            next(call)
+    assert caught.value.code() == code
+    if field:
+        assert field in caught.value.details()
+
+
+@pytest.fixture(scope="module")
+def second_api(stack: Stack) -> Iterator[str]:
+    """Another API server on the stack's database and Redis, with 4 RPC threads; yields its gRPC target."""
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "server.app"], cwd=ROOT,
+                              env={**stack.env, "WAGW_GRPC_PORT": str(port), "WAGW_GRPC_WORKERS": "4"})
+    try:
+        wait_for_port(port, timeout=20)
+        yield f"{LOCALHOST}:{port}"
+    finally:
+        server.terminate()
+        server.wait(15)
+
+
+def test_every_api_server_streams_events_from_every_process(stack, rest, unique, second_api):
+    """An event recorded by the engine host reaches the watchers of both API servers (through Redis)."""
+    pid, _ = connected_profile(rest, unique)
+    with (grpc_watch(stack.grpc_target, stack.admin_key, profile_id=pid, since=-1) as first,
+          grpc_watch(second_api, stack.admin_key, profile_id=pid, since=-1) as other):
+        message_id = send_text(rest, pid)
+        assert ids(first.until(read_ack(message_id))) == ids(other.until(read_ack(message_id)))
+
+
+def test_streams_leave_rpc_threads_for_other_calls(stack, second_api):
+    """With 4 RPC threads, 3 streams at most: the 4th is refused (UNAVAILABLE) and unary calls still work."""
+    channel = grpc.insecure_channel(second_api)
+    stub = events_pb2_grpc.EventServiceStub(channel)
+    metadata = [("x-api-key", stack.admin_key)]
+    calls = [stub.WatchEvents(events_pb2.WatchEventsRequest(since=-1), metadata=metadata, timeout=30)
+             for _ in range(3)]
+    try:
+        for call in calls:
+            call.initial_metadata()
+        with pytest.raises(grpc.RpcError) as caught:
+            next(stub.WatchEvents(events_pb2.WatchEventsRequest(since=-1), metadata=metadata, timeout=10))
+        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+        stub.ListEvents(events_pb2.ListEventsRequest(page_size=1), metadata=metadata, timeout=10)
+    finally:
+        for call in calls:
+            call.cancel()
+        channel.close()
+
+
+# --- REST: GET /api/events/watch -----------------------------------------------------------------------------
+
+
+def test_rest_watch_is_ndjson_through_envoy(stack, rest, unique):
+    pid, _ = connected_profile(rest, unique)
+    before = stored(rest, pid)
+    with rest_watch(stack, stack.admin_key, profileId=pid, since=before[0]["id"]) as stream:
+        assert ids(stream.count(len(before) - 1)) == ids(before[1:])
+        message_id = send_text(rest, pid)
+        live = stream.until(read_ack(message_id))
+    assert all("success" not in event for event in stream.seen)  # no envelope around stream lines
+    assert [e["data"]["status"] for e in live if e["event"] == "message.ack"] == ["SENT", "DELIVERED", "READ"]
+    assert {e["profileId"] for e in stream.seen} == {pid}
+
+
+def test_rest_watch_errors_are_enveloped(stack, rest):
+    fails(rest.get("/events/watch", params={"events": "nope"}), 400, "VALIDATION_ERROR")
+    fails(rest.get("/events/watch", params={"since": -2}), 400, "VALIDATION_ERROR")
+    with httpx.Client(base_url=stack.base_url, timeout=10) as anonymous:
+        fails(anonymous.get("/events/watch"), 401, "UNAUTHORIZED")
+
+
+# --- WebSocket -----------------------------------------------------------------------------------------------
+
+
+def test_websocket_protocol(stack):
+    with ws_connect(stack, f"?apiKey={stack.admin_key}") as socket:
+        ack = recv(socket)
+        assert ack["type"] == "ack" and ack["payload"]["connectionId"].startswith("ws_")
+        assert "message.ack" in ack["payload"]["events"]
+        assert request(socket, "ping")["type"] == "pong"
+        for bad in ["not json", "[1, 2]", '{"type": "dance"}', '{"type": "subscribe", "payload": [1]}']:
+            socket.send(bad)
+            error = recv(socket)
+            assert error["type"] == "error" and error["payload"]["code"] == "VALIDATION_ERROR", error
+        socket.send(b"\x00binary")
+        assert recv(socket)["payload"]["code"] == "VALIDATION_ERROR"
+        refused = request(socket, "subscribe", {"events": ["message.nope"]})  # refused by the API server
+        assert refused["type"] == "error" and refused["payload"]["details"] == {"field": "events"}
+        refused = request(socket, "subscribe", {"since": "soon"})
+        assert refused["payload"]["details"] == {"field": "since"}
+        gone = request(socket, "unsubscribe", {"subscriptionId": "sub_404"})
+        assert gone["type"] == "error"
+        assert request(socket, "ping")["type"] == "pong"  # mistakes leave the connection open
+
+
+@pytest.mark.parametrize("auth", ["query-key", "query-token", "header-key", "header-bearer"])
+def test_websocket_subscription_gets_live_events(stack, rest, unique, auth):
+    pid, _ = connected_profile(rest, unique)
+    key = stack.admin_key
+    query, headers = {
+        "query-key": (f"?apiKey={key}", {}),
+        "query-token": (f"?token={key}", {}),
+        "header-key": ("", {"X-API-Key": key}),
+        "header-bearer": ("", {"Authorization": f"Bearer {key}"}),
+    }[auth]
+    with ws_connect(stack, query, additional_headers=headers) as socket:
+        assert recv(socket)["type"] == "ack"
+        subscribed = request(socket, "subscribe", {"profileId": pid, "events": ["message.*"]})
+        assert subscribed["type"] == "ack", subscribed
+        subscription_id = subscribed["payload"]["subscriptionId"]
+        message_id = send_text(rest, pid)
+        statuses = []
+        while not statuses or statuses[-1] != "READ":
+            frame = recv(socket)
+            assert frame["type"] == "event" and frame["subscriptionId"] == subscription_id, frame
+            assert frame["payload"]["profileId"] == pid and frame["payload"]["event"].startswith("message.")
+            assert set(frame["payload"]) == {"id", "event", "profileId", "timestamp", "data"}
+            if frame["payload"]["data"].get("messageId") == message_id:
+                statuses.append(frame["payload"]["data"]["status"])
+        assert statuses == ["SENT", "DELIVERED", "READ"]
+        done = request(socket, "unsubscribe", {"subscriptionId": subscription_id})
+        assert done["payload"] == {"unsubscribed": [subscription_id]}
+        wait_message(rest, send_text(rest, pid), "READ")
+        assert request(socket, "ping")["type"] == "pong"
+        with pytest.raises(TimeoutError):
+            socket.recv(timeout=0.3)  # nothing more after unsubscribing
+
+
+@pytest.mark.parametrize(("query", "code", "close_code"), [
+    ("?apiKey=wagw_nope", "UNAUTHORIZED", 4401),
+    ("", "UNAUTHORIZED", 4401),
+    ("?token=not.a.jwt", "UNAUTHORIZED", 4401),
+    ("profiles-only", "FORBIDDEN", 4403),
+])
+def test_websocket_refuses_bad_credentials(stack, rest, unique, query, code, close_code):
+    if query == "profiles-only":
+        pid = unique("ws")
+        ok(rest.post("/profiles", json={"id": pid, "name": "x", "engine": "simulator"}))
+        query = f"?apiKey={limited_key(rest, pid, ('profiles:read',))}"
+    with ws_connect(stack, query) as socket:
+        error = recv(socket)
+        assert error["type"] == "error" and error["payload"]["code"] == code, error
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            socket.recv(timeout=5)
+    assert closed.value.rcvd.code == close_code
+
+
+def test_websocket_reconnect_with_since_misses_nothing(stack, rest, unique):
+    pid, _ = connected_profile(rest, unique)
+    first_id = send_text(rest, pid)
+    wait_message(rest, first_id, "READ")
+    with ws_subscription(stack, stack.admin_key, profileId=pid, since=0) as stream:
+        seen = stream.until(read_ack(first_id))
+    last = ids(seen)[-1]
+    # While the client is away, more happens.
+    missed_id = send_text(rest, pid)
+    wait_message(rest, missed_id, "READ")
+    with ws_subscription(stack, stack.admin_key, profileId=pid, since=last) as stream:
+        resumed = stream.until(read_ack(missed_id))
+    assert ids(seen) == ids(stored(rest, pid))[:len(seen)]
+    assert ids(resumed) == ids(stored(rest, pid, since=last))[:len(resumed)]
+    assert ids(resumed)[0] > last and ids(seen + resumed) == sorted(set(ids(seen + resumed)))
+
+
+def test_websocket_subscription_survives_an_api_server_restart(stack, rest, unique):
+    """The bridge reopens the stream where it stopped: the client sees neither the restart nor a gap."""
+    pid, _ = connected_profile(rest, unique)
+    with ws_subscription(stack, stack.admin_key, profileId=pid) as stream:
+        stack.api.stop()
+        stack.api.start()
+        wait_for_port(stack.grpc_port, timeout=20)
+        message_id = send_text(rest, pid)
+        live = stream.until(read_ack(message_id))  # an error frame would fail the collector
+    assert ids(live) == [e for e in ids(stored(rest, pid)) if e >= ids(live)[0]][:len(live)]
+
+
+# --- profile limits, on every transport ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("transport", ["grpc", "rest", "websocket"])
+def test_a_key_limited_to_a_profile_sees_only_its_events(stack, rest, unique, transport):
+    mine, _ = connected_profile(rest, unique)
+    other, _ = connected_profile(rest, unique)
+    key = limited_key(rest, mine)
+    with watch(transport, stack, key) as stream:
+        # The other profile's events come first; had any leaked, it would arrive before mine.
+        other_message = send_text(rest, other)
+        wait_message(rest, other_message, "READ")
+        my_message = send_text(rest, mine)
+        stream.until(read_ack(my_message))
+    assert {event["profileId"] for event in stream.seen} == {mine}
+    assert ids(stream.seen) == sorted(set(ids(stream.seen)))
+
+
+def test_a_limited_key_cannot_watch_another_profile(stack, rest, unique):
+    mine, _ = connected_profile(rest, unique)
+    other = unique("other")
+    key = limited_key(rest, mine)
+    with httpx.Client(base_url=stack.base_url, headers={"X-API-Key": key}, timeout=10) as limited:
+        fails(limited.get("/events/watch", params={"profileId": other}), 403, "FORBIDDEN")
+    with ws_connect(stack, f"?apiKey={key}") as socket:
+        assert recv(socket)["type"] == "ack"
+        refused = request(socket, "subscribe", {"profileId": other})
+        assert refused["type"] == "error" and refused["payload"]["code"] == "FORBIDDEN"
+
+
+# --- the event bus, in one process (no stack) ----------------------------------------------------------------
+
+
+@pytest.fixture
+def log_database(tmp_path: Any) -> Iterator[None]:
+    db.open_database(f"sqlite:///{tmp_path / 'bus.db'}")
+    migrations.migrate()
+    yield
+    db.database.close()
+
+
+def _insert(event_id: int, age_s: float = 0.0) -> None:
+    with db.database.connection_context():
+        Event.create(id=event_id, name="session.status", profile_id="p", data={},
+                     created_at=db.utcnow() - dt.timedelta(seconds=age_s))
+
+
+def test_the_horizon_waits_for_a_missing_id_then_gives_it_up(log_database, monkeypatch):
+    monkeypatch.setattr(event_bus, "SETTLE_S", 0.5)
+    tail = event_bus.Tail(Settings(), redis_channel=None)
+    try:
+        _insert(1)
+        _insert(2)
+        assert tail.add(event_bus.Waiter()) == 2
+        _insert(4)  # 3 is not committed yet: a stream must not pass it
+        tail.refresh()
+        assert tail.horizon == 2
+        _insert(3)
+        tail.refresh()
+        assert tail.horizon == 4
+        _insert(6)  # 5 never comes (rolled back): given up after SETTLE_S
+        tail.refresh()
+        assert tail.horizon == 4
+        time.sleep(0.6)
+        tail.refresh()
+        assert tail.horizon == 6
+        _insert(9, age_s=60)  # a gap below an old row is settled at once
+        tail.refresh()
+        assert tail.horizon == 9
+    finally:
+        tail.close()
+
+
+def test_a_poke_wakes_a_waiting_stream(log_database):
+    tail = event_bus.Tail(Settings(), redis_channel=None)
+    waiter = event_bus.Waiter()
+    try:
+        _insert(1)
+        assert tail.add(waiter) == 1
+        waiter.clear()
+        started = time.monotonic()
+        threading.Timer(0.1, lambda: (_insert(2), tail.poke(2))).start()
+        assert waiter.wait(5)
+        assert time.monotonic() - started < 1.0  # woken by the poke, not by the poll
+        assert tail.horizon == 2
+        waiter.clear()
+        tail.close()
+        assert waiter.wait(1)  # closing wakes every stream, which then ends
+    finally:
+        tail.close()
+
