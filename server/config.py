@@ -35,6 +35,9 @@ class Settings:
     engine_host: str = field(default_factory=lambda: os.environ.get("WAGW_ENGINE_HOST", "127.0.0.1"))
     engine_port: int = field(default_factory=lambda: _int("WAGW_ENGINE_PORT", 50061))
     engine_host_id: str = field(default_factory=lambda: os.environ.get("WAGW_ENGINE_HOST_ID", ""))
+    # Events older than this many days are deleted from the event log (0: keep them all).
+    event_retention_days: float = field(
+        default_factory=lambda: float(os.environ.get("WAGW_EVENT_RETENTION_DAYS") or 30))
     # How long WhatsApp's rate-overlimit pauses all sends of the profile.
     rate_limit_pause_s: float = field(default_factory=lambda: float(os.environ.get("WAGW_RATE_LIMIT_PAUSE_S") or 60))
     # Dramatiq worker threads per worker process (one send per profile is in flight at any time anyway).

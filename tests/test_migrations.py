@@ -3,6 +3,7 @@ keeping its rows; running again changes nothing. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 
 import peewee
@@ -11,8 +12,9 @@ from playhouse.migrate import SchemaMigrator
 from playhouse.migrate import migrate as run_operations
 
 from server import db, migrations
-from server.models import Profile
+from server.models import Event, Profile
 from tests.support.stack import postgres_database
+from worker import sweeper
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -74,3 +76,16 @@ def test_version_1_database_upgrades_to_engine_sessions(database_url):
         assert (old.name, old.desired_state, old.qr_code, old.host_id) == ("Old", "disconnected", "", None)
         assert db.database.table_exists("event")
         assert db.database.table_exists("engine_session")
+
+
+def test_event_retention_prunes_only_old_events(database_url):
+    db.open_database(database_url)
+    migrations.migrate()
+    with db.database.connection_context():
+        month_ago = db.utcnow() - dt.timedelta(days=31)
+        old = Event.create(name="session.status", profile_id="p", data={}, created_at=month_ago)
+        recent = Event.create(name="session.status", profile_id="p", data={})
+    assert sweeper.prune_events(0) == 0  # 0 keeps everything
+    assert sweeper.prune_events(30) == 1
+    with db.database.connection_context():
+        assert [e.id for e in Event.select().where(Event.id.in_([old.id, recent.id]))] == [recent.id]

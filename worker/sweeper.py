@@ -8,10 +8,12 @@ import datetime as dt
 import logging
 import os
 import threading
+import time
 
 from server import bulk, outbox
-from server.db import database, utcnow
-from server.models import Batch, Message
+from server.config import load
+from server.db import database, utcnow, write_transaction
+from server.models import Batch, Event, Message
 
 log = logging.getLogger("wagw.sweeper")
 
@@ -19,6 +21,7 @@ EVERY_S = 5.0
 # A message whose queue entry should have run this long ago, and is still pending, is queued again.
 OVERDUE = dt.timedelta(seconds=float(os.environ.get("WAGW_SWEEP_OVERDUE_S", "").strip() or 30))
 BATCH = 500
+PRUNE_EVERY_S = 3600.0
 
 
 def sweep_once() -> int:
@@ -38,11 +41,27 @@ def sweep_once() -> int:
     return len(overdue)
 
 
+def prune_events(retention_days: float) -> int:
+    """Delete events older than the retention (0 keeps them all); returns how many went."""
+    if retention_days <= 0:
+        return 0
+    cutoff = utcnow() - dt.timedelta(days=retention_days)
+    with database.connection_context(), write_transaction():
+        return Event.delete().where(Event.created_at < cutoff).execute()
+
+
 def run(stopping: threading.Event) -> None:
+    retention_days = load().event_retention_days
+    next_prune = 0.0
     while not stopping.wait(EVERY_S):
         try:
             count = sweep_once()
             if count:
                 log.info("requeued pending messages", extra={"fields": {"count": count}})
+            if time.monotonic() >= next_prune:
+                next_prune = time.monotonic() + PRUNE_EVERY_S
+                pruned = prune_events(retention_days)
+                if pruned:
+                    log.info("pruned old events", extra={"fields": {"count": pruned}})
         except Exception:
             log.exception("sweep failed")
