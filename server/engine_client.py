@@ -8,7 +8,7 @@ from typing import TypeVar
 
 import grpc
 
-from server.errors import ApiError, error_reason
+from server.errors import ApiError, error_info
 from server.models import Profile
 from server.sessions import alive_hosts
 from wagw.engine.v1 import engine_host_pb2_grpc
@@ -48,7 +48,7 @@ def call(profile: Profile, method: Callable[[engine_host_pb2_grpc.EngineHostServ
     try:
         return method(_stub(address))(request, timeout=CALL_TIMEOUT_S)
     except grpc.RpcError as error:
-        reason = error_reason(error)
-        if reason:
-            raise ApiError(reason, error.details(), error.code()) from error
+        info = error_info(error)
+        if info:  # the host's own error, passed on whole (code, message, and details such as the field)
+            raise ApiError(info[0], error.details(), error.code(), **info[1]) from error
         raise ApiError("UNAVAILABLE", f"the engine host at {address} did not answer ({error.code().name})") from error

@@ -75,12 +75,18 @@ def unauthorized(message: str) -> ApiError:
     return ApiError("UNAUTHORIZED", message)
 
 
-def error_reason(error: grpc.RpcError) -> str | None:
-    """The ErrorInfo reason of a status a gRPC client received, if it carries one."""
+def error_info(error: grpc.RpcError) -> tuple[str, dict[str, str]] | None:
+    """The ErrorInfo reason and metadata of a status a gRPC client received, if it carries one."""
     status = rpc_status.from_call(error)
     for detail in status.details if status else ():
         if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
             info = error_details_pb2.ErrorInfo()
             detail.Unpack(info)
-            return info.reason
+            return info.reason, dict(info.metadata)
     return None
+
+
+def error_reason(error: grpc.RpcError) -> str | None:
+    """The ErrorInfo reason of a status a gRPC client received, if it carries one."""
+    info = error_info(error)
+    return info[0] if info else None

@@ -37,11 +37,12 @@ def accept(profile: Profile, *, chat_id: str, type_name: str, content: dict[str,
             row = Message.create(
                 id=new_id("msg"), profile=profile.id, chat_id=chat_id, direction="OUTBOUND", type=type_name,
                 content=content, status="PENDING", reply_to=reply_to, mentions=mentions or [],
-                idempotency_key=idempotency_key or None,
+                idempotency_key=idempotency_key or None, queued_at=utcnow(),
             )
     except peewee.IntegrityError:  # the same key, raced by a concurrent retry
         return Message.get((Message.profile == profile.id) & (Message.idempotency_key == idempotency_key))
-    enqueue([row.id])
+    # queued_at is set above, in the same write: if queueing fails, the sweeper finds the row overdue.
+    enqueue([row.id], record=False)
     return row
 
 
@@ -59,7 +60,7 @@ def check_daily_cap(profile: Profile, count: int) -> None:
                        f"messages; it resets at {reset.isoformat()}Z", resetAt=reset.isoformat() + "Z")
 
 
-def enqueue(message_ids: list[str], delay_s: float = 0.0) -> None:
+def enqueue(message_ids: list[str], delay_s: float = 0.0, *, record: bool = True) -> None:
     """Queue deliveries to run in `delay_s` seconds; a broker that is down only delays them (the sweeper queues
     what is left waiting). Delayed deliveries are handed to a worker EARLY_S before their time: the broker's
     delayed messages can be late by up to a second, so the worker waits out the last stretch itself."""
@@ -72,5 +73,7 @@ def enqueue(message_ids: list[str], delay_s: float = 0.0) -> None:
     except Exception as error:  # redis.ConnectionError and friends: the rows stay PENDING
         log.warning("queueing failed; the sweeper will retry", extra=fields(error=str(error)))
         return
-    with write_transaction():
-        Message.update(queued_at=utcnow() + dt.timedelta(seconds=delay_s)).where(Message.id.in_(message_ids)).execute()
+    if record:  # when each is due, for the sweeper
+        with write_transaction():
+            Message.update(queued_at=utcnow() + dt.timedelta(seconds=delay_s)).where(
+                Message.id.in_(message_ids)).execute()

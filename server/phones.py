@@ -15,7 +15,8 @@ from server.errors import invalid
 
 USER_SUFFIXES = ("@c.us", "@s.whatsapp.net")
 GROUP_SUFFIX = "@g.us"
-_GROUP_ID = re.compile(r"^\d{5,30}(-\d{5,20})?@g\.us$")
+# WhatsApp's group ids are digits (old ones `<creator>-<time>`); the Cloud API's are opaque base64 strings.
+_GROUP_ID = re.compile(r"^(\d{5,30}(-\d{5,20})?|[A-Za-z0-9+/]{16,200}={0,2})@g\.us$")
 _PHONE_CHARS = re.compile(r"^\+?[\d\s().-]+$")
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 

@@ -21,6 +21,8 @@ def test_user_forms_share_one_canonical_chat_id(raw):
 def test_group_ids_are_kept():
     assert normalize_chat_id("120363025246125486@g.us", "chatId") == "120363025246125486@g.us"
     assert normalize_group_id("628123456789-1612345678", "groupId") == "628123456789-1612345678@g.us"
+    # The Cloud API's group ids are opaque base64 strings.
+    assert normalize_chat_id("Y2FwaV9ncm91cDoxMjM0NTY3ODkw@g.us", "chatId") == "Y2FwaV9ncm91cDoxMjM0NTY3ODkw@g.us"
 
 
 @pytest.mark.parametrize("raw", ["", "hello", "+12345", "62812345678901234567890", "abc@g.us", "12@c.us"])
