@@ -1,7 +1,8 @@
 # WA Gateway — the one entry point for setting up, generating, checking and running.
 #
 #   make setup   install what is missing: .venv (pip -e '.[dev]'), node_modules (buf), Debian packages
-#   make gen     regenerate gen/ from proto/ (Python stubs, .pyi, gRPC stubs, descriptor set for Envoy)
+#   make gen     regenerate gen/ from proto/ (Python stubs, .pyi, gRPC stubs, descriptor set for Envoy,
+#                openapi.json and docs.html)
 #   make lint    buf lint, buf breaking against main (BREAKING_BRANCH=...), ruff check
 #   make test    setup, lint, then pytest (extra arguments: PYTEST_ARGS='-k bulk -x')
 #   make run     setup, gen if a proto changed, then start the gateway (python -m server.launch)
@@ -73,17 +74,23 @@ deb-packages:
 
 # ------------------------------------------------------------------------------------------------ gen
 
+PROTOC = $(PY) -m grpc_tools.protoc -I proto -I $(GOOGLEAPIS_DIR) \
+  -I "$$($(PY) -c 'import grpc_tools, os; print(os.path.join(os.path.dirname(grpc_tools.__file__), "_proto"))')"
+
 # The protoc command line, in one place. Stale stubs are removed first so gen/ holds exactly what the
 # protos define; protoc's output is deterministic, so regenerating unchanged protos changes no byte.
 define generate
 	$(foreach d,$(PROTO_DIRS),mkdir -p $(GEN_OUT)/$(d) && \
 	  rm -f $(GEN_OUT)/$(d)/*_pb2.py $(GEN_OUT)/$(d)/*_pb2.pyi $(GEN_OUT)/$(d)/*_pb2_grpc.py;)
-	$(PY) -m grpc_tools.protoc \
-	  -I proto -I $(GOOGLEAPIS_DIR) \
-	  -I "$$($(PY) -c 'import grpc_tools, os; print(os.path.join(os.path.dirname(grpc_tools.__file__), "_proto"))')" \
+	$(PROTOC) \
 	  --python_out=$(GEN_OUT) --pyi_out=$(GEN_OUT) --grpc_python_out=$(GEN_OUT) \
 	  --descriptor_set_out=$(GEN_OUT)/descriptor.binpb --include_imports \
 	  $(PROTOS)
+	# The OpenAPI document and docs page (gateway/openapi.py) need the proto comments: a descriptor set with
+	# source info, built in a temporary directory (Envoy's gen/descriptor.binpb stays without it).
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  $(PROTOC) --descriptor_set_out=$$tmp/source.binpb --include_imports --include_source_info $(PROTOS) && \
+	  $(PY) -m gateway.openapi $$tmp/source.binpb $(GEN_OUT)
 	touch -a $(GEN_OUT)/wagw/__init__.py $(GEN_OUT)/wagw/engine/__init__.py \
 	  $(foreach d,$(PROTO_DIRS),$(GEN_OUT)/$(d)/__init__.py)
 endef

@@ -1,9 +1,9 @@
 """Render envoy.yaml for given ports and run Envoy as a child process.
 
 envoy.yaml stays the single source of the gateway's config. This module loads it and changes only what differs
-between `make run` and a test: the listener, upstream (API server, WebSocket bridge) and admin ports, the
-listener address, and the paths of the descriptor set and the Lua envelope (absolute here, so Envoy may run
-from any directory).
+between `make run` and a test: the listener, upstream (API server, WebSocket bridge, metrics) and admin ports,
+the listener address, and the paths of the descriptor set, the Lua envelope and the direct_response files
+(gen/openapi.json, gen/docs.html) (absolute here, so Envoy may run from any directory).
 
     envoy = start(listen_port=8080, upstream_port=50051, admin_port=8081)
     ...
@@ -41,6 +41,7 @@ LUA_PATH = REPO_ROOT / "gateway" / "envelope.lua"
 LISTENER = "api"
 CLUSTER = "grpc_api"
 WEBSOCKET_CLUSTER = "websocket"
+METRICS_CLUSTER = "metrics"
 LUA_FILTER = "envoy.filters.http.lua"
 TRANSCODER_FILTER = "envoy.filters.http.grpc_json_transcoder"
 
@@ -71,6 +72,7 @@ def render_config(
     listen_address: str | None = None,
     upstream_host: str | None = None,
     websocket_port: int | None = None,
+    metrics_port: int | None = None,
     descriptor: Path = DESCRIPTOR_PATH,
     lua: Path = LUA_PATH,
     source: Path = CONFIG_PATH,
@@ -96,13 +98,19 @@ def render_config(
                 upstream_address["port_value"] = upstream_port
             if upstream_host is not None:
                 upstream_address["address"] = upstream_host
-    if websocket_port is not None:
-        websocket = _named(resources["clusters"], WEBSOCKET_CLUSTER, "cluster")
-        for locality in websocket["load_assignment"]["endpoints"]:
+    for name, port in ((WEBSOCKET_CLUSTER, websocket_port), (METRICS_CLUSTER, metrics_port)):
+        if port is None:
+            continue
+        for locality in _named(resources["clusters"], name, "cluster")["load_assignment"]["endpoints"]:
             for endpoint in locality["lb_endpoints"]:
-                endpoint["endpoint"]["address"]["socket_address"]["port_value"] = websocket_port
+                endpoint["endpoint"]["address"]["socket_address"]["port_value"] = port
 
     manager = listener["filter_chains"][0]["filters"][0]["typed_config"]
+    for virtual_host in manager["route_config"]["virtual_hosts"]:
+        for route in virtual_host["routes"]:
+            body = route.get("direct_response", {}).get("body", {})
+            if "filename" in body:
+                body["filename"] = str((REPO_ROOT / body["filename"]).resolve())
     http_filters = manager["http_filters"]
     _named(http_filters, LUA_FILTER, "HTTP filter")["typed_config"]["default_source_code"] = {
         "filename": str(lua.resolve())
@@ -202,6 +210,7 @@ def start(
     listen_address: str = "127.0.0.1",
     upstream_host: str | None = None,
     websocket_port: int | None = None,
+    metrics_port: int | None = None,
     workdir: Path | None = None,
     timeout: float = 15.0,
 ) -> Envoy:
@@ -216,7 +225,7 @@ def start(
         workdir = Path(tmp.name)
     config = render_config(
         listen_port, upstream_port, admin_port, listen_address=listen_address, upstream_host=upstream_host,
-        websocket_port=websocket_port,
+        websocket_port=websocket_port, metrics_port=metrics_port,
     )
     config_path = write_config(workdir / "envoy.yaml", config)
     log_path = workdir / "envoy.log"
@@ -277,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--upstream-host", help="gRPC API server address (envoy.yaml: 127.0.0.1)")
     parser.add_argument("--admin-port", type=int, help="admin port on 127.0.0.1 (envoy.yaml: 9901)")
     parser.add_argument("--websocket-port", type=int, help="WebSocket bridge port (envoy.yaml: 3002)")
+    parser.add_argument("--metrics-port", type=int, help="API server metrics port (envoy.yaml: 9464)")
     args = parser.parse_args(argv)
 
     config = render_config(
@@ -286,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         listen_address=args.address,
         upstream_host=args.upstream_host,
         websocket_port=args.websocket_port,
+        metrics_port=args.metrics_port,
     )
     if args.print:
         yaml.safe_dump(config, sys.stdout, sort_keys=False)

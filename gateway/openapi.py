@@ -211,7 +211,9 @@ class Generator:
             if nested is not None and nested.options.map_entry:
                 continue  # maps cannot be query parameters
             parameter: dict[str, Any] = {"name": json_path, "in": "query", "schema": self.field_schema(field)}
-            comment = self.comments.get(f"{type_name}.{field.name}")
+            comment = self.comments.get(f"{type_name}.{field.name}", "")
+            if path != json_path:  # the transcoder takes the proto spelling too (Meta sends hub.verify_token)
+                comment = f"{comment} (also accepted as `{path}`)".strip()
             if comment:
                 parameter["description"] = comment
             parameters.append(parameter)

@@ -13,7 +13,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from server import event_bus, runtime
+from server import event_bus, metrics, runtime
 from server.config import Settings, load
 from server.logs import fields
 from server.services.api_keys import ApiKeyServicer
@@ -88,6 +88,7 @@ def serve(settings: Settings) -> None:
     server, port = build_server(settings, f"{settings.grpc_host}:{settings.grpc_port}")
     server.start()
     log.info("grpc server listening", extra=fields(address=f"{settings.grpc_host}:{port}", embedded=EMBEDDED))
+    metrics.serve(settings.metrics_host, settings.metrics_port)
     # With no Redis, the broker lives in this process, and so must the workers that consume it.
     with runner.running(settings) if EMBEDDED else contextlib.nullcontext():
         runtime.wait_for_signal()

@@ -30,6 +30,9 @@ class Settings:
     # The WebSocket bridge (gateway/websocket.py), Envoy's upstream for /ws: internal, like the API server.
     ws_host: str = field(default_factory=lambda: os.environ.get("WAGW_WS_HOST", "127.0.0.1"))
     ws_port: int = field(default_factory=lambda: _int("WAGW_WS_PORT", 3002))
+    # The API server's Prometheus endpoint (server/metrics.py), Envoy's upstream for /metrics: internal too.
+    metrics_host: str = field(default_factory=lambda: os.environ.get("WAGW_METRICS_HOST", "127.0.0.1"))
+    metrics_port: int = field(default_factory=lambda: _int("WAGW_METRICS_PORT", 9464))
     # The engine host (internal: bind it to a private address). Its id defaults to its address, so a restarted
     # host takes its own sessions back at once.
     engine_host: str = field(default_factory=lambda: os.environ.get("WAGW_ENGINE_HOST", "127.0.0.1"))

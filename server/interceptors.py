@@ -13,7 +13,7 @@ from typing import Any
 
 import grpc
 
-from server import auth
+from server import auth, metrics
 from server.config import Settings
 from server.db import database
 from server.errors import ApiError
@@ -75,9 +75,11 @@ class _Call:
         context.abort_with_status(error.to_status())
 
     def _log(self, request_id: str, started: float, code: str, principal: auth.Principal | None) -> None:
+        seconds = time.perf_counter() - started
+        metrics.observe_rpc(self.method, code, seconds)
         log.info("rpc", extra=fields(
             request_id=request_id, method=self.method, code=code,
-            ms=round((time.perf_counter() - started) * 1000, 2),
+            ms=round(seconds * 1000, 2),
             subject=principal.subject if principal else None,
         ))
 

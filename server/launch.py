@@ -102,7 +102,8 @@ def main() -> None:
         # envoy.start returns once Envoy listens, so the banner below is printed when curl can work.
         Child("envoy", lambda: envoy.start(
             settings.http_port, settings.grpc_port, settings.envoy_admin_port,
-            listen_address=settings.http_host, websocket_port=settings.ws_port, workdir=envoy_dir,
+            listen_address=settings.http_host, websocket_port=settings.ws_port, metrics_port=settings.metrics_port,
+            workdir=envoy_dir,
         ).process),
         # The WebSocket API on /ws: a client of the API server's event streams.
         Child("websocket", lambda: subprocess.Popen([sys.executable, "-m", "gateway.websocket"])),

@@ -255,7 +255,8 @@ def second_api(stack: Stack) -> Iterator[str]:
     """Another API server on the stack's database and Redis, with 4 RPC threads; yields its gRPC target."""
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "server.app"], cwd=ROOT,
-                              env={**stack.env, "WAGW_GRPC_PORT": str(port), "WAGW_GRPC_WORKERS": "4"})
+                              env={**stack.env, "WAGW_GRPC_PORT": str(port), "WAGW_GRPC_WORKERS": "4",
+                                   "WAGW_METRICS_PORT": str(free_port())})
     try:
         wait_for_port(port, timeout=20)
         yield f"{LOCALHOST}:{port}"

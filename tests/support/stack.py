@@ -130,7 +130,7 @@ def running_stack(database_url: str, **extra_env: str) -> Iterator[Stack]:
     front. The simulator's clock runs 20 times faster than real time, so a 60 s QR code lasts 3 s."""
     admin_key = test_admin_key()
     _prepare(database_url, admin_key)
-    grpc_port, engine_port, ws_port = free_port(), free_port(), free_port()
+    grpc_port, engine_port, ws_port, metrics_port = free_port(), free_port(), free_port(), free_port()
     # The simulated WhatsApp's server side outlives an engine-host restart, as the real one would.
     state_dir = tempfile.TemporaryDirectory(prefix="wagw-simulator-")
     env = {
@@ -141,6 +141,7 @@ def running_stack(database_url: str, **extra_env: str) -> Iterator[Stack]:
         "WAGW_ENGINE_HOST": LOCALHOST,
         "WAGW_ENGINE_PORT": str(engine_port),
         "WAGW_WS_PORT": str(ws_port),
+        "WAGW_METRICS_PORT": str(metrics_port),
         "WAGW_ADMIN_API_KEY": admin_key,
         "WAGW_LOG_LEVEL": "WARNING",
         "WAGW_SIMULATOR_TIME_SCALE": "0.05",
@@ -166,7 +167,8 @@ def running_stack(database_url: str, **extra_env: str) -> Iterator[Stack]:
         wait_for_port(grpc_port, timeout=20)
         wait_for_port(engine_port, timeout=20)
         wait_for_port(ws_port, timeout=20)
-        with envoy_mod.start(free_port(), grpc_port, free_port(), websocket_port=ws_port) as envoy:
+        with envoy_mod.start(free_port(), grpc_port, free_port(), websocket_port=ws_port,
+                             metrics_port=metrics_port) as envoy:
             yield Stack(database_url, admin_key, grpc_port, envoy, api, engines, workers, engine_port, env,
                         websocket=websocket)
     finally:
