@@ -160,6 +160,20 @@ def required_scope(full_method: str) -> str | None:
     return f"{resource}:write"
 
 
+INTERNAL_TOKEN_HEADER = "x-wagw-internal-token"
+
+
+def check_internal_token(metadata: Mapping[str, str], settings: Settings) -> None:
+    """Calls between the gateway's own processes (to the engine host) carry the shared internal token."""
+    if settings.internal_token and not hmac.compare_digest(
+            metadata.get(INTERNAL_TOKEN_HEADER, "").encode(), settings.internal_token.encode()):
+        raise unauthorized("internal calls need the gateway's internal token")
+
+
+def internal_metadata(settings: Settings) -> tuple[tuple[str, str], ...]:
+    return ((INTERNAL_TOKEN_HEADER, settings.internal_token),) if settings.internal_token else ()
+
+
 def authenticate(metadata: Mapping[str, str], settings: Settings) -> Principal:
     """The caller, from lower-case gRPC metadata; raises UNAUTHORIZED when the credentials do not hold."""
     api_key = metadata.get("x-api-key", "").strip()

@@ -38,6 +38,8 @@ class Settings:
     engine_host: str = field(default_factory=lambda: os.environ.get("WAGW_ENGINE_HOST", "127.0.0.1"))
     engine_port: int = field(default_factory=lambda: _int("WAGW_ENGINE_PORT", 50061))
     engine_host_id: str = field(default_factory=lambda: os.environ.get("WAGW_ENGINE_HOST_ID", ""))
+    # The secret the gateway's processes show each other on internal calls (engine host); `make run` makes one.
+    internal_token: str = field(default_factory=lambda: os.environ.get("WAGW_INTERNAL_TOKEN", ""))
     # Events older than this many days are deleted from the event log (0: keep them all).
     event_retention_days: float = field(
         default_factory=lambda: float(os.environ.get("WAGW_EVENT_RETENTION_DAYS") or 30))

@@ -8,6 +8,8 @@ from typing import TypeVar
 
 import grpc
 
+from server.auth import internal_metadata
+from server.config import load
 from server.errors import ApiError, error_info
 from server.models import Profile
 from server.sessions import alive_hosts
@@ -17,6 +19,7 @@ Reply = TypeVar("Reply")
 _channels: dict[str, grpc.Channel] = {}
 _lock = threading.Lock()
 CALL_TIMEOUT_S = 30.0
+_METADATA = internal_metadata(load())
 
 
 def _stub(address: str) -> engine_host_pb2_grpc.EngineHostServiceStub:
@@ -46,7 +49,7 @@ def call(profile: Profile, method: Callable[[engine_host_pb2_grpc.EngineHostServ
     """Call one EngineHostService method for the profile; the host's errors come back as ApiErrors."""
     address = host_address(profile)
     try:
-        return method(_stub(address))(request, timeout=CALL_TIMEOUT_S)
+        return method(_stub(address))(request, timeout=CALL_TIMEOUT_S, metadata=_METADATA)
     except grpc.RpcError as error:
         info = error_info(error)
         if info:  # the host's own error, passed on whole (code, message, and details such as the field)

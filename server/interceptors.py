@@ -24,7 +24,8 @@ log = logging.getLogger("wagw.rpc")
 
 class GatewayInterceptor(grpc.ServerInterceptor):
     """`authenticate=False` is for internal servers (the engine host), whose callers are the gateway's own
-    processes: they get the same errors, connections and logs, without credentials."""
+    processes: they get the same errors, connections and logs, with the shared internal token instead of a
+    caller's credentials (when WAGW_INTERNAL_TOKEN is set; `make run` always sets one)."""
 
     def __init__(self, settings: Settings, *, authenticate: bool = True):
         self.settings = settings
@@ -56,11 +57,15 @@ class _Call:
         self.settings = settings
         self.method = method
         self.scope = auth.required_scope(method) if authenticate else None
+        self.internal = not authenticate
 
     def _principal(self, context: grpc.ServicerContext) -> auth.Principal | None:
+        metadata = {key: value for key, value in context.invocation_metadata() if isinstance(value, str)}
+        if self.internal:
+            auth.check_internal_token(metadata, self.settings)
+            return None
         if self.scope is None:
             return None
-        metadata = {key: value for key, value in context.invocation_metadata() if isinstance(value, str)}
         principal = auth.authenticate(metadata, self.settings)
         principal.require_scope(self.scope)
         return principal

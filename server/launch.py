@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -96,6 +97,8 @@ def main() -> None:
     # Every process must agree on the broker: decide once, here, and tell the children.
     embedded = settings.broker == "memory" or (settings.broker == "auto" and not redis_answers(settings.redis_url))
     os.environ["WAGW_BROKER"] = "memory" if embedded else "redis"
+    # The engine host only answers the gateway's own processes.
+    os.environ.setdefault("WAGW_INTERNAL_TOKEN", secrets.token_urlsafe(32))
     children = [
         Child("api", lambda: subprocess.Popen([sys.executable, "-m", "server.app"])),
         Child("engines", lambda: subprocess.Popen([sys.executable, "-m", "server.engine_host"])),

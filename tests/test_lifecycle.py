@@ -10,12 +10,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import grpc
 import httpx
 import pytest
 import zxingcpp
 from PIL import Image
 
 from tests.support.stack import Stack
+from wagw.engine.v1 import engine_host_pb2, engine_host_pb2_grpc
 
 
 def ok(response: httpx.Response) -> Any:
@@ -250,3 +252,15 @@ def test_whatsmeow_offline_connect_fails_cleanly(stack, rest, unique):
     other = new_profile(rest, unique)
     ok(rest.post(f"/profiles/{other}/connect", json={}))
     wait_status(rest, other, "QR_READY")
+
+
+def test_engine_host_answers_only_the_gateways_own_processes(stack):
+    with grpc.insecure_channel(f"127.0.0.1:{stack.engine_port}") as channel:
+        stub = engine_host_pb2_grpc.EngineHostServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.Connect(engine_host_pb2.ConnectRequest(profile_id="anything"), timeout=5)
+        assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.Connect(engine_host_pb2.ConnectRequest(profile_id="anything"), timeout=5,
+                         metadata=[("x-wagw-internal-token", "wrong")])
+        assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED

@@ -27,6 +27,8 @@ from tests.support.grpc_rest import GrpcRestClient
 from tests.support.net import LOCALHOST, free_port, wait_for_port
 from wagw.engine.v1 import engine_host_pb2, engine_host_pb2_grpc
 
+# The engine host's internal token for every test stack (the test process talks to the simulator directly).
+INTERNAL_TOKEN = secrets.token_urlsafe(16)
 POSTGRES_ADMIN_URL = os.environ.get("WAGW_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -72,7 +74,8 @@ class Stack:
             args = struct_pb2.Struct()
             args.update(arguments)
             reply = engine_host_pb2_grpc.SimulatorServiceStub(channel).Control(
-                engine_host_pb2.ControlRequest(operation=operation, arguments=args), timeout=10)
+                engine_host_pb2.ControlRequest(operation=operation, arguments=args), timeout=10,
+                metadata=[("x-wagw-internal-token", INTERNAL_TOKEN)])
         return json_format.MessageToDict(reply.result)
 
     def restart_engines(self, *, kill: bool = False) -> None:
@@ -146,6 +149,7 @@ def running_stack(database_url: str, **extra_env: str) -> Iterator[Stack]:
         "WAGW_LOG_LEVEL": "WARNING",
         "WAGW_SIMULATOR_TIME_SCALE": "0.05",
         "WAGW_RATE_LIMIT_PAUSE_S": "2",
+        "WAGW_INTERNAL_TOKEN": INTERNAL_TOKEN,
         "WAGW_SIMULATOR_STATE": os.path.join(state_dir.name, "network.db"),
         # The real Redis at REDIS_URL, in a namespace of this stack's own.
         "WAGW_BROKER": "redis",
