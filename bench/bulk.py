@@ -15,13 +15,12 @@ import datetime as dt
 import itertools
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import httpx
 
-from tests.support.stack import Stack, running_stack
+from tests.support.stack import Stack, running_stack, scratch_database
 
 ITEMS = 10_000
 PACED_ITEMS = 21
@@ -111,8 +110,7 @@ def run(stack: Stack) -> None:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory(prefix="wagw-bench-") as tmp, \
-            running_stack(f"sqlite:///{tmp}/bench.db") as stack:
+    with scratch_database("sqlite") as url, running_stack(url) as stack:
         run(stack)
 
 

@@ -19,13 +19,11 @@ Every loop is bounded: requests by count, waits by deadlines; it stops by itself
 from __future__ import annotations
 
 import argparse
-import contextlib
 import statistics
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +33,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from server import db
 from server.models import Message
-from tests.support.stack import Stack, postgres_database, running_stack
+from tests.support.stack import Stack, running_stack, scratch_database
 
 CONNECT_TIMEOUT_S = 30
 DELIVERY_TIMEOUT_S = 600
@@ -210,14 +208,6 @@ def run(stack: Stack, args: argparse.Namespace) -> None:
           f"baseline mean {statistics.mean(baseline.latencies) * ms:.1f} ms")
 
 
-@contextlib.contextmanager
-def database(kind: str) -> Iterator[str]:
-    if kind == "postgres":
-        with postgres_database() as url:
-            yield url
-    else:
-        with tempfile.TemporaryDirectory(prefix="wagw-bench-") as tmp:
-            yield f"sqlite:///{tmp}/bench.db"
 
 
 def main() -> None:
@@ -229,7 +219,7 @@ def main() -> None:
     args = parser.parse_args()
     if not (1 <= args.concurrency <= 256 and args.concurrency <= args.requests <= 100_000 and args.profiles >= 1):
         parser.error("need 1 <= concurrency <= 256, concurrency <= requests <= 100000, profiles >= 1")
-    with database(args.database) as url, running_stack(url) as stack:
+    with scratch_database(args.database) as url, running_stack(url) as stack:
         run(stack, args)
 
 

@@ -20,7 +20,6 @@ import secrets
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -39,7 +38,7 @@ import redis  # noqa: E402
 
 from server import db, events, migrations  # noqa: E402
 from server.models import Event, Profile, Webhook  # noqa: E402
-from tests.support.stack import postgres_database  # noqa: E402
+from tests.support.stack import scratch_database  # noqa: E402
 from worker import webhooks  # noqa: E402
 
 HOST = "127.0.0.1"
@@ -146,14 +145,6 @@ def baseline(receiver: Receiver, count: int, rate: float | None) -> tuple[float,
     return count / elapsed, latencies
 
 
-@contextlib.contextmanager
-def database(kind: str) -> Iterator[str]:
-    if kind == "postgres":
-        with postgres_database() as url:
-            yield url
-    else:
-        with tempfile.TemporaryDirectory() as tmp:
-            yield f"sqlite:///{tmp}/bench.db"
 
 
 @contextlib.contextmanager
@@ -194,7 +185,7 @@ def main() -> None:
     paced = max(1, int(min(args.seconds, 60) * args.rate))
 
     receiver = Receiver()
-    with database(args.database) as url:
+    with scratch_database(args.database) as url:
         db.open_database(url)
         migrations.migrate()
         with db.database.connection_context():

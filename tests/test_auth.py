@@ -23,7 +23,6 @@ from unittest import mock
 import grpc
 import jwt
 import peewee
-import psycopg
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
@@ -35,10 +34,10 @@ from server.db import open_database, utcnow
 from server.errors import ApiError
 from server.migrations import migrate
 from server.services.api_keys import ApiKeyServicer
+from tests.support.stack import postgres_database
 from wagw.v1 import api_keys_pb2
 
 ROOT = Path(__file__).resolve().parent.parent
-POSTGRES = "postgresql://postgres@127.0.0.1:5432"
 HS_SECRET = "a-test-secret-of-at-least-thirty-two-bytes"
 
 
@@ -50,21 +49,14 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[peewee.
         yield db
         db.close()
         return
-    name = f"wagw_auth_{secrets.token_hex(4)}"
-    try:
-        with psycopg.connect(f"{POSTGRES}/test", autocommit=True) as admin:
-            admin.execute(f"CREATE DATABASE {name}")
-    except psycopg.OperationalError as error:
-        pytest.skip(f"PostgreSQL is not reachable at {POSTGRES}: {error}")
-    db = open_database(f"{POSTGRES}/{name}")
-    try:
-        migrate()
-        yield db
-    finally:
-        db.close()
-        db.close_all()
-        with psycopg.connect(f"{POSTGRES}/test", autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+    with postgres_database() as url:
+        db = open_database(url)
+        try:
+            migrate()
+            yield db
+        finally:
+            db.close()
+            db.close_all()
 
 
 def settings(**overrides: str) -> Settings:

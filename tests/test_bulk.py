@@ -12,31 +12,12 @@ import httpx
 import pytest
 
 from tests.support.stack import Stack
+from tests.test_contract import SEED_BULK_BODY
 from tests.test_lifecycle import fails, ok, wait_for, wait_status
 from tests.test_messages import connected_profile
 
 # The seed's example (api-specification.txt §7.5), byte for byte.
-SEED_BODY = """{
-"profileId": "profile-123",
-"messages": [
-{
-"chatId": "628123456789@c.us",
-"type": "text",
-"content": { "text": "Hello {name}!" },
-"variables": { "name": "John" }
-},
-{
-"chatId": "628987654321@c.us",
-"type": "text",
-"content": { "text": "Hello {name}!" },
-"variables": { "name": "Jane" }
-}
-],
-"options": {
-"delayBetweenMessages": 5000,
-"randomizeDelay": true
-}
-}"""
+SEED_BODY = SEED_BULK_BODY
 
 
 @pytest.fixture

@@ -70,9 +70,9 @@ from server.engines.whatsmeow import (
     vcard,
 )
 from server.errors import ApiError
+from tests.support.stack import postgres_database
 
 ROOT = Path(__file__).resolve().parent.parent
-POSTGRES_ADMIN_URL = os.environ.get("WAGW_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 NOW_MS = 1_764_000_000_000
 EMPTY = nz.JID(User="", Server="", RawAgent=0, Device=0, Integrator=0, IsEmpty=True)
 ME = "628123456789"
@@ -639,16 +639,8 @@ def not_connected_calls(engine: WhatsmeowEngine) -> list[Callable[[], Any]]:
 
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
-    """A throwaway PostgreSQL database."""
-    name = f"wagw_whatsmeow_{os.getpid()}_{time.monotonic_ns()}"
-    base = POSTGRES_ADMIN_URL.rpartition("/")[0]
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as db:
-        db.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as db:
-            db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with postgres_database() as url:
+        yield url
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])

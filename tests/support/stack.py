@@ -50,6 +50,18 @@ def postgres_database() -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@contextmanager
+def scratch_database(kind: str) -> Iterator[str]:
+    """A fresh database URL of either backend, removed afterwards: a throwaway PostgreSQL database, or a SQLite
+    file in a temporary directory."""
+    if kind == "postgres":
+        with postgres_database() as url:
+            yield url
+    else:
+        with tempfile.TemporaryDirectory(prefix="wagw-") as tmp:
+            yield f"sqlite:///{tmp}/wagw.db"
+
+
 @dataclass
 class Stack:
     database_url: str
