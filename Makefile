@@ -3,7 +3,7 @@
 #   make setup   install what is missing: .venv (pip -e '.[dev]'), node_modules (buf), Debian packages
 #   make gen     regenerate gen/ from proto/ (Python stubs, .pyi, gRPC stubs, descriptor set for Envoy,
 #                openapi.json and docs.html)
-#   make lint    buf lint, buf breaking against main (BREAKING_BRANCH=...), ruff check
+#   make lint    buf lint, buf breaking against main (BREAKING_BRANCH=...), ruff check, the layer rules (lint-imports)
 #   make test    setup, lint, then pytest (extra arguments: PYTEST_ARGS='-k bulk -x')
 #   make run     setup, gen if a proto changed, then start the gateway (python -m server.launch)
 #   make bench   run the benchmarks in bench/ (BENCHES='send bulk webhooks'; BENCH_ARGS_send='--database postgres')
@@ -43,7 +43,7 @@ RUFF_FORMAT ?= 0
 PYTEST_ARGS ?=
 RUN_ARGS    ?=
 
-.PHONY: help setup deb-packages gen lint lint-proto lint-breaking lint-python test run bench clean distclean
+.PHONY: help setup deb-packages gen lint lint-proto lint-breaking lint-python lint-imports test run bench clean distclean
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
@@ -104,7 +104,7 @@ $(GEN_OUT)/descriptor.binpb: $(PROTOS) $(GOOGLEAPIS_PROTOS) | $(VENV_STAMP)
 
 # ----------------------------------------------------------------------------------------------- lint
 
-lint: lint-proto lint-breaking lint-python
+lint: lint-proto lint-breaking lint-python lint-imports
 
 lint-proto: $(NODE_STAMP)
 	$(BUF) lint
@@ -133,6 +133,11 @@ lint-python: $(VENV_STAMP)
 ifeq ($(RUFF_FORMAT),1)
 	$(VENV)/bin/ruff format --check .
 endif
+
+# The roles' layer rules ([tool.importlinter] in pyproject.toml): the core imports no role, the API server and the
+# workers reach the engine host only through its client, nothing imports the tests.
+lint-imports: $(VENV_STAMP)
+	PYTHONPATH=.:gen $(VENV)/bin/lint-imports
 
 # ----------------------------------------------------------------------------------------------- test
 

@@ -31,8 +31,8 @@ import grpc
 import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from server import db
-from server.models import Message
+from server.core import db
+from server.core.models import Message
 from tests.support.stack import Stack, running_stack, scratch_database
 
 CONNECT_TIMEOUT_S = 30

@@ -36,10 +36,14 @@ os.environ.update(WAGW_BROKER="redis", WAGW_REDIS_NAMESPACE=NAMESPACE)
 import httpx  # noqa: E402
 import redis  # noqa: E402
 
-from server import db, events, migrations  # noqa: E402
-from server.models import Event, Profile, Webhook  # noqa: E402
+from server.core import (  # noqa: E402
+    db,
+    events,
+    migrations,
+    webhook_attempts,
+)
+from server.core.models import Event, Profile, Webhook  # noqa: E402
 from tests.support.stack import scratch_database  # noqa: E402
-from worker import webhooks  # noqa: E402
 
 HOST = "127.0.0.1"
 SECRET = "whsec_" + "b" * 32
@@ -138,7 +142,7 @@ def baseline(receiver: Receiver, count: int, rate: float | None) -> tuple[float,
             created = dt.datetime.now(dt.UTC).replace(tzinfo=None)
             event = Event(id=10_000_000 + n, name="message.received", profile_id="bench", created_at=created,
                           data={"messageId": f"msg_{n}", "text": "x" * 200})
-            payload, headers = webhooks.request_of(hook, event)
+            payload, headers = webhook_attempts.request_of(hook, event)
             client.post(hook.url, content=payload, headers=headers).raise_for_status()
             latencies.append(receiver.arrivals[event.id] - epoch(created))
         elapsed = time.monotonic() - start

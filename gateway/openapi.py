@@ -22,7 +22,7 @@ from typing import Any
 from google.api import annotations_pb2, httpbody_pb2  # noqa: F401  (registers the google.api.http extension)
 from google.protobuf import descriptor_pb2
 
-from server.auth import required_scope
+from server.api.auth import required_scope
 
 PACKAGE = "wagw.v1"
 F = descriptor_pb2.FieldDescriptorProto

@@ -44,10 +44,10 @@ from google.rpc import error_details_pb2, status_pb2
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 
-from server import logs
-from server.config import Settings, load
-from server.event_filters import EVENT_NAMES
-from server.logs import fields
+from server.core import logs
+from server.core.config import Settings, load
+from server.core.event_filters import EVENT_NAMES
+from server.core.logs import fields
 from wagw.v1 import events_pb2, events_pb2_grpc
 
 log = logging.getLogger("wagw.websocket")

@@ -1,1 +1,1 @@
-"""The WA Gateway gRPC API server: services over Peewee storage, auth, and the process launcher."""
+"""WA Gateway: the roles (core, api, engine_host, simulator) and the entry points (launch, cli)."""

@@ -14,8 +14,9 @@ import datetime as dt
 import sys
 from collections.abc import Sequence
 
-from server import auth, config, db, migrations, models
-from server.errors import ApiError, not_found
+from server.api import auth
+from server.core import config, db, migrations, models
+from server.core.errors import ApiError, not_found
 
 
 def _list_arg(value: str) -> list[str]:

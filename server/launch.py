@@ -18,10 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gateway import envoy
-from server import auth, db, logs, migrations
-from server.config import ROOT, Settings, load
-from server.logs import fields
-from worker.broker import redis_answers
+from server.api import app, auth
+from server.core import broker, db, logs, migrations
+from server.core.config import ROOT, Settings, load
+from server.core.logs import fields
+from worker import runner
 
 log = logging.getLogger("wagw.launch")
 
@@ -95,12 +96,15 @@ def main() -> None:
     envoy_dir = ROOT / "data" / "envoy"  # its rendered config and log
     envoy_dir.mkdir(parents=True, exist_ok=True)
     # Every process must agree on the broker: decide once, here, and tell the children.
-    embedded = settings.broker == "memory" or (settings.broker == "auto" and not redis_answers(settings.redis_url))
+    embedded = not broker.uses_redis(settings)
     os.environ["WAGW_BROKER"] = "memory" if embedded else "redis"
     # The engine host only answers the gateway's own processes.
     os.environ.setdefault("WAGW_INTERNAL_TOKEN", secrets.token_urlsafe(32))
     children = [
-        Child("api", lambda: subprocess.Popen([sys.executable, "-m", "server.app"])),
+        # With the in-process broker, the workers must live in the API server's process (api_with_workers).
+        Child("api", lambda: subprocess.Popen(
+            [sys.executable, "-m", "server.launch", "api-with-workers"] if embedded
+            else [sys.executable, "-m", "server.api"])),
         Child("engines", lambda: subprocess.Popen([sys.executable, "-m", "server.engine_host"])),
         # envoy.start returns once Envoy listens, so the banner below is printed when curl can work.
         Child("envoy", lambda: envoy.start(
@@ -133,5 +137,13 @@ def main() -> None:
         child.stop()
 
 
+def api_with_workers() -> None:
+    """The API server with the workers in its own process: the roles' composition for the in-process broker."""
+    app.serve(load(), beside=runner.running)
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["api-with-workers"]:
+        api_with_workers()
+    else:
+        main()

@@ -9,7 +9,7 @@ import grpc
 import httpx
 import pytest
 
-from server.errors import error_reason
+from server.core.errors import error_reason
 from tests.support import grpc_rest
 from wagw.v1 import contacts_pb2, contacts_pb2_grpc, profiles_pb2, profiles_pb2_grpc
 

@@ -27,13 +27,14 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from server import auth, models
-from server.auth import Principal, principal_context
-from server.config import Settings
-from server.db import open_database, utcnow
-from server.errors import ApiError
-from server.migrations import migrate
-from server.services.api_keys import ApiKeyServicer
+from server.api import auth
+from server.api.auth import Principal, principal_context
+from server.api.services.api_keys import ApiKeyServicer
+from server.core import models
+from server.core.config import Settings
+from server.core.db import open_database, utcnow
+from server.core.errors import ApiError
+from server.core.migrations import migrate
 from tests.support.stack import postgres_database
 from wagw.v1 import api_keys_pb2
 

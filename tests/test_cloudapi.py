@@ -15,7 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
-from server.engines.base import (
+from server.api.services.cloudapi_webhooks import check_signature, verify_subscription
+from server.core import engine_specs
+from server.core.errors import ApiError
+from server.engine_host.engines.base import (
     CONNECTED,
     DISCONNECTED,
     FAILED,
@@ -32,8 +35,8 @@ from server.engines.base import (
     Participant,
     ParticipantResult,
 )
-from server.engines.cloudapi import CloudApiEngine, check_signature, events_from_webhook, verify_subscription
-from server.errors import ApiError
+from server.engine_host.engines.cloudapi.engine import CloudApiEngine
+from server.engine_host.engines.cloudapi.webhooks import events_from_webhook
 
 PHONE_ID = "106540352242922"
 TOKEN = "EAAG-test-token"
@@ -157,8 +160,8 @@ def engine(make_engine: Callable[..., CloudApiEngine], graph: Graph, events: lis
 
 
 def test_validate_settings_keeps_valid_settings_and_normalizes_them():
-    assert CloudApiEngine.validate_settings(dict(SETTINGS)) == SETTINGS
-    assert CloudApiEngine.validate_settings({
+    assert CloudApiEngine.spec.validate_settings(dict(SETTINGS)) == SETTINGS
+    assert CloudApiEngine.spec.validate_settings({
         "token": f" {TOKEN}\n", "phoneNumberId": PHONE_ID, "apiVersion": "23.0", "baseUrl": "https://proxy.example/",
         "appSecret": "s3cret", "verifyToken": "hub-token", "businessAccountId": "102290129340398",
     }) == {"token": TOKEN, "phoneNumberId": PHONE_ID, "apiVersion": "v23.0", "baseUrl": "https://proxy.example",
@@ -179,17 +182,23 @@ def test_validate_settings_keeps_valid_settings_and_normalizes_them():
 ])
 def test_validate_settings_names_the_bad_field(settings: dict[str, Any], field: str):
     with pytest.raises(ApiError) as caught:
-        CloudApiEngine.validate_settings(settings)
+        CloudApiEngine.spec.validate_settings(settings)
     assert caught.value.code == "VALIDATION_ERROR"
     assert caught.value.metadata == {"field": field}
 
 
+def test_the_default_graph_api_version_is_pywas():
+    from pywa import utils
+
+    assert f"v{utils.Version.GRAPH_API.value}" == engine_specs.CLOUDAPI_DEFAULT_API_VERSION
+
+
 def test_credentials_are_declared_secret():
-    assert CloudApiEngine.secret_settings == {"token", "appSecret", "verifyToken"}
+    assert CloudApiEngine.spec.secret_settings == {"token", "appSecret", "verifyToken"}
 
 
 def test_supports_exactly_what_the_cloud_api_can_do():
-    assert CloudApiEngine.supports == {
+    assert CloudApiEngine.spec.supports == {
         "send_text", "send_image", "send_video", "send_document", "send_location", "send_contact",
         "list_groups", "get_group", "update_group", "remove_participants", "invite_link", "revoke_invite_link",
     }

@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from server import db, models
-from server.ids import new_id
+from server.core import db, models
+from server.core.ids import new_id
 from tests.support.stack import Stack
 
 PHONE_ID = "106540352242922"

@@ -23,9 +23,9 @@ import websockets
 from google.protobuf import json_format
 from websockets.sync.client import ClientConnection, connect
 
-from server import db, event_bus, migrations
-from server.config import ROOT, Settings
-from server.models import Event
+from server.core import db, event_bus, migrations
+from server.core.config import ROOT, Settings
+from server.core.models import Event
 from tests.support.net import LOCALHOST, free_port, wait_for_port
 from tests.support.stack import Stack
 from tests.test_lifecycle import fails, ok
@@ -254,7 +254,7 @@ def test_grpc_watch_refusals(stack, rest, unique, request_fields, code, field):
 def second_api(stack: Stack) -> Iterator[str]:
     """Another API server on the stack's database and Redis, with 4 RPC threads; yields its gRPC target."""
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "server.app"], cwd=ROOT,
+    server = subprocess.Popen([sys.executable, "-m", "server.api"], cwd=ROOT,
                               env={**stack.env, "WAGW_GRPC_PORT": str(port), "WAGW_GRPC_WORKERS": "4",
                                    "WAGW_METRICS_PORT": str(free_port())})
     try:

@@ -21,7 +21,7 @@ from google.protobuf import empty_pb2, timestamp_pb2
 from google.rpc import error_details_pb2, status_pb2
 
 from gateway import envoy as gateway_envoy
-from server.errors import ApiError, conflict, error_reason, invalid, not_found
+from server.core.errors import ApiError, conflict, error_reason, invalid, not_found
 from tests.support.net import free_port
 from tests.support.servers import envoy_gateway, grpc_server
 from wagw.v1 import bulk_pb2, bulk_pb2_grpc, messages_pb2, profiles_pb2, profiles_pb2_grpc

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from server.config import ROOT
+from server.core.config import ROOT
 from server.launch import Child
 from tests.support.stack import Stack
 from tests.test_lifecycle import fails, ok, wait_for, wait_status

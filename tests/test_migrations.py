@@ -11,8 +11,8 @@ import pytest
 from playhouse.migrate import SchemaMigrator
 from playhouse.migrate import migrate as run_operations
 
-from server import db, migrations
-from server.models import Event, Profile
+from server.core import db, migrations
+from server.core.models import Event, Profile
 from tests.support.stack import postgres_database
 from worker import sweeper
 

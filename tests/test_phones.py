@@ -2,8 +2,8 @@
 
 import pytest
 
-from server.errors import ApiError
-from server.phones import normalize_chat_id, normalize_group_id, normalize_phone
+from server.core.errors import ApiError
+from server.core.phones import normalize_chat_id, normalize_group_id, normalize_phone
 
 
 @pytest.mark.parametrize("raw", [

@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 
-from server.engines import base, simnet
-from server.engines.base import EngineError, EngineEvent, Media, OutgoingMessage
-from server.engines.simnet import ManualClock, RealClock, SimulatedNetwork, SimulationError
-from server.engines.simstore import NetworkState, SqliteNetworkState
-from server.engines.simulator import SimulatorEngine, default_auto_pair_phone
-from server.errors import ApiError
+from server.core.errors import ApiError
+from server.engine_host.engines import base
+from server.engine_host.engines.base import EngineError, EngineEvent, Media, OutgoingMessage
+from server.engine_host.engines.simulator import SimulatorEngine, default_auto_pair_phone
+from server.simulator import network as simnet
+from server.simulator.network import ManualClock, RealClock, SimulatedNetwork, SimulationError
+from server.simulator.store import NetworkState, SqliteNetworkState
 
 ALICE, BOB, CAROL, DAVE = "+628111000001", "+628111000002", "+628111000003", "+628111000004"
 UNREGISTERED = "+628111110000"  # ends in 0000: not on WhatsApp by the network's rule
@@ -234,12 +235,12 @@ def test_auto_pair_with_a_chosen_phone_types_the_pairing_code(net, clock):
 def test_default_auto_pair_phones_are_valid_and_registered(net):
     phones = {default_auto_pair_phone(f"prf_{i}") for i in range(200)}
     assert len(phones) == 200
-    assert all(SimulatorEngine.validate_settings({"autoPairPhone": phone}) for phone in phones)
+    assert all(SimulatorEngine.spec.validate_settings({"autoPairPhone": phone}) for phone in phones)
     assert all(net.is_registered(phone) for phone in phones)
 
 
 def test_validate_settings():
-    assert SimulatorEngine.validate_settings(
+    assert SimulatorEngine.spec.validate_settings(
         {"autoPair": True, "autoPairPhone": "62 811-1000-001", "autoPairDelayMs": 1500.0}
     ) == {"autoPair": True, "autoPairPhone": ALICE, "autoPairDelayMs": 1500}
     bad = [
@@ -254,7 +255,7 @@ def test_validate_settings():
     ]
     for settings, field in bad:
         with pytest.raises(ApiError) as error:
-            SimulatorEngine.validate_settings(settings)
+            SimulatorEngine.spec.validate_settings(settings)
         assert error.value.code == "VALIDATION_ERROR"
         assert error.value.metadata["field"] == field
 

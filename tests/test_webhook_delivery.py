@@ -22,8 +22,8 @@ import httpx
 import pytest
 import redis
 
-from server import db, migrations, webhook_signing
-from server.config import ROOT
+from server.core import db, migrations, webhook_signing
+from server.core.config import ROOT
 from tests.support.net import LOCALHOST, free_port
 from tests.support.stack import Stack, postgres_database, running_stack
 from tests.test_lifecycle import fails, last_event_id, ok, wait_for
@@ -425,7 +425,7 @@ def test_signature_is_hmac_sha256_of_timestamp_dot_body():
 
 
 def test_backoff_grows_over_hours_with_jitter():
-    from worker import webhooks
+    from server.core import webhook_attempts as webhooks
 
     assert webhooks.MAX_ATTEMPTS == 10
     assert [webhooks.backoff_s(n, rand=0.5) for n in range(1, 10)] == [10, 30, 120, 600, 1800, 3600, 7200,
@@ -453,8 +453,8 @@ def database(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
 
 
 def test_dispatcher_waits_for_late_ids_and_never_dispatches_twice(database, monkeypatch):
-    from server.models import Event, Profile, Webhook, WebhookCursor, WebhookDelivery
-    from worker import webhooks
+    from server.core.models import Event, Profile, Webhook, WebhookCursor, WebhookDelivery
+    from worker import webhook_dispatch as webhooks
 
     queued: list[str] = []
     monkeypatch.setattr(webhooks, "enqueue", lambda ids, delay_s=0.0: queued.extend(ids) or True)
@@ -499,8 +499,8 @@ def test_dispatcher_waits_for_late_ids_and_never_dispatches_twice(database, monk
 
 
 def test_dispatchers_racing_make_each_delivery_once(database, monkeypatch):
-    from server.models import Event, Profile, Webhook, WebhookDelivery
-    from worker import webhooks
+    from server.core.models import Event, Profile, Webhook, WebhookDelivery
+    from worker import webhook_dispatch as webhooks
 
     queued: list[str] = []
     lock = threading.Lock()

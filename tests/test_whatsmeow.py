@@ -42,7 +42,8 @@ from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import (
 from neonize.utils.enum import MediaType, ParticipantChange
 from PIL import Image
 
-from server.engines.base import (
+from server.core.errors import ApiError
+from server.engine_host.engines.base import (
     BANNED,
     CONNECTED,
     DISCONNECTED,
@@ -61,7 +62,7 @@ from server.engines.base import (
     OutgoingMessage,
     ParticipantResult,
 )
-from server.engines.whatsmeow import (
+from server.engine_host.engines.whatsmeow import (
     WhatsmeowEngine,
     _Client,
     build_message,
@@ -69,7 +70,6 @@ from server.engines.whatsmeow import (
     session_database,
     vcard,
 )
-from server.errors import ApiError
 from tests.support.stack import postgres_database
 
 ROOT = Path(__file__).resolve().parent.parent

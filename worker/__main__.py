@@ -1,15 +1,16 @@
-"""`python -m worker`: Dramatiq worker threads on the configured broker, and the sweeper."""
+"""`python -m worker`: Dramatiq worker threads on the configured broker, the sweeper and the webhook dispatcher."""
 
 from __future__ import annotations
 
-from server import runtime
-from server.config import load
+from server.core import broker, runtime
+from server.core.config import load
 from worker import runner
 
 
 def main() -> None:
     settings = load()
     runtime.prepare(settings)
+    broker.configure(settings)
     with runner.running(settings):
         runtime.wait_for_signal()
 

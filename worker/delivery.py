@@ -8,13 +8,14 @@ from __future__ import annotations
 import logging
 import time
 
-from server import bulk, engine_client, outbox, send_gate
-from server.config import load
-from server.db import database, utcnow, write_transaction
-from server.errors import ApiError
-from server.logs import fields
-from server.models import Batch, Message, Profile
-from server.sessions import effective_status
+from server.core import bulk, outbox, send_gate
+from server.core.config import load
+from server.core.db import database, utcnow, write_transaction
+from server.core.errors import ApiError
+from server.core.hosts import effective_status
+from server.core.logs import fields
+from server.core.models import Batch, Message, Profile
+from server.engine_host import client as engine_client
 from wagw.engine.v1 import engine_host_pb2
 
 log = logging.getLogger("wagw.delivery")

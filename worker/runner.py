@@ -1,27 +1,29 @@
-"""Workers inside a process: Dramatiq's consumer threads and the sweeper, started and stopped together.
-`python -m worker` runs them on Redis; the API server runs them itself when the broker is in-process."""
+"""Workers inside a process: Dramatiq's consumer threads, the message sweeper and the webhook dispatcher, started
+and stopped together. `python -m worker` runs them on Redis; with the in-process broker the API server's process
+runs them itself (server/launch.py)."""
 
 from __future__ import annotations
 
+import importlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import dramatiq
 
-import worker.actors  # noqa: F401  (declares the actors on the broker)
-from server.config import Settings
-from worker import sweeper
-from worker import webhooks as webhook_dispatch  # declares its actor too
+from server.core import broker
+from server.core.config import Settings
+from worker import sweeper, webhook_dispatch
 
 
 @contextmanager
 def running(settings: Settings) -> Iterator[None]:
-    consumer = dramatiq.Worker(dramatiq.get_broker(), worker_threads=settings.worker_threads, worker_timeout=100)
+    """Consume the configured broker's queues until the `with` ends (`broker.configure` must come first)."""
+    importlib.import_module("worker.actors")  # declares the actors on the configured broker
+    consumer = dramatiq.Worker(broker.current(), worker_threads=settings.worker_threads, worker_timeout=100)
     consumer.start()
     stopping = threading.Event()
-    sweep = threading.Thread(target=sweeper.run, args=(stopping,), name="sweeper", daemon=True)
-    sweep.start()
+    threading.Thread(target=sweeper.run, args=(stopping,), name="sweeper", daemon=True).start()
     threading.Thread(target=webhook_dispatch.run, args=(stopping,), name="webhook-dispatcher", daemon=True).start()
     try:
         yield

@@ -10,10 +10,10 @@ import os
 import threading
 import time
 
-from server import bulk, outbox
-from server.config import load
-from server.db import database, utcnow, write_transaction
-from server.models import Batch, Event, Message
+from server.core import bulk, outbox
+from server.core.config import load
+from server.core.db import database, utcnow, write_transaction
+from server.core.models import Batch, Event, Message
 
 log = logging.getLogger("wagw.sweeper")
 

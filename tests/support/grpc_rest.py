@@ -25,7 +25,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from server.config import ROOT
+from server.core.config import ROOT
 
 DESCRIPTOR_SET = ROOT / "gen" / "descriptor.binpb"
 

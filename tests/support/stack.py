@@ -1,4 +1,4 @@
-"""The whole gateway as a user runs it: the API server as its own process (`python -m server.app`) on a
+"""The whole gateway as a user runs it: the API server as its own process (`python -m server.api`) on a
 fresh database, and the real Envoy in front. Integration tests talk to it over REST and gRPC.
 """
 
@@ -20,8 +20,9 @@ import psycopg
 from google.protobuf import json_format, struct_pb2
 
 from gateway import envoy as envoy_mod
-from server import auth, db, migrations
-from server.config import ROOT, Settings
+from server.api import auth
+from server.core import db, migrations
+from server.core.config import ROOT, Settings
 from server.launch import Child
 from tests.support.grpc_rest import GrpcRestClient
 from tests.support.net import LOCALHOST, free_port, wait_for_port
@@ -141,7 +142,7 @@ def _prepare(database_url: str, admin_key: str) -> None:
 
 @contextmanager
 def running_stack(database_url: str, **extra_env: str) -> Iterator[Stack]:
-    """The API server and the engine host as processes (python -m server.app / server.engine_host), Envoy in
+    """The API server and the engine host as processes (python -m server.api / server.engine_host), Envoy in
     front. The simulator's clock runs 20 times faster than real time, so a 60 s QR code lasts 3 s."""
     admin_key = test_admin_key()
     _prepare(database_url, admin_key)
@@ -169,7 +170,7 @@ def running_stack(database_url: str, **extra_env: str) -> Iterator[Stack]:
         "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'gen'}",
         **extra_env,
     }
-    api = Child("api", lambda: subprocess.Popen([sys.executable, "-m", "server.app"], env=env, cwd=ROOT))
+    api = Child("api", lambda: subprocess.Popen([sys.executable, "-m", "server.api"], env=env, cwd=ROOT))
     engines = Child("engines", lambda: subprocess.Popen([sys.executable, "-m", "server.engine_host"], env=env,
                                                         cwd=ROOT))
     workers = Child("workers", lambda: subprocess.Popen([sys.executable, "-m", "worker"], env=env, cwd=ROOT))

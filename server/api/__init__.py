@@ -1,0 +1,1 @@
+"""The API server: the public gRPC services, authentication, and what happens around every RPC."""

@@ -1,0 +1,111 @@
+"""The gRPC API server: every wagw.v1 service, health and reflection, behind one interceptor.
+
+A thread pool, not grpc.aio: Peewee is synchronous, and grpcio-testing drives sync servicers. Each open
+stream holds a thread, so the pool is sized by WAGW_GRPC_WORKERS for the watchers a server should carry.
+
+`python -m server.api` needs Redis (WAGW_BROKER=redis, or auto with Redis answering): with the in-process broker,
+the workers must live in the API server's own process, which only `python -m server.launch` (make run) arranges.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from collections.abc import Callable
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from server.api import metrics
+from server.api.interceptors import GatewayInterceptor
+from server.api.services.api_keys import ApiKeyServicer
+from server.api.services.bulk import BulkServicer
+from server.api.services.cloudapi_webhooks import CloudApiWebhookServicer
+from server.api.services.contacts import ContactServicer
+from server.api.services.events import EventServicer
+from server.api.services.groups import GroupServicer
+from server.api.services.messages import MessageServicer
+from server.api.services.profiles import ProfileServicer
+from server.api.services.webhooks import WebhookServicer
+from server.core import broker, event_bus, runtime
+from server.core.config import Settings, load
+from server.core.logs import fields
+from wagw.v1 import (
+    api_keys_pb2,
+    api_keys_pb2_grpc,
+    bulk_pb2,
+    bulk_pb2_grpc,
+    cloudapi_pb2,
+    cloudapi_pb2_grpc,
+    contacts_pb2,
+    contacts_pb2_grpc,
+    events_pb2,
+    events_pb2_grpc,
+    groups_pb2,
+    groups_pb2_grpc,
+    messages_pb2,
+    messages_pb2_grpc,
+    profiles_pb2,
+    profiles_pb2_grpc,
+    webhooks_pb2,
+    webhooks_pb2_grpc,
+)
+
+log = logging.getLogger("wagw.server")
+
+SERVICE_NAMES = [
+    service.full_name
+    for module in (profiles_pb2, messages_pb2, bulk_pb2, groups_pb2, contacts_pb2, webhooks_pb2, events_pb2,
+                   api_keys_pb2, cloudapi_pb2)
+    for service in module.DESCRIPTOR.services_by_name.values()
+]
+
+
+def build_server(settings: Settings, address: str) -> tuple[grpc.Server, int]:
+    """A started-but-not-yet-serving server bound to `address`; returns it and the bound port."""
+    server = runtime.new_server(settings, GatewayInterceptor(settings))
+    profiles_pb2_grpc.add_ProfileServiceServicer_to_server(ProfileServicer(settings), server)
+    contacts_pb2_grpc.add_ContactServiceServicer_to_server(ContactServicer(), server)
+    webhooks_pb2_grpc.add_WebhookServiceServicer_to_server(WebhookServicer(settings), server)
+    api_keys_pb2_grpc.add_ApiKeyServiceServicer_to_server(ApiKeyServicer(), server)
+    cloudapi_pb2_grpc.add_CloudApiWebhookServiceServicer_to_server(CloudApiWebhookServicer(), server)
+    # The contract's routes whose behaviour later work builds: the generated servicers (and the methods our
+    # servicers do not define yet) answer NotImplementedError, which the interceptor reports as
+    # NOT_IMPLEMENTED (501).
+    messages_pb2_grpc.add_MessageServiceServicer_to_server(MessageServicer(), server)
+    bulk_pb2_grpc.add_BulkServiceServicer_to_server(BulkServicer(), server)
+    groups_pb2_grpc.add_GroupServiceServicer_to_server(GroupServicer(), server)
+    events_pb2_grpc.add_EventServiceServicer_to_server(EventServicer(), server)
+
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for name in ["", *SERVICE_NAMES]:
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    reflection.enable_server_reflection([*SERVICE_NAMES, reflection.SERVICE_NAME, health.SERVICE_NAME], server)
+    return server, runtime.listen(server, address)
+
+
+def serve(settings: Settings, beside: Callable[[Settings], contextlib.AbstractContextManager[None]] | None = None
+          ) -> None:
+    """Run until SIGTERM or SIGINT, then finish the calls in flight (up to 10 s) and stop. `beside` runs along
+    (the workers, when the broker is in-process: server/launch.py)."""
+    runtime.prepare(settings)
+    embedded = broker.configure(settings)
+    server, port = build_server(settings, f"{settings.grpc_host}:{settings.grpc_port}")
+    server.start()
+    log.info("grpc server listening", extra=fields(address=f"{settings.grpc_host}:{port}", embedded=embedded))
+    metrics.serve(settings.metrics_host, settings.metrics_port)
+    with beside(settings) if beside else contextlib.nullcontext():
+        runtime.wait_for_signal()
+        event_bus.close()  # open event streams end now (UNAVAILABLE: watch again), not after the grace
+        server.stop(grace=10).wait()
+
+
+def main() -> None:
+    settings = load()
+    if not broker.uses_redis(settings):
+        sys.exit("python -m server.api needs Redis (REDIS_URL, WAGW_BROKER=redis): without it, deliveries go "
+                 "through an in-process broker that only `python -m server.launch` (make run) can serve")
+    serve(settings)

@@ -1,0 +1,180 @@
+"""BulkService: paced campaigns with template variables (DESIGN.md §6)."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import time
+from collections.abc import Iterator
+
+import grpc
+
+from server.api.auth import current_principal
+from server.api.services.messages import idempotency_key
+from server.api.services.profiles import get_profile
+from server.core import bulk, content, outbox, templates
+from server.core.convert import from_timestamp, to_timestamp
+from server.core.db import database, utcnow, write_transaction
+from server.core.engine_specs import NotSupported, send_operation, supports
+from server.core.errors import ApiError, conflict, invalid, not_found
+from server.core.hosts import effective_status
+from server.core.models import Batch, Message
+from server.core.pagination import paginate
+from server.core.phones import normalize_chat_id
+from wagw.v1 import bulk_pb2, bulk_pb2_grpc, messages_pb2
+
+MAX_ITEMS = 10_000
+MAX_DELAY_MS = 3_600_000
+MAX_SCHEDULE_AHEAD = dt.timedelta(days=30)
+DEFAULT_ITEMS_PAGE = 100
+MAX_ITEMS_PAGE = 1000
+# How often a watch looks at the batch; progress comes from counters, so a look is one small read.
+WATCH_POLL_S = 0.2
+
+
+def to_proto(batch: Batch) -> bulk_pb2.Batch:
+    return bulk_pb2.Batch(
+        batch_id=batch.id, profile_id=batch.profile_id, status=bulk_pb2.Batch.Status.Value(batch.status),
+        progress=bulk_pb2.BatchProgress(**bulk.progress(batch)),
+        options=bulk_pb2.BulkOptions(delay_between_messages=batch.delay_ms, randomize_delay=batch.randomize_delay,
+                                     stop_on_error=batch.stop_on_error, start_time=to_timestamp(batch.start_at)),
+        create_time=to_timestamp(batch.created_at), start_time=to_timestamp(batch.started_at),
+        estimated_end_time=to_timestamp(batch.estimated_end_at), end_time=to_timestamp(batch.finished_at),
+    )
+
+
+def _get_batch(batch_id: str) -> Batch:
+    batch = Batch.get_or_none(Batch.id == batch_id)
+    if batch is None:
+        raise not_found("batch", batch_id)
+    current_principal().require_profile(batch.profile_id)
+    return batch
+
+
+def _items(request: bulk_pb2.SendBulkRequest, engine: str) -> list[dict]:
+    """Every item checked and its placeholders filled, before anything is stored."""
+    if not request.messages:
+        raise invalid("messages", "give 1 to 10,000 messages")
+    if len(request.messages) > MAX_ITEMS:
+        raise invalid("messages", f"at most {MAX_ITEMS:,} messages in one batch")
+    items, chat_ids = [], {}
+    for index, item in enumerate(request.messages):
+        prefix = f"messages[{index}]"
+        if not item.type:
+            raise invalid(f"{prefix}.type", "is required: text, image, video, document, location, contact or poll")
+        type_name = messages_pb2.MessageType.Name(item.type)
+        operation = send_operation(type_name.lower())
+        if not supports(engine, operation):
+            raise NotSupported(engine, f"{operation} ({prefix})")
+        if not item.chat_id.strip():
+            raise invalid(f"{prefix}.chatId", "is required")
+        raw = item.chat_id.strip()
+        if raw not in chat_ids:  # campaigns repeat recipients; phone parsing is the costly part
+            chat_ids[raw] = normalize_chat_id(raw, f"{prefix}.chatId")
+        filled = messages_pb2.MessageContent()
+        filled.CopyFrom(item.content)
+        variables = dict(item.variables)
+        for name in ("text", "caption"):
+            if getattr(filled, name):
+                setattr(filled, name, templates.fill(getattr(filled, name), variables,
+                                                     f"{prefix}.content.{name}", f"{prefix}.variables"))
+        checked = content.check(type_name, filled, f"{prefix}.content", f"{prefix}.type")
+        items.append({"chat_id": chat_ids[raw], "type": type_name, "content": checked})
+    return items
+
+
+class BulkServicer(bulk_pb2_grpc.BulkServiceServicer):
+    def SendBulk(self, request: bulk_pb2.SendBulkRequest, context: grpc.ServicerContext) -> bulk_pb2.Batch:
+        if not request.profile_id:
+            raise invalid("profileId", "is required")
+        profile = get_profile(request.profile_id)
+        options = request.options
+        if not 0 <= options.delay_between_messages <= MAX_DELAY_MS:
+            raise invalid("options.delayBetweenMessages", f"must be between 0 and {MAX_DELAY_MS:,} ms")
+        start_at = from_timestamp(options.start_time) if options.HasField("start_time") else None
+        if start_at and start_at > utcnow() + MAX_SCHEDULE_AHEAD:
+            raise invalid("options.startTime", "must be within 30 days")
+        key = idempotency_key(request, context)
+        if key:
+            first = Batch.get_or_none((Batch.profile == profile.id) & (Batch.idempotency_key == key))
+            if first is not None:
+                return to_proto(first)
+        items = _items(request, profile.engine)
+        scheduled = start_at is not None and start_at > utcnow()
+        status = effective_status(profile)
+        if status != "CONNECTED" and not scheduled:
+            raise ApiError("PROFILE_NOT_CONNECTED", f"profile '{profile.id}' is {status}, not CONNECTED: connect it "
+                                                    "first (or give options.startTime)")
+        with write_transaction():
+            batch = bulk.create(profile.id, items, delay_ms=options.delay_between_messages,
+                                randomize=options.randomize_delay, stop_on_error=options.stop_on_error,
+                                start_at=start_at, idempotency_key=key)
+        first = bulk.first_item(batch)
+        outbox.enqueue([first.id], max((first.not_before - utcnow()).total_seconds(), 0.0))
+        return to_proto(batch)
+
+    def ListBatches(self, request: bulk_pb2.ListBatchesRequest, context: grpc.ServicerContext
+                    ) -> bulk_pb2.ListBatchesResponse:
+        principal = current_principal()
+        query = Batch.select()
+        if request.profile_id:
+            principal.require_profile(request.profile_id)
+            query = query.where(Batch.profile == request.profile_id)
+        elif principal.profile_ids is not None:
+            query = query.where(Batch.profile.in_(sorted(principal.profile_ids)))
+        if request.status:
+            query = query.where(Batch.status == bulk_pb2.Batch.Status.Name(request.status))
+        rows, token, total = paginate(query, Batch.id, request.page_size, request.page_token, newest_first=True)
+        return bulk_pb2.ListBatchesResponse(batches=[to_proto(row) for row in rows], next_page_token=token,
+                                            total_size=total)
+
+    def GetBatch(self, request: bulk_pb2.GetBatchRequest, context: grpc.ServicerContext) -> bulk_pb2.Batch:
+        batch = _get_batch(request.batch_id)
+        size = request.items_page_size or DEFAULT_ITEMS_PAGE
+        if not 1 <= size <= MAX_ITEMS_PAGE:
+            raise invalid("itemsPageSize", f"must be between 1 and {MAX_ITEMS_PAGE}")
+        start = _index_token(request.items_page_token)
+        rows = list(Message.select(Message.id, Message.batch_index, Message.chat_id, Message.status, Message.error)
+                    .where((Message.batch_id == batch.id) & (Message.batch_index >= start))
+                    .order_by(Message.batch_index).limit(size + 1))
+        reply = to_proto(batch)
+        for row in rows[:size]:
+            reply.items.add(index=row.batch_index, chat_id=row.chat_id, message_id=row.id,
+                            status=messages_pb2.Message.Status.Value(row.status), error=row.error)
+        if len(rows) > size:
+            reply.next_items_page_token = base64.urlsafe_b64encode(str(rows[size].batch_index).encode()).decode()
+        return reply
+
+    def CancelBatch(self, request: bulk_pb2.CancelBatchRequest, context: grpc.ServicerContext) -> bulk_pb2.Batch:
+        with write_transaction():
+            batch = _get_batch(request.batch_id)
+            if batch.status in bulk.TERMINAL:
+                raise conflict(f"batch '{batch.id}' is already {batch.status}", state=True)
+            bulk.cancel_pending(batch)
+            bulk.finish(Batch.get_by_id(batch.id), "CANCELLED")
+        return to_proto(Batch.get_by_id(batch.id))
+
+    def WatchBatch(self, request: bulk_pb2.WatchBatchRequest, context: grpc.ServicerContext
+                   ) -> Iterator[bulk_pb2.Batch]:
+        with database.connection_context():
+            batch = _get_batch(request.batch_id)
+        last = None
+        while context.is_active():
+            with database.connection_context():
+                batch = Batch.get_by_id(batch.id)
+            current = to_proto(batch)
+            if current != last:
+                yield current
+                last = current
+            if batch.status in bulk.TERMINAL:
+                return
+            time.sleep(WATCH_POLL_S)
+
+
+def _index_token(token: str) -> int:
+    if not token:
+        return 0
+    try:
+        return int(base64.urlsafe_b64decode(token.encode()).decode())
+    except ValueError as error:
+        raise invalid("itemsPageToken", "is not a token this server issued") from error

@@ -1,0 +1,187 @@
+"""ProfileService: the WhatsApp numbers the gateway drives. Session control arrives with the engines."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+import grpc
+import peewee
+import segno
+from google.protobuf import empty_pb2, json_format
+
+from server.api.auth import current_principal
+from server.core import validation
+from server.core.config import Settings
+from server.core.convert import to_timestamp
+from server.core.db import utcnow, write_transaction
+from server.core.engine_specs import NotSupported, supports, validate_settings
+from server.core.errors import ApiError, conflict, forbidden, invalid, not_found
+from server.core.hosts import alive_hosts, effective_status
+from server.core.ids import new_id
+from server.core.models import EngineSession, Profile
+from server.core.pagination import paginate
+from server.core.phones import normalize_phone
+from server.engine_host import client as engine_client
+from wagw.engine.v1 import engine_host_pb2
+from wagw.v1 import profiles_pb2, profiles_pb2_grpc
+
+Engine = profiles_pb2.Profile.Engine
+ENGINE_NAMES = {Engine.WHATSMEOW: "whatsmeow", Engine.CLOUDAPI: "cloudapi", Engine.SIMULATOR: "simulator"}
+ENGINES_BY_NAME = {name: value for value, name in ENGINE_NAMES.items()}
+MAX_GAP_MS = 3_600_000
+
+
+def get_profile(profile_id: str) -> Profile:
+    """The profile, if the caller may touch it: FORBIDDEN before NOT_FOUND, so ids of others don't leak."""
+    current_principal().require_profile(profile_id)
+    profile = Profile.get_or_none(Profile.id == profile_id)
+    if profile is None:
+        raise not_found("profile", profile_id)
+    return profile
+
+
+def acting_profile(profile_id: str, operation: str) -> Profile:
+    """The profile a send or a group call goes through: the caller's, with an engine that can do `operation`
+    (`send_text`, a base.GROUP_OPERATIONS name, ...), and connected. NOT_SUPPORTED is decided first: it holds
+    whatever the status."""
+    if not profile_id.strip():
+        raise invalid("profileId", "is required")
+    profile = get_profile(profile_id)
+    if not supports(profile.engine, operation):
+        raise NotSupported(profile.engine, operation)
+    status = effective_status(profile)
+    if status != "CONNECTED":
+        raise ApiError("PROFILE_NOT_CONNECTED", f"profile '{profile_id}' is {status}, not CONNECTED: connect it "
+                                                "first")
+    return profile
+
+
+def to_proto(row: Profile, hosts: Collection[str] | None = None, sessions: Collection[str] | None = None
+             ) -> profiles_pb2.Profile:
+    """`hosts` (live engine host ids) and `sessions` (profile ids with stored credentials) are looked up when
+    not given; a list passes them in once for all its rows."""
+    hosts = alive_hosts() if hosts is None else hosts
+    if sessions is None:
+        sessions = {row.id} if EngineSession.get_or_none(EngineSession.profile == row.id) else set()
+    return profiles_pb2.Profile(
+        id=row.id,
+        name=row.name,
+        engine=ENGINES_BY_NAME[row.engine],
+        status=profiles_pb2.Profile.Status.Value(effective_status(row, hosts)),
+        has_session=row.id in sessions,
+        phone_number=row.phone_number,
+        last_error=row.last_error,
+        send_limits=profiles_pb2.SendLimits(
+            min_gap_ms=row.min_gap_ms, jitter_ms=row.jitter_ms, daily_cap=row.daily_cap
+        ),
+        labels=row.labels,
+        create_time=to_timestamp(row.created_at),
+        update_time=to_timestamp(row.updated_at),
+    )
+
+
+class ProfileServicer(profiles_pb2_grpc.ProfileServiceServicer):
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    def ListProfiles(self, request: profiles_pb2.ListProfilesRequest, context: grpc.ServicerContext
+                     ) -> profiles_pb2.ListProfilesResponse:
+        query = Profile.select()
+        allowed = current_principal().profile_ids
+        if allowed is not None:
+            query = query.where(Profile.id.in_(sorted(allowed)))
+        if request.status:
+            query = query.where(Profile.status == profiles_pb2.Profile.Status.Name(request.status))
+        rows, token, total = paginate(query, Profile.id, request.page_size, request.page_token)
+        hosts = alive_hosts()
+        sessions = {row.profile_id for row in EngineSession.select(EngineSession.profile)
+                    .where(EngineSession.profile.in_([row.id for row in rows]))}
+        return profiles_pb2.ListProfilesResponse(
+            profiles=[to_proto(row, hosts, sessions) for row in rows], next_page_token=token, total_size=total
+        )
+
+    def CreateProfile(self, request: profiles_pb2.CreateProfileRequest, context: grpc.ServicerContext
+                      ) -> profiles_pb2.Profile:
+        principal = current_principal()
+        if request.id:
+            profile_id = validation.resource_id(request.id, "id")
+        elif principal.profile_ids is not None:
+            raise forbidden("a key limited to profiles can only create those profiles: give their id")
+        else:
+            profile_id = new_id("prf")
+        principal.require_profile(profile_id)
+        engine = ENGINE_NAMES.get(request.engine) if request.engine else self.settings.default_engine
+        if engine is None:
+            raise invalid("engine", "must be one of whatsmeow, cloudapi, simulator")
+        limits = request.send_limits
+        fields = {
+            "id": profile_id,
+            "name": validation.text(request.name, "name", required=True),
+            "engine": engine,
+            "phone_number": normalize_phone(request.phone_number, "phoneNumber") if request.phone_number else "",
+            "engine_settings": validate_settings(engine, json_format.MessageToDict(request.engine_settings)),
+            "min_gap_ms": validation.int_range(limits.min_gap_ms, "sendLimits.minGapMs", 0, MAX_GAP_MS),
+            "jitter_ms": validation.int_range(limits.jitter_ms, "sendLimits.jitterMs", 0, MAX_GAP_MS),
+            "daily_cap": validation.int_range(limits.daily_cap, "sendLimits.dailyCap", 0, 1_000_000),
+            "labels": validation.string_map(dict(request.labels), "labels"),
+        }
+        try:
+            with write_transaction():
+                row = Profile.create(**fields)
+        except peewee.IntegrityError as exc:
+            raise conflict(f"profile '{profile_id}' already exists") from exc
+        return to_proto(row)
+
+    def GetProfile(self, request: profiles_pb2.GetProfileRequest, context: grpc.ServicerContext
+                   ) -> profiles_pb2.Profile:
+        return to_proto(get_profile(request.id))
+
+    def DeleteProfile(self, request: profiles_pb2.DeleteProfileRequest, context: grpc.ServicerContext
+                      ) -> empty_pb2.Empty:
+        profile = get_profile(request.id)
+        if profile.host_id in alive_hosts():
+            # Stop the live session and unlink the device first; the stored keys go with the row below.
+            engine_client.call(profile, lambda host: host.Forget, engine_host_pb2.ForgetRequest(profile_id=profile.id))
+        with write_transaction():
+            profile.delete_instance(recursive=True)
+        return empty_pb2.Empty()
+
+    def ConnectProfile(self, request: profiles_pb2.ConnectProfileRequest, context: grpc.ServicerContext
+                       ) -> profiles_pb2.ConnectProfileResponse:
+        profile = get_profile(request.id)
+        phone_number = normalize_phone(request.phone_number, "phoneNumber") if request.phone_number else ""
+        reply = engine_client.call(profile, lambda host: host.Connect,
+                                   engine_host_pb2.ConnectRequest(profile_id=profile.id, phone_number=phone_number))
+        return profiles_pb2.ConnectProfileResponse(profile=to_proto(get_profile(profile.id)),
+                                                   pairing_code=reply.pairing_code)
+
+    def GetProfileQr(self, request: profiles_pb2.GetProfileQrRequest, context: grpc.ServicerContext
+                     ) -> profiles_pb2.ProfileQr:
+        profile = get_profile(request.id)
+        status = effective_status(profile, alive_hosts())
+        if status != "QR_READY" or not profile.qr_code or (profile.qr_expires_at or utcnow()) < utcnow():
+            raise conflict(f"profile '{profile.id}' is not waiting for a QR scan (status {status}); "
+                           "connect it first", state=True)
+        png = segno.make(profile.qr_code, error="l").png_data_uri(scale=6, border=2)
+        return profiles_pb2.ProfileQr(qr=profile.qr_code, png_data_url=png,
+                                      expire_time=to_timestamp(profile.qr_expires_at))
+
+    def DisconnectProfile(self, request: profiles_pb2.DisconnectProfileRequest, context: grpc.ServicerContext
+                          ) -> profiles_pb2.Profile:
+        profile = get_profile(request.id)
+        if profile.host_id in alive_hosts():
+            engine_client.call(profile, lambda host: host.Disconnect,
+                               engine_host_pb2.DisconnectRequest(profile_id=profile.id))
+        else:
+            # No live session anywhere: only the wish to be connected has to go.
+            with write_transaction():
+                Profile.update(desired_state="disconnected", status="DISCONNECTED", updated_at=utcnow()) \
+                    .where(Profile.id == profile.id).execute()
+        return to_proto(get_profile(profile.id))
+
+    def LogoutProfile(self, request: profiles_pb2.LogoutProfileRequest, context: grpc.ServicerContext
+                      ) -> profiles_pb2.Profile:
+        profile = get_profile(request.id)
+        engine_client.call(profile, lambda host: host.Logout, engine_host_pb2.LogoutRequest(profile_id=profile.id))
+        return to_proto(get_profile(profile.id))
+

@@ -1,0 +1,77 @@
+"""Configuration, read once from the environment. Every variable is listed in the README."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# The repository: server/core/config.py is two packages down.
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "")
+    return int(raw) if raw.strip() else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Storage: a SQLite file by default; `postgresql://…` for PostgreSQL.
+    database_url: str = field(default_factory=lambda: os.environ.get(
+        "DATABASE_URL", f"sqlite:///{ROOT / 'data' / 'wagw.db'}"))
+    redis_url: str = field(default_factory=lambda: os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    # Where the gRPC server listens; Envoy's upstream.
+    grpc_host: str = field(default_factory=lambda: os.environ.get("WAGW_GRPC_HOST", "127.0.0.1"))
+    grpc_port: int = field(default_factory=lambda: _int("WAGW_GRPC_PORT", 50051))
+    # The address and port Envoy listens on for REST and gRPC callers, and its admin port (127.0.0.1 only).
+    http_host: str = field(default_factory=lambda: os.environ.get("WAGW_HTTP_HOST", "0.0.0.0"))
+    http_port: int = field(default_factory=lambda: _int("WAGW_HTTP_PORT", 3001))
+    envoy_admin_port: int = field(default_factory=lambda: _int("WAGW_ENVOY_ADMIN_PORT", 9901))
+    # The WebSocket bridge (gateway/websocket.py), Envoy's upstream for /ws: internal, like the API server.
+    ws_host: str = field(default_factory=lambda: os.environ.get("WAGW_WS_HOST", "127.0.0.1"))
+    ws_port: int = field(default_factory=lambda: _int("WAGW_WS_PORT", 3002))
+    # The API server's Prometheus endpoint (server/metrics.py), Envoy's upstream for /metrics: internal too.
+    metrics_host: str = field(default_factory=lambda: os.environ.get("WAGW_METRICS_HOST", "127.0.0.1"))
+    metrics_port: int = field(default_factory=lambda: _int("WAGW_METRICS_PORT", 9464))
+    # The engine host (internal: bind it to a private address). Its id defaults to its address, so a restarted
+    # host takes its own sessions back at once.
+    engine_host: str = field(default_factory=lambda: os.environ.get("WAGW_ENGINE_HOST", "127.0.0.1"))
+    engine_port: int = field(default_factory=lambda: _int("WAGW_ENGINE_PORT", 50061))
+    engine_host_id: str = field(default_factory=lambda: os.environ.get("WAGW_ENGINE_HOST_ID", ""))
+    # The secret the gateway's processes show each other on internal calls (engine host); `make run` makes one.
+    internal_token: str = field(default_factory=lambda: os.environ.get("WAGW_INTERNAL_TOKEN", ""))
+    # Events older than this many days are deleted from the event log (0: keep them all).
+    event_retention_days: float = field(
+        default_factory=lambda: float(os.environ.get("WAGW_EVENT_RETENTION_DAYS") or 30))
+    # How long WhatsApp's rate-overlimit pauses all sends of the profile.
+    rate_limit_pause_s: float = field(default_factory=lambda: float(os.environ.get("WAGW_RATE_LIMIT_PAUSE_S") or 60))
+    # Dramatiq worker threads per worker process (one send per profile is in flight at any time anyway).
+    worker_threads: int = field(default_factory=lambda: _int("WAGW_WORKER_THREADS", 8))
+    # Threads serving RPCs; each open stream holds one.
+    grpc_workers: int = field(default_factory=lambda: _int("WAGW_GRPC_WORKERS", 64))
+    # JWT: an HS256 secret, or an RS256 JWKS file; issuer and audience are checked when set.
+    jwt_secret: str = field(default_factory=lambda: os.environ.get("WAGW_JWT_SECRET", ""))
+    jwt_jwks_file: str = field(default_factory=lambda: os.environ.get("WAGW_JWT_JWKS_FILE", ""))
+    jwt_issuer: str = field(default_factory=lambda: os.environ.get("WAGW_JWT_ISSUER", ""))
+    jwt_audience: str = field(default_factory=lambda: os.environ.get("WAGW_JWT_AUDIENCE", ""))
+    # An admin API key to ensure at start (otherwise a first key is made and printed once).
+    admin_api_key: str = field(default_factory=lambda: os.environ.get("WAGW_ADMIN_API_KEY", ""))
+    # The engine a profile gets when its create request names none.
+    default_engine: str = field(default_factory=lambda: os.environ.get("WAGW_DEFAULT_ENGINE", "simulator"))
+    # Webhook targets and media URLs on private, loopback or link-local addresses are refused unless this is 1.
+    allow_private_urls: bool = field(
+        default_factory=lambda: os.environ.get("WAGW_ALLOW_PRIVATE_URLS", "") in ("1", "true", "yes"))
+    # The Dramatiq broker: "redis" (REDIS_URL), "memory" (in-process: the API server runs the workers
+    # itself), or "auto" (redis when it answers at start, else memory).
+    broker: str = field(default_factory=lambda: os.environ.get("WAGW_BROKER", "auto"))
+    # Prefix of the gateway's Redis keys, so several gateways (or test runs) can share one Redis.
+    redis_namespace: str = field(default_factory=lambda: os.environ.get("WAGW_REDIS_NAMESPACE", "wagw"))
+    log_level: str = field(default_factory=lambda: os.environ.get("WAGW_LOG_LEVEL", "INFO"))
+    # A multiplier of the webhook retry schedule (10 s … 8 h): tests shrink it to milliseconds.
+    webhook_backoff_scale: float = field(
+        default_factory=lambda: float(os.environ.get("WAGW_WEBHOOK_BACKOFF_SCALE", "").strip() or 1.0))
+
+
+def load() -> Settings:
+    return Settings()

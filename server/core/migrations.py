@@ -1,0 +1,89 @@
+"""Schema versions: a new database gets the current schema at once; an existing one is upgraded in place.
+
+A migration is a function of (database, migrator) appended to MIGRATIONS with the next number. Since a fresh
+database is created from the current models and stamped with the latest version, a migration only ever runs
+on a database made by an older release, and must leave it equal to what the models create.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import peewee
+from playhouse.migrate import SchemaMigrator
+from playhouse.migrate import migrate as apply_operations
+
+from server.core import models
+from server.core.db import database, write_transaction
+from server.core.models import ALL_MODELS, BaseModel
+
+
+class SchemaVersion(BaseModel):
+    version = peewee.IntegerField()
+
+
+Migration = Callable[[peewee.Database, SchemaMigrator], None]
+
+def _engine_sessions(database: peewee.Database, migrator: SchemaMigrator) -> None:
+    profile = models.Profile
+    apply_operations(
+        migrator.add_column("profile", "desired_state", profile.desired_state),
+        migrator.add_column("profile", "host_id", profile.host_id),
+        migrator.add_column("profile", "qr_code", profile.qr_code),
+        migrator.add_column("profile", "qr_expires_at", profile.qr_expires_at),
+        migrator.add_column("profile", "pairing_code", profile.pairing_code),
+    )
+    database.create_tables([models.EngineSession, models.EngineHost, models.Event])
+
+
+def _outbox(database: peewee.Database, migrator: SchemaMigrator) -> None:
+    database.create_tables([models.Message, models.SendGate])
+
+
+def _bulk(database: peewee.Database, migrator: SchemaMigrator) -> None:
+    database.create_tables([models.Batch])
+
+
+def _webhook_deliveries(database: peewee.Database, migrator: SchemaMigrator) -> None:
+    database.create_tables([models.WebhookDelivery, models.WebhookCursor])
+    # Webhooks of an older release never received events: start them at the present, not the whole history.
+    last = models.Event.select(peewee.fn.MAX(models.Event.id)).scalar() or 0
+    models.WebhookCursor.insert(name="webhooks", last_event_id=last).execute()
+
+
+# (version, what it does, the step). Version 1 is the first schema, made from the models.
+MIGRATIONS: list[tuple[int, str, Migration | None]] = [
+    (1, "profiles, contacts, webhooks, api keys", None),
+    (2, "engine sessions, engine hosts, the event log", _engine_sessions),
+    (3, "messages (the outbox) and the send gate", _outbox),
+    (4, "bulk batches", _bulk),
+    (5, "webhook deliveries and the dispatcher's cursor", _webhook_deliveries),
+]
+
+
+def latest_version() -> int:
+    return MIGRATIONS[-1][0]
+
+
+def current_version() -> int:
+    if not database.table_exists(SchemaVersion._meta.table_name):
+        return 0
+    row = SchemaVersion.select(peewee.fn.MAX(SchemaVersion.version)).scalar()
+    return row or 0
+
+
+def migrate() -> int:
+    """Bring the bound database to the latest version; safe to run from several processes at once."""
+    with database.connection_context(), write_transaction():
+        database.create_tables([SchemaVersion], safe=True)
+        version = current_version()
+        if version == 0:
+            database.create_tables(ALL_MODELS, safe=True)
+            SchemaVersion.create(version=latest_version())
+            return latest_version()
+        migrator = SchemaMigrator.from_database(database.obj)
+        for number, _, step in MIGRATIONS:
+            if number > version and step is not None:
+                step(database.obj, migrator)
+                SchemaVersion.create(version=number)
+        return current_version()

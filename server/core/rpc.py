@@ -1,0 +1,150 @@
+"""What happens around every RPC of every gateway server, in one place: request id, database connection, who
+may call, error mapping and the access log. The API server adds its callers' credentials (server/api/
+interceptors.py); internal servers (the engine host) admit the gateway's own processes by the shared internal
+token.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import grpc
+
+from server.core.config import Settings
+from server.core.db import database
+from server.core.errors import ApiError, unauthorized
+from server.core.logs import fields
+
+log = logging.getLogger("wagw.rpc")
+
+INTERNAL_TOKEN_HEADER = "x-wagw-internal-token"
+
+
+def check_internal_token(metadata: Mapping[str, str], settings: Settings) -> None:
+    """Calls between the gateway's own processes (to the engine host) carry the shared internal token."""
+    if settings.internal_token and not hmac.compare_digest(
+            metadata.get(INTERNAL_TOKEN_HEADER, "").encode(), settings.internal_token.encode()):
+        raise unauthorized("internal calls need the gateway's internal token")
+
+
+def internal_metadata(settings: Settings) -> tuple[tuple[str, str], ...]:
+    """The metadata a gateway process shows another one's internal server."""
+    return ((INTERNAL_TOKEN_HEADER, settings.internal_token),) if settings.internal_token else ()
+
+
+class Interceptor(grpc.ServerInterceptor):
+    """The base: admits callers with the internal token. Subclasses change `admit` (who may call), `scoped`
+    (what a handler sees of its caller) and `observe` (metrics)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    def admit(self, method: str, metadata: Mapping[str, str]) -> Any:
+        """The caller of `method`, or an ApiError (UNAUTHORIZED, FORBIDDEN)."""
+        check_internal_token(metadata, self.settings)
+        return None
+
+    def scoped(self, caller: Any) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+    def observe(self, method: str, code: str, seconds: float) -> None:
+        """Called once per finished RPC."""
+
+    def subject(self, caller: Any) -> str | None:
+        return None
+
+    def intercept_service(
+        self, continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        handler = continuation(details)
+        if handler is None or handler.request_streaming:
+            return handler
+        if handler.response_streaming:
+            return grpc.unary_stream_rpc_method_handler(
+                self._wrap_stream(details.method, handler.unary_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return grpc.unary_unary_rpc_method_handler(
+            self._wrap_unary(details.method, handler.unary_unary),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+    def _caller(self, method: str, context: grpc.ServicerContext) -> Any:
+        metadata = {key: value for key, value in context.invocation_metadata() if isinstance(value, str)}
+        return self.admit(method, metadata)
+
+    def _wrap_unary(self, method: str, behavior: Callable[[Any, grpc.ServicerContext], Any]) -> Callable:
+        def handle(request: Any, context: grpc.ServicerContext) -> Any:
+            request_id = _request_id(context)
+            context.send_initial_metadata((("x-request-id", request_id),))
+            started, caller, code = time.perf_counter(), None, "OK"
+            try:
+                with database.connection_context():
+                    caller = self._caller(method, context)
+                    with self.scoped(caller):
+                        return behavior(request, context)
+            except Exception as error:
+                code = _code_of(error)
+                _fail(method, context, error, request_id)
+            finally:
+                self._log(method, request_id, started, code, caller)
+
+        return handle
+
+    def _wrap_stream(self, method: str, behavior: Callable[[Any, grpc.ServicerContext], Iterator[Any]]
+                     ) -> Callable:
+        # Streams can live for hours: they open database connections per unit of work themselves rather than
+        # hold one (and a pool slot) for their whole life.
+        def handle(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+            request_id = _request_id(context)
+            started, caller, code = time.perf_counter(), None, "OK"
+            try:
+                with database.connection_context():
+                    caller = self._caller(method, context)
+                with self.scoped(caller):
+                    yield from behavior(request, context)
+            except Exception as error:
+                code = _code_of(error)
+                _fail(method, context, error, request_id)
+            finally:
+                self._log(method, request_id, started, code, caller)
+
+        return handle
+
+    def _log(self, method: str, request_id: str, started: float, code: str, caller: Any) -> None:
+        seconds = time.perf_counter() - started
+        self.observe(method, code, seconds)
+        log.info("rpc", extra=fields(request_id=request_id, method=method, code=code, ms=round(seconds * 1000, 2),
+                                     subject=self.subject(caller) if caller is not None else None))
+
+
+def _fail(method: str, context: grpc.ServicerContext, error: Exception, request_id: str) -> None:
+    if isinstance(error, NotImplementedError):
+        # The generated servicer's default: the route exists in the contract but is not built yet.
+        error = ApiError("NOT_IMPLEMENTED", f"{method.rsplit('/', 1)[-1]} is not implemented yet")
+    if not isinstance(error, ApiError):
+        log.error("unhandled error", exc_info=error, extra=fields(request_id=request_id, method=method))
+        error = ApiError("INTERNAL", f"internal error (request id {request_id})")
+    context.abort_with_status(error.to_status())
+
+
+def _code_of(error: Exception) -> str:
+    if isinstance(error, ApiError):
+        return error.code
+    return "NOT_IMPLEMENTED" if isinstance(error, NotImplementedError) else "INTERNAL"
+
+
+def _request_id(context: grpc.ServicerContext) -> str:
+    for key, value in context.invocation_metadata():
+        if key == "x-request-id" and isinstance(value, str):
+            return value[:64]
+    return uuid.uuid4().hex

@@ -1,0 +1,59 @@
+"""What every gateway process does the same way: start up (logs, database, migrations), make a gRPC server
+with the gateway interceptor, and wait for SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from concurrent import futures
+
+import grpc
+
+from server.core import db, logs, migrations
+from server.core.config import Settings
+from server.core.logs import fields
+
+log = logging.getLogger("wagw.runtime")
+
+
+def prepare(settings: Settings) -> None:
+    logs.configure(settings.log_level)
+    db.open_database(settings.database_url)
+    migrations.migrate()
+
+
+def new_server(settings: Settings, interceptor: grpc.ServerInterceptor, *, thread_name: str = "rpc") -> grpc.Server:
+    """A thread-pool gRPC server; `interceptor` is a server.core.rpc.Interceptor (the API server's checks callers'
+    credentials, the engine host's the internal token)."""
+    return grpc.server(
+        futures.ThreadPoolExecutor(max_workers=settings.grpc_workers, thread_name_prefix=thread_name),
+        interceptors=[interceptor],
+        # Without this, grpcio binds with SO_REUSEPORT and two servers could silently share a port.
+        options=[
+            ("grpc.so_reuseport", 0),
+            # Envoy limits request bodies per route (up to 24 MiB for inline media); the server must not be
+            # the tighter limit (gRPC's default is 4 MiB).
+            ("grpc.max_receive_message_length", 32 * 1024 * 1024),
+        ],
+    )
+
+
+def listen(server: grpc.Server, address: str) -> int:
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"cannot listen on {address}")
+    return port
+
+
+def wait_for_signal() -> None:
+    """Block until SIGTERM or SIGINT."""
+    stopping = threading.Event()
+
+    def stop(signum: int, _frame: object) -> None:
+        log.info("stopping", extra=fields(signal=signal.Signals(signum).name))
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    stopping.wait()

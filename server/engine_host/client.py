@@ -1,0 +1,57 @@
+"""How the API server (and the workers) reach the engine host that holds, or should hold, a profile."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+import grpc
+
+from server.core.config import load
+from server.core.errors import ApiError, error_info
+from server.core.hosts import alive_hosts
+from server.core.models import Profile
+from server.core.rpc import internal_metadata
+from wagw.engine.v1 import engine_host_pb2_grpc
+
+Reply = TypeVar("Reply")
+_channels: dict[str, grpc.Channel] = {}
+_lock = threading.Lock()
+CALL_TIMEOUT_S = 30.0
+_METADATA = internal_metadata(load())
+
+
+def _stub(address: str) -> engine_host_pb2_grpc.EngineHostServiceStub:
+    with _lock:
+        channel = _channels.get(address)
+        if channel is None:
+            channel = _channels[address] = grpc.insecure_channel(address)
+    return engine_host_pb2_grpc.EngineHostServiceStub(channel)
+
+
+def host_address(profile: Profile) -> str:
+    """The profile's own host while it is alive; otherwise the live host holding the fewest profiles."""
+    hosts = alive_hosts()
+    if profile.host_id in hosts:
+        return hosts[profile.host_id]
+    if not hosts:
+        raise ApiError("UNAVAILABLE", "no engine host is running; profiles that should be connected will "
+                                      "connect when one starts")
+    load = {host_id: 0 for host_id in hosts}
+    for row in Profile.select(Profile.host_id).where(Profile.host_id.in_(list(hosts))):
+        load[row.host_id] += 1
+    return hosts[min(load, key=lambda host_id: (load[host_id], host_id))]
+
+
+def call(profile: Profile, method: Callable[[engine_host_pb2_grpc.EngineHostServiceStub], Callable[..., Reply]],
+         request: object) -> Reply:
+    """Call one EngineHostService method for the profile; the host's errors come back as ApiErrors."""
+    address = host_address(profile)
+    try:
+        return method(_stub(address))(request, timeout=CALL_TIMEOUT_S, metadata=_METADATA)
+    except grpc.RpcError as error:
+        info = error_info(error)
+        if info:  # the host's own error, passed on whole (code, message, and details such as the field)
+            raise ApiError(info[0], error.details(), error.code(), **info[1]) from error
+        raise ApiError("UNAVAILABLE", f"the engine host at {address} did not answer ({error.code().name})") from error

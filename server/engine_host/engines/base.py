@@ -1,0 +1,214 @@
+"""The one interface every engine implements (DESIGN.md §4).
+
+An engine holds one profile's live WhatsApp session inside an engine host process. The host calls its
+methods from worker threads and receives everything that happens on the session as EngineEvents through
+the `emit` callback; the host, not the engine, turns events into profile statuses and event-log rows.
+
+What an engine can do is its `spec` (server/core/engine_specs.py, which the API server reads too); every
+operation it lacks raises NotSupported, which the API answers as 501 NOT_SUPPORTED naming the engine and the
+operation — never a silent no-op.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+from server.core.engine_specs import LOOKUP, EngineSpec, NotSupported, send_operation
+from server.core.errors import ApiError
+
+# Event types an engine emits, and their `data`:
+QR = "qr"                    # {"code": str, "expires_at": datetime}: a QR string to show; each replaces the last
+QR_TIMEOUT = "qr_timeout"    # {}: no scan before the last QR code expired
+PAIRING = "pairing"          # {"code": "XXXX-XXXX"}
+CONNECTED = "connected"      # {"phone_number": "+62…", "push_name": str}
+DISCONNECTED = "disconnected"  # {"reason": str, "reconnect": bool}: the connection dropped (reconnect=True) or
+                               # was closed on request (False)
+LOGGED_OUT = "logged_out"    # {"reason": str}: the device was unlinked; credentials are gone
+BANNED = "banned"            # {"reason": str, "until": datetime | None}: a temporary or permanent ban
+MESSAGE = "message"          # IncomingMessage.as_dict(): an incoming message of any type
+RECEIPT = "receipt"          # {"wa_message_id", "chat_id", "status": "server"|"delivered"|"read", "timestamp"}
+GROUP = "group"              # {"group_id", "action": "join"|"leave"|"promote"|"demote"|"subject"|"description"|
+                             #  "settings"|"create", "participants": [chat ids], "by": chat id, ...}
+FAILED = "failed"            # {"reason": str}: the session cannot work until something changes
+
+
+@dataclass(frozen=True)
+class EngineEvent:
+    type: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+Emit = Callable[[EngineEvent], None]
+
+
+class SessionStore(Protocol):
+    """Where an engine keeps its credentials, in the gateway's own database, so a restart or another host
+    restores the session without a new scan."""
+
+    profile_id: str
+    # The gateway's DATABASE_URL, for engines whose library keeps its own tables (whatsmeow).
+    database_url: str
+
+    def load(self) -> dict[str, Any] | None: ...
+
+    def save(self, data: dict[str, Any]) -> None: ...
+
+    def clear(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Media:
+    """Media ready to send: the bytes (downloaded or decoded by the caller), their type and file name."""
+
+    data: bytes
+    mimetype: str
+    filename: str = ""
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """One message to send. `content` follows wagw.v1.MessageContent with snake_case keys (text, caption,
+    location{latitude, longitude, name, address}, contact{full_name, phone_number, organization, vcard},
+    poll{question, options, allow_multiple_answers}); media arrives resolved in `media`."""
+
+    chat_id: str
+    type: str
+    content: dict[str, Any]
+    media: Media | None = None
+    reply_to: str = ""
+    mentions: tuple[str, ...] = ()
+    # The gateway's id for the message. A send repeated with the same id (a retry after a crash, when the
+    # outcome of the first attempt is unknown) must not reach the recipient twice: engines that can choose
+    # WhatsApp's message id derive it from this one, so WhatsApp itself recognises the repeat.
+    id: str = ""
+
+
+@dataclass(frozen=True)
+class IncomingMessage:
+    wa_message_id: str
+    chat_id: str
+    sender: str
+    type: str
+    content: dict[str, Any]
+    timestamp: dt.datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"wa_message_id": self.wa_message_id, "chat_id": self.chat_id, "sender": self.sender,
+                "type": self.type, "content": self.content, "timestamp": self.timestamp}
+
+
+@dataclass(frozen=True)
+class Participant:
+    chat_id: str
+    role: str = "MEMBER"  # MEMBER, ADMIN or SUPERADMIN (wagw.v1.Participant.Role names)
+
+
+@dataclass(frozen=True)
+class GroupInfo:
+    group_id: str
+    name: str
+    description: str = ""
+    owner: str = ""
+    created_at: dt.datetime | None = None
+    participants: tuple[Participant, ...] = ()
+    announce: bool = False
+    locked: bool = False
+
+
+@dataclass(frozen=True)
+class ParticipantResult:
+    chat_id: str
+    status: str  # a wagw.v1.ParticipantResult.Status name: ADDED, ALREADY_MEMBER, NOT_ON_WHATSAPP, ...
+    error: str = ""
+
+
+class EngineError(ApiError):
+    """WhatsApp (or the engine) refused. `code` is ENGINE_ERROR by default; RATE_LIMITED for rate-overlimit,
+    PROFILE_NOT_CONNECTED when there is no session, NOT_GROUP_ADMIN for admin-only group changes."""
+
+    def __init__(self, engine: str, reason: str, code: str = "ENGINE_ERROR", **metadata: str):
+        super().__init__(code, f"{engine}: {reason}", engine=engine, **metadata)
+        self.reason = reason
+
+
+
+
+class Engine(ABC):
+    """One profile's session. Methods block until WhatsApp answers (or a timeout) and raise EngineError or
+    NotSupported; they are called from several threads, so implementations guard their own state."""
+
+    spec: ClassVar[EngineSpec]
+
+    def __init__(self, profile_id: str, settings: dict[str, Any], store: SessionStore, emit: Emit):
+        self.profile_id = profile_id
+        self.settings = settings
+        self.store = store
+        self.emit = emit
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def require(self, operation: str) -> None:
+        if operation not in self.spec.supports:
+            raise NotSupported(self.name, operation)
+
+    # Session
+
+    @abstractmethod
+    def connect(self, phone_number: str = "") -> str:
+        """Open the session: with stored credentials, log straight in (CONNECTED event); without, start a login
+        that emits QR events or, given a phone number, returns a pairing code (also emitted as PAIRING).
+        Returns the pairing code or ""."""
+
+    @abstractmethod
+    def disconnect(self) -> None:
+        """Close the session, keeping the credentials; emits DISCONNECTED with reconnect=False."""
+
+    @abstractmethod
+    def logout(self) -> None:
+        """Unlink the device and forget the credentials; emits LOGGED_OUT."""
+
+    def close(self) -> None:
+        """Release everything (the profile is deleted or the host stops); no events needed."""
+        self.disconnect()
+
+    # Messages
+
+    def send(self, message: OutgoingMessage) -> str:
+        """Send one message; returns WhatsApp's message id. Receipts follow as RECEIPT events."""
+        raise NotSupported(self.name, send_operation(message.type))
+
+    def lookup(self, phone_numbers: list[str]) -> dict[str, bool]:
+        """Which of these E.164 numbers are on WhatsApp."""
+        raise NotSupported(self.name, LOOKUP)
+
+    # Groups
+
+    def list_groups(self) -> list[GroupInfo]:
+        raise NotSupported(self.name, "list_groups")
+
+    def get_group(self, group_id: str) -> GroupInfo:
+        raise NotSupported(self.name, "get_group")
+
+    def create_group(self, name: str, participants: list[str]) -> tuple[GroupInfo, list[ParticipantResult]]:
+        raise NotSupported(self.name, "create_group")
+
+    def update_group(self, group_id: str, *, name: str | None = None, description: str | None = None,
+                     announce: bool | None = None, locked: bool | None = None) -> GroupInfo:
+        raise NotSupported(self.name, "update_group")
+
+    def update_participants(self, group_id: str, action: str, participants: list[str]) -> list[ParticipantResult]:
+        """action: add, remove, promote or demote."""
+        raise NotSupported(self.name, f"{action}_participants")
+
+    def leave_group(self, group_id: str) -> None:
+        raise NotSupported(self.name, "leave_group")
+
+    def invite_link(self, group_id: str, *, revoke: bool = False) -> str:
+        """The invite code (the part after https://chat.whatsapp.com/); a new one when revoke is True."""
+        raise NotSupported(self.name, "revoke_invite_link" if revoke else "invite_link")

@@ -1,0 +1,1 @@
+"""The `cloudapi` engine (engine.py) and Meta's webhooks for it (webhooks.py)."""

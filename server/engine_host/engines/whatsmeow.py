@@ -1,0 +1,867 @@
+"""The `whatsmeow` engine: real WhatsApp multi-device through PyPI's neonize, which is whatsmeow built as a Go
+shared library and driven over ctypes (DESIGN.md §4).
+
+Go runs inside this process, so this module belongs in an engine-host process, never in the API server: a Go
+panic ends the whole process, and importing the module already loads the library and starts Go's runtime. Two
+panics are one careless call away, and the engine is built around both:
+
+- Every neonize call that reaches whatsmeow (sends, lookups, groups, logout, pairing) looks its session up in a
+  Go map and dereferences it unchecked: before the session exists, or after it was stopped, that is a SIGSEGV.
+  So those calls go through `_session()`, which refuses with PROFILE_NOT_CONNECTED unless whatsmeow said
+  CONNECTED, and `_retire()` waits for calls in flight before it stops a session. The one exception, asking for
+  a pairing code (which comes before CONNECTED), is made inside connect(), once the attempt it started has shown
+  its connection is up and while no other session call can stop it.
+- Connecting to a device JID that whatsmeow's store does not hold panics in whatsmeow.NewClient. So a
+  remembered JID is checked against whatsmeow's device table first, and forgotten if it is gone.
+
+Session keys live where the gateway's data lives. With PostgreSQL, in the gateway's own database: whatsmeow
+creates its `whatsmeow_*` tables beside ours. With SQLite, in a sibling file (`wagw.db` → `wagw-whatsmeow.db`):
+whatsmeow writes key material on every message through go-sqlite3's deferred transactions and 5 s busy timeout,
+at the very moments the gateway's processes write that message's rows; in WAL mode a deferred transaction that
+must upgrade to a writer fails at once with SQLITE_BUSY instead of waiting, which the gateway avoids for itself
+with IMMEDIATE transactions (server/db.py) but cannot impose on whatsmeow, and a failed key write there means an
+undecryptable message or a broken Signal session. Each profile's device is its JID, remembered through the
+SessionStore, so several profiles share one whatsmeow store.
+
+Threads: neonize's connect blocks for the session's lifetime, so it runs on a thread of its own; whatsmeow's
+events arrive on Go's callback thread and are mapped to EngineEvents there; the host calls the public methods
+from its worker threads. `_lock` guards the state all of them share and is only held briefly.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import datetime as dt
+import logging
+import re
+import sqlite3
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing, contextmanager, suppress
+from io import BytesIO
+from pathlib import Path
+from typing import Any, TypeVar
+
+import psycopg
+from google.protobuf.message import Message as Proto
+from neonize.client import NewClient
+from neonize.events import (
+    ClientOutdatedEv,
+    ConnectedEv,
+    ConnectFailureEv,
+    DisconnectedEv,
+    GroupInfoEv,
+    JoinedGroupEv,
+    LoggedOutEv,
+    MessageEv,
+    PairStatusEv,
+    ReceiptEv,
+    StreamReplacedEv,
+    TemporaryBanEv,
+)
+from neonize.exc import NeonizeError
+from neonize.proto import Neonize_pb2 as neonize_proto
+from neonize.proto.waCompanionReg.WAWebProtobufsCompanionReg_pb2 import DeviceProps
+from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import (
+    ContactMessage,
+    ContextInfo,
+    DocumentMessage,
+    ExtendedTextMessage,
+    ImageMessage,
+    LocationMessage,
+    Message,
+    VideoMessage,
+)
+from neonize.utils.enum import MediaType, ParticipantChange, VoteType
+from neonize.utils.jid import Jid2String, build_jid
+from PIL import Image
+
+from server.core import engine_specs
+from server.core.engine_specs import (
+    NotSupported,
+    send_operation,
+)
+from server.core.errors import invalid
+from server.engine_host.engines.base import (
+    BANNED,
+    CONNECTED,
+    DISCONNECTED,
+    FAILED,
+    GROUP,
+    LOGGED_OUT,
+    MESSAGE,
+    PAIRING,
+    QR,
+    QR_TIMEOUT,
+    RECEIPT,
+    Emit,
+    Engine,
+    EngineError,
+    EngineEvent,
+    GroupInfo,
+    IncomingMessage,
+    Media,
+    OutgoingMessage,
+    Participant,
+    ParticipantResult,
+    SessionStore,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+JID = neonize_proto.JID
+
+ENGINE = "whatsmeow"
+# How long connect() waits for WhatsApp's first answer: a QR code, CONNECTED, or a refusal.
+CONNECT_WAIT = 20.0
+# How long a stopped session's thread gets to end; a healthy one ends at once (see _retire for the others).
+STOP_WAIT = 2.0
+# whatsmeow shows the first QR code of a batch for 60 s and each later one for 20 s.
+FIRST_QR_TTL = dt.timedelta(seconds=60)
+NEXT_QR_TTL = dt.timedelta(seconds=20)
+# Messages kept so that a reply can quote the message it answers (WhatsApp shows the quote from the reply).
+RECENT_MESSAGES = 500
+THUMBNAIL_SIZE = 200
+INVITE_LINK_PREFIX = "https://chat.whatsapp.com/"
+USER_SERVER = "s.whatsapp.net"
+GROUP_SERVER = "g.us"
+LID_SERVER = "lid"  # a person addressed by a WhatsApp-internal id instead of a phone number
+
+# What the phone lists under Linked devices; the browser also names the pairing-code client ("Chrome (Linux)").
+_DEVICE_PROPS = DeviceProps(os="WA Gateway", platformType=DeviceProps.CHROME)
+_MEDIA_TYPES = {"image": MediaType.MediaImage, "video": MediaType.MediaVideo, "document": MediaType.MediaDocument}
+_POLL_FIELDS = ("pollCreationMessage", "pollCreationMessageV2", "pollCreationMessageV3", "pollCreationMessageV5",
+                "pollCreationMessageV6")
+# whatsmeow's receipt types that move a sent message on; the others concern our own devices, retries or sync.
+_RECEIPT_STATUS = {
+    neonize_proto.Receipt.DELIVERED: "delivered",
+    neonize_proto.Receipt.READ: "read",
+    neonize_proto.Receipt.PLAYED: "read",  # a voice or video message played has been read
+}
+_DONE = {"add": "ADDED", "remove": "REMOVED", "promote": "PROMOTED", "demote": "DEMOTED"}
+# Per-participant codes WhatsApp gives without a status of ours to match.
+_PARTICIPANT_FAILURES = {
+    408: "they left the group recently; WhatsApp does not let them be added again yet",
+    417: "they cannot be added to the community; send them the invite link",
+    419: "the group is full",
+}
+# whatsmeow's error texts: IQ errors read "info query returned status 429: rate-overlimit"; its group helpers
+# replace some with sentences ("that group does not exist").
+_RATE_LIMITED = re.compile(r"rate-overlimit|\b429\b")
+_NOT_CONNECTED = re.compile(r"websocket not connected|websocket disconnected|doesn't contain a device JID")
+_NOT_ADMIN = re.compile(r"\bstatus 40[13]\b|forbidden|not-authorized|don't have the permission")
+_GROUP_NOT_FOUND = re.compile(r"group does not exist|\bstatus 404\b")
+# A device JID as whatsmeow writes it: user[.agent][:device]@server.
+_AD_JID = re.compile(r"^(?P<user>[^.:@]+)(?:\.(?P<agent>\d+))?(?::(?P<device>\d+))?@(?P<server>.+)$")
+
+
+def session_database(database_url: str) -> str:
+    """Where whatsmeow keeps a profile's keys, as neonize takes it (its client name): a SQLite file path beside
+    the gateway's file, or the gateway's PostgreSQL DSN (see the module docstring for why)."""
+    if database_url.startswith("sqlite:///"):
+        path = Path(database_url.removeprefix("sqlite:///"))  # the same reading as server/db.py
+        return str(path.with_name(f"{path.stem}-whatsmeow{path.suffix or '.db'}"))
+    if database_url.startswith(("postgres://", "postgresql://")):
+        # neonize hands the DSN to lib/pq, whose default sslmode is "require"; libpq's (the gateway's) is
+        # "prefer". Without this a server without TLS serves the gateway but refuses whatsmeow.
+        if "sslmode=" not in database_url:
+            database_url += ("&" if "?" in database_url else "?") + "sslmode=prefer"
+        return database_url
+    # Only the scheme: the rest may hold a password.
+    raise ValueError(f"the whatsmeow engine needs a sqlite:/// or postgresql:// DATABASE_URL, not "
+                     f"{database_url.split(':')[0]}")
+
+
+def to_jid(chat_id: str) -> JID:
+    """A neonize JID for one of our chat ids (`<digits>@s.whatsapp.net`, `<id>@g.us`) or an E.164 number."""
+    user, _, server = chat_id.partition("@")
+    return build_jid(user.removeprefix("+"), server if server and server != "c.us" else USER_SERVER)
+
+
+def to_chat_id(jid: JID, alt: JID | None = None) -> str:
+    """Our chat id for a neonize JID, without its device. For a person WhatsApp addresses by LID, whatsmeow sends
+    the phone-number JID beside it as `alt`, which is used instead; without one the LID is all there is."""
+    if jid.Server == LID_SERVER and alt is not None and alt.User and alt.Server == USER_SERVER:
+        jid = alt
+    return f"{jid.User}@{jid.Server}"
+
+
+def parse_jid(text: str) -> JID:
+    """The neonize JID of a device JID string (`628123:12@s.whatsapp.net`)."""
+    match = _AD_JID.match(text)
+    if match is None:
+        raise ValueError(f"not a JID: {text!r}")
+    return JID(User=match["user"], RawAgent=int(match["agent"] or 0), Device=int(match["device"] or 0),
+               Integrator=0, Server=match["server"], IsEmpty=False)
+
+
+# Outgoing messages
+
+
+def build_message(client: NewClient, message: OutgoingMessage, context: ContextInfo | None = None) -> Message:
+    """The WhatsApp protobuf of one outgoing message. Media is uploaded (encrypted) through `client`; a poll is
+    built by whatsmeow, which adds the secret its votes are encrypted with. `context` (a reply, mentions) goes on
+    whatever the message carries."""
+    content = message.content
+    if message.type == "text":
+        text = content.get("text", "")
+        # A plain `conversation` cannot carry a context; the extended form can.
+        built = Message(extendedTextMessage=ExtendedTextMessage(text=text)) if context else Message(conversation=text)
+    elif message.type in _MEDIA_TYPES:
+        built = _media_message(client, message.type, message.media, content.get("caption", ""))
+    elif message.type == "location":
+        place = content.get("location") or {}
+        built = Message(locationMessage=LocationMessage(
+            degreesLatitude=float(place.get("latitude", 0)), degreesLongitude=float(place.get("longitude", 0)),
+            name=place.get("name") or None, address=place.get("address") or None))
+    elif message.type == "contact":
+        card = content.get("contact") or {}
+        built = Message(contactMessage=ContactMessage(
+            displayName=card.get("full_name", ""),
+            vcard=card.get("vcard") or vcard(card.get("full_name", ""), card.get("phone_number", ""),
+                                             card.get("organization", ""))))
+    elif message.type == "poll":
+        poll = content.get("poll") or {}
+        votes = VoteType.MULTIPLE if poll.get("allow_multiple_answers") else VoteType.SINGLE
+        built = client.build_poll_vote_creation(poll.get("question", ""), list(poll.get("options", ())), votes)
+    else:
+        raise NotSupported(ENGINE, send_operation(message.type))
+    if context is not None:
+        _carried(built).contextInfo.MergeFrom(context)
+    return built
+
+
+def _media_message(client: NewClient, kind: str, media: Media | None, caption: str) -> Message:
+    """An image, video or document message. neonize's own builders are not used: its video builder needs ffmpeg
+    (optional, and absent on a plain host), and its image and document builders re-detect the mimetype and read
+    @mentions out of the caption."""
+    if media is None:
+        raise invalid("content.media", f"is required for {kind} messages")
+    upload = client.upload(media.data, _MEDIA_TYPES[kind])
+    fields: dict[str, Any] = {
+        "URL": upload.url, "directPath": upload.DirectPath, "mediaKey": upload.MediaKey,
+        "fileEncSHA256": upload.FileEncSHA256, "fileSHA256": upload.FileSHA256, "fileLength": upload.FileLength,
+        "mediaKeyTimestamp": int(time.time()), "mimetype": media.mimetype, "caption": caption or None,
+    }
+    if kind == "image":
+        return Message(imageMessage=ImageMessage(**fields, **_image_preview(media.data)))
+    if kind == "video":
+        return Message(videoMessage=VideoMessage(**fields))
+    name = media.filename or "file"
+    return Message(documentMessage=DocumentMessage(**fields, fileName=name, title=name))
+
+
+def _image_preview(data: bytes) -> dict[str, Any]:
+    """Size and a small JPEG: what the recipient sees before the image downloads. Bytes Pillow cannot read go
+    without one (WhatsApp then shows a blank preview)."""
+    try:
+        with Image.open(BytesIO(data)) as image:
+            width, height = image.size
+            image.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
+            thumbnail = BytesIO()
+            image.convert("RGB").save(thumbnail, format="JPEG", quality=60)
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return {}
+    return {"width": width, "height": height, "JPEGThumbnail": thumbnail.getvalue()}
+
+
+def _carried(message: Message) -> Proto:
+    """The part of a message that holds its content and context (imageMessage, pollCreationMessage, …)."""
+    for field, value in message.ListFields():
+        if field.message_type is not None and "contextInfo" in field.message_type.fields_by_name:
+            return value
+    raise ValueError("the message carries nothing that takes a context")
+
+
+def vcard(full_name: str, phone_number: str, organization: str = "") -> str:
+    """A vCard 3.0 as WhatsApp writes one: `waid` makes the number open a WhatsApp chat."""
+    digits = re.sub(r"\D", "", phone_number)
+    lines = ["BEGIN:VCARD", "VERSION:3.0", f"N:;{_escape(full_name)};;;", f"FN:{_escape(full_name)}"]
+    if organization:
+        lines.append(f"ORG:{_escape(organization)}")
+    if digits:
+        lines.append(f"TEL;type=CELL;type=VOICE;waid={digits}:+{digits}")
+    lines.append("END:VCARD")
+    return "\n".join(lines)
+
+
+def _escape(text: str) -> str:
+    return re.sub(r"([\\,;])", r"\\\1", text).replace("\n", "\\n")
+
+
+# Incoming messages and events
+
+
+def incoming_message(event: MessageEv) -> IncomingMessage | None:
+    """Our IncomingMessage for a whatsmeow message event, or None for what the gateway does not carry: our own
+    messages sent from the phone, status updates, newsletters and broadcasts, and kinds without a message type
+    of ours (audio, stickers, reactions, edits, deletions, poll votes, …), which are logged at debug level."""
+    info = event.Info
+    source = info.MessageSource
+    if source.IsFromMe or source.Chat.Server not in (USER_SERVER, LID_SERVER, GROUP_SERVER):
+        return None
+    parsed = message_content(event.Message)
+    if parsed is None:
+        kinds = [field.name for field, _ in event.Message.ListFields() if field.name != "messageContextInfo"]
+        log.debug("whatsmeow: skipping incoming message %s of kind %s", info.ID, ", ".join(kinds) or "empty")
+        return None
+    kind, content = parsed
+    return IncomingMessage(wa_message_id=info.ID, chat_id=to_chat_id(source.Chat, source.SenderAlt),
+                           sender=to_chat_id(source.Sender, source.SenderAlt), type=kind, content=content,
+                           timestamp=_datetime(info.Timestamp))
+
+
+def message_content(message: Message) -> tuple[str, dict[str, Any]] | None:
+    """Our message type and content (wagw.v1.MessageContent with snake_case keys) of a WhatsApp message, or None
+    for a kind the gateway has no type for. Media is described, not downloaded."""
+    if message.HasField("conversation"):
+        return "text", {"text": message.conversation}
+    if message.HasField("extendedTextMessage"):
+        return "text", {"text": message.extendedTextMessage.text}
+    if message.HasField("imageMessage"):
+        image = message.imageMessage
+        return "image", {"caption": image.caption, "media": {"mimetype": image.mimetype}}
+    if message.HasField("videoMessage"):
+        video = message.videoMessage
+        return "video", {"caption": video.caption, "media": {"mimetype": video.mimetype}}
+    if message.HasField("documentMessage"):
+        document = message.documentMessage
+        return "document", {"caption": document.caption,
+                            "media": {"mimetype": document.mimetype, "filename": document.fileName}}
+    if message.HasField("locationMessage"):
+        place = message.locationMessage
+        return "location", {"location": {"latitude": place.degreesLatitude, "longitude": place.degreesLongitude,
+                                         "name": place.name, "address": place.address}}
+    if message.HasField("contactMessage"):
+        card = message.contactMessage
+        return "contact", {"contact": {"full_name": card.displayName, "phone_number": _vcard_phone(card.vcard),
+                                       "vcard": card.vcard}}
+    for name in _POLL_FIELDS:
+        if message.HasField(name):
+            poll = getattr(message, name)
+            return "poll", {"poll": {"question": poll.name, "options": [option.optionName for option in poll.options],
+                                     "allow_multiple_answers": poll.selectableOptionsCount != 1}}
+    return None
+
+
+def _vcard_phone(card: str) -> str:
+    match = re.search(r"waid=(\d+)", card) or re.search(r"^(?:item\d+\.)?TEL[^:\n]*:([+\d][\d ()-]*)$", card, re.M)
+    return "+" + re.sub(r"\D", "", match[1]) if match else ""
+
+
+def group_info(info: neonize_proto.GroupInfo) -> GroupInfo:
+    owner = info.OwnerPN if info.OwnerPN.User else info.OwnerJID
+    return GroupInfo(
+        group_id=to_chat_id(info.JID), name=info.GroupName.Name, description=info.GroupTopic.Topic,
+        owner=to_chat_id(owner) if owner.User else "",
+        created_at=_datetime(info.GroupCreated) if info.GroupCreated else None,
+        participants=tuple(Participant(to_chat_id(member.JID, member.PhoneNumber), _role(member))
+                           for member in info.Participants if not member.Error),
+        announce=info.GroupAnnounce.IsAnnounce, locked=info.GroupLocked.isLocked)
+
+
+def _role(member: neonize_proto.GroupParticipant) -> str:
+    return "SUPERADMIN" if member.IsSuperAdmin else "ADMIN" if member.IsAdmin else "MEMBER"
+
+
+def participant_results(action: str, requested: Iterable[str],
+                        answered: Iterable[neonize_proto.GroupParticipant]) -> list[ParticipantResult]:
+    """One result per requested chat id, in order. WhatsApp answers per participant, possibly by LID with the phone
+    number beside it, and marks each refusal with a code."""
+    by_user: dict[str, neonize_proto.GroupParticipant] = {}
+    for member in answered:
+        for jid in (member.JID, member.PhoneNumber, member.LID):
+            if jid.User:
+                by_user[jid.User] = member
+    results = []
+    for chat_id in requested:
+        member = by_user.get(chat_id.partition("@")[0])
+        if member is None:
+            results.append(ParticipantResult(chat_id, "FAILED", "WhatsApp's answer did not mention them"))
+        else:
+            results.append(ParticipantResult(chat_id, *_participant_status(action, member.Error)))
+    return results
+
+
+def _participant_status(action: str, code: int) -> tuple[str, str]:
+    if code in (0, 200):
+        return _DONE[action], ""
+    if action == "add" and code == 409:
+        return "ALREADY_MEMBER", "already in the group"
+    if action == "add" and code == 403:
+        return "PRIVACY_REFUSED", "their privacy settings only let them join by invite"
+    if code == 404:
+        return ("NOT_ON_WHATSAPP", "not on WhatsApp") if action == "add" else ("NOT_MEMBER", "not in the group")
+    if code in (401, 403):
+        return "NOT_AUTHORIZED", f"WhatsApp refused ({code})"
+    return "FAILED", _PARTICIPANT_FAILURES.get(code, f"WhatsApp refused ({code})")
+
+
+def _datetime(value: float) -> dt.datetime:
+    """An aware UTC datetime from neonize's epoch numbers: seconds in most events, milliseconds in message info."""
+    return dt.datetime.fromtimestamp(value / 1000 if value > 10**11 else value, dt.UTC)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def engine_error(exc: Exception, *, group: bool = False, admin: bool = False) -> EngineError:
+    """Our error for a whatsmeow error: RATE_LIMITED for rate-overlimit, PROFILE_NOT_CONNECTED when the websocket is
+    down, NOT_GROUP_ADMIN when an admin-only group change is refused (`admin`), NOT_FOUND for a group that does not
+    exist (`group`), ENGINE_ERROR with whatsmeow's words otherwise."""
+    reason = str(exc)
+    if _RATE_LIMITED.search(reason):
+        code = "RATE_LIMITED"
+    elif _NOT_CONNECTED.search(reason):
+        code = "PROFILE_NOT_CONNECTED"
+    elif admin and _NOT_ADMIN.search(reason):
+        code = "NOT_GROUP_ADMIN"
+    elif group and _GROUP_NOT_FOUND.search(reason):
+        code = "NOT_FOUND"
+    else:
+        code = "ENGINE_ERROR"
+    return EngineError(ENGINE, reason, code=code)
+
+
+class _Client(NewClient):
+    """neonize's client, plus the login-status hook neonize leaves as a print: whatsmeow's QR login reports
+    "success", "timeout" or an error there, and a QR timeout is reported nowhere else."""
+
+    def __init__(self, name: str, uuid: str, on_login_status: Callable[[NewClient, str], None]) -> None:
+        super().__init__(name, uuid=uuid, props=_DEVICE_PROPS)
+        self._on_login_status = on_login_status
+
+    # neonize hands Go `self.__onLoginStatus`; overriding the mangled name is how a subclass replaces it.
+    def _NewClient__onLoginStatus(self, uuid: int | None, status: int) -> None:
+        self._on_login_status(self, ctypes.string_at(status).decode())
+
+
+class _DeviceTable:
+    """whatsmeow's device table (one row per linked device; its key tables cascade from it), read and pruned
+    directly where neonize has no call that is safe without a session."""
+
+    def __init__(self, database: str) -> None:
+        self._database = database  # as session_database() gives it
+
+    def holds(self, jid: str) -> bool:
+        return bool(self._run("SELECT 1 FROM whatsmeow_device WHERE jid = ?", jid))
+
+    def delete(self, jid: str) -> None:
+        self._run("DELETE FROM whatsmeow_device WHERE jid = ?", jid)
+
+    def _run(self, sql: str, jid: str) -> list[tuple[Any, ...]]:
+        """Run one statement about `jid` and return its rows; a store whatsmeow never created has none."""
+        if self._database.startswith("postgres"):
+            try:
+                with psycopg.connect(self._database, autocommit=True) as db:
+                    cursor = db.execute(sql.replace("?", "%s"), (jid,))
+                    return cursor.fetchall() if cursor.description else []
+            except psycopg.errors.UndefinedTable:
+                return []
+        if not Path(self._database).exists():
+            return []
+        with closing(sqlite3.connect(self._database, timeout=10)) as db:
+            db.execute("PRAGMA foreign_keys = ON")  # the cascade to whatsmeow's key tables
+            try:
+                with db:
+                    return db.execute(sql, (jid,)).fetchall()
+            except sqlite3.OperationalError as exc:
+                if "no such table" not in str(exc):
+                    raise
+                return []
+
+
+class WhatsmeowEngine(Engine):
+    """One profile's WhatsApp session through whatsmeow. See the module docstring for the process, storage and
+    threading rules it keeps."""
+
+    spec = engine_specs.WHATSMEOW
+
+    def __init__(self, profile_id: str, settings: dict[str, Any], store: SessionStore, emit: Emit):
+        super().__init__(profile_id, settings, store, emit)
+        self._database = session_database(store.database_url)
+        self._devices = _DeviceTable(self._database)
+        self._connect_lock = threading.Lock()  # one connect, disconnect, logout or close at a time
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)  # signalled when a Go call in flight returns
+        self._client: _Client | None = None
+        self._thread: threading.Thread | None = None
+        self._attempts = 0
+        self._connected = False
+        self._calls = 0  # Go calls in flight
+        self._answered = threading.Event()  # WhatsApp answered the current attempt (see connect)
+        self._failure = ""  # why the current attempt ended, when it did
+        self._pairing = False
+        self._qr_codes = 0
+        self._parked: list[_Client] = []
+        self._recent: OrderedDict[str, tuple[str, Message]] = OrderedDict()
+
+    @property
+    def client(self) -> NewClient | None:
+        """The neonize client of the current session attempt, if any."""
+        return self._client
+
+    # Session
+
+    def connect(self, phone_number: str = "") -> str:
+        with self._connect_lock:
+            if self._connected:
+                return ""
+            self._retire()
+            jid = self._stored_device()
+            pairing = bool(phone_number) and jid is None
+            client = self._start(jid, pairing)
+            if not self._answered.wait(CONNECT_WAIT):
+                if pairing:
+                    raise EngineError(self.name, f"WhatsApp did not answer within {CONNECT_WAIT:.0f} s")
+                return ""  # still connecting: the outcome follows as events
+            if self._failure:
+                raise EngineError(self.name, self._failure)
+            if not pairing or self._connected:
+                return ""
+            # A QR code arrived, so the websocket is up: whatsmeow pairs by code over that connection.
+            try:
+                code = client.PairPhone(re.sub(r"\D", "", phone_number), show_push_notification=True)
+            except NeonizeError as exc:
+                raise engine_error(exc) from exc
+        self.emit(EngineEvent(PAIRING, {"code": code}))
+        return code
+
+    def disconnect(self) -> None:
+        with self._connect_lock:
+            self._retire()
+        self.emit(EngineEvent(DISCONNECTED, {"reason": "disconnected on request", "reconnect": False}))
+
+    def logout(self) -> None:
+        with self._connect_lock:
+            try:
+                self._call(lambda client: client.logout())  # unlinks on the phone and deletes whatsmeow's keys
+                reason = "logged out on request"
+            except EngineError as exc:
+                reason = (f"logged out here, but WhatsApp was not told ({exc.reason}): the phone lists the device "
+                          "until it is removed under Linked devices")
+            self._retire()
+            jid = (self.store.load() or {}).get("jid")
+            if jid:
+                self._devices.delete(jid)
+            self.store.clear()
+        self.emit(EngineEvent(LOGGED_OUT, {"reason": reason}))
+
+    def close(self) -> None:
+        with self._connect_lock:
+            self._retire()
+
+    def _stored_device(self) -> JID | None:
+        """The device to restore, if this profile has one whatsmeow still holds. A remembered JID whose device is
+        gone (logged out while nobody listened, a reset store) is forgotten: connecting to it would crash."""
+        jid = (self.store.load() or {}).get("jid", "")
+        if not jid:
+            return None
+        if self._devices.holds(jid):
+            return parse_jid(jid)
+        log.warning("whatsmeow %s: device %s is no longer in whatsmeow's store; starting a new login",
+                    self.profile_id, jid)
+        self.store.clear()
+        return None
+
+    def _start(self, jid: JID | None, pairing: bool) -> _Client:
+        """Start a session attempt on its own thread: neonize's connect blocks until the session is stopped."""
+        self._attempts += 1
+        # A uuid of its own per attempt: a client left behind by an earlier attempt keeps its Go map key, and
+        # neonize stops a client's uuid when the object is collected.
+        client = _Client(self._database, f"wagw-{self.profile_id}-{self._attempts}", self._guard(self._on_login))
+        # The device is set after construction because NewClient would take the uuid from a `jid` argument.
+        client.jid = jid
+        client.new_device = jid is None
+        handlers: dict[type[Proto], Callable[[NewClient, Any], None]] = {
+            PairStatusEv: self._on_pair_status, ConnectedEv: self._on_connected,
+            DisconnectedEv: self._on_disconnected, LoggedOutEv: self._on_logged_out,
+            TemporaryBanEv: self._on_temporary_ban, ConnectFailureEv: self._on_connect_failure,
+            ClientOutdatedEv: self._on_client_outdated, StreamReplacedEv: self._on_stream_replaced,
+            MessageEv: self._on_message, ReceiptEv: self._on_receipt, GroupInfoEv: self._on_group_info,
+            JoinedGroupEv: self._on_joined_group,
+        }
+        for event_type, handler in handlers.items():
+            client.event(event_type)(self._guard(handler))
+        client.event.qr(self._guard(self._on_qr))
+        thread = threading.Thread(target=self._run, args=(client,), name=f"whatsmeow-{self.profile_id}", daemon=True)
+        with self._lock:
+            self._client, self._thread = client, thread
+            self._failure, self._pairing, self._qr_codes = "", pairing, 0
+            self._answered.clear()
+        thread.start()
+        return client
+
+    def _run(self, client: _Client) -> None:
+        try:
+            client.connect()
+        except Exception as exc:  # a dial or store error from Go: never let it escape this thread
+            if client is self._client:
+                self._end(FAILED, {"reason": str(exc)})
+        # A plain return means the session was stopped on request; whoever stopped it has said so.
+
+    def _retire(self) -> None:
+        """Stop the current session attempt, if any, once no Go call is using it (a call into a stopped session
+        crashes the process). A login that never completed does not stop: neonize's Go side waits for the
+        device's JID forever, even after Stop. Its client is kept so that the callbacks Go holds stay valid."""
+        with self._lock:
+            client, thread = self._client, self._thread
+            self._client, self._thread, self._connected = None, None, False
+            while self._calls:
+                self._idle.wait()
+        if client is None or thread is None:
+            return
+        client.stop()
+        thread.join(STOP_WAIT)
+        if thread.is_alive():
+            log.info("whatsmeow %s: an unfinished login stays parked until the process ends", self.profile_id)
+            self._parked.append(client)
+
+    @contextmanager
+    def _session(self) -> Iterator[_Client]:
+        """The connected client, held so that the session is not stopped under the caller."""
+        with self._lock:
+            client = self._client
+            if client is None or not self._connected:
+                raise EngineError(self.name, "the profile is not connected to WhatsApp", code="PROFILE_NOT_CONNECTED")
+            self._calls += 1
+        try:
+            yield client
+        finally:
+            with self._lock:
+                self._calls -= 1
+                self._idle.notify_all()
+
+    def _call(self, call: Callable[[_Client], T], *, group: bool = False, admin: bool = False) -> T:
+        with self._session() as client:
+            try:
+                return call(client)
+            except NeonizeError as exc:
+                raise engine_error(exc, group=group, admin=admin) from exc
+
+    # Events, on Go's callback thread
+
+    def _guard(self, handler: Callable[[NewClient, Any], None]) -> Callable[[NewClient, Any], None]:
+        """`handler` as neonize calls it: events of an earlier attempt's client are dropped, and an exception is
+        logged here, since raised into Go's callback it would only reach stderr."""
+
+        def dispatch(client: NewClient, payload: Any) -> None:
+            if client is not self._client:
+                return
+            try:
+                handler(client, payload)
+            except Exception:
+                log.exception("whatsmeow %s: handling %s failed", self.profile_id, type(payload).__name__)
+
+        return dispatch
+
+    def _end(self, event_type: str, data: dict[str, Any]) -> None:
+        """The attempt is over until something changes; connect() answers with the reason."""
+        with self._lock:
+            self._connected = False
+            self._failure = data["reason"]
+        self.emit(EngineEvent(event_type, data))
+        self._answered.set()
+
+    def _remember(self, jid: JID) -> None:
+        """Tell the host a session exists, and which device in whatsmeow's store is this profile's."""
+        self.store.save({"jid": Jid2String(jid), "phone_number": "+" + jid.User})
+
+    def _on_qr(self, _client: NewClient, code: bytes) -> None:
+        with self._lock:
+            first = self._qr_codes == 0
+            self._qr_codes += 1
+            pairing = self._pairing
+        self._answered.set()
+        if not pairing:  # with a pairing code, a QR code only shows that the connection is up
+            expires = _now() + (FIRST_QR_TTL if first else NEXT_QR_TTL)
+            self.emit(EngineEvent(QR, {"code": code.decode(), "expires_at": expires}))
+
+    def _on_login(self, _client: NewClient, status: str) -> None:
+        if status == "timeout":
+            self.emit(EngineEvent(QR_TIMEOUT, {}))
+        elif status != "success":  # success is followed by the device's CONNECTED
+            self._end(FAILED, {"reason": f"login failed: {status}"})
+
+    def _on_pair_status(self, _client: NewClient, event: PairStatusEv) -> None:
+        if event.Status == PairStatusEv.SUCCESS:
+            self._remember(event.ID)  # before the reconnect that follows pairing, in case it fails
+        else:
+            self._end(FAILED, {"reason": f"pairing failed: {event.Error}"})
+
+    def _on_connected(self, client: NewClient, _event: ConnectedEv) -> None:
+        me = client.me  # neonize's device event, which comes before every other event of a session
+        data = {"phone_number": "+" + me.JID.User, "push_name": me.PushName}
+        self._remember(me.JID)
+        with self._lock:
+            self._connected = True
+        self.emit(EngineEvent(CONNECTED, data))
+        self._answered.set()
+
+    def _on_disconnected(self, _client: NewClient, _event: DisconnectedEv) -> None:
+        # whatsmeow reports only drops it did not ask for, and reconnects by itself.
+        with self._lock:
+            self._connected = False
+        self.emit(EngineEvent(DISCONNECTED, {"reason": "the connection to WhatsApp dropped", "reconnect": True}))
+
+    def _on_logged_out(self, _client: NewClient, event: LoggedOutEv) -> None:
+        self.store.clear()  # whatsmeow has deleted the device's keys itself
+        cause = neonize_proto.ConnectFailureReason.Name(event.Reason) if event.HasField("Reason") else "LOGGED_OUT"
+        self._end(LOGGED_OUT, {"reason": f"WhatsApp unlinked this device ({cause})"})
+
+    def _on_temporary_ban(self, _client: NewClient, event: TemporaryBanEv) -> None:
+        cause = TemporaryBanEv.TempBanReason.Name(event.Code) if event.HasField("Code") else "UNKNOWN"
+        until = _now() + dt.timedelta(seconds=event.Expire) if event.Expire > 0 else None
+        self._end(BANNED, {"reason": f"temporarily banned ({cause.lower().replace('_', ' ')})", "until": until})
+
+    def _on_connect_failure(self, _client: NewClient, event: ConnectFailureEv) -> None:
+        # whatsmeow reports only the failures it does not retry (logouts and bans have events of their own).
+        cause = neonize_proto.ConnectFailureReason.Name(event.Reason) if event.HasField("Reason") else "UNKNOWN"
+        self._end(FAILED, {"reason": f"WhatsApp refused the connection ({cause}): {event.Message}"})
+
+    def _on_client_outdated(self, _client: NewClient, _event: ClientOutdatedEv) -> None:
+        self._end(FAILED, {"reason": "WhatsApp refused this client version as outdated: update neonize"})
+
+    def _on_stream_replaced(self, _client: NewClient, _event: StreamReplacedEv) -> None:
+        self._end(FAILED, {"reason": "another client opened this WhatsApp session (stream replaced)"})
+
+    def _on_message(self, _client: NewClient, event: MessageEv) -> None:
+        incoming = incoming_message(event)
+        if incoming is not None:
+            self._keep(incoming.wa_message_id, incoming.sender, event.Message)
+            self.emit(EngineEvent(MESSAGE, incoming.as_dict()))
+
+    def _on_receipt(self, _client: NewClient, event: ReceiptEv) -> None:
+        status = _RECEIPT_STATUS.get(event.Type)
+        if status is None:
+            return
+        chat_id = to_chat_id(event.MessageSource.Chat, event.MessageSource.SenderAlt)
+        timestamp = _datetime(event.Timestamp)
+        for wa_message_id in event.MessageIDs:
+            self.emit(EngineEvent(RECEIPT, {"wa_message_id": wa_message_id, "chat_id": chat_id, "status": status,
+                                            "timestamp": timestamp}))
+
+    def _on_group_info(self, _client: NewClient, event: GroupInfoEv) -> None:
+        group_id = to_chat_id(event.JID)
+        by = to_chat_id(event.Sender) if event.HasField("Sender") else ""
+        for action, jids in (("join", event.Join), ("leave", event.Leave), ("promote", event.Promote),
+                             ("demote", event.Demote)):
+            if jids:
+                self._group_event(group_id, action, [to_chat_id(jid) for jid in jids], by)
+        if event.HasField("Name"):
+            self._group_event(group_id, "subject", [], by, name=event.Name.Name)
+        if event.HasField("Topic"):
+            self._group_event(group_id, "description", [], by, description=event.Topic.Topic)
+        settings = {}
+        if event.HasField("Announce"):
+            settings["announce"] = event.Announce.IsAnnounce
+        if event.HasField("Locked"):
+            settings["locked"] = event.Locked.isLocked
+        if settings:
+            self._group_event(group_id, "settings", [], by, **settings)
+
+    def _on_joined_group(self, client: NewClient, event: JoinedGroupEv) -> None:
+        info = group_info(event.GroupInfo)
+        if event.CreateKey:  # set when this device created the group
+            self._group_event(info.group_id, "create", [member.chat_id for member in info.participants], "",
+                              name=info.name)
+        else:
+            self._group_event(info.group_id, "join", [to_chat_id(client.me.JID)], "", name=info.name)
+
+    def _group_event(self, group_id: str, action: str, participants: list[str], by: str, **extra: Any) -> None:
+        self.emit(EngineEvent(GROUP, {"group_id": group_id, "action": action, "participants": participants,
+                                      "by": by, **extra}))
+
+    def _keep(self, wa_message_id: str, sender: str, message: Message) -> None:
+        """Remember a message a later reply may quote, without the quote it carried itself."""
+        kept = Message()
+        kept.CopyFrom(message)
+        with suppress(ValueError):  # a plain `conversation` carries no context
+            _carried(kept).ClearField("contextInfo")
+        with self._lock:
+            self._recent[wa_message_id] = (sender, kept)
+            while len(self._recent) > RECENT_MESSAGES:
+                self._recent.popitem(last=False)
+
+    # Messages
+
+    def send(self, message: OutgoingMessage) -> str:
+        with self._session() as client:
+            try:
+                built = build_message(client, message, self._context(message))
+                response = client.send_message(to_jid(message.chat_id), built)
+            except NeonizeError as exc:
+                raise engine_error(exc) from exc
+            self._keep(response.ID, to_chat_id(client.me.JID), built)
+        return response.ID
+
+    def _context(self, message: OutgoingMessage) -> ContextInfo | None:
+        """The reply and mentions of a message. A reply quotes the original when it passed through this engine
+        recently; otherwise it carries only the original's id, which WhatsApp threads without a quote."""
+        if not message.reply_to and not message.mentions:
+            return None
+        context = ContextInfo(mentionedJID=list(message.mentions))
+        if message.reply_to:
+            context.stanzaID = message.reply_to
+            with self._lock:
+                quoted = self._recent.get(message.reply_to)
+            if quoted is not None:
+                context.participant = quoted[0]
+                context.quotedMessage.CopyFrom(quoted[1])
+        return context
+
+    def lookup(self, phone_numbers: list[str]) -> dict[str, bool]:
+        if not phone_numbers:
+            return {}
+        answers = self._call(lambda client: client.is_on_whatsapp(*phone_numbers))
+        found = {re.sub(r"\D", "", answer.Query): answer.IsIn for answer in answers}
+        return {number: found.get(re.sub(r"\D", "", number), False) for number in phone_numbers}
+
+    # Groups
+
+    def list_groups(self) -> list[GroupInfo]:
+        return [group_info(info) for info in self._call(lambda client: client.get_joined_groups(), group=True)]
+
+    def get_group(self, group_id: str) -> GroupInfo:
+        return group_info(self._call(lambda client: client.get_group_info(to_jid(group_id)), group=True))
+
+    def create_group(self, name: str, participants: list[str]) -> tuple[GroupInfo, list[ParticipantResult]]:
+        jids = [to_jid(chat_id) for chat_id in participants]
+        info = self._call(lambda client: client.create_group(name, jids), group=True)
+        return group_info(info), participant_results("add", participants, info.Participants)
+
+    def update_group(self, group_id: str, *, name: str | None = None, description: str | None = None,
+                     announce: bool | None = None, locked: bool | None = None) -> GroupInfo:
+        jid = to_jid(group_id)
+
+        def update(client: _Client) -> neonize_proto.GroupInfo:
+            if name is not None:
+                client.set_group_name(jid, name)
+            if description is not None:
+                client.set_group_topic(jid, "", "", description)  # whatsmeow looks up the previous topic id
+            if announce is not None:
+                client.set_group_announce(jid, announce)
+            if locked is not None:
+                client.set_group_locked(jid, locked)
+            return client.get_group_info(jid)
+
+        return group_info(self._call(update, group=True, admin=True))
+
+    def update_participants(self, group_id: str, action: str, participants: list[str]) -> list[ParticipantResult]:
+        change = ParticipantChange(action)
+        jids = [to_jid(chat_id) for chat_id in participants]
+        answered = self._call(lambda client: client.update_group_participants(to_jid(group_id), jids, change),
+                              group=True, admin=True)
+        return participant_results(action, participants, answered)
+
+    def leave_group(self, group_id: str) -> None:
+        self._call(lambda client: client.leave_group(to_jid(group_id)), group=True)
+
+    def invite_link(self, group_id: str, *, revoke: bool = False) -> str:
+        link = self._call(lambda client: client.get_group_invite_link(to_jid(group_id), revoke),
+                          group=True, admin=True)
+        return link.removeprefix(INVITE_LINK_PREFIX)

@@ -1,0 +1,419 @@
+"""The live sessions of one engine host, and what their events mean for a profile (DESIGN.md §4).
+
+Engines report what happens as EngineEvents; this module turns them into profile statuses and event-log
+rows (in one transaction each), and owns the policy: dropped connections reconnect with backoff, a
+temporary ban is waited out, a logout forgets the credentials, and at start every profile that should be
+connected is opened again with its stored credentials.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections import OrderedDict, defaultdict
+from typing import Any
+
+from server.core import bulk, events
+from server.core.db import database, utcnow, write_transaction
+from server.core.engine_specs import CLOUDAPI
+from server.core.errors import ApiError, not_found
+from server.core.hosts import HEARTBEAT_EVERY_S, alive_hosts
+from server.core.ids import new_id
+from server.core.logs import fields
+from server.core.models import EngineHost, Message, Profile
+from server.engine_host.engines import base
+from server.engine_host.engines.registry import engine_class
+from server.engine_host.engines.store import DatabaseSessionStore
+from server.engine_host.media import resolve as resolve_media
+
+log = logging.getLogger("wagw.sessions")
+
+RECONNECT_BACKOFF_S = (1, 2, 4, 8, 15, 30, 60)
+# How many WhatsApp ids' early receipts a host keeps (SessionManager._early_receipts).
+EARLY_RECEIPTS_LIMIT = 10_000
+
+
+class SessionManager:
+    def __init__(self, host_id: str, address: str, database_url: str, *, allow_private_urls: bool = False):
+        self.host_id = host_id
+        self.address = address
+        self.database_url = database_url
+        self._engines: dict[str, base.Engine] = {}
+        self._lock = threading.RLock()
+        self._reconnects: dict[str, threading.Timer] = {}
+        self._attempts: dict[str, int] = {}
+        self._stopping = threading.Event()
+        # One per profile: a send and the receipts for it are recorded in order (an engine may report a
+        # receipt before send() has returned the message's WhatsApp id).
+        self._send_locks: dict[str, threading.RLock] = defaultdict(threading.RLock)
+        # Receipts for a WhatsApp id that no message has yet, by (profile, id). After a crash between an engine's
+        # send and its record, the retried send learns the id only after its receipts came: they wait here.
+        self._early_receipts: OrderedDict[tuple[str, str], list[dict[str, Any]]] = OrderedDict()
+        self.allow_private_urls = allow_private_urls
+
+    # Requests
+
+    def connect(self, profile_id: str, phone_number: str = "") -> str:
+        with database.connection_context(), write_transaction():
+            profile = _profile(profile_id)
+            if profile.status == "CONNECTED" and profile_id in self._engines:
+                return ""
+            profile.desired_state = "connected"
+            profile.host_id = self.host_id
+            profile.pairing_code = ""
+            profile.save()
+            self._set_status(profile, "CONNECTING")
+        return self._open(profile_id, phone_number)
+
+    def disconnect(self, profile_id: str) -> None:
+        self._cancel_reconnect(profile_id)
+        with database.connection_context(), write_transaction():
+            profile = _profile(profile_id)
+            profile.desired_state = "disconnected"
+            profile.save()
+        engine = self._engines.pop(profile_id, None)
+        if engine is not None:
+            engine.disconnect()
+        with database.connection_context(), write_transaction():
+            self._set_status(_profile(profile_id), "DISCONNECTED")
+
+    def logout(self, profile_id: str) -> None:
+        self._cancel_reconnect(profile_id)
+        engine = self._engine(profile_id)
+        with database.connection_context(), write_transaction():
+            profile = _profile(profile_id)
+            profile.desired_state = "disconnected"
+            profile.save()
+        engine.logout()
+        self._engines.pop(profile_id, None)
+        engine.store.clear()
+        with database.connection_context(), write_transaction():
+            self._set_status(_profile(profile_id), "LOGGED_OUT")
+
+    def forget(self, profile_id: str) -> None:
+        """The profile is being deleted: unlink if we can, then drop the session and its keys."""
+        self._cancel_reconnect(profile_id)
+        engine = self._engines.pop(profile_id, None)
+        if engine is None:
+            return
+        try:
+            engine.logout()
+        except ApiError as error:
+            log.info("logout on delete failed", extra=fields(profile_id=profile_id, error=error.message))
+        engine.close()
+        engine.store.clear()
+
+    def engine(self, profile_id: str) -> base.Engine:
+        """The live engine of a profile this host holds (for sends and group calls)."""
+        engine = self._engines.get(profile_id)
+        if engine is None:
+            raise ApiError("PROFILE_NOT_CONNECTED", f"profile '{profile_id}' has no session on this host")
+        return engine
+
+    def send(self, message_id: str) -> str:
+        """Send a stored outbound message through its profile's session; record it SENT. Returns WhatsApp's id.
+        A message already sent is answered with its id, not sent again."""
+        with database.connection_context():
+            message = Message.get_or_none(Message.id == message_id)
+            if message is None:
+                raise not_found("message", message_id)
+            if message.wa_message_id and message.status != "PENDING":
+                return message.wa_message_id
+            content = dict(message.content)
+            media = content.pop("media", None)
+            outgoing = base.OutgoingMessage(
+                chat_id=message.chat_id, type=message.type.lower(), content=content,
+                media=resolve_media(message.type, media, allow_private=self.allow_private_urls) if media else None,
+                reply_to=message.reply_to, mentions=tuple(message.mentions), id=message.id,
+            )
+        engine = self.engine(message.profile_id)
+        with self._send_locks[message.profile_id]:
+            wa_message_id = engine.send(outgoing)
+            with database.connection_context(), write_transaction():
+                updated = Message.update(
+                    status="SENT", wa_message_id=wa_message_id, sent_at=utcnow(), updated_at=utcnow(), error="",
+                ).where((Message.id == message_id) & (Message.status == "PENDING")).execute()
+                if updated:  # not when a concurrent retry of the same message recorded it first
+                    bulk.item_changed(message, "PENDING", "SENT")
+                    events.record("message.ack", message.profile_id, {
+                        "messageId": message_id, "waMessageId": wa_message_id, "chatId": message.chat_id,
+                        "status": "SENT"})
+                with self._lock:
+                    early = self._early_receipts.pop((message.profile_id, wa_message_id), [])
+                for data in early:
+                    _record_receipt(_profile(message.profile_id), data)
+        return wa_message_id
+
+    # Lifecycle of the host
+
+    def start(self) -> None:
+        self._beat()
+        self.restore()
+        threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True).start()
+
+    def stop(self) -> None:
+        """Close every session without changing what the profiles want: the next host reopens them."""
+        self._stopping.set()
+        for timer in list(self._reconnects.values()):
+            timer.cancel()
+        for engine in list(self._engines.values()):
+            try:
+                engine.close()
+            except Exception:
+                log.exception("closing an engine failed")
+        self._engines.clear()
+        with database.connection_context(), write_transaction():
+            EngineHost.delete().where(EngineHost.id == self.host_id).execute()
+
+    def restore(self) -> None:
+        """Open every profile that should be connected and that no live host holds: after a restart of this
+        host (same id), or when another host died."""
+        with database.connection_context():
+            alive = set(alive_hosts())
+            orphans = [
+                profile.id for profile in Profile.select().where(Profile.desired_state == "connected")
+                if profile.id not in self._engines
+                and (profile.host_id == self.host_id or profile.host_id not in alive)
+            ]
+        for profile_id in orphans:
+            log.info("restoring session", extra=fields(profile_id=profile_id))
+            try:
+                self.connect(profile_id)
+            except ApiError as error:
+                log.warning("restore failed", extra=fields(profile_id=profile_id, error=error.message))
+
+    def _heartbeat_loop(self) -> None:
+        while not self._stopping.wait(HEARTBEAT_EVERY_S):
+            try:
+                self._beat()
+                self.restore()
+            except Exception:
+                log.exception("heartbeat failed")
+
+    def _beat(self) -> None:
+        with database.connection_context(), write_transaction():
+            updated = (EngineHost.update(address=self.address, heartbeat_at=utcnow())
+                       .where(EngineHost.id == self.host_id).execute())
+            if not updated:
+                EngineHost.create(id=self.host_id, address=self.address)
+
+    # Engines and their events
+
+    def _engine(self, profile_id: str) -> base.Engine:
+        with self._lock:
+            engine = self._engines.get(profile_id)
+            if engine is None:
+                with database.connection_context():
+                    profile = _profile(profile_id)
+                store = DatabaseSessionStore(profile_id, profile.engine, self.database_url)
+                engine = engine_class(profile.engine)(
+                    profile_id, profile.engine_settings, store, lambda event: self.on_event(profile_id, event)
+                )
+                self._engines[profile_id] = engine
+            return engine
+
+    def _open(self, profile_id: str, phone_number: str) -> str:
+        engine = self._engine(profile_id)
+        code = engine.connect(phone_number)
+        if code:
+            with database.connection_context(), write_transaction():
+                Profile.update(pairing_code=code).where(Profile.id == profile_id).execute()
+        return code
+
+    def on_event(self, profile_id: str, event: base.EngineEvent) -> None:
+        """Called on the engine's own threads for everything that happens on a session."""
+        try:
+            with self._send_locks[profile_id], database.connection_context(), write_transaction():
+                profile = Profile.get_or_none(Profile.id == profile_id)
+                if profile is None:
+                    return
+                self._apply(profile, event)
+        except Exception:
+            log.exception("handling an engine event failed",
+                          extra=fields(profile_id=profile_id, event=event.type))
+            return
+        self._follow_up(profile_id, event)
+
+    def _apply(self, profile: Profile, event: base.EngineEvent) -> None:
+        data = event.data
+        if event.type == base.QR:
+            profile.qr_code, profile.qr_expires_at = data["code"], _naive(data["expires_at"])
+            profile.save()
+            events.record("qr.updated", profile.id, {"qr": data["code"], "expiresAt": data["expires_at"]})
+            self._set_status(profile, "QR_READY")
+        elif event.type == base.PAIRING:
+            profile.pairing_code = data["code"]
+            profile.save()
+            events.record("qr.updated", profile.id, {"pairingCode": data["code"]})
+        elif event.type == base.QR_TIMEOUT:
+            profile.desired_state = "disconnected"
+            self._set_status(profile, "DISCONNECTED", "the QR code expired before it was scanned")
+        elif event.type == base.CONNECTED:
+            profile.phone_number = data.get("phone_number") or profile.phone_number
+            self._set_status(profile, "CONNECTED")
+        elif event.type == base.DISCONNECTED:
+            wanted = data.get("reconnect") and profile.desired_state == "connected"
+            self._set_status(profile, "RECONNECTING" if wanted else "DISCONNECTED", data.get("reason", ""))
+        elif event.type == base.LOGGED_OUT:
+            profile.desired_state = "disconnected"
+            self._set_status(profile, "LOGGED_OUT", data.get("reason", ""))
+        elif event.type == base.BANNED:
+            self._set_status(profile, "BANNED", data.get("reason", ""))
+        elif event.type == base.FAILED:
+            self._set_status(profile, "FAILED", data.get("reason", ""))
+        elif event.type == base.MESSAGE:
+            _record_incoming(profile, data)
+        elif event.type == base.RECEIPT:
+            if not _record_receipt(profile, data) and data.get("status") in ("delivered", "read", "failed"):
+                with self._lock:
+                    self._early_receipts.setdefault((profile.id, data["wa_message_id"]), []).append(data)
+                    while len(self._early_receipts) > EARLY_RECEIPTS_LIMIT:
+                        self._early_receipts.popitem(last=False)
+        elif event.type == base.GROUP:
+            events.record("group.updated", profile.id, _camel(data))
+
+    def _follow_up(self, profile_id: str, event: base.EngineEvent) -> None:
+        """What happens after the event is recorded: reconnects, forgetting credentials."""
+        if event.type == base.CONNECTED:
+            self._attempts.pop(profile_id, None)
+        elif event.type == base.DISCONNECTED and event.data.get("reconnect"):
+            self._schedule_reconnect(profile_id)
+        elif event.type == base.BANNED and event.data.get("until"):
+            until = _naive(event.data["until"])
+            self._schedule_reconnect(profile_id, max((until - utcnow()).total_seconds(), 0))
+        elif event.type in (base.LOGGED_OUT, base.QR_TIMEOUT):
+            engine = self._engines.pop(profile_id, None)
+            if engine is not None and event.type == base.LOGGED_OUT:
+                engine.store.clear()
+
+    def _schedule_reconnect(self, profile_id: str, delay: float | None = None) -> None:
+        if self._stopping.is_set():
+            return
+        attempt = self._attempts.get(profile_id, 0)
+        self._attempts[profile_id] = attempt + 1
+        if delay is None:
+            delay = RECONNECT_BACKOFF_S[min(attempt, len(RECONNECT_BACKOFF_S) - 1)]
+        self._cancel_reconnect(profile_id)
+        timer = threading.Timer(delay, self._reconnect, args=(profile_id,))
+        timer.daemon = True
+        self._reconnects[profile_id] = timer
+        timer.start()
+
+    def _reconnect(self, profile_id: str) -> None:
+        self._reconnects.pop(profile_id, None)
+        with database.connection_context():
+            profile = Profile.get_or_none(Profile.id == profile_id)
+        if profile is None or profile.desired_state != "connected" or profile.status == "CONNECTED":
+            return
+        try:
+            self._open(profile_id, "")
+        except ApiError as error:
+            log.warning("reconnect failed", extra=fields(profile_id=profile_id, error=error.message))
+            self._schedule_reconnect(profile_id)
+
+    def _cancel_reconnect(self, profile_id: str) -> None:
+        timer = self._reconnects.pop(profile_id, None)
+        if timer is not None:
+            timer.cancel()
+
+    @staticmethod
+    def _set_status(profile: Profile, status: str, reason: str = "") -> None:
+        """Change the status and record `session.status`, in the caller's transaction."""
+        previous = profile.status
+        profile.status = status
+        profile.last_error = reason if status in ("FAILED", "BANNED", "LOGGED_OUT", "RECONNECTING",
+                                                  "DISCONNECTED") else ""
+        if status != "QR_READY":
+            profile.qr_code, profile.qr_expires_at = "", None
+        profile.updated_at = utcnow()
+        profile.save()
+        if status != previous:
+            events.record("session.status", profile.id,
+                          {"status": status, "previousStatus": previous, "reason": reason})
+
+    def deliver_webhook(self, profile_id: str, payload: dict[str, Any]) -> int:
+        """A Cloud API webhook notification for a cloudapi profile, its signature already checked by the API
+        server: each event for the profile's own `phoneNumberId` goes through on_event, as if its engine had
+        emitted it (no live engine is needed); events for other phone numbers are ignored. Returns how many
+        events were handled."""
+        from server.engine_host.engines.cloudapi import webhooks  # lazily, like every engine: it loads pywa
+
+        with database.connection_context():
+            profile = _profile(profile_id)
+        if profile.engine != CLOUDAPI.name:
+            raise not_found("cloudapi profile", profile_id)
+        phone_id = str(profile.engine_settings.get("phoneNumberId", ""))
+        handled = 0
+        for event_phone_id, event in webhooks.events_from_webhook(payload):
+            if phone_id and event_phone_id == phone_id:
+                self.on_event(profile_id, event)
+                handled += 1
+        return handled
+
+
+# Receipts only move a message forward: a late "delivered" never undoes "read".
+_PROGRESS = {"PENDING": 0, "SENT": 1, "DELIVERED": 2, "READ": 3}
+_RECEIPT_STATUS = {"server": "SENT", "delivered": "DELIVERED", "read": "READ", "failed": "FAILED"}
+
+
+def _record_receipt(profile: Profile, data: dict[str, Any]) -> bool:
+    """Move an outbound message forward; False when no outbound message has the receipt's WhatsApp id (yet)."""
+    status = _RECEIPT_STATUS.get(data.get("status", ""))
+    message = Message.get_or_none((Message.profile == profile.id) & (Message.wa_message_id == data["wa_message_id"])
+                                  & (Message.direction == "OUTBOUND"))
+    if status is None or message is None:
+        # Not one of ours (sent from the phone), a "server" ack that send() records itself, or a receipt that
+        # came before send() could record the id.
+        return message is not None
+    if status == "FAILED" or _PROGRESS.get(status, 0) > _PROGRESS.get(message.status, 4):
+        now = utcnow()
+        bulk.item_changed(message, message.status, status)
+        message.status = status
+        message.updated_at = now
+        if status == "DELIVERED":
+            message.delivered_at = now
+        elif status == "READ":
+            message.delivered_at, message.read_at = message.delivered_at or now, now
+        elif status == "FAILED":
+            message.error = data.get("error", "WhatsApp reported the message as failed")
+        message.save()
+        events.record("message.ack", profile.id, {"messageId": message.id, "waMessageId": message.wa_message_id,
+                                                  "chatId": message.chat_id, "status": status})
+    return True
+
+
+def _record_incoming(profile: Profile, data: dict[str, Any]) -> None:
+    """Store an incoming message (once: engines may redeliver) and record `message.received`."""
+    duplicate = Message.get_or_none((Message.profile == profile.id) & (Message.direction == "INBOUND")
+                                    & (Message.wa_message_id == data["wa_message_id"]))
+    if duplicate is not None:
+        return
+    message = Message.create(
+        id=new_id("msg"), profile=profile.id, chat_id=data["chat_id"], direction="INBOUND",
+        type=data["type"].upper(), content=data.get("content", {}), status="RECEIVED",
+        wa_message_id=data["wa_message_id"], sender=data.get("sender", ""),
+        created_at=_naive(data["timestamp"]) if isinstance(data.get("timestamp"), dt.datetime) else utcnow(),
+    )
+    events.record("message.received", profile.id, {"messageId": message.id, **_camel(data)})
+
+
+
+def _profile(profile_id: str) -> Profile:
+    profile = Profile.get_or_none(Profile.id == profile_id)
+    if profile is None:
+        raise not_found("profile", profile_id)
+    return profile
+
+
+def _naive(value: dt.datetime) -> dt.datetime:
+    return value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
+def _camel(data: dict[str, Any]) -> dict[str, Any]:
+    """Engine data (snake_case) as event data (lowerCamelCase, like the rest of the API)."""
+    def convert(key: str) -> str:
+        head, *rest = key.split("_")
+        return head + "".join(part.title() for part in rest)
+
+    return {convert(key): _camel(value) if isinstance(value, dict) else value for key, value in data.items()}

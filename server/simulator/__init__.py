@@ -1,0 +1,1 @@
+"""The simulated WhatsApp network behind the `simulator` engine."""

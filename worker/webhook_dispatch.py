@@ -1,0 +1,195 @@
+"""The webhook dispatcher (DESIGN.md §7): a thread beside the workers (worker/runner.py) that follows the event log
+from a cursor kept in the database (WebhookCursor) and writes one WebhookDelivery row per (event, matching active
+webhook) in the transaction that moves the cursor, then queues an attempt for each row it made. Several processes
+may run it: the rows are unique per (webhook, event) and inserted with "ignore", and the cursor only moves forward.
+
+Every few seconds it also sweeps: it queues again the attempts that are overdue (their queue message was lost
+when Redis restarted empty or a broker was down, or their worker died holding the lease).
+
+Event ids come from a sequence, and on PostgreSQL a transaction may commit event 101 after another committed
+102. The dispatcher therefore remembers the ids it skipped ("gaps") and looks for them again on each pass; the
+cursor stays below the oldest gap until the gap is filled or, after GAP_GRACE, taken for a rolled-back id.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import threading
+import time
+from typing import Any
+
+from server.core import event_bus, event_filters
+from server.core.db import database, utcnow, write_transaction
+from server.core.ids import new_id
+from server.core.logs import fields
+from server.core.models import Event, Webhook, WebhookCursor, WebhookDelivery
+from server.core.webhook_deliveries import ACTIVE, PENDING, TEST_EVENT, enqueue
+
+log = logging.getLogger("wagw.webhooks")
+
+CURSOR = "webhooks"
+# Woken by the event bus when the log grows, the dispatcher still looks every BACKSTOP_S (events beyond an id
+# the bus waits for, a lost wake-up); without the bus it polls every POLL_S.
+BACKSTOP_S = 0.5
+POLL_S = 0.05
+BATCH = 500
+GAP_GRACE = dt.timedelta(seconds=30)
+# Larger jumps of the id sequence than this are not waited for (nor more missing ids than MAX_GAPS at once).
+MAX_GAP = 1000
+MAX_GAPS = 10_000
+SWEEP_EVERY_S = 5.0
+# As the message sweeper's (worker/sweeper.py): an attempt this overdue is queued again.
+OVERDUE = dt.timedelta(seconds=float(os.environ.get("WAGW_SWEEP_OVERDUE_S", "").strip() or 30))
+ORPHANS_EVERY_S = 600.0
+
+
+def wants(webhook: Webhook, event: Event) -> bool:
+    """Whether an event goes to a webhook: its profile's (or any, for a global webhook), not older than the
+    webhook, and passing its event filters."""
+    if webhook.profile_id is not None and webhook.profile_id != event.profile_id:
+        return False
+    return event.created_at >= webhook.created_at and event_filters.matches(webhook.events, event.name)
+
+
+class Dispatcher:
+    """Follows the event log. `scanned` is the last id this process has looked at; `gaps` the ids below it
+    it has not seen yet (with when it first missed them); the stored cursor is just below the oldest gap."""
+
+    def __init__(self) -> None:
+        self.scanned: int | None = None
+        self.gaps: dict[int, dt.datetime] = {}
+
+    def run_once(self) -> int:
+        """One pass; returns how many events it dispatched."""
+        with database.connection_context():
+            stored = self._stored_cursor()
+            if self.scanned is None or stored > self.scanned:  # start, or another process went further
+                self.scanned = stored
+                self.gaps = {gap: seen for gap, seen in self.gaps.items() if gap > stored}
+            now = utcnow()
+            columns = (Event.id, Event.name, Event.profile_id, Event.created_at)
+            # Ids missed before that have appeared since (their transactions committed late).
+            filled: list[Event] = []
+            gaps = sorted(self.gaps)
+            for start in range(0, len(gaps), BATCH):
+                filled.extend(Event.select(*columns).where(Event.id.in_(gaps[start:start + BATCH])))
+            for row in filled:
+                del self.gaps[row.id]
+            for gap in [gap for gap, seen in self.gaps.items() if now - seen > GAP_GRACE]:
+                del self.gaps[gap]  # a rolled-back transaction's id: it will never appear
+            new = list(Event.select(*columns).where(Event.id > self.scanned).order_by(Event.id).limit(BATCH))
+            expected = self.scanned + 1
+            for row in new:
+                if row.id - expected <= MAX_GAP and len(self.gaps) < MAX_GAPS:
+                    self.gaps.update((missing, now) for missing in range(expected, row.id))
+                expected = row.id + 1
+            scanned = new[-1].id if new else self.scanned
+            cursor = min(self.gaps) - 1 if self.gaps else scanned
+            dispatched = filled + new
+            made = self._dispatch(dispatched, stored, cursor, now) if dispatched or cursor > stored else []
+            self.scanned = scanned
+        enqueue(made)
+        return len(dispatched)
+
+    def _stored_cursor(self) -> int:
+        row = WebhookCursor.get_or_none(WebhookCursor.name == CURSOR)
+        if row is not None:
+            return row.last_event_id
+        with write_transaction():
+            WebhookCursor.insert(name=CURSOR, last_event_id=0).on_conflict_ignore().execute()
+        return WebhookCursor.get(WebhookCursor.name == CURSOR).last_event_id
+
+    def _dispatch(self, rows: list[Event], stored: int, cursor: int, now: dt.datetime) -> list[str]:
+        """Make the deliveries of `rows` and move the stored cursor, in one transaction; returns the ids of the
+        deliveries this call made (another process may have made some of them already)."""
+        fanned = [row for row in rows if row.name != TEST_EVENT]
+        planned: list[dict[str, Any]] = []
+        if fanned:
+            hooks = list(Webhook.select().where(Webhook.active == True))  # noqa: E712  (peewee expression)
+            planned = [
+                {"id": new_id("whd"), "webhook_id": hook.id, "event_id": row.id, "event": row.name,
+                 "profile_id": row.profile_id, "status": PENDING, "attempts": [], "round_attempts": 0,
+                 "next_attempt_at": now, "queued_at": now, "created_at": now, "updated_at": now}
+                for row in fanned for hook in hooks if wants(hook, row)
+            ]
+        ids = [item["id"] for item in planned]
+        with write_transaction():
+            for start in range(0, len(planned), 100):
+                WebhookDelivery.insert_many(planned[start:start + 100]).on_conflict_ignore().execute()
+            if cursor > stored:
+                WebhookCursor.update(last_event_id=cursor, updated_at=now).where(
+                    (WebhookCursor.name == CURSOR) & (WebhookCursor.last_event_id < cursor)).execute()
+        made: list[str] = []
+        for start in range(0, len(ids), BATCH):
+            made += [row.id for row in WebhookDelivery.select(WebhookDelivery.id).where(
+                WebhookDelivery.id.in_(ids[start:start + BATCH]))]
+        return made
+
+
+def sweep_once() -> int:
+    """Queue again the attempts that are overdue: lost queue messages, expired leases."""
+    now = utcnow()
+    with database.connection_context():
+        overdue = [row.id for row in WebhookDelivery.select(WebhookDelivery.id).where(
+            WebhookDelivery.status.in_(ACTIVE)
+            & (WebhookDelivery.next_attempt_at.is_null() | (WebhookDelivery.next_attempt_at <= now))
+            & (WebhookDelivery.queued_at.is_null() | (WebhookDelivery.queued_at < now - OVERDUE))
+            & (WebhookDelivery.leased_until.is_null() | (WebhookDelivery.leased_until < now))
+        ).limit(BATCH)]
+        if not overdue:
+            return 0
+        with write_transaction():  # first, so other processes' sweeps leave them alone for a while
+            WebhookDelivery.update(queued_at=now).where(WebhookDelivery.id.in_(overdue)).execute()
+    enqueue(overdue)
+    return len(overdue)
+
+
+def remove_orphans() -> int:
+    """Deliveries of webhooks deleted with their profile (webhook deletion itself removes them)."""
+    with database.connection_context(), write_transaction():
+        return WebhookDelivery.delete().where(
+            WebhookDelivery.webhook_id.not_in(Webhook.select(Webhook.id))).execute()
+
+
+def _wake_on_new_events() -> event_bus.Waiter | None:
+    """A waiter the event bus wakes when the log grows (server/event_bus.py); None when the bus cannot be
+    used, and then the dispatcher polls."""
+    try:
+        waiter = event_bus.Waiter()
+        event_bus.tail().add(waiter)
+        return waiter
+    except Exception:
+        log.warning("webhook dispatch: no event bus; polling the event log", exc_info=True)
+        return None
+
+
+def run(stopping: threading.Event) -> None:
+    """The dispatcher's thread: follow the event log, and sweep every few seconds, until `stopping`."""
+    dispatcher = Dispatcher()
+    waiter = _wake_on_new_events()
+    next_sweep = time.monotonic() + SWEEP_EVERY_S
+    next_orphans = time.monotonic() + ORPHANS_EVERY_S
+    while not stopping.is_set():
+        busy = False
+        try:
+            if waiter is not None:
+                waiter.clear()  # before reading the log, so a wake during the pass is not missed
+            busy = dispatcher.run_once() >= BATCH
+            if time.monotonic() >= next_sweep:
+                next_sweep = time.monotonic() + SWEEP_EVERY_S
+                if count := sweep_once():
+                    log.info("requeued overdue webhook attempts", extra=fields(count=count))
+            if time.monotonic() >= next_orphans:
+                next_orphans = time.monotonic() + ORPHANS_EVERY_S
+                remove_orphans()
+        except Exception:
+            log.exception("webhook dispatch failed")
+            stopping.wait(1.0)
+        if busy:
+            continue
+        if waiter is not None:
+            waiter.wait(BACKSTOP_S)
+        else:
+            stopping.wait(POLL_S)
