@@ -4,7 +4,8 @@
 #   make gen     regenerate gen/ from proto/ (Python stubs, .pyi, gRPC stubs, descriptor set for Envoy,
 #                openapi.json and docs.html)
 #   make lint    buf lint, buf breaking against main (BREAKING_BRANCH=...), ruff check, the layer rules (lint-imports)
-#   make test    setup, lint, then pytest (extra arguments: PYTEST_ARGS='-k bulk -x')
+#   make test    setup, lint, then pytest: the unit tests, then the integration tests (PYTEST_ARGS='-k bulk -x')
+#   make test-unit  the unit tests alone (tests/unit: no processes, seconds)
 #   make run     setup, gen if a proto changed, then start the gateway (python -m server.launch)
 #   make bench   run the benchmarks in bench/ (BENCHES='send bulk webhooks'; BENCH_ARGS_send='--database postgres')
 #   make clean   remove caches and install stamps; `make distclean` also removes .venv and node_modules
@@ -43,7 +44,7 @@ RUFF_FORMAT ?= 0
 PYTEST_ARGS ?=
 RUN_ARGS    ?=
 
-.PHONY: help setup deb-packages gen lint lint-proto lint-breaking lint-python lint-imports test run bench clean distclean
+.PHONY: help setup deb-packages gen lint lint-proto lint-breaking lint-python lint-imports test test-unit run bench clean distclean
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
@@ -142,9 +143,15 @@ lint-imports: $(VENV_STAMP)
 # ----------------------------------------------------------------------------------------------- test
 
 # pytest exits with 5 when it collects no test: that is not a failure here.
+PYTEST = $(PY) -m pytest $(PYTEST_ARGS) $(1) || { rc=$$?; [ $$rc -eq 5 ] || exit $$rc; echo "pytest: no tests collected"; }
+
 test: setup
 	@$(MAKE) --no-print-directory lint
-	$(PY) -m pytest $(PYTEST_ARGS) || { rc=$$?; [ $$rc -eq 5 ] || exit $$rc; echo "pytest: no tests collected"; }
+	$(call PYTEST,tests/unit)
+	$(call PYTEST,tests/integration)
+
+test-unit: setup
+	$(call PYTEST,tests/unit)
 
 # ------------------------------------------------------------------------------------------------ run
 

@@ -1,4 +1,4 @@
-"""Fixtures shared by the integration tests."""
+"""Fixtures shared by the tests: the running stack (once per backend), clients of it, and distinct ids."""
 
 from __future__ import annotations
 
@@ -46,6 +46,13 @@ def api(stack: Stack, transport: str) -> Iterator[Callable[..., httpx.Client | G
     yield make
     for client in clients:
         client.close()
+
+
+@pytest.fixture
+def rest(stack: Stack) -> Iterator[httpx.Client]:
+    """REST through Envoy as the admin, on the shared stack of this test's backend."""
+    with stack.rest() as client:
+        yield client
 
 
 _counter = itertools.count()

@@ -24,10 +24,9 @@ import redis
 
 from server.core import db, migrations, webhook_signing
 from server.core.config import ROOT
+from tests.support.api import connected_profile, fails, last_event_id, ok, wait_for, wait_message
 from tests.support.net import LOCALHOST, free_port
 from tests.support.stack import Stack, postgres_database, running_stack
-from tests.test_lifecycle import fails, last_event_id, ok, wait_for
-from tests.test_messages import connected_profile, wait_message
 
 # The whole schedule (10 s … 8 h, about 15.7 h) shrinks to about 11 s.
 BACKOFF_SCALE = 0.0002

@@ -31,14 +31,16 @@ from server.api import auth
 from server.api.auth import Principal, principal_context
 from server.api.services.api_keys import ApiKeyServicer
 from server.core import models
-from server.core.config import Settings
+from server.core.config import (
+    ROOT,
+    Settings,
+)
 from server.core.db import open_database, utcnow
 from server.core.errors import ApiError
 from server.core.migrations import migrate
 from tests.support.stack import postgres_database
 from wagw.v1 import api_keys_pb2
 
-ROOT = Path(__file__).resolve().parent.parent
 HS_SECRET = "a-test-secret-of-at-least-thirty-two-bytes"
 
 

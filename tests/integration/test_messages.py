@@ -8,43 +8,18 @@ import datetime as dt
 import itertools
 import subprocess
 import sys
-from collections.abc import Callable
-from typing import Any
 
-import httpx
 import pytest
 
 from server.core.config import ROOT
 from server.launch import Child
-from tests.support.stack import Stack
-from tests.test_lifecycle import fails, ok, wait_for, wait_status
+from tests.support.api import connected_profile, fails, ok, wait_for, wait_message
 
 PNG = base64.b64encode(bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
     "1f15c4890000000d49444154789c6360000002000001e221bc330000000049454e44ae426082")).decode()
 PDF = base64.b64encode(b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n").decode()
 MP4 = base64.b64encode(bytes.fromhex("0000001866747970") + b"mp42" + bytes(4) + b"mp42isom" + bytes(64)).decode()
-
-
-@pytest.fixture
-def rest(stack: Stack):
-    with stack.rest() as client:
-        yield client
-
-
-def connected_profile(rest: httpx.Client, unique: Callable[[str], str], **extra: Any) -> tuple[str, str]:
-    """A simulator profile that pairs by itself; returns its id and phone number."""
-    pid = unique("msg")
-    ok(rest.post("/profiles", json={"id": pid, "name": "Sender", "engine": "simulator",
-                                    "engineSettings": {"autoPair": True, "autoPairDelayMs": 100}, **extra}))
-    ok(rest.post(f"/profiles/{pid}/connect", json={}))
-    wait_status(rest, pid, "CONNECTED")
-    return pid, ok(rest.get(f"/profiles/{pid}"))["phoneNumber"]
-
-
-def wait_message(rest: httpx.Client, message_id: str, *statuses: str, timeout: float = 20) -> dict:
-    return wait_for(lambda: (m := ok(rest.get(f"/messages/{message_id}")))["status"] in statuses and m,
-                    f"message {message_id} in {statuses}", timeout)
 
 
 SENDS = [

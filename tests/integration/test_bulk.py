@@ -11,19 +11,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.stack import Stack
-from tests.test_contract import SEED_BULK_BODY
-from tests.test_lifecycle import fails, ok, wait_for, wait_status
-from tests.test_messages import connected_profile
+from tests.support.api import connected_profile, fails, ok, wait_for, wait_status
+from tests.support.contract import SEED_BULK_BODY
 
 # The seed's example (api-specification.txt §7.5), byte for byte.
 SEED_BODY = SEED_BULK_BODY
-
-
-@pytest.fixture
-def rest(stack: Stack):
-    with stack.rest() as client:
-        yield client
 
 
 def wait_batch(rest: httpx.Client, batch_id: str, *statuses: str, timeout: float = 30) -> dict:

@@ -8,8 +8,8 @@ import time
 
 import httpx
 
+from tests.support.contract import SEED_ROUTES, annotated_routes, path_shape
 from tests.support.net import wait_for_port
-from tests.test_contract import SEED_ROUTES, annotated_routes, path_shape
 
 
 def _get(stack, path: str) -> httpx.Response:

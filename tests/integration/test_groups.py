@@ -12,18 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.api import connected_profile, fails, ok, wait_for
 from tests.support.stack import Stack
-from tests.test_lifecycle import fails, ok, wait_for
-from tests.test_messages import connected_profile
 
 UNREGISTERED = "+6281299990000"  # ends in 0000: not on WhatsApp in the simulator
 _numbers = itertools.count(1)
-
-
-@pytest.fixture
-def rest(stack: Stack):
-    with stack.rest() as client:
-        yield client
 
 
 def fresh_phone() -> str:

@@ -3,7 +3,6 @@ fixture), each over two transports (the `transport` fixture, behind `api`): REST
 the same REST-shaped calls straight to the API server over gRPC (tests/support/grpc_rest.py). Envoy's own
 replies (413, unknown routes, CORS...) are tested in tests/test_gateway.py."""
 
-import re
 
 import grpc
 import httpx
@@ -11,29 +10,8 @@ import pytest
 
 from server.core.errors import error_reason
 from tests.support import grpc_rest
+from tests.support.api import TIMESTAMP, Client, fails, ok
 from wagw.v1 import contacts_pb2, contacts_pb2_grpc, profiles_pb2, profiles_pb2_grpc
-
-TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
-
-Client = httpx.Client | grpc_rest.GrpcRestClient
-Reply = httpx.Response | grpc_rest.Response
-
-
-def ok(response: Reply, status: int = 200) -> dict:
-    body = response.json()
-    assert response.status_code == status, body
-    assert body["success"] is True
-    assert TIMESTAMP.match(body["meta"]["timestamp"])
-    return body["data"]
-
-
-def fails(response: Reply, status: int, code: str) -> dict:
-    body = response.json()
-    assert response.status_code == status, body
-    assert body["success"] is False
-    assert body["error"]["code"] == code, body
-    assert body["error"]["message"]
-    return body["error"]
 
 
 def new_profile(rest: Client, profile_id: str, **extra) -> dict:

@@ -17,6 +17,7 @@ import pytest
 
 from server.core import db, models
 from server.core.ids import new_id
+from tests.support.api import fails, ok
 from tests.support.stack import Stack
 
 PHONE_ID = "106540352242922"
@@ -27,19 +28,6 @@ TS = "1750000000"
 WHEN = "2025-06-15T15:06:40Z"
 APP_SECRET = "6f1e0c8a2b9d4e7f8a1b2c3d4e5f6a7b"
 VERIFY_TOKEN = "meatball-sandwich-42"
-
-
-def ok(response: httpx.Response) -> Any:
-    body = response.json()
-    assert response.status_code == 200, body
-    return body["data"]
-
-
-def fails(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    body = response.json()
-    assert response.status_code == status, body
-    assert body["success"] is False and body["error"]["code"] == code, body
-    return body["error"]
 
 
 def notification(value: dict[str, Any], phone_id: str = PHONE_ID) -> dict[str, Any]:
@@ -70,12 +58,6 @@ def body_of(payload: dict[str, Any]) -> bytes:
 
 def signature(body: bytes, secret: str = APP_SECRET) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-@pytest.fixture
-def rest(stack: Stack) -> Iterator[httpx.Client]:
-    with stack.rest() as client:
-        yield client
 
 
 @pytest.fixture

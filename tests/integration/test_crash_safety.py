@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import collections
 import secrets
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,15 +24,10 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from server.launch import Child
-from tests.support.net import LOCALHOST, free_port, wait_for_port
+from tests.support.api import connected_profile, ok, wait_for
+from tests.support.crash import FAST_RECOVERY, PrivateRedis, kill_and_restart
 from tests.support.stack import Stack, running_stack
-from tests.test_lifecycle import ok, wait_for
-from tests.test_messages import connected_profile
 
-# Faster recovery than production, so each test takes seconds: the sweeper re-queues a pending message whose
-# queue entry is 3 s overdue (not 30 s), and a killed worker's hold on a profile's send gate lapses after 5 s.
-FAST_RECOVERY = {"WAGW_SWEEP_OVERDUE_S": "3", "WAGW_SEND_LEASE_S": "5"}
 SEND_LIMITS = {"sendLimits": {"minGapMs": 0, "jitterMs": 0}}
 MESSAGES = 200
 SENDER_THREADS = 8
@@ -172,16 +166,6 @@ def new_stream(stack: Stack, rest: httpx.Client, unique: Callable[[str], str]) -
     return Stream(stack, profiles, recipients())
 
 
-def kill_and_restart(child: Child, port: int | None) -> None:
-    assert child.process is not None and child.process.poll() is None, f"{child.name} is not running"
-    child.process.kill()
-    child.process.wait()
-    time.sleep(0.5)  # down for a moment: requests and deliveries meet a dead process
-    child.start()
-    if port is not None:
-        wait_for_port(port, timeout=20)
-
-
 def stream_with_a_crash(stream: Stream, crash: Callable[[], None], *, after: int = 70) -> None:
     """Send the 200 messages; once `after` are accepted, run `crash` while the rest are being sent."""
     failures: list[BaseException] = []
@@ -254,31 +238,6 @@ def test_engine_host_killed_after_whatsapp_accepted_but_before_the_gateway_recor
 
 
 # B. Redis down
-
-
-class PrivateRedis:
-    """A redis-server of the test's own on a free port (never the machine's shared one), started empty each
-    time: no snapshot, no append-only file."""
-
-    def __init__(self, workdir: str):
-        self.port = free_port()
-        self.workdir = workdir
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://{LOCALHOST}:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", LOCALHOST, "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.workdir)
-        wait_for_port(self.port, timeout=10)
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
 
 
 @pytest.fixture

@@ -26,20 +26,13 @@ from websockets.sync.client import ClientConnection, connect
 from server.core import db, event_bus, migrations
 from server.core.config import ROOT, Settings
 from server.core.models import Event
+from tests.support.api import connected_profile, fails, ok, wait_message
 from tests.support.net import LOCALHOST, free_port, wait_for_port
 from tests.support.stack import Stack
-from tests.test_lifecycle import fails, ok
-from tests.test_messages import connected_profile, wait_message
 from wagw.v1 import events_pb2, events_pb2_grpc
 
 TIMEOUT = 15.0
 _numbers = iter(range(10**6))
-
-
-@pytest.fixture
-def rest(stack: Stack) -> Iterator[httpx.Client]:
-    with stack.rest() as client:
-        yield client
 
 
 class Collector:

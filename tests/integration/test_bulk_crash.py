@@ -11,10 +11,9 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
+from tests.support.api import connected_profile, ok, wait_for
+from tests.support.crash import FAST_RECOVERY, PrivateRedis, kill_and_restart
 from tests.support.stack import Stack, running_stack
-from tests.test_crash_safety import FAST_RECOVERY, PrivateRedis, kill_and_restart
-from tests.test_lifecycle import ok, wait_for
-from tests.test_messages import connected_profile
 
 ITEMS = 30
 DELAY_MS = 150

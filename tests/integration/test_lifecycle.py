@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import io
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -16,67 +15,18 @@ import pytest
 import zxingcpp
 from PIL import Image
 
+from tests.support.api import (
+    fails,
+    last_event_id,
+    ok,
+    session_statuses,
+    status_of,
+    wait_for,
+    wait_status,
+    wait_statuses_since,
+)
 from tests.support.stack import Stack
 from wagw.engine.v1 import engine_host_pb2, engine_host_pb2_grpc
-
-
-def ok(response: httpx.Response) -> Any:
-    body = response.json()
-    assert response.status_code == 200, body
-    return body["data"]
-
-
-def fails(response: httpx.Response, status: int, code: str) -> dict:
-    body = response.json()
-    assert response.status_code == status, body
-    assert body["error"]["code"] == code, body
-    return body["error"]
-
-
-def wait_for(probe: Callable[[], Any], what: str, timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
-def status_of(rest: httpx.Client, profile_id: str) -> str:
-    return ok(rest.get(f"/profiles/{profile_id}"))["status"]
-
-
-def wait_status(rest: httpx.Client, profile_id: str, *statuses: str, timeout: float = 15.0) -> str:
-    return wait_for(lambda: (s := status_of(rest, profile_id)) in statuses and s, f"{profile_id} in {statuses}",
-                    timeout)
-
-
-def session_statuses(rest: httpx.Client, profile_id: str, since: int = 0) -> list[str]:
-    page = ok(rest.get("/events", params={"profileId": profile_id, "events": "session.status", "pageSize": 1000,
-                                          "since": since}))
-    return [event["data"]["status"] for event in page["events"]]
-
-
-def last_event_id(rest: httpx.Client) -> int:
-    page = ok(rest.get("/events", params={"pageSize": 1000}))
-    while page["events"]:
-        since = int(page["lastId"])
-        page = ok(rest.get("/events", params={"pageSize": 1000, "since": since}))
-    return int(page["lastId"])
-
-
-def wait_statuses_since(rest: httpx.Client, profile_id: str, since: int, last: str, timeout: float = 20) -> list[str]:
-    """The session statuses recorded after event `since`, once the last of them is `last`."""
-    return wait_for(lambda: (seen := session_statuses(rest, profile_id, since)) and seen[-1] == last and seen,
-                    f"{profile_id} to reach {last}", timeout)
-
-
-@pytest.fixture
-def rest(stack: Stack):
-    with stack.rest() as client:
-        yield client
 
 
 def new_profile(rest: httpx.Client, unique: Callable[[str], str], **settings: Any) -> str:

@@ -42,6 +42,7 @@ from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import (
 from neonize.utils.enum import MediaType, ParticipantChange
 from PIL import Image
 
+from server.core.config import ROOT
 from server.core.errors import ApiError
 from server.engine_host.engines.base import (
     BANNED,
@@ -72,7 +73,6 @@ from server.engine_host.engines.whatsmeow import (
 )
 from tests.support.stack import postgres_database
 
-ROOT = Path(__file__).resolve().parent.parent
 NOW_MS = 1_764_000_000_000
 EMPTY = nz.JID(User="", Server="", RawAgent=0, Device=0, Integrator=0, IsEmpty=True)
 ME = "628123456789"
