@@ -1,0 +1,223 @@
+"""The documented examples (proto/wagw/v1/examples.yaml, shown at /docs) sent, in order, to a real stack on the
+simulator through Envoy, so the docs cannot drift from the API:
+
+- every example succeeds, and the real answer fits the operation's response schema in gen/openapi.json;
+- every field rule of the document (gateway/field_rules.py) is enforced: the operation's example with that one
+  field broken answers 400 VALIDATION_ERROR naming the field.
+
+The stack is this module's own: webhooks may call a local receiver (WAGW_ALLOW_PRIVATE_URLS), and the
+simulator's clock runs at half speed, so the simulated phone links the example profile (autoPair, 3 s) only
+after the QR code example has read its code.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from google.protobuf import descriptor_pool
+
+from gateway.field_rules import RULES
+from tests.support.api import wait_status
+from tests.support.examples import ExampleRunner, load_document, validator, walkthrough
+from tests.support.net import LOCALHOST, free_port
+from tests.support.stack import Stack, postgres_database, running_stack
+from wagw.v1 import (  # noqa: F401  (loads every service into the descriptor pool)
+    api_keys_pb2,
+    bulk_pb2,
+    cloudapi_pb2,
+    contacts_pb2,
+    events_pb2,
+    groups_pb2,
+    messages_pb2,
+    profiles_pb2,
+    webhooks_pb2,
+)
+
+DOCUMENT = load_document()
+EXAMPLE_PROFILE = "profile-123"
+EXAMPLE_WEBHOOK_URL = "https://example.com/hook"
+# What the example profile must be before an operation runs, as a reader of the docs would wait for it.
+NEEDS_STATUS = {"ProfileService.GetProfileQr": "QR_READY", "MessageService": "CONNECTED", "BulkService": "CONNECTED",
+                "GroupService": "CONNECTED"}
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    """The webhook example's receiver: answers 200 to every delivery."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        self.send_response(200)
+        self.send_header("content-length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def receiver_url() -> Iterator[str]:
+    server = ThreadingHTTPServer((LOCALHOST, free_port()), _Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://{LOCALHOST}:{server.server_port}/hook"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def examples_stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    env = {"WAGW_ALLOW_PRIVATE_URLS": "1", "WAGW_SIMULATOR_TIME_SCALE": "2"}
+    if request.param == "sqlite":
+        with running_stack(f"sqlite:///{tmp_path_factory.mktemp('examples') / 'wagw.db'}", **env) as stack:
+            yield stack
+    else:
+        with postgres_database() as url, running_stack(url, **env) as stack:
+            yield stack
+
+
+def test_every_example_works_and_every_field_rule_holds(examples_stack, receiver_url):
+    exercised: set[str] = set()
+    checked: set[str] = set()
+    with examples_stack.rest() as client:
+        runner = ExampleRunner(client, DOCUMENT, {EXAMPLE_WEBHOOK_URL: receiver_url})
+        for name, example in walkthrough():
+            wanted = NEEDS_STATUS.get(name) or NEEDS_STATUS.get(name.split(".")[0])
+            if wanted:
+                wait_status(client, runner.swap(EXAMPLE_PROFILE), wanted, timeout=30)
+            response, data = runner.send(name, example)
+            assert response.status_code == 200, (name, response.text)
+            operation = runner.operations[name]
+            answer = response.json() if operation.response_schema().get("properties", {}).get("success") else data
+            errors = [error.message for error in validator(DOCUMENT, operation.response_schema()).iter_errors(answer)]
+            assert not errors, (name, errors)
+            runner.learn(example["response"], data)
+            if name not in checked:  # an operation's first example carries its rules' checks
+                checked.add(name)
+                exercised |= _check_rules(runner, name, example)
+    assert exercised == set(RULES), f"rules no example reaches: {sorted(set(RULES) - exercised)}"
+
+
+# Breaking one field at a time
+
+
+def _check_rules(runner: ExampleRunner, name: str, example: dict[str, Any]) -> set[str]:
+    """Send the example once per rule of its request's fields, with that field broken; each must answer 400
+    VALIDATION_ERROR naming the field. The rules it checked."""
+    operation = runner.operations[name]
+    service, method = name.split(".")
+    request_type = descriptor_pool.Default().FindServiceByName(f"wagw.v1.{service}").methods_by_name[method].input_type
+    in_path = {p["name"] for p in operation.spec.get("parameters", []) if p["in"] == "path"}
+    where = "body" if "requestBody" in operation.spec else "query"
+    checked = set()
+    for key, json_path, field in _ruled_fields(request_type, in_path):
+        for broken in _violations(RULES[key], field, _get(example.get(where, {}), json_path)):
+            variant = copy.deepcopy({k: v for k, v in example.items() if k != "headers"})
+            variant.setdefault(where, {})
+            if where == "query":
+                variant["query"][json_path] = broken
+                response, _ = runner.send(name, variant)
+            else:
+                body = runner.swap(variant["body"])
+                _set(body, json_path, broken, _oneof_siblings(field))
+                response, _ = runner.send(name, variant, body=body)
+            reply = response.json()
+            assert response.status_code == 400, (name, json_path, str(broken)[:80], reply)
+            assert reply["error"]["code"] == "VALIDATION_ERROR", (name, json_path, reply)
+            assert reply["error"]["details"]["field"] == json_path, (name, json_path, reply)
+        checked.add(key)
+    return checked
+
+
+def _ruled_fields(message: Any, exclude: set[str], prefix: str = "") -> Iterator[tuple[str, str, Any]]:
+    """(rule key, JSON path, field) of every field with a rule in this request, through singular messages."""
+    for field in message.fields:
+        path = prefix + field.json_name
+        if not prefix and field.json_name in exclude:
+            continue
+        if field.full_name in RULES:
+            yield field.full_name, path, field
+        elif (field.message_type is not None and not field.message_type.GetOptions().map_entry
+              and not field.is_repeated and field.message_type.full_name.startswith("wagw.")):
+            yield from _ruled_fields(field.message_type, exclude, f"{path}.")
+
+
+def _violations(rule: dict[str, Any], field: Any, current: Any) -> Iterator[Any]:
+    """One value per keyword of the rule that breaks it and nothing else (lists keep their other bounds)."""
+    for keyword, bound in rule.items():
+        if keyword == "maxLength":
+            yield ("https://example.com/" if "format" in rule else "") + "x" * (bound + 1)
+        elif keyword == "minLength":
+            yield "x" * (bound - 1)  # "" for 1: present all the same where it counts (optional, list items, keys)
+        elif keyword == "maximum":
+            yield bound + 1
+        elif keyword == "minimum":
+            yield bound - 1
+        elif keyword == "pattern":
+            yield "not valid!"
+        elif keyword == "enum":
+            yield "not-a-valid-value"
+        elif keyword == "minItems" and bound > 0:
+            yield _distinct(field, current, bound - 1)
+        elif keyword == "maxItems":
+            yield _distinct(field, current, bound + 1)
+        elif keyword == "uniqueItems":
+            yield _distinct(field, current, 1) * max(rule.get("minItems", 2), 2)
+        elif keyword == "items":
+            others = _distinct(field, current, max(rule.get("minItems", 1), 1))
+            yield from ([item, *others[1:]] for item in _violations(bound, field, None))
+        elif keyword == "maxProperties":
+            yield {f"key{i}": "value" for i in range(bound + 1)}
+        elif keyword == "propertyNames":
+            yield from ({name: "value"} for name in _violations(bound, field, None))
+        elif keyword == "additionalProperties":
+            yield from ({"key": value} for value in _violations(bound, field, None))
+        elif keyword in ("format", "type"):
+            continue  # a hint for readers, and the JSON type the transcoder already checks
+        else:
+            raise AssertionError(f"no way to break {keyword!r} of {field.full_name}")
+
+
+# Valid items to build lists with, for list fields an example leaves empty.
+_SAMPLE_ITEMS = {"mentions": "628123456789", "tags": "tag", "options": "option", "scopes": "messages:send",
+                 "events": "*", "participants": "628123456789"}
+# A small bulk item: 10,001 of them make a body under 1 MiB, which is as much as the transcoder takes today.
+_BULK_ITEM = {"chatId": "628123456789", "type": "text", "content": {"text": "Hi"}}
+
+
+def _distinct(field: Any, current: Any, count: int) -> list[Any]:
+    """`count` valid, different items for a list field: from the example's own first item when it has one."""
+    if field.name == "messages":  # bulk items: identical ones are still separate messages
+        return [copy.deepcopy(_BULK_ITEM) for _ in range(count)]
+    sample = current[0] if current else _SAMPLE_ITEMS[field.name]
+    if field.name in ("participants", "mentions"):
+        return [f"6281234{i:05d}" for i in range(count)]  # distinct numbers that are on WhatsApp
+    return [f"{sample}{i}" for i in range(count)]
+
+
+def _get(container: dict[str, Any], json_path: str) -> Any:
+    for part in json_path.split("."):
+        if not isinstance(container, dict):
+            return None
+        container = container.get(part)
+    return container
+
+
+def _set(container: dict[str, Any], json_path: str, value: Any, drop: tuple[str, ...] = ()) -> None:
+    """Set the value at the path, removing `drop` beside it (the other members of its oneof)."""
+    *parents, last = json_path.split(".")
+    for part in parents:
+        container = container.setdefault(part, {})
+    for sibling in drop:
+        container.pop(sibling, None)
+    container[last] = value
+
+
+def _oneof_siblings(field: Any) -> tuple[str, ...]:
+    oneof = field.containing_oneof
+    return tuple(other.json_name for other in oneof.fields if other is not field) if oneof else ()
