@@ -491,6 +491,9 @@ class Generator:
                 },
             },
         }
+        # Services in the order a newcomer meets them: the order of examples.yaml's walkthrough.
+        walk = [name.split(".")[0] for name in self.examples]
+        tags.sort(key=lambda tag: walk.index(tag["name"]) if tag["name"] in walk else len(walk))
         return {
             "openapi": "3.1.0",
             "info": {
