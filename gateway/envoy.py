@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -255,10 +256,12 @@ def start(
     metrics_port: int | None = None,
     workdir: Path | None = None,
     timeout: float = 15.0,
+    edit: Callable[[dict[str, Any]], None] | None = None,
 ) -> Envoy:
     """Starts Envoy with envoy.yaml rendered for these ports and returns once its listener accepts.
 
     The rendered config and Envoy's log go to workdir (a temporary directory, removed by stop(), when None).
+    `edit` may change the rendered config first (benchmarks take filters out to measure what they cost).
     Raises EnvoyError with the log when Envoy exits or does not listen within timeout seconds.
     """
     tmp = None
@@ -269,6 +272,8 @@ def start(
         listen_port, upstream_port, admin_port, listen_address=listen_address, upstream_host=upstream_host,
         websocket_port=websocket_port, metrics_port=metrics_port,
     )
+    if edit is not None:
+        edit(config)
     config_path = write_config(workdir / "envoy.yaml", config)
     log_path = workdir / "envoy.log"
     log = log_path.open("wb")
