@@ -264,7 +264,8 @@ class Generator:
         extra: dict[str, Any] = {}
         comment = self.comments.get(f"{owner}.{field.name}")
         if comment:
-            extra["description"] = comment
+            # An inline enum keeps what its values mean under the field's own description.
+            extra["description"] = f"{comment}\n\n{schema['description']}" if "description" in schema else comment
         field_behaviors = behaviors(field)
         if field_behaviors & READ_ONLY:
             extra["readOnly"] = True

@@ -186,15 +186,13 @@ def _violations(rule: dict[str, Any], field: Any, current: Any) -> Iterator[Any]
 # Valid items to build lists with, for list fields an example leaves empty.
 _SAMPLE_ITEMS = {"mentions": "628123456789", "tags": "tag", "options": "option", "scopes": "messages:send",
                  "events": "*", "participants": "628123456789"}
-# A small bulk item: 10,001 of them make a body under 1 MiB, which is as much as the transcoder takes today.
-_BULK_ITEM = {"chatId": "628123456789", "type": "text", "content": {"text": "Hi"}}
 
 
 def _distinct(field: Any, current: Any, count: int) -> list[Any]:
     """`count` valid, different items for a list field: from the example's own first item when it has one."""
-    if field.name == "messages":  # bulk items: identical ones are still separate messages
-        return [copy.deepcopy(_BULK_ITEM) for _ in range(count)]
     sample = current[0] if current else _SAMPLE_ITEMS[field.name]
+    if isinstance(sample, dict):  # bulk items: identical ones are still separate messages
+        return [copy.deepcopy(sample) for _ in range(count)]
     if field.name in ("participants", "mentions"):
         return [f"6281234{i:05d}" for i in range(count)]  # distinct numbers that are on WhatsApp
     return [f"{sample}{i}" for i in range(count)]

@@ -109,7 +109,8 @@ class ExampleRunner:
             for key, value in example.items():
                 if key not in real:
                     continue
-                if _ID_KEY.match(key) and isinstance(value, str) and isinstance(real[key], str) and value != real[key]:
+                if (_ID_KEY.match(key) and isinstance(value, str) and isinstance(real[key], str)
+                        and value != real[key] and not value.isdigit()):  # not event ids: "32" may be anything
                     self.substitutions.setdefault(value, real[key])
                 else:
                     self.learn(value, real[key])
