@@ -2,8 +2,9 @@
 
 gateway/openapi.py adds them to the OpenAPI document, so a client (or Swagger UI at /docs) knows a field's limits
 before it sends. The server's own checks stay the truth: the numbers come from the constants they use where
-those are named, and tests/integration/test_api_examples.py breaks each rule in turn through the real stack and
-expects a VALIDATION_ERROR naming the field, so a rule here that the server does not enforce fails a test.
+those are named, and tests/integration/test_api_examples.py tries each bound through the real stack, just past
+it (a VALIDATION_ERROR naming the field) and right at it (no such refusal): a rule here looser or stricter than
+the server's fails a test.
 
 Keys are proto field names (`wagw.v1.<Message>.<field>`). A rule describes a value that is given: in proto3 JSON
 an empty string, 0 or an empty list is the same as leaving the field out. Rules on a repeated field apply to the
@@ -32,15 +33,17 @@ _REPLY_TO: Rule = {"maxLength": 128}
 _CAPTION: Rule = {"maxLength": content.MAX_CAPTION}
 _MEDIA_URL: Rule = {"format": "uri", "pattern": "^https?://[^/?#]+"}
 _WEBHOOK_URL: Rule = {**_MEDIA_URL, "maxLength": 2000}
-_STRING_MAP: Rule = {"maxProperties": validation.MAX_ATTRIBUTES, "propertyNames": {"minLength": 1, "maxLength": 64},
-                     "additionalProperties": {"type": "string", "maxLength": 1000}}
-_TAGS: Rule = {"maxItems": validation.MAX_TAGS, "items": {"minLength": 1, "maxLength": 50}}
+_STRING_MAP_ENTRIES: Rule = {"propertyNames": {"minLength": 1, "maxLength": 64},
+                             "additionalProperties": {"type": "string", "maxLength": 1000}}
+_STRING_MAP: Rule = {"maxProperties": validation.MAX_ATTRIBUTES, **_STRING_MAP_ENTRIES}
+_TAG: Rule = {"minLength": 1, "maxLength": 50}
+_TAGS: Rule = {"maxItems": validation.MAX_TAGS, "items": _TAG}
 _PARTICIPANTS: Rule = {"minItems": 1, "maxItems": groups.MAX_PARTICIPANTS}
 _GROUP_NAME: Rule = {"minLength": 1, "maxLength": groups.MAX_NAME}
 _EVENTS: Rule = {"items": {"enum": EVENT_FILTERS}}
-_WEBHOOK_HEADERS: Rule = {"maxProperties": 20,
-                          "propertyNames": {"pattern": "^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$"},
-                          "additionalProperties": {"type": "string", "maxLength": 1000}}
+_WEBHOOK_HEADER_ENTRIES: Rule = {"propertyNames": {"pattern": "^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$"},
+                                 "additionalProperties": {"type": "string", "maxLength": 1000}}
+_WEBHOOK_HEADERS: Rule = {"maxProperties": 20, **_WEBHOOK_HEADER_ENTRIES}
 _WEBHOOK_SECRET: Rule = {"minLength": 16, "maxLength": 256}
 _NAME: Rule = {"minLength": 1, "maxLength": 200}
 
@@ -94,16 +97,22 @@ RULES: dict[str, Rule] = {
     **{f"wagw.v1.{request}.{field}": rule
        for request in ("CreateContactRequest", "UpdateContactRequest")
        for field, rule in (("name", {"maxLength": 200}), ("email", {"maxLength": 254}),
-                           ("notes", {"maxLength": 5000}), ("attributes", _STRING_MAP))},
+                           ("notes", {"maxLength": 5000}))},
+    "wagw.v1.CreateContactRequest.attributes": _STRING_MAP,
     "wagw.v1.CreateContactRequest.tags": _TAGS,
-    "wagw.v1.AddContactTagsRequest.tags": {**_TAGS, "minItems": 1},
+    # Merged into what the contact has: the totals (50 attributes, 50 tags) bound the sum, not the request.
+    "wagw.v1.UpdateContactRequest.attributes": _STRING_MAP_ENTRIES,
+    "wagw.v1.AddContactTagsRequest.tags": {"minItems": 1, "items": _TAG},
     # Webhooks
     "wagw.v1.ListWebhooksRequest.page_size": _PAGE_SIZE,
     "wagw.v1.ListWebhookDeliveriesRequest.page_size": _PAGE_SIZE,
     **{f"wagw.v1.{request}.{field}": rule
        for request in ("CreateWebhookRequest", "UpdateWebhookRequest")
-       for field, rule in (("url", _WEBHOOK_URL), ("events", _EVENTS), ("headers", _WEBHOOK_HEADERS),
-                           ("secret", _WEBHOOK_SECRET), ("description", {"maxLength": 500}))},
+       for field, rule in (("url", _WEBHOOK_URL), ("events", _EVENTS), ("secret", _WEBHOOK_SECRET),
+                           ("description", {"maxLength": 500}))},
+    "wagw.v1.CreateWebhookRequest.headers": _WEBHOOK_HEADERS,
+    # Merged into the webhook's headers: the total of 20 bounds the sum, not the request.
+    "wagw.v1.UpdateWebhookRequest.headers": _WEBHOOK_HEADER_ENTRIES,
     # Events
     "wagw.v1.ListEventsRequest.since": {"minimum": 0},
     "wagw.v1.ListEventsRequest.page_size": {"minimum": 0, "maximum": events.MAX_PAGE_SIZE},
