@@ -15,8 +15,8 @@ gateway fetch from, or post to, the network it runs in (server-side request forg
 - `WAGW_ALLOW_PRIVATE_URLS=1` turns the address check off (development). `WAGW_TRUSTED_URL_HOSTS` lets through
   named hosts, `host` or `host:port` (an internal media server or webhook receiver), and nothing else.
 
-The API also checks a URL when it is given (`check_public_url`), without resolving: literal addresses and
-localhost names get a clear 400 at once; names are checked by the connections.
+The API also checks a URL when it is given (`check_public_url`), without resolving: refused addresses and
+localhost names get a clear 400 at once; other names are checked at every connection.
 """
 
 from __future__ import annotations
@@ -93,8 +93,8 @@ def refusal(address: Address) -> str | None:
         (address.is_link_local, "a link-local address"),
         (address.is_multicast, "a multicast address"),
         (address in _CGNAT, "a carrier-grade NAT address (100.64.0.0/10)"),
-        (address.is_private, "a private address"),
         (address.is_reserved, "a reserved address"),
+        (address.is_private, "a private address"),
         (not address.is_global, "not a public address"),
     ):
         if test:
@@ -141,12 +141,9 @@ class Guard:
         return (name, None) in self.trusted or (name, port) in self.trusted
 
     def check_host(self, host: str, port: int) -> None:
-        """Without resolving: refuse a host written as a refused address, or a localhost name."""
+        """Without resolving: refuse a host written as a refused address."""
         if self.allow_private or self.is_trusted(host, port):
             return
-        name = _normal_host(host)
-        if name == "localhost" or name.endswith(".localhost"):
-            raise Refused(f"'{host}' is a loopback name; {_ALLOW_HINT}")
         address = parse_address(host)
         if address is not None and (reason := refusal(address)):
             shown = f"'{host}' ({address})" if str(address) != host.strip("[]") else f"'{host}'"
@@ -229,8 +226,13 @@ def check_public_url(raw: str, field_name: str, guard: Guard) -> str:
         raise invalid(field_name, f"'{raw}' is not a valid URL: {error}") from None
     if parsed.scheme not in ("http", "https") or not parsed.host:
         raise invalid(field_name, f"'{raw}' is not an http(s) URL")
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
     try:
-        guard.check_host(parsed.host, parsed.port or (443 if parsed.scheme == "https" else 80))
+        guard.check_host(parsed.host, port)
     except Refused as refused:
         raise invalid(field_name, str(refused)) from None
+    name = _normal_host(parsed.host)
+    if (name == "localhost" or name.endswith(".localhost")) and not (guard.allow_private or
+                                                                     guard.is_trusted(name, port)):
+        raise invalid(field_name, f"'{parsed.host}' is a loopback name; {_ALLOW_HINT}")
     return url
