@@ -43,7 +43,7 @@ class Web:
         self._server = ThreadingHTTPServer((LOCALHOST, 0), self._handler())
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, name="web", daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), name="web", daemon=True).start()
 
     @property
     def trusted(self) -> str:

@@ -239,7 +239,7 @@ def test_the_dispatcher_waits_for_a_late_commit_and_dispatches_each_event_once(p
     assert ("wh_all", last) in _made() and _cursor() == last
 
 
-def test_the_dispatcher_follows_the_log_on_sqlite_too(database, monkeypatch):
+def test_the_dispatcher_makes_each_matching_delivery_once(database, monkeypatch):
     queued: list[str] = []
     monkeypatch.setattr(webhook_dispatch, "enqueue", lambda ids, delay_s=0.0: queued.extend(ids) or True)
     _webhooks()

@@ -198,7 +198,7 @@ def test_tls_keeps_the_urls_name_for_sni_and_the_certificate(tmp_path, monkeypat
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.socket = server_context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     port = server.server_address[1]
     client_context = ssl.create_default_context(cafile=cert)
     monkeypatch.setattr(httpx, "create_ssl_context", lambda **kwargs: client_context)
