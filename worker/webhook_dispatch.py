@@ -3,8 +3,8 @@ from a cursor kept in the database (WebhookCursor) and writes one WebhookDeliver
 webhook) in the transaction that moves the cursor, then queues an attempt for each row it made. Several processes
 may run it: the rows are unique per (webhook, event) and inserted with "ignore", and the cursor only moves forward.
 
-Every few seconds it also sweeps: it queues again the attempts that are overdue (their queue message was lost
-when Redis restarted empty or a broker was down, or their worker died holding the lease).
+Attempts are durable jobs (server/core/jobs.py): the sweeper beside it (worker/sweeper.py) queues again those whose
+wake-up was lost.
 
 Event ids come from a sequence, and on PostgreSQL a transaction may commit event 101 after another committed
 102. The dispatcher therefore remembers the ids it skipped ("gaps") and looks for them again on each pass; the
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import threading
 import time
 from typing import Any
@@ -23,9 +22,8 @@ from typing import Any
 from server.core import event_bus, event_filters
 from server.core.db import database, utcnow, write_transaction
 from server.core.ids import new_id
-from server.core.logs import fields
 from server.core.models import Event, Webhook, WebhookCursor, WebhookDelivery
-from server.core.webhook_deliveries import ACTIVE, PENDING, TEST_EVENT, enqueue
+from server.core.webhook_deliveries import PENDING, TEST_EVENT, enqueue
 
 log = logging.getLogger("wagw.webhooks")
 
@@ -39,9 +37,6 @@ GAP_GRACE = dt.timedelta(seconds=30)
 # Larger jumps of the id sequence than this are not waited for (nor more missing ids than MAX_GAPS at once).
 MAX_GAP = 1000
 MAX_GAPS = 10_000
-SWEEP_EVERY_S = 5.0
-# As the message sweeper's (worker/sweeper.py): an attempt this overdue is queued again.
-OVERDUE = dt.timedelta(seconds=float(os.environ.get("WAGW_SWEEP_OVERDUE_S", "").strip() or 30))
 ORPHANS_EVERY_S = 600.0
 
 
@@ -128,24 +123,6 @@ class Dispatcher:
         return made
 
 
-def sweep_once() -> int:
-    """Queue again the attempts that are overdue: lost queue messages, expired leases."""
-    now = utcnow()
-    with database.connection_context():
-        overdue = [row.id for row in WebhookDelivery.select(WebhookDelivery.id).where(
-            WebhookDelivery.status.in_(ACTIVE)
-            & (WebhookDelivery.next_attempt_at.is_null() | (WebhookDelivery.next_attempt_at <= now))
-            & (WebhookDelivery.queued_at.is_null() | (WebhookDelivery.queued_at < now - OVERDUE))
-            & (WebhookDelivery.leased_until.is_null() | (WebhookDelivery.leased_until < now))
-        ).limit(BATCH)]
-        if not overdue:
-            return 0
-        with write_transaction():  # first, so other processes' sweeps leave them alone for a while
-            WebhookDelivery.update(queued_at=now).where(WebhookDelivery.id.in_(overdue)).execute()
-    enqueue(overdue)
-    return len(overdue)
-
-
 def remove_orphans() -> int:
     """Deliveries of webhooks deleted with their profile (webhook deletion itself removes them)."""
     with database.connection_context(), write_transaction():
@@ -166,10 +143,9 @@ def _wake_on_new_events() -> event_bus.Waiter | None:
 
 
 def run(stopping: threading.Event) -> None:
-    """The dispatcher's thread: follow the event log, and sweep every few seconds, until `stopping`."""
+    """The dispatcher's thread: follow the event log until `stopping`."""
     dispatcher = Dispatcher()
     waiter = _wake_on_new_events()
-    next_sweep = time.monotonic() + SWEEP_EVERY_S
     next_orphans = time.monotonic() + ORPHANS_EVERY_S
     while not stopping.is_set():
         busy = False
@@ -177,10 +153,6 @@ def run(stopping: threading.Event) -> None:
             if waiter is not None:
                 waiter.clear()  # before reading the log, so a wake during the pass is not missed
             busy = dispatcher.run_once() >= BATCH
-            if time.monotonic() >= next_sweep:
-                next_sweep = time.monotonic() + SWEEP_EVERY_S
-                if count := sweep_once():
-                    log.info("requeued overdue webhook attempts", extra=fields(count=count))
             if time.monotonic() >= next_orphans:
                 next_orphans = time.monotonic() + ORPHANS_EVERY_S
                 remove_orphans()
