@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from server.core import jobs, lifecycle, send_gate
@@ -40,8 +41,10 @@ class Delivery:
         return step(profile_id, lease, now, self.settings)
 
 
-def step(profile_id: str, lease: jobs.Lease, now: dt.datetime, settings: Settings) -> dt.datetime | None:
-    """Send the profile's next message if it may go now; returns when to look again (None: nothing waits)."""
+def step(profile_id: str, lease: jobs.Lease, now: dt.datetime, settings: Settings,
+         clock: Callable[[], dt.datetime] = utcnow) -> dt.datetime | None:
+    """Send the profile's next message if it may go now; returns when to look again (None: nothing waits).
+    `clock` tells the time after the engine call (tests inject both)."""
     with database.connection_context():
         message, later = lifecycle.next_to_send(profile_id, now)
         if message is None:
@@ -62,13 +65,13 @@ def step(profile_id: str, lease: jobs.Lease, now: dt.datetime, settings: Setting
         try:
             engine_client.call(profile, lambda host: host.Send, engine_host_pb2.SendRequest(message_id=message.id))
         except ApiError as error:
-            return _refused(profile, message, error, settings)
-        return send_gate.attempted(profile, utcnow())
+            return _refused(profile, message, error, settings, clock())
+        return send_gate.attempted(profile, clock())
 
 
-def _refused(profile: Profile, message: Message, error: ApiError, settings: Settings) -> dt.datetime:
+def _refused(profile: Profile, message: Message, error: ApiError, settings: Settings, now: dt.datetime
+             ) -> dt.datetime:
     """What a refused send means: wait and try again, pause the profile, or fail the message."""
-    now = utcnow()
     if error.code in ("RATE_LIMITED", "PROFILE_NOT_CONNECTED"):
         lifecycle.unhand(message, now)  # refused before it left: a batch cancel may still cancel it
     if error.code == "RATE_LIMITED":

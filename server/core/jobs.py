@@ -243,6 +243,10 @@ class LeaseKeeper:
         with self._lock:
             return (kind.name, key) in self._held
 
+    def held(self) -> list[Lease]:
+        with self._lock:
+            return list(self._held.values())
+
     def renew(self, now: dt.datetime) -> None:
         """Extend every held lease from `now`."""
         with self._lock:

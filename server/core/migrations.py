@@ -52,20 +52,25 @@ def _webhook_deliveries(database: peewee.Database, migrator: SchemaMigrator) -> 
 
 
 def _durable_jobs(database: peewee.Database, migrator: SchemaMigrator) -> None:
-    gate, delivery = models.SendGate, models.WebhookDelivery
-    apply_operations(
-        migrator.rename_column("send_gate", "busy_until", "leased_until"),
-        migrator.add_column("send_gate", "lease_owner", gate.lease_owner),
-        migrator.add_column("send_gate", "due_at", gate.due_at),
-        migrator.add_column("send_gate", "queued_at", gate.queued_at),
-        migrator.add_column("send_gate", "version", gate.version),
-        migrator.add_column("webhook_delivery", "lease_owner", delivery.lease_owner),
-        migrator.drop_column("message", "queued_at"),
-        migrator.add_index("message", ("profile_id", "status", "batch_id", "created_at")),
-    )
+    # Tables made by an earlier step of this same upgrade come from today's models already: change what is old.
+    gate, delivery, message = models.SendGate, models.WebhookDelivery, models.Message
+    gate_columns = {column.name for column in database.get_columns("send_gate")}
+    operations = []
+    if "busy_until" in gate_columns:
+        operations.append(migrator.rename_column("send_gate", "busy_until", "leased_until"))
+    for name in ("lease_owner", "due_at", "queued_at", "version"):
+        if name not in gate_columns:
+            operations.append(migrator.add_column("send_gate", name, gate._meta.fields[name]))
+    if "lease_owner" not in {column.name for column in database.get_columns("webhook_delivery")}:
+        operations.append(migrator.add_column("webhook_delivery", "lease_owner", delivery.lease_owner))
+    if "queued_at" in {column.name for column in database.get_columns("message")}:
+        operations.append(migrator.drop_column("message", "queued_at"))
+    order = ["profile_id", "status", "batch_id", "created_at"]
+    if not any(index.columns == order for index in database.get_indexes("message")):
+        operations.append(migrator.add_index("message", order))
+    apply_operations(*operations)
     # Messages accepted by the older release and still waiting: their profiles' queues need a look now.
     now = utcnow()
-    message = models.Message
     for (profile_id,) in message.select(message.profile).where(message.status == "PENDING").distinct().tuples():
         gate.insert(profile=profile_id, due_at=now).on_conflict(
             conflict_target=[gate.profile], update={gate.due_at: now}).execute()

@@ -9,7 +9,7 @@ import peewee
 import pytest
 from dramatiq.brokers.stub import StubBroker
 
-from server.core import broker, db, migrations
+from server.core import broker, db, jobs, migrations
 from server.core.config import Settings
 from server.core.models import ALL_MODELS
 from tests.support.stack import postgres_database
@@ -34,11 +34,13 @@ def database(request: pytest.FixtureRequest, tmp_path) -> Iterator[peewee.Databa
     else:
         bound = request.getfixturevalue("_postgres")
         db.database.initialize(bound)
-        with db.database.connection_context():
-            tables = ", ".join(f'"{model._meta.table_name}"' for model in ALL_MODELS)
-            db.database.execute_sql(f"TRUNCATE {tables} CASCADE")
+        with db.database.connection_context():  # DELETE, not TRUNCATE: far quicker on tables this small
+            for model in reversed(peewee.sort_models(ALL_MODELS)):
+                model.delete().execute()
     with db.database.connection_context():
         yield bound
+    for lease in jobs.keeper().held():  # the leases a test took end with it
+        jobs.keeper().drop(lease)
     bound.close()
 
 

@@ -263,7 +263,7 @@ def test_each_item_waits_the_delay_after_the_one_before_was_sent():
 
 def test_randomize_delay_keeps_every_gap_between_the_delay_and_one_and_a_half_times_it():
     """Seeded: 60 items, each sent at an injected time; every gap to the next item's time is within
-    [delay, 1.5 × delay], and they spread over that range (not all equal, not beyond 50%)."""
+    [delay, 1.5 x delay], and they spread over that range (not all equal, not beyond 50%)."""
     owner = profile()
     delay_ms = 1000
     batch = batch_of(owner, 60, delay_ms=delay_ms, randomize=True)
