@@ -16,7 +16,9 @@ from worker import delivery
 
 def declare(runner: jobs.Runner, settings: Settings) -> None:
     broker.current()  # fails loudly when the broker was not configured before the actors are declared
-    deliver_step = delivery.Delivery(settings)
+
+    def deliver_step(profile_id: str, lease: jobs.Lease, now: dt.datetime) -> dt.datetime | None:
+        return delivery.step(profile_id, lease, now, settings)
 
     def attempt_step(delivery_id: str, lease: jobs.Lease, now: dt.datetime) -> dt.datetime | None:
         return webhook_attempts.step(delivery_id, lease, now, settings)

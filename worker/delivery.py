@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from server.core import jobs, lifecycle, send_gate
 from server.core.config import Settings
@@ -29,16 +28,6 @@ log = logging.getLogger("wagw.delivery")
 
 # How soon to look again when the profile is not connected, or the engine host cannot be reached.
 NOT_CONNECTED_RETRY_S = 5.0
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """The step of a profile's delivery job, with the settings it needs."""
-
-    settings: Settings
-
-    def __call__(self, profile_id: str, lease: jobs.Lease, now: dt.datetime) -> dt.datetime | None:
-        return step(profile_id, lease, now, self.settings)
 
 
 def step(profile_id: str, lease: jobs.Lease, now: dt.datetime, settings: Settings,
