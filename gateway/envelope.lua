@@ -17,8 +17,17 @@
 -- (the message string, the reason, the metadata object, the response body) are copied verbatim, never
 -- decoded and re-encoded, so they stay valid, escaped JSON.
 
+-- On the request path it turns away, before anything reaches the API server, what gRPC cannot carry (a header
+-- name gRPC metadata does not allow, invalid UTF-8 in the path or a query parameter: grpcio would fail either
+-- with a 500), and answers 405 with Allow for a REST path the contract has under other methods. Its replies
+-- are local replies, put in the envelope by local_reply_config like Envoy's own.
+
 -- Set by the local_reply_config mappers in envoy.yaml on every reply they envelope.
 local LOCAL_REPLY_MARK = "x-wagw-local-reply"
+
+-- The contract's REST routes: { Lua pattern of the path, "GET, POST" }, made from the protos' google.api.http
+-- annotations by gateway/envoy.py, which puts WAGW_ROUTES before this file when it renders envoy.yaml.
+local ROUTES = WAGW_ROUTES or {}
 
 -- The HTTP status of each error code. The transcoder maps gRPC codes to HTTP on its own, but one gRPC code
 -- carries several of ours (RESOURCE_EXHAUSTED is RATE_LIMITED 429 or PAYLOAD_TOO_LARGE 413), and for some
@@ -29,10 +38,12 @@ local HTTP_STATUS = {
   FORBIDDEN = 403,
   NOT_GROUP_ADMIN = 403,
   NOT_FOUND = 404,
+  METHOD_NOT_ALLOWED = 405,
   CONFLICT = 409,
   PROFILE_NOT_CONNECTED = 409,
   PAYLOAD_TOO_LARGE = 413,
   RATE_LIMITED = 429,
+  HEADERS_TOO_LARGE = 431,
   INTERNAL = 500,
   NOT_SUPPORTED = 501,
   NOT_IMPLEMENTED = 501,
@@ -63,8 +74,10 @@ local CODE_OF_HTTP = {
   [401] = "UNAUTHORIZED",
   [403] = "FORBIDDEN",
   [404] = "NOT_FOUND",
+  [405] = "METHOD_NOT_ALLOWED",
   [409] = "CONFLICT",
   [413] = "PAYLOAD_TOO_LARGE",
+  [431] = "HEADERS_TOO_LARGE",
   [429] = "RATE_LIMITED",
   [501] = "NOT_IMPLEMENTED",
   [503] = "UNAVAILABLE",
@@ -298,5 +311,121 @@ function envoy_on_response(handle)
     local envelope, status = error_envelope(handle, text, http_status)
     body:setBytes(envelope)
     handle:headers():replace(":status", tostring(status))
+  end
+end
+
+---------------------------------------------------------------------------------------------------------------
+-- The request path.
+
+-- Whether s is well-formed UTF-8 (no overlong forms, surrogates or code points past U+10FFFF).
+local function valid_utf8(s)
+  local i, n = 1, #s
+  while i <= n do
+    local c = s:byte(i)
+    if c < 0x80 then
+      i = i + 1
+    else
+      local length, low, high = 0, 0x80, 0xBF
+      if c >= 0xC2 and c <= 0xDF then
+        length = 2
+      elseif c >= 0xE0 and c <= 0xEF then
+        length = 3
+        if c == 0xE0 then low = 0xA0 elseif c == 0xED then high = 0x9F end
+      elseif c >= 0xF0 and c <= 0xF4 then
+        length = 4
+        if c == 0xF0 then low = 0x90 elseif c == 0xF4 then high = 0x8F end
+      else
+        return false
+      end
+      local second = s:byte(i + 1)
+      if not second or second < low or second > high then
+        return false
+      end
+      for j = i + 2, i + length - 1 do
+        local b = s:byte(j)
+        if not b or b < 0x80 or b > 0xBF then
+          return false
+        end
+      end
+      i = i + length
+    end
+  end
+  return true
+end
+
+local function percent_decoded(s)
+  return (s:gsub("%+", " "):gsub("%%(%x%x)", function(hex)
+    return string.char(tonumber(hex, 16))
+  end))
+end
+
+-- What of the path is not UTF-8 once percent-decoded: "the path", "query parameter 'x'", or nil.
+local function invalid_text(path)
+  if not path:find("[%%\128-\255]") then
+    return nil -- plain ASCII, the usual case
+  end
+  local route, query = path:match("^([^?]*)%??(.*)$")
+  if not valid_utf8(percent_decoded(route)) then
+    return "the path"
+  end
+  for pair in query:gmatch("[^&]+") do
+    local name, value = pair:match("^([^=]*)=?(.*)$")
+    if not valid_utf8(percent_decoded(name)) or not valid_utf8(percent_decoded(value)) then
+      return "query parameter '" .. percent_decoded(name):gsub("[\128-\255]", "?") .. "'"
+    end
+  end
+  return nil
+end
+
+-- The methods the contract has for this path, when the request's method is not one of them; nil otherwise
+-- (the method is declared, or no route has this path: the transcoder answers 404 then).
+local function other_methods(method, path)
+  local route = path:match("^[^?]*")
+  local allowed = nil
+  for _, entry in ipairs(ROUTES) do
+    if route:find(entry[1]) then
+      for declared in entry[2]:gmatch("[A-Z]+") do
+        if declared == method then
+          return nil
+        end
+      end
+      allowed = allowed and (allowed .. ", " .. entry[2]) or entry[2]
+    end
+  end
+  return allowed
+end
+
+local function refuse(handle, status, message, extra_headers)
+  local headers = { [":status"] = tostring(status), ["content-type"] = "text/plain" }
+  for name, value in pairs(extra_headers or {}) do
+    headers[name] = value
+  end
+  handle:respond(headers, message) -- a local reply: local_reply_config puts the message in the envelope
+end
+
+function envoy_on_request(handle)
+  local headers = handle:headers()
+  for name, _ in pairs(headers) do
+    -- gRPC metadata keys are lower-case letters, digits, '-', '_' and '.'; HTTP allows more ('#', '!', ...).
+    if name:find("[^0-9a-z_.%-]") and name:byte(1) ~= 58 then -- 58: ':' of the pseudo-headers
+      return refuse(handle, 400, "header '" .. name .. "' is not allowed: header names may hold only letters, "
+        .. "digits, '-', '_' and '.'")
+    end
+  end
+  local path = headers:get(":path") or ""
+  if path:sub(1, 5) ~= "/api/" then
+    return
+  end
+  local bad = invalid_text(path)
+  if bad then
+    return refuse(handle, 400, bad .. " is not valid UTF-8 once percent-decoded")
+  end
+  local method = headers:get(":method")
+  if method ~= "OPTIONS" then
+    local allowed = other_methods(method, path)
+    if allowed then
+      return refuse(handle, 405, method .. " is not allowed on " .. path:match("^[^?]*") .. "; allowed: "
+        .. allowed, { allow = allowed })
+    end
   end
 end

@@ -2,8 +2,9 @@
 
 envoy.yaml stays the single source of the gateway's config. This module loads it and changes only what differs
 between `make run` and a test: the listener, upstream (API server, WebSocket bridge, metrics) and admin ports,
-the listener address, and the paths of the descriptor set, the Lua envelope and the direct_response files
-(gen/openapi.json, gen/docs.html) (absolute here, so Envoy may run from any directory).
+the listener address, and the paths of the descriptor set and the direct_response files (gen/openapi.json,
+gen/docs.html) (absolute here, so Envoy may run from any directory). The Lua envelope is inlined, after the
+table of REST routes it answers 405 from, made here from the descriptor set: the protos stay the one source.
 
     envoy = start(listen_port=8080, upstream_port=50051, admin_port=8081)
     ...
@@ -18,7 +19,9 @@ from __future__ import annotations
 import argparse
 import copy
 import itertools
+import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -26,11 +29,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 import yaml
+from google.api import annotations_pb2
+from google.protobuf import descriptor_pb2
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_PATH = REPO_ROOT / "envoy.yaml"
@@ -113,12 +119,49 @@ def render_config(
                 body["filename"] = str((REPO_ROOT / body["filename"]).resolve())
     http_filters = manager["http_filters"]
     _named(http_filters, LUA_FILTER, "HTTP filter")["typed_config"]["default_source_code"] = {
-        "filename": str(lua.resolve())
+        "inline_string": lua_source(lua, descriptor)
     }
     _named(http_filters, TRANSCODER_FILTER, "HTTP filter")["typed_config"]["proto_descriptor"] = str(
         descriptor.resolve()
     )
     return config
+
+
+def rest_routes(descriptor: Path) -> dict[str, list[str]]:
+    """The contract's REST routes, from the google.api.http annotations in the descriptor set: path template →
+    HTTP methods, in the order the protos declare them."""
+    files = descriptor_pb2.FileDescriptorSet.FromString(descriptor.read_bytes())
+    routes: dict[str, list[str]] = {}
+    for file in files.file:
+        for service in file.service:
+            for method in service.method:
+                rule = method.options.Extensions[annotations_pb2.http]
+                for binding in [rule, *rule.additional_bindings]:
+                    kind = binding.WhichOneof("pattern")
+                    if kind is None:
+                        continue
+                    verb, path = ((binding.custom.kind, binding.custom.path) if kind == "custom"
+                                  else (kind.upper(), getattr(binding, kind)))
+                    routes.setdefault(path, []).append(verb)
+    return routes
+
+
+def _lua_pattern(template: str) -> str:
+    """A path template as an anchored Lua pattern: `{id}` is one segment, `{name=**}` the rest of the path."""
+    segments = []
+    for segment in template.split("/"):
+        if segment.startswith("{") and segment.endswith("}"):
+            segments.append(".+" if segment.endswith("**}") else "[^/]+")
+        else:
+            segments.append(re.sub(r"([\^$()%.\[\]*+\-?])", r"%\1", segment))
+    return "^" + "/".join(segments) + "$"
+
+
+def lua_source(lua: Path, descriptor: Path) -> str:
+    """envelope.lua with the table of REST routes it answers 405 from (WAGW_ROUTES) before it."""
+    entries = "".join(f"  {{ {json.dumps(_lua_pattern(path))}, {json.dumps(', '.join(verbs))} }},\n"
+                      for path, verbs in sorted(rest_routes(descriptor).items()))
+    return f"WAGW_ROUTES = {{\n{entries}}}\n" + lua.read_text()
 
 
 def write_config(path: Path, config: dict[str, Any]) -> Path:
@@ -213,10 +256,12 @@ def start(
     metrics_port: int | None = None,
     workdir: Path | None = None,
     timeout: float = 15.0,
+    edit: Callable[[dict[str, Any]], None] | None = None,
 ) -> Envoy:
     """Starts Envoy with envoy.yaml rendered for these ports and returns once its listener accepts.
 
     The rendered config and Envoy's log go to workdir (a temporary directory, removed by stop(), when None).
+    `edit` may change the rendered config first (benchmarks take filters out to measure what they cost).
     Raises EnvoyError with the log when Envoy exits or does not listen within timeout seconds.
     """
     tmp = None
@@ -227,6 +272,8 @@ def start(
         listen_port, upstream_port, admin_port, listen_address=listen_address, upstream_host=upstream_host,
         websocket_port=websocket_port, metrics_port=metrics_port,
     )
+    if edit is not None:
+        edit(config)
     config_path = write_config(workdir / "envoy.yaml", config)
     log_path = workdir / "envoy.log"
     log = log_path.open("wb")

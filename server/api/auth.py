@@ -23,7 +23,7 @@ import secrets
 import string
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import jwt
 import peewee
@@ -31,7 +31,7 @@ import peewee
 from server.core import models
 from server.core.config import Settings
 from server.core.db import utcnow, write_transaction
-from server.core.errors import conflict, forbidden, invalid, unauthorized
+from server.core.errors import conflict, forbidden, invalid, not_found, unauthorized
 from server.core.ids import new_id
 
 log = logging.getLogger(__name__)
@@ -118,6 +118,8 @@ class Principal:
         return bool(wanted) and wanted <= self.profile_ids
 
 
+T = TypeVar("T")
+
 _current: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("wagw_principal", default=None)
 
 
@@ -137,6 +139,15 @@ def principal_context(principal: Principal) -> Iterator[Principal]:
         yield principal
     finally:
         _current.reset(token)
+
+
+def get_visible(row: T | None, kind: str, ident: str) -> T:
+    """The row of a resource the caller asked for by id: NOT_FOUND alike when there is none and when it belongs
+    to a profile the caller may not touch, so the ids of others cannot be probed. `row` has a `profile_id`
+    (None: something global, which only unlimited callers see)."""
+    if row is None or not current_principal().can_access(row.profile_id):
+        raise not_found(kind, ident)
+    return row
 
 
 def required_scope(full_method: str) -> str | None:

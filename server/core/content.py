@@ -61,7 +61,7 @@ def _media(kind: str) -> Any:
             raise invalid(_field(prefix, "caption"), f"must be at most {MAX_CAPTION} characters")
         if len(media.filename) > 255:
             raise invalid(_field(prefix, "media.filename"), "must be at most 255 characters")
-        if media.mimetype and not _MIMETYPE.match(media.mimetype):
+        if media.mimetype and not _MIMETYPE.fullmatch(media.mimetype):
             raise invalid(_field(prefix, "media.mimetype"), f"'{media.mimetype}' is not a MIME type")
         if media.mimetype:
             check_type(kind, media.mimetype, _field(prefix, "media.mimetype"))

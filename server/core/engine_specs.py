@@ -105,12 +105,12 @@ CLOUDAPI_DEFAULT_API_VERSION = "v26.0"
 _CLOUDAPI_MIN_API_VERSION = 17.0
 _CLOUDAPI_REQUIRED = ("token", "phoneNumberId")
 _CLOUDAPI_OPTIONAL = ("apiVersion", "baseUrl", "appSecret", "verifyToken", "businessAccountId")
-_API_VERSION = re.compile(r"^v?(\d+)\.(\d+)$")
+_API_VERSION = re.compile(r"v?(\d+)\.(\d+)", re.ASCII)
 
 
 def cloudapi_api_version(raw: str) -> str:
     """A Graph API version as `vNN.N`; VALIDATION_ERROR for anything else or one older than pywa accepts."""
-    match = _API_VERSION.match(raw)
+    match = _API_VERSION.fullmatch(raw)
     if not match:
         raise invalid("engineSettings.apiVersion",
                       f"'{raw}' is not a Graph API version like {CLOUDAPI_DEFAULT_API_VERSION}")

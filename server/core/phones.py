@@ -8,6 +8,7 @@ Stored: users as `<digits>@s.whatsapp.net`, phone numbers as E.164, groups as gi
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import phonenumbers
 
@@ -16,25 +17,34 @@ from server.core.errors import invalid
 USER_SUFFIXES = ("@c.us", "@s.whatsapp.net")
 GROUP_SUFFIX = "@g.us"
 # WhatsApp's group ids are digits (old ones `<creator>-<time>`); the Cloud API's are opaque base64 strings.
-_GROUP_ID = re.compile(r"^(\d{5,30}(-\d{5,20})?|[A-Za-z0-9+/]{16,200}={0,2})@g\.us$")
-_PHONE_CHARS = re.compile(r"^\+?[\d\s().-]+$")
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+# ASCII only: Python's \d also matches other scripts' digits, which ascii_digits turns into ASCII first.
+_GROUP_ID = re.compile(r"(\d{5,30}(-\d{5,20})?|[A-Za-z0-9+/]{16,200}={0,2})@g\.us", re.ASCII)
+_PHONE_CHARS = re.compile(r"\+?[\d\s().-]+", re.ASCII)
+_E164 = re.compile(r"\+[1-9]\d{6,14}", re.ASCII)
+
+
+def ascii_digits(text: str) -> str:
+    """Digits of every script as ASCII (`٨١٢` → `812`), so one number has one form whatever keyboard typed it."""
+    if text.isascii():
+        return text
+    return "".join(str(unicodedata.decimal(char)) if unicodedata.decimal(char, None) is not None else char
+                   for char in text)
 
 
 def normalize_phone(raw: str, field: str) -> str:
     """E.164 (`+628123456789`) for any accepted user form; VALIDATION_ERROR naming `field` otherwise."""
-    text = raw.strip()
+    text = ascii_digits(raw.strip())
     for suffix in USER_SUFFIXES:
         if text.endswith(suffix):
             text = text.removesuffix(suffix)
             break
     if not text:
         raise invalid(field, "is required")
-    if not _PHONE_CHARS.match(text):
+    if not _PHONE_CHARS.fullmatch(text):
         raise invalid(field, f"'{raw}' is not a phone number")
     if not text.startswith("+"):
         text = "+" + text  # bare digits are international numbers, as WhatsApp writes them
-    if _E164.match(text) and _valid_e164(text):
+    if _E164.fullmatch(text) and _valid_e164(text):
         return text
     try:
         number = phonenumbers.parse(text)
@@ -70,10 +80,10 @@ def normalize_chat_id(raw: str, field: str) -> str:
 
 
 def normalize_group_id(raw: str, field: str) -> str:
-    text = raw.strip()
+    text = ascii_digits(raw.strip())
     if not text.endswith(GROUP_SUFFIX):
         text += GROUP_SUFFIX
-    if not _GROUP_ID.match(text):
+    if not _GROUP_ID.fullmatch(text):
         raise invalid(field, f"'{raw}' is not a group id (<digits>@g.us)")
     return text
 

@@ -1,7 +1,7 @@
 """What happens around every RPC of every gateway server, in one place: request id, database connection, who
-may call, error mapping and the access log. The API server adds its callers' credentials (server/api/
-interceptors.py); internal servers (the engine host) admit the gateway's own processes by the shared internal
-token.
+may call, requests no servicer should see (server/core/request_checks.py), error mapping and the access log. The
+API server adds its callers' credentials (server/api/interceptors.py); internal servers (the engine host) admit
+the gateway's own processes by the shared internal token.
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from typing import Any
 
 import grpc
 
+from server.core import request_checks
 from server.core.config import Settings
 from server.core.db import database
-from server.core.errors import ApiError, unauthorized
+from server.core.errors import ApiError, invalid, unauthorized
 from server.core.logs import fields
 
 log = logging.getLogger("wagw.rpc")
@@ -72,15 +73,16 @@ class Interceptor(grpc.ServerInterceptor):
         handler = continuation(details)
         if handler is None or handler.request_streaming:
             return handler
+        deserializer = _Deserializer(handler.request_deserializer)
         if handler.response_streaming:
             return grpc.unary_stream_rpc_method_handler(
                 self._wrap_stream(details.method, handler.unary_stream),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=deserializer,
                 response_serializer=handler.response_serializer,
             )
         return grpc.unary_unary_rpc_method_handler(
             self._wrap_unary(details.method, handler.unary_unary),
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=deserializer,
             response_serializer=handler.response_serializer,
         )
 
@@ -94,6 +96,7 @@ class Interceptor(grpc.ServerInterceptor):
             context.send_initial_metadata((("x-request-id", request_id),))
             started, caller, code = time.perf_counter(), None, "OK"
             try:
+                _check(request)
                 with self._connection():
                     caller = self._caller(method, context)
                     with self.scoped(caller):
@@ -114,6 +117,7 @@ class Interceptor(grpc.ServerInterceptor):
             request_id = _request_id(context)
             started, caller, code = time.perf_counter(), None, "OK"
             try:
+                _check(request)
                 with self._connection():
                     caller = self._caller(method, context)
                 with self.scoped(caller):
@@ -131,6 +135,36 @@ class Interceptor(grpc.ServerInterceptor):
         self.observe(method, code, seconds)
         log.info("rpc", extra=fields(request_id=request_id, method=method, code=code, ms=round(seconds * 1000, 2),
                                      subject=self.subject(caller) if caller is not None else None))
+
+
+class _Undecodable:
+    """What the deserializer hands on for bytes that are not a message of the method's request type."""
+
+    def __init__(self, field: str):
+        self.field = field
+
+
+class _Deserializer:
+    """The method's request deserializer, answering _Undecodable instead of failing (which grpcio would log as an
+    error and answer INTERNAL), so the caller gets a 400 naming the field."""
+
+    def __init__(self, deserializer: Callable[[bytes], Any]):
+        self.deserializer = deserializer
+
+    def __call__(self, data: bytes) -> Any:
+        try:
+            return self.deserializer(data)
+        except Exception:
+            descriptor = getattr(getattr(self.deserializer, "__self__", None), "DESCRIPTOR", None)
+            return _Undecodable(request_checks.undecodable_field(descriptor, data) if descriptor else "body")
+
+
+def _check(request: Any) -> None:
+    """VALIDATION_ERROR for requests no servicer should see (before credentials: the answer is the same)."""
+    if isinstance(request, _Undecodable):
+        raise invalid(request.field, "is not valid: text must be UTF-8, and a map's values must be strings")
+    if (field := request_checks.nul_field(request)) is not None:
+        raise invalid(field, "must not contain NUL characters")
 
 
 def _fail(method: str, context: grpc.ServicerContext, error: Exception, request_id: str) -> None:

@@ -23,19 +23,24 @@ def prepare(settings: Settings) -> None:
     migrations.migrate()
 
 
+# The largest request Envoy lets through (inline media, 24 MiB; envoy.yaml), with room for the protobuf framing.
+MAX_REQUEST_BYTES = 24 * 1024 * 1024 + 64 * 1024
+SERVER_OPTIONS = (
+    # Without this, grpcio binds with SO_REUSEPORT and two servers could silently share a port.
+    ("grpc.so_reuseport", 0),
+    # Envoy limits request bodies per route; the server must not be the tighter limit (gRPC's default is 4 MiB),
+    # nor a looser one for callers that reach it without Envoy.
+    ("grpc.max_receive_message_length", MAX_REQUEST_BYTES),
+)
+
+
 def new_server(settings: Settings, interceptor: grpc.ServerInterceptor, *, thread_name: str = "rpc") -> grpc.Server:
     """A thread-pool gRPC server; `interceptor` is a server.core.rpc.Interceptor (the API server's checks callers'
     credentials, the engine host's the internal token)."""
     return grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.grpc_workers, thread_name_prefix=thread_name),
         interceptors=[interceptor],
-        # Without this, grpcio binds with SO_REUSEPORT and two servers could silently share a port.
-        options=[
-            ("grpc.so_reuseport", 0),
-            # Envoy limits request bodies per route (up to 24 MiB for inline media); the server must not be
-            # the tighter limit (gRPC's default is 4 MiB).
-            ("grpc.max_receive_message_length", 32 * 1024 * 1024),
-        ],
+        options=list(SERVER_OPTIONS),
     )
 
 

@@ -17,7 +17,7 @@ def fill(template: str, variables: dict[str, str], field: str, variables_field: 
         if token in ("{{", "}}"):
             return token[0]
         name = match.group(1)
-        if name is None or not _NAME.match(name.strip()):
+        if name is None or not _NAME.fullmatch(name.strip()):
             raise invalid(field, f"'{token}' is not a placeholder: write {{name}}, or {{{{ and }}}} for braces")
         name = name.strip()
         if name not in variables:

@@ -23,14 +23,14 @@ def text(value: str, field: str, *, required: bool = False, max_len: int = 200) 
 
 
 def resource_id(value: str, field: str) -> str:
-    if not _ID.match(value):
+    if not _ID.fullmatch(value):
         raise invalid(field, "must be 1 to 64 letters, digits, '-' or '_'")
     return value
 
 
 def email(value: str, field: str = "email") -> str:
     value = value.strip()
-    if value and (len(value) > 254 or not _EMAIL.match(value)):
+    if value and (len(value) > 254 or not _EMAIL.fullmatch(value)):
         raise invalid(field, f"'{value}' is not an email address")
     return value
 
@@ -42,7 +42,7 @@ def tags(values: list[str], field: str = "tags") -> list[str]:
         if not isinstance(raw, str):
             raise invalid(field, "must be a list of strings")
         tag = raw.strip().lower()
-        if not _TAG.match(tag):
+        if not _TAG.fullmatch(tag):
             raise invalid(field, f"'{raw}' is not a tag (1 to 50 letters, digits, spaces or . : / + - _)")
         if tag not in result:
             result.append(tag)

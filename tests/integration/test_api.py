@@ -246,7 +246,7 @@ def test_keys_limited_by_scope_and_profile(api, unique):
     ok(limited.post("/contacts", json={"profileId": mine, "phoneNumber": "628123456789"}))
     fails(limited.post("/contacts", json={"profileId": theirs, "phoneNumber": "628987654321"}),
           403, "FORBIDDEN")
-    fails(limited.get(f"/contacts/{their_contact['id']}"), 403, "FORBIDDEN")
+    fails(limited.get(f"/contacts/{their_contact['id']}"), 404, "NOT_FOUND")  # as if it did not exist
     fails(limited.get("/contacts", params={"profileId": theirs}), 403, "FORBIDDEN")
     assert {c["profileId"] for c in ok(limited.get("/contacts"))["contacts"]} == {mine}
     fails(limited.get("/webhooks"), 403, "FORBIDDEN")

@@ -24,7 +24,7 @@ from gateway import envoy as gateway_envoy
 from server.core.errors import ApiError, conflict, error_reason, invalid, not_found
 from tests.support.net import free_port
 from tests.support.servers import envoy_gateway, grpc_server
-from wagw.v1 import bulk_pb2, bulk_pb2_grpc, messages_pb2, profiles_pb2, profiles_pb2_grpc
+from wagw.v1 import bulk_pb2, bulk_pb2_grpc, messages_pb2, messages_pb2_grpc, profiles_pb2, profiles_pb2_grpc
 
 CREATED = timestamp_pb2.Timestamp(seconds=1_770_285_600)  # 2026-02-05T10:00:00Z
 QUOTED_MESSAGE = 'say "hi" \\ back\nslash / tab\t {braces}, [brackets]: ünïcødé ✓ 😀'
@@ -115,6 +115,14 @@ class Bulk(bulk_pb2_grpc.BulkServiceServicer):
             yield bulk_pb2.Batch(batch_id="batch-1", progress=bulk_pb2.BatchProgress(total=2, sent=sent))
 
 
+class Messages(messages_pb2_grpc.MessageServiceServicer):
+    """Answers a document send with its size, so a test sees the whole body arrived."""
+
+    def SendDocument(self, request, context):
+        return messages_pb2.Message(id="msg-1", content=messages_pb2.MessageContent(
+            caption=str(len(request.media.data))))
+
+
 @pytest.fixture(scope="module")
 def bulk() -> Bulk:
     return Bulk()
@@ -126,6 +134,7 @@ def gateway(bulk: Bulk) -> Iterator[gateway_envoy.Envoy]:
         grpc_server(
             lambda server: profiles_pb2_grpc.add_ProfileServiceServicer_to_server(Profiles(), server),
             lambda server: bulk_pb2_grpc.add_BulkServiceServicer_to_server(bulk, server),
+            lambda server: messages_pb2_grpc.add_MessageServiceServicer_to_server(Messages(), server),
         ) as port,
         envoy_gateway(port) as envoy,
     ):
@@ -202,7 +211,10 @@ def test_render_changes_only_ports_addresses_and_paths() -> None:
     assert '"port_value": 4002' in text
     assert config["admin"]["address"]["socket_address"]["port_value"] == 4003
     assert str(gateway_envoy.DESCRIPTOR_PATH) in text
-    assert str(gateway_envoy.LUA_PATH) in text
+    lua = connection_manager(config)["http_filters"]
+    source = next(f for f in lua if f["name"] == gateway_envoy.LUA_FILTER)["typed_config"]["default_source_code"]
+    assert source["inline_string"].endswith(gateway_envoy.LUA_PATH.read_text())
+    assert '{ "^/api/profiles/[^/]+$", "GET, DELETE" }' in source["inline_string"]
     # Everything else is envoy.yaml's own, e.g. the local reply mappers.
     untouched = gateway_envoy.load_config()
     assert connection_manager(config)["local_reply_config"] == connection_manager(untouched)["local_reply_config"]
@@ -361,9 +373,45 @@ def test_unknown_route_is_not_found(http: httpx.Client) -> None:
     assert_error(http.get("/elsewhere?x=1"), 404, "NOT_FOUND")
 
 
-def test_known_path_with_wrong_method_is_not_found(http: httpx.Client) -> None:
-    error = assert_error(http.put("/api/profiles", json={}), 404, "NOT_FOUND")
-    assert error["message"] == "route not found: PUT /api/profiles"
+@pytest.mark.parametrize(("method", "path", "allowed"), [
+    ("PUT", "/api/profiles", "GET, POST"),
+    ("POST", "/api/profiles/p1", "GET, DELETE"),
+    ("DELETE", "/api/messages/text", "POST, GET"),  # also the path of GET /api/messages/{id}
+    ("GET", "/api/bulk/send?x=1", "POST"),
+])
+def test_known_path_with_an_undeclared_method_is_405_with_allow(http: httpx.Client, method: str, path: str,
+                                                                  allowed: str) -> None:
+    response = http.request(method, path)
+    error = assert_error(response, 405, "METHOD_NOT_ALLOWED")
+    assert response.headers["allow"] == allowed
+    assert allowed in error["message"]
+
+
+def test_unknown_path_is_still_not_found(http: httpx.Client) -> None:
+    error = assert_error(http.put("/api/nowhere", json={}), 404, "NOT_FOUND")
+    assert error["message"] == "route not found: PUT /api/nowhere"
+
+
+@pytest.mark.parametrize(("headers", "path", "named"), [
+    ({"X#": "1"}, "/api/profiles", "header 'x#'"),
+    ({"X!Y": "1"}, "/wagw.v1.ProfileService/ListProfiles", "header 'x!y'"),
+    ({}, "/api/profiles/%FF%FE", "the path"),
+    ({}, "/api/profiles?pageToken=%FF", "query parameter 'pageToken'"),
+    ({}, "/api/profiles?pageToken=%C0%AF", "query parameter 'pageToken'"),  # an overlong '/'
+])
+def test_what_grpc_cannot_carry_is_a_validation_error(http: httpx.Client, headers: dict[str, str], path: str,
+                                                      named: str) -> None:
+    error = assert_error(http.get(path, headers=headers), 400, "VALIDATION_ERROR")
+    assert error["message"].startswith(named)
+
+
+def test_valid_utf8_in_a_path_passes(http: httpx.Client) -> None:
+    response = http.get("/api/profiles/%C3%BC%F0%9F%98%80")
+    assert envelope(response)["data"]["id"] == "ü😀"
+
+
+def test_headers_over_the_limit_have_a_code_of_their_own(http: httpx.Client) -> None:
+    assert_error(http.get("/api/profiles", headers={"x-big": "a" * 70_000}), 431, "HEADERS_TOO_LARGE")
 
 
 def test_unknown_query_parameter_is_rejected(http: httpx.Client) -> None:
@@ -390,6 +438,70 @@ def test_body_over_one_mib_is_payload_too_large(http: httpx.Client) -> None:
 def test_body_just_under_the_limit_passes(http: httpx.Client) -> None:
     response = http.post("/api/profiles", json={"name": "x" * (1024 * 1024 - 100)})
     assert envelope(response)["success"] is True
+
+
+MIB = 1024 * 1024
+# The documented body limits (README: PAYLOAD_TOO_LARGE): the default, bulk sends, inline media.
+BULK_LIMIT, MEDIA_LIMIT = 16 * MIB, 24 * MIB
+
+
+def bulk_body(size: int) -> bytes:
+    """A SendBulk JSON body of exactly `size` bytes: 10,000 items, the last text padded."""
+    items = [{"chatId": f"62811{n:07d}", "type": "text", "content": {"text": "x" * 50}} for n in range(10_000)]
+    body = json.dumps({"profileId": "p", "messages": items}).encode()
+    padding = size - len(body)
+    assert padding >= 0
+    items[-1]["content"]["text"] += "y" * padding
+    body = json.dumps({"profileId": "p", "messages": items}).encode()
+    assert len(body) == size
+    return body
+
+
+def document_body(size: int) -> bytes:
+    """A SendDocument JSON body of exactly `size` bytes (inline base64 data, padded with spaces)."""
+    data = base64.b64encode(b"%PDF-" + b"0" * ((size - 200) * 3 // 4)).decode()
+    body = json.dumps({"profileId": "p", "chatId": "628123456789", "media": {"data": data}}).encode()
+    assert len(body) <= size
+    return body + b" " * (size - len(body))
+
+
+@pytest.mark.parametrize(("route", "make_body", "limit"), [
+    ("/api/bulk/send", bulk_body, BULK_LIMIT),
+    ("/api/messages/document", document_body, MEDIA_LIMIT),
+])
+def test_larger_routes_take_bodies_up_to_their_limit(http: httpx.Client, route: str, make_body: Any,
+                                                      limit: int) -> None:
+    headers = {"content-type": "application/json"}
+    under = http.post(route, content=make_body(limit - 1024), headers=headers, timeout=60)
+    assert envelope(under)["success"] is True, under.text[:500]
+    over = http.post(route, content=make_body(limit + 1024), headers=headers, timeout=60)
+    assert_error(over, 413, "PAYLOAD_TOO_LARGE")
+
+
+def test_the_seed_sized_bulk_over_one_mib_is_accepted(http: httpx.Client) -> None:
+    """10,000 items of 50-character texts: 1.07 MiB, over the default limit, far under the bulk one."""
+    items = [{"chatId": f"62811{n:07d}", "type": "text", "content": {"text": "x" * 50}} for n in range(10_000)]
+    body = json.dumps({"profileId": "p", "messages": items})
+    assert len(body) > MIB
+    assert envelope(http.post("/api/bulk/send", content=body, headers={"content-type": "application/json"})
+                    )["data"]["progress"]["total"] == 10_000
+
+
+@pytest.mark.parametrize(("limit", "send"), [
+    (BULK_LIMIT, lambda stub, size: stub.SendBulk(bulk_pb2.SendBulkRequest(
+        profile_id="p", messages=[bulk_pb2.BulkMessage(chat_id="62811", content=messages_pb2.MessageContent(
+            text="x" * size))]), timeout=60)),
+    (MEDIA_LIMIT, lambda stub, size: stub.SendDocument(messages_pb2.SendDocumentRequest(
+        profile_id="p", chat_id="62811", media=messages_pb2.Media(data=b"0" * size)), timeout=60)),
+], ids=["bulk", "media"])
+def test_native_grpc_takes_the_same_limits(channel: grpc.Channel, limit: int, send: Any) -> None:
+    stubs = {BULK_LIMIT: bulk_pb2_grpc.BulkServiceStub(channel), MEDIA_LIMIT: messages_pb2_grpc.MessageServiceStub(
+        channel)}
+    send(stubs[limit], limit - 1024)
+    with pytest.raises(grpc.RpcError) as caught:
+        send(stubs[limit], limit + 1024)
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert error_reason(caught.value) == "PAYLOAD_TOO_LARGE"
 
 
 def test_cors_preflight_and_headers(http: httpx.Client) -> None:

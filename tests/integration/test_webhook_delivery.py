@@ -366,11 +366,11 @@ def test_a_key_limited_to_one_profile_sees_only_its_webhooks_and_deliveries(rest
         fired = ok(limited.post(f"/webhooks/{my_hook['id']}/test", json={}))
         assert [d["id"] for d in deliveries(limited, my_hook["id"])] == [fired["id"]]
         ok(limited.post(f"/webhooks/{my_hook['id']}/deliveries/{fired['id']}/redeliver", json={}))
-        for hook in (their_hook, global_hook):
-            fails(limited.get(f"/webhooks/{hook['id']}/deliveries"), 403, "FORBIDDEN")
-            fails(limited.post(f"/webhooks/{hook['id']}/test", json={}), 403, "FORBIDDEN")
+        for hook in (their_hook, global_hook):  # not theirs: as if they did not exist
+            fails(limited.get(f"/webhooks/{hook['id']}/deliveries"), 404, "NOT_FOUND")
+            fails(limited.post(f"/webhooks/{hook['id']}/test", json={}), 404, "NOT_FOUND")
         fails(limited.post(f"/webhooks/{their_hook['id']}/deliveries/{their_delivery['id']}/redeliver", json={}),
-              403, "FORBIDDEN")
+              404, "NOT_FOUND")
     with httpx.Client(base_url=rest.base_url, headers={"X-API-Key": ok(rest.post("/keys", json={
             "name": unique("ro"), "scopes": ["webhooks:read"], "profileIds": [mine]}))["key"]}, timeout=15) as reader:
         ok(reader.get(f"/webhooks/{my_hook['id']}/deliveries"))

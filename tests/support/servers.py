@@ -14,6 +14,7 @@ from contextlib import contextmanager
 import grpc
 
 from gateway.envoy import Envoy, start
+from server.core.runtime import SERVER_OPTIONS
 from tests.support.net import LOCALHOST, free_port
 
 Registration = Callable[[grpc.Server], None]
@@ -24,9 +25,10 @@ def grpc_server(*registrations: Registration, max_workers: int = 8) -> Iterator[
     """Runs a grpc.server with the given servicers on 127.0.0.1 and yields its port.
 
     Each registration adds servicers, e.g. `lambda s: add_FooServicer_to_server(Foo(), s)`. The OS picks the
-    port (port 0), so two servers never share one: grpcio binds with SO_REUSEPORT and would not complain.
+    port (port 0), and the gateway servers' options apply (no SO_REUSEPORT, so two servers never share a port;
+    the same message size limits).
     """
-    server = grpc.server(ThreadPoolExecutor(max_workers=max_workers))
+    server = grpc.server(ThreadPoolExecutor(max_workers=max_workers), options=list(SERVER_OPTIONS))
     for register in registrations:
         register(server)
     port = server.add_insecure_port(f"{LOCALHOST}:0")

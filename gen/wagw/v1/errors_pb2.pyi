@@ -25,6 +25,8 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     INTERNAL: _ClassVar[ErrorReason]
     NOT_IMPLEMENTED: _ClassVar[ErrorReason]
     NOT_GROUP_ADMIN: _ClassVar[ErrorReason]
+    METHOD_NOT_ALLOWED: _ClassVar[ErrorReason]
+    HEADERS_TOO_LARGE: _ClassVar[ErrorReason]
 ERROR_REASON_UNSPECIFIED: ErrorReason
 VALIDATION_ERROR: ErrorReason
 UNAUTHORIZED: ErrorReason
@@ -40,6 +42,8 @@ UNAVAILABLE: ErrorReason
 INTERNAL: ErrorReason
 NOT_IMPLEMENTED: ErrorReason
 NOT_GROUP_ADMIN: ErrorReason
+METHOD_NOT_ALLOWED: ErrorReason
+HEADERS_TOO_LARGE: ErrorReason
 
 class ErrorDetailTypes(_message.Message):
     __slots__ = ("status", "error_info")

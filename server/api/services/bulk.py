@@ -9,14 +9,14 @@ from collections.abc import Iterator
 
 import grpc
 
-from server.api.auth import current_principal
+from server.api.auth import current_principal, get_visible
 from server.api.services.messages import idempotency_key
 from server.api.services.profiles import get_profile
 from server.core import bulk, content, outbox, templates
 from server.core.convert import from_timestamp, to_timestamp
 from server.core.db import database, utcnow, write_transaction
 from server.core.engine_specs import NotSupported, send_operation, supports
-from server.core.errors import ApiError, conflict, invalid, not_found
+from server.core.errors import ApiError, conflict, invalid
 from server.core.hosts import effective_status
 from server.core.models import Batch, Message
 from server.core.pagination import paginate
@@ -44,11 +44,7 @@ def to_proto(batch: Batch) -> bulk_pb2.Batch:
 
 
 def _get_batch(batch_id: str) -> Batch:
-    batch = Batch.get_or_none(Batch.id == batch_id)
-    if batch is None:
-        raise not_found("batch", batch_id)
-    current_principal().require_profile(batch.profile_id)
-    return batch
+    return get_visible(Batch.get_or_none(Batch.id == batch_id), "batch", batch_id)
 
 
 def _items(request: bulk_pb2.SendBulkRequest, engine: str) -> list[dict]:

@@ -6,12 +6,12 @@ import grpc
 import peewee
 from google.protobuf import empty_pb2
 
-from server.api.auth import current_principal
+from server.api.auth import current_principal, get_visible
 from server.api.services.profiles import get_profile
 from server.core import validation
 from server.core.convert import to_timestamp
 from server.core.db import utcnow, write_transaction
-from server.core.errors import conflict, invalid, not_found
+from server.core.errors import conflict, invalid
 from server.core.ids import new_id
 from server.core.models import Contact
 from server.core.pagination import paginate
@@ -36,11 +36,7 @@ def to_proto(row: Contact) -> contacts_pb2.Contact:
 
 
 def _get_contact(contact_id: str) -> Contact:
-    row = Contact.get_or_none(Contact.id == contact_id)
-    if row is None:
-        raise not_found("contact", contact_id)
-    current_principal().require_profile(row.profile_id)
-    return row
+    return get_visible(Contact.get_or_none(Contact.id == contact_id), "contact", contact_id)
 
 
 def _save(row: Contact, *, insert: bool = False) -> Contact:

@@ -7,12 +7,12 @@ from typing import Any
 import grpc
 from google.protobuf import json_format
 
-from server.api.auth import current_principal
+from server.api.auth import current_principal, get_visible
 from server.api.services.profiles import acting_profile
 from server.core import content, outbox
 from server.core.convert import from_timestamp, to_timestamp
 from server.core.engine_specs import send_operation
-from server.core.errors import invalid, not_found
+from server.core.errors import invalid
 from server.core.models import Message
 from server.core.pagination import paginate
 from server.core.phones import is_group, normalize_chat_id
@@ -106,11 +106,7 @@ class MessageServicer(messages_pb2_grpc.MessageServiceServicer):
 
     def GetMessage(self, request: messages_pb2.GetMessageRequest, context: grpc.ServicerContext
                    ) -> messages_pb2.Message:
-        row = Message.get_or_none(Message.id == request.id)
-        if row is None:
-            raise not_found("message", request.id)
-        current_principal().require_profile(row.profile_id)
-        return to_proto(row)
+        return to_proto(get_visible(Message.get_or_none(Message.id == request.id), "message", request.id))
 
     def ListMessages(self, request: messages_pb2.ListMessagesRequest, context: grpc.ServicerContext
                      ) -> messages_pb2.ListMessagesResponse:

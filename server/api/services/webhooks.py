@@ -11,7 +11,7 @@ import secrets
 import grpc
 from google.protobuf import empty_pb2
 
-from server.api.auth import current_principal
+from server.api.auth import current_principal, get_visible
 from server.api.services.profiles import get_profile
 from server.core import event_filters, validation, webhook_attempts, webhook_deliveries
 from server.core.config import Settings
@@ -170,17 +170,12 @@ class WebhookServicer(webhooks_pb2_grpc.WebhookServiceServicer):
         return check_public_url(raw, "url", allow_private=self.settings.allow_private_urls)
 
 def _get_webhook(webhook_id: str) -> Webhook:
-    row = Webhook.get_or_none(Webhook.id == webhook_id)
-    if row is None:
-        raise not_found("webhook", webhook_id)
-    if not current_principal().can_access(row.profile_id):
-        raise forbidden(f"not allowed on webhook '{webhook_id}'")
-    return row
+    return get_visible(Webhook.get_or_none(Webhook.id == webhook_id), "webhook", webhook_id)
 
 
 def _headers(headers: dict[str, str]) -> dict[str, str]:
     for name in headers:
-        if not _HEADER_NAME.match(name):
+        if not _HEADER_NAME.fullmatch(name):
             raise invalid("headers", f"'{name}' is not a header name")
         if name.lower() in _RESERVED_HEADERS or name.lower().startswith("x-webhook-"):
             raise invalid("headers", f"'{name}' is set by the gateway and cannot be overridden")

@@ -191,7 +191,7 @@ def to_chat_id(jid: JID, alt: JID | None = None) -> str:
 
 def parse_jid(text: str) -> JID:
     """The neonize JID of a device JID string (`628123:12@s.whatsapp.net`)."""
-    match = _AD_JID.match(text)
+    match = _AD_JID.fullmatch(text)
     if match is None:
         raise ValueError(f"not a JID: {text!r}")
     return JID(User=match["user"], RawAgent=int(match["agent"] or 0), Device=int(match["device"] or 0),

@@ -1,0 +1,191 @@
+"""API benchmark (issue 15): what the gateway's REST API serves against what Envoy and grpcio allow, measured in
+one run with wrk (2 threads, 32 connections, 15 s each by default; everything on 127.0.0.1):
+
+  - envoy direct: Envoy answering /healthz itself (no upstream call): Envoy's own ceiling here;
+  - floor: the project's rendered Envoy config in front of a bare grpcio server (8 threads) answering GetProfile
+    and SendText with constants: what any gateway built this way can do at best;
+  - floor without the Lua envelope: the same, with the Lua filter taken out (what the envelope costs);
+  - the gateway: `GET /api/profiles/{id}` (auth + read) and `POST /api/messages/text` (auth, validate, outbox,
+    enqueue) on the real stack, on SQLite and on PostgreSQL, each as a ratio against the floor;
+  - the API server's resident memory after the run.
+
+    .venv/bin/python -m bench.api [--seconds 15] [--databases sqlite,postgres]
+
+Targets (issue 15): GET >= 0.5x the floor, send >= 0.4x the floor, p99 < 50 ms at 32 connections; the floor
+>= 0.5x Envoy with the transcoder but without the Lua envelope.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable, Iterator
+from concurrent import futures
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import grpc
+import httpx
+from grpc_health.v1 import health, health_pb2_grpc
+
+from bench import wrk
+from gateway import envoy as gateway_envoy
+from server.core.runtime import SERVER_OPTIONS
+from tests.support.net import LOCALHOST, free_port
+from tests.support.stack import Stack, running_stack, scratch_database
+from wagw.v1 import messages_pb2, messages_pb2_grpc, profiles_pb2, profiles_pb2_grpc
+
+PROFILE_ID = "bench-api"
+FLOOR_THREADS = 8
+
+
+def get_profile_script(key: str) -> str:
+    return wrk.script("GET", {"X-API-Key": key})
+
+
+def send_text_script(key: str) -> str:
+    # A new text to one of 97 recipients each time, as a real sender would.
+    body = (f'string.format(\'{{"profileId":"{PROFILE_ID}","chatId":"+62811%07d","text":"bench %d"}}\', '
+            f"n % 97 + 1, n)")
+    return wrk.script("POST", {"X-API-Key": key, "Content-Type": "application/json"}, body_lua=body)
+
+
+class ConstantProfiles(profiles_pb2_grpc.ProfileServiceServicer):
+    PROFILE = profiles_pb2.Profile(id=PROFILE_ID, name="Bench", engine=profiles_pb2.Profile.SIMULATOR,
+                                   status=profiles_pb2.Profile.CONNECTED, phone_number="+628123456789")
+
+    def GetProfile(self, request: Any, context: grpc.ServicerContext) -> profiles_pb2.Profile:
+        return self.PROFILE
+
+
+class ConstantMessages(messages_pb2_grpc.MessageServiceServicer):
+    MESSAGE = messages_pb2.Message(id="msg_bench", profile_id=PROFILE_ID, chat_id="628123456789@s.whatsapp.net",
+                                   type=messages_pb2.MessageType.TEXT, status=messages_pb2.Message.PENDING,
+                                   content=messages_pb2.MessageContent(text="bench"))
+
+    def SendText(self, request: Any, context: grpc.ServicerContext) -> messages_pb2.Message:
+        return self.MESSAGE
+
+
+@contextmanager
+def floor_server() -> Iterator[int]:
+    """A bare grpcio server with constant answers, and the standard health service; yields its port."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=FLOOR_THREADS), options=list(SERVER_OPTIONS))
+    profiles_pb2_grpc.add_ProfileServiceServicer_to_server(ConstantProfiles(), server)
+    messages_pb2_grpc.add_MessageServiceServicer_to_server(ConstantMessages(), server)
+    health_pb2_grpc.add_HealthServicer_to_server(health.HealthServicer(), server)
+    port = server.add_insecure_port(f"{LOCALHOST}:0")
+    server.start()
+    try:
+        yield port
+    finally:
+        server.stop(grace=None).wait()
+
+
+def without_lua(config: dict[str, Any]) -> None:
+    manager = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    manager["http_filters"] = [f for f in manager["http_filters"] if f["name"] != gateway_envoy.LUA_FILTER]
+
+
+@contextmanager
+def envoy_in_front(upstream_port: int, edit: Callable[[dict[str, Any]], None] | None = None
+                   ) -> Iterator[gateway_envoy.Envoy]:
+    proxy = gateway_envoy.start(free_port(), upstream_port, free_port(), edit=edit)
+    try:
+        wait_healthy(proxy.url)
+        yield proxy
+    finally:
+        proxy.stop()
+
+
+def wait_healthy(url: str, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while httpx.get(f"{url}/healthz").status_code != 200:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{url}/healthz did not turn healthy")
+        time.sleep(0.2)
+
+
+def floor_results(seconds: int) -> list[wrk.Result]:
+    key = "wagw_floor000_" + "x" * 43  # the floor checks nothing; the header is sent as the gateway's clients do
+    with floor_server() as port:
+        with envoy_in_front(port) as proxy:
+            results = [
+                wrk.run("envoy direct (/healthz)", f"{proxy.url}/healthz", wrk.script("GET", {}), duration_s=seconds),
+                wrk.run("floor GET profile", f"{proxy.url}/api/profiles/{PROFILE_ID}", get_profile_script(key),
+                        duration_s=seconds),
+                wrk.run("floor POST text", f"{proxy.url}/api/messages/text", send_text_script(key),
+                        duration_s=seconds),
+            ]
+        with envoy_in_front(port, without_lua) as proxy:
+            results += [
+                wrk.run("floor GET profile without Lua", f"{proxy.url}/api/profiles/{PROFILE_ID}",
+                        get_profile_script(key), duration_s=seconds),
+                wrk.run("floor POST text without Lua", f"{proxy.url}/api/messages/text", send_text_script(key),
+                        duration_s=seconds),
+            ]
+    return results
+
+
+def connect(stack: Stack) -> None:
+    with stack.rest() as rest:
+        rest.post("/profiles", json={"id": PROFILE_ID, "name": "Bench", "engine": "simulator",
+                                     "engineSettings": {"autoPair": True, "autoPairDelayMs": 100}}).raise_for_status()
+        rest.post(f"/profiles/{PROFILE_ID}/connect", json={}).raise_for_status()
+        deadline = time.monotonic() + 30
+        while rest.get(f"/profiles/{PROFILE_ID}").json()["data"]["status"] != "CONNECTED":
+            if time.monotonic() > deadline:
+                raise SystemExit("the bench profile did not connect")
+            time.sleep(0.1)
+
+
+def resident_mib(pid: int) -> tuple[float, float]:
+    """VmRSS and VmHWM (peak) of a process, in MiB."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+def gateway_results(database: str, seconds: int) -> tuple[list[wrk.Result], tuple[float, float]]:
+    with scratch_database(database) as url, running_stack(url) as stack:
+        connect(stack)
+        results = [
+            wrk.run(f"gateway GET profile ({database})", f"{stack.base_url}/profiles/{PROFILE_ID}",
+                    get_profile_script(stack.admin_key), duration_s=seconds),
+            wrk.run(f"gateway POST text ({database})", f"{stack.base_url}/messages/text",
+                    send_text_script(stack.admin_key), duration_s=seconds),
+        ]
+        return results, resident_mib(stack.api.process.pid)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=int, default=wrk.DURATION_S, help="each wrk run")
+    parser.add_argument("--databases", default="sqlite,postgres")
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args()
+    floor = floor_results(args.seconds)
+    direct, floor_get, floor_send, bare_get, bare_send = floor
+    print(f"wrk: {wrk.THREADS} threads, {wrk.CONNECTIONS} connections, {args.seconds} s per run")
+    print(direct.line())
+    print(floor_get.line(direct))
+    print(floor_send.line(direct))
+    print(bare_get.line(direct))
+    print(bare_send.line(direct))
+    print(f"the Lua envelope: the floor is {floor_get.requests_per_s / bare_get.requests_per_s:.2f}x (GET) and "
+          f"{floor_send.requests_per_s / bare_send.requests_per_s:.2f}x (POST) of the same without it "
+          f"(target >= 0.5x)")
+    report: dict[str, Any] = {"floor": [vars(result) for result in floor]}
+    for database in filter(None, args.databases.split(",")):
+        (get, send), (rss, peak) = gateway_results(database, args.seconds)
+        print(f"{get.line(floor_get)}  [target >= 0.5x the floor, p99 < 50 ms]")
+        print(f"{send.line(floor_send)}  [target >= 0.4x the floor, p99 < 50 ms]")
+        print(f"API server memory ({database}): {rss:.0f} MiB resident, {peak:.0f} MiB peak")
+        report[database] = {"get": vars(get), "send": vars(send), "rss_mib": rss, "peak_mib": peak}
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
