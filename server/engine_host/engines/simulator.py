@@ -41,6 +41,7 @@ from server.core import engine_specs
 from server.core.config import load
 from server.core.engine_specs import send_operation
 from server.core.errors import error_info
+from server.core.logs import fields
 from server.core.rpc import internal_metadata
 from server.engine_host.engines import base
 from server.engine_host.engines.base import (
@@ -102,14 +103,14 @@ class _InOrder:
         while True:
             with self._lock:
                 queue = self._queues[key]
-                if not queue:
+                if not queue or self._closed:
                     del self._queues[key]
                     return
                 work = queue.popleft()
             try:
                 work()
             except Exception:
-                log.exception("handling a simulator event failed", extra={"profile_id": key})
+                log.exception("handling a simulator event failed", extra=fields(profile_id=key))
 
     def close(self) -> None:
         with self._lock:
@@ -126,7 +127,10 @@ class SimulatorLink:
         self.address = address
         self._metadata = metadata
         self._stream_wait_s = stream_wait_s
-        self._channel = grpc.insecure_channel(address)
+        # gRPC's own reconnect backoff grows to two minutes: a restarted service would wait that long for us.
+        self._channel = grpc.insecure_channel(address, options=[
+            ("grpc.initial_reconnect_backoff_ms", 100), ("grpc.min_reconnect_backoff_ms", 100),
+            ("grpc.max_reconnect_backoff_ms", int(STREAM_RETRY_S[-1] * 1000))])
         self._devices = simulator_pb2_grpc.DeviceServiceStub(self._channel)
         self._engines: dict[str, SimulatorEngine] = {}
         self._lock = threading.Lock()
@@ -172,11 +176,13 @@ class SimulatorLink:
                                       f"({error.code().name})", "UNAVAILABLE") from error
 
     def acknowledge(self, seq: int) -> None:
+        if self._closed.is_set():  # kept by the network: handed out again to the next attachment
+            return
         try:
             self._devices.Acknowledge(pb.AcknowledgeRequest(seqs=[seq]), timeout=CALL_TIMEOUT_S,
                                       metadata=self._metadata)
         except grpc.RpcError as error:  # kept by the network: handed out again to the next attachment
-            log.warning("acknowledging a simulator event failed", extra={"seq": seq, "error": error.code().name})
+            log.warning("acknowledging a simulator event failed", extra=fields(seq=seq, error=error.code().name))
 
     def close(self) -> None:
         self._closed.set()
@@ -201,14 +207,23 @@ class SimulatorLink:
                     else:
                         self._dispatch(event)
             except grpc.RpcError as error:
-                if not self._closed.is_set():
-                    log.warning("the simulator's event stream broke", extra={"error": error.code().name})
+                failure = error.code().name
+            except Exception:  # a bug here must not end the link: the host would never reconnect
+                log.exception("reading the simulator's event stream failed")
+                failure = "an error"
+            else:
+                failure = "the stream ended"
             with self._opened:
                 lost, self._connection_id = self._connection_id, ""
                 engines = list(self._engines.values())
-            if lost and not self._closed.is_set():
+            if self._closed.is_set():
+                return
+            if lost:
+                log.warning("the simulator's event stream broke", extra=fields(address=self.address, error=failure))
                 for engine in engines:
                     self._events.submit(engine.profile_id, engine.connection_lost)
+            else:
+                log.info("the simulator is unreachable", extra=fields(address=self.address, error=failure))
             self._closed.wait(STREAM_RETRY_S[min(attempt, len(STREAM_RETRY_S) - 1)])
             attempt += 1
 
