@@ -181,8 +181,13 @@ class DeviceServicer(simulator_pb2_grpc.DeviceServiceServicer):
             raise invalid("device", "needs a profile_id and an attachment_id")
         connection = self._connection(device)
         with self._lock:
-            attachment = connection.attachments.setdefault(
-                device.attachment_id, Attachment(connection, device.attachment_id, device.profile_id))
+            attachment = connection.attachments.get(device.attachment_id)
+            if attachment is None:
+                # The profile's earlier engines on this connection are replaced: forget them.
+                for earlier in [a for a in connection.attachments.values() if a.profile_id == device.profile_id]:
+                    del connection.attachments[earlier.attachment_id]
+                attachment = connection.attachments[device.attachment_id] = Attachment(
+                    connection, device.attachment_id, device.profile_id)
         if attachment.profile_id != device.profile_id:
             raise invalid("device.attachment_id", f"is the attachment of profile '{attachment.profile_id}'")
         return attachment

@@ -239,6 +239,22 @@ def test_group_operations(service, new_link):
     assert alice.list_groups() == []
 
 
+def test_a_new_engine_of_a_profile_hears_nothing_meant_for_the_one_before(service, new_link):
+    """The engine host drops an engine on disconnect and makes a new one to connect again: the old engine's late
+    `disconnected` must not reach the new one (it would show a connected profile DISCONNECTED)."""
+    link = new_link()
+    first, first_host = linked(service, link, "a", ALICE)
+    second, second_host = engine(link, "a", Host("a"))  # the profile's engine on this host from now on
+    first.disconnect()
+    second_host.data = first_host.data
+    second.connect()
+    service.clock.advance(0.05)
+    second_host.wait(lambda: second_host.of(base.CONNECTED), "connection")
+    service.network.send_from(BOB, ALICE, "text", {"text": "for the new engine"})
+    second_host.wait(lambda: second_host.of(base.MESSAGE), "message")
+    assert second_host.types() == [base.CONNECTED, base.MESSAGE]
+
+
 def test_logout_forgets_the_credentials(service, new_link):
     alice, host = linked(service, new_link(), "a", ALICE)
     alice.logout()
