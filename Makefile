@@ -2,7 +2,7 @@
 #
 #   make setup   install what is missing: .venv (pip -e '.[dev]'), node_modules (buf), Debian packages
 #   make gen     regenerate gen/ from proto/ (Python stubs, .pyi, gRPC stubs, descriptor set for Envoy,
-#                openapi.json and docs.html)
+#                openapi.json with the examples of proto/wagw/v1/examples.yaml)
 #   make lint    buf lint, buf breaking against main (BREAKING_BRANCH=...), ruff check, the layer rules (lint-imports)
 #   make test    setup, lint, then pytest: the unit tests, then the integration tests (PYTEST_ARGS='-k bulk -x')
 #   make test-unit  the unit tests alone (tests/unit: no processes, seconds)
@@ -37,6 +37,8 @@ PROTOS           := $(sort $(foreach d,$(PROTO_DIRS),$(wildcard proto/$(d)/*.pro
 # googleapis protos our files import, vendored verbatim from the googleapis-common-protos wheel (see buf.yaml).
 GOOGLEAPIS_DIR   := third_party/googleapis
 GOOGLEAPIS_PROTOS := $(sort $(wildcard $(GOOGLEAPIS_DIR)/google/*/*.proto))
+# What else the OpenAPI document is made from: the examples, the field rules and the generator itself.
+OPENAPI_INPUTS   := proto/wagw/v1/examples.yaml gateway/field_rules.py gateway/openapi.py
 
 # buf breaking compares the working tree with this branch.
 BREAKING_BRANCH ?= main
@@ -88,8 +90,8 @@ define generate
 	  --python_out=$(GEN_OUT) --pyi_out=$(GEN_OUT) --grpc_python_out=$(GEN_OUT) \
 	  --descriptor_set_out=$(GEN_OUT)/descriptor.binpb --include_imports \
 	  $(PROTOS)
-	# The OpenAPI document and docs page (gateway/openapi.py) need the proto comments: a descriptor set with
-	# source info, built in a temporary directory (Envoy's gen/descriptor.binpb stays without it).
+	# The OpenAPI document (gateway/openapi.py) needs the proto comments: a descriptor set with source info,
+	# built in a temporary directory (Envoy's gen/descriptor.binpb stays without it).
 	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	  $(PROTOC) --descriptor_set_out=$$tmp/source.binpb --include_imports --include_source_info $(PROTOS) && \
 	  $(PY) -m gateway.openapi $$tmp/source.binpb $(GEN_OUT)
@@ -100,8 +102,8 @@ endef
 gen: | $(VENV_STAMP)
 	$(generate)
 
-# `make run` regenerates only when a proto is newer than the descriptor set.
-$(GEN_OUT)/descriptor.binpb: $(PROTOS) $(GOOGLEAPIS_PROTOS) | $(VENV_STAMP)
+# `make run` regenerates only when a proto (or another input of openapi.json) is newer than the descriptor set.
+$(GEN_OUT)/descriptor.binpb: $(PROTOS) $(GOOGLEAPIS_PROTOS) $(OPENAPI_INPUTS) | $(VENV_STAMP)
 	$(generate)
 
 # ----------------------------------------------------------------------------------------------- lint

@@ -3,8 +3,9 @@
 envoy.yaml stays the single source of the gateway's config. This module loads it and changes only what differs
 between `make run` and a test: the listener, upstream (API server, WebSocket bridge, metrics) and admin ports,
 the listener address, and the paths of the descriptor set and the direct_response files (gen/openapi.json,
-gen/docs.html) (absolute here, so Envoy may run from any directory). The Lua envelope is inlined, after the
-table of REST routes it answers 405 from, made here from the descriptor set: the protos stay the one source.
+gateway/docs.html, the docs UI's files in node_modules) (absolute here, so Envoy may run from any directory). The
+Lua envelope is inlined, after the table of REST routes it answers 405 from, made here from the descriptor set:
+the protos stay the one source.
 
     envoy = start(listen_port=8080, upstream_port=50051, admin_port=8081)
     ...

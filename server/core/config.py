@@ -71,9 +71,13 @@ class Settings:
     admin_api_key: str = field(default_factory=lambda: os.environ.get("WAGW_ADMIN_API_KEY", ""))
     # The engine a profile gets when its create request names none.
     default_engine: str = field(default_factory=lambda: os.environ.get("WAGW_DEFAULT_ENGINE", "simulator"))
-    # Webhook targets and media URLs on private, loopback or link-local addresses are refused unless this is 1.
+    # Webhook targets and media URLs on addresses that are not public (server/core/urls.py) are refused unless
+    # this is 1.
     allow_private_urls: bool = field(
         default_factory=lambda: os.environ.get("WAGW_ALLOW_PRIVATE_URLS", "") in ("1", "true", "yes"))
+    # Hosts outbound URLs may reach even on private addresses: `host` or `host:port`, comma-separated (an
+    # internal media server or webhook receiver), while the guard stays on for everything else.
+    trusted_url_hosts: str = field(default_factory=lambda: os.environ.get("WAGW_TRUSTED_URL_HOSTS", ""))
     # The Dramatiq broker: "redis" (REDIS_URL), "memory" (in-process: the API server runs the workers
     # itself), or "auto" (redis when it answers at start, else memory).
     broker: str = field(default_factory=lambda: os.environ.get("WAGW_BROKER", "auto"))

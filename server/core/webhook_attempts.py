@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import ipaddress
 import logging
 import random
-import socket
 import time
 from functools import cache
 from importlib import metadata
-from typing import Any
 
 import httpx
 from peewee import JOIN
@@ -52,6 +49,11 @@ def settings() -> Settings:
 
 
 @cache
+def guard() -> urls.Guard:
+    return urls.Guard.from_settings(settings())
+
+
+@cache
 def user_agent() -> str:
     try:
         return f"wa-gateway/{metadata.version('wa-gateway')}"
@@ -77,57 +79,19 @@ class Outcome:
     final: bool = False  # no point trying again (a refused address)
 
 
-class Refused(Exception):
-    """The target is on a private address and configuration does not allow it."""
-
-
-def _private(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%")[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return urls.is_private_host(str(ip)) or ip.is_multicast or ip.is_reserved
-
-
-def _target(url: str, allow_private: bool) -> tuple[httpx.URL, dict[str, str], dict[str, Any]]:
-    """Where to connect: with private addresses refused, the host is resolved here, every address checked, and
-    the connection pinned to a checked one (Host header and TLS name kept), so a second lookup cannot swap in
-    a private address. Raises Refused, or OSError when the name does not resolve."""
-    parsed = httpx.URL(url)
-    if allow_private:
-        return parsed, {}, {}
-    host = parsed.host
-    if urls.is_private_host(host):
-        raise Refused(f"'{host}' is a private or loopback address; set WAGW_ALLOW_PRIVATE_URLS=1 to allow it")
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    addresses = [info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
-    for address in addresses:
-        if _private(address):
-            raise Refused(f"'{host}' resolves to {address}, a private or loopback address; "
-                          "set WAGW_ALLOW_PRIVATE_URLS=1 to allow it")
-    extensions = {"sni_hostname": host} if parsed.scheme == "https" else {}
-    return parsed.copy_with(host=addresses[0]), {"Host": parsed.netloc.decode("ascii")}, extensions
-
-
 @cache
-def _client() -> httpx.Client:
-    # No redirects (a redirect could point anywhere, private addresses included) and no proxies from the
-    # environment (the address check must be about the address actually connected to).
-    return httpx.Client(timeout=TIMEOUT_S, follow_redirects=False, trust_env=False,
-                        limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
+def _client(guard: urls.Guard) -> httpx.Client:
+    # Every connection through the URL guard (server/core/urls.py): the address connected to is the one checked.
+    # No redirects: a redirect could point anywhere, and a receiver's answer is its status.
+    return guard.client(timeout=TIMEOUT_S, max_connections=200)
 
 
-def post(url: str, payload: bytes, headers: dict[str, str], *, allow_private: bool) -> Outcome:
-    """One POST, within TIMEOUT_S, answering the status and the first bytes of the response (or the error)."""
+def post(url: str, payload: bytes, headers: dict[str, str], guard: urls.Guard) -> Outcome:
+    """One POST, within TIMEOUT_S, answering the status and the first bytes of the response (or the error).
+    A target the guard refuses is a final outcome: trying again would only be refused again."""
     deadline = time.monotonic() + TIMEOUT_S
     try:
-        target, extra_headers, extensions = _target(url, allow_private)
-    except Refused as refused:
-        return Outcome(0, f"refused: {refused}", final=True)
-    except (OSError, UnicodeError) as error:
-        return Outcome(0, f"cannot resolve the host: {error}")
-    try:
-        with _client().stream("POST", target, content=payload, headers={**headers, **extra_headers},
-                              extensions=extensions) as response:
+        with _client(guard).stream("POST", url, content=payload, headers=headers) as response:
             received = bytearray()
             for chunk in response.iter_bytes():
                 received += chunk
@@ -135,9 +99,11 @@ def post(url: str, payload: bytes, headers: dict[str, str], *, allow_private: bo
                     break
             return Outcome(response.status_code,
                            received[:EXCERPT_BYTES].decode("utf-8", "replace")[:EXCERPT_CHARS])
+    except urls.Refused as refused:
+        return Outcome(0, f"refused: {refused}"[:EXCERPT_CHARS], final=True)
     except httpx.TimeoutException:
         return Outcome(0, f"timed out after {TIMEOUT_S:g} s")
-    except httpx.HTTPError as error:
+    except (httpx.HTTPError, httpx.InvalidURL) as error:
         return Outcome(0, f"{type(error).__name__}: {error}"[:EXCERPT_CHARS])
 
 
@@ -185,7 +151,7 @@ def attempt(delivery_id: str) -> float | None:
             outcome = Outcome(0, "the event is no longer in the event log", final=True)
         else:
             payload, headers = request_of(webhook, event)
-            outcome = post(webhook.url, payload, headers, allow_private=config.allow_private_urls)
+            outcome = post(webhook.url, payload, headers, guard())
         latency_ms = int((time.monotonic() - started) * 1000)
         return _record(delivery, lease, outcome, started_at, latency_ms, config.webhook_backoff_scale)
 

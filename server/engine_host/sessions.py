@@ -14,7 +14,7 @@ import threading
 from collections import OrderedDict, defaultdict
 from typing import Any
 
-from server.core import bulk, events
+from server.core import bulk, events, urls
 from server.core.db import database, utcnow, write_transaction
 from server.core.engine_specs import CLOUDAPI
 from server.core.errors import ApiError, not_found
@@ -35,7 +35,7 @@ EARLY_RECEIPTS_LIMIT = 10_000
 
 
 class SessionManager:
-    def __init__(self, host_id: str, address: str, database_url: str, *, allow_private_urls: bool = False):
+    def __init__(self, host_id: str, address: str, database_url: str, *, url_guard: urls.Guard | None = None):
         self.host_id = host_id
         self.address = address
         self.database_url = database_url
@@ -50,7 +50,8 @@ class SessionManager:
         # Receipts for a WhatsApp id that no message has yet, by (profile, id). After a crash between an engine's
         # send and its record, the retried send learns the id only after its receipts came: they wait here.
         self._early_receipts: OrderedDict[tuple[str, str], list[dict[str, Any]]] = OrderedDict()
-        self.allow_private_urls = allow_private_urls
+        # What media URLs may reach (server/core/urls.py).
+        self.url_guard = url_guard or urls.Guard()
 
     # Requests
 
@@ -124,7 +125,7 @@ class SessionManager:
             media = content.pop("media", None)
             outgoing = base.OutgoingMessage(
                 chat_id=message.chat_id, type=message.type.lower(), content=content,
-                media=resolve_media(message.type, media, allow_private=self.allow_private_urls) if media else None,
+                media=resolve_media(message.type, media, self.url_guard) if media else None,
                 reply_to=message.reply_to, mentions=tuple(message.mentions), id=message.id,
             )
         engine = self.engine(message.profile_id)

@@ -29,6 +29,7 @@ from server.core.config import ROOT, Settings
 from server.launch import Child
 from tests.support.grpc_rest import GrpcRestClient
 from tests.support.net import LOCALHOST, free_port, wait_for_port
+from tests.support.web import Web, the_internet
 from wagw.simulator.v1 import simulator_pb2, simulator_pb2_grpc
 
 # The internal token of every test stack (the test process talks to the simulator service directly).
@@ -88,6 +89,7 @@ class Stack:
     simulator_port: int
     env: dict[str, str] = field(default_factory=dict)
     websocket: Child | None = None  # the WebSocket bridge (gateway/websocket.py), behind Envoy's /ws
+    web: Web = field(default_factory=the_internet)  # the Internet the gateway may reach (tests/support/web.py)
 
     @property
     def engines(self) -> Child:
@@ -190,7 +192,8 @@ def _prepare(database_url: str, admin_key: str) -> None:
 def running_stack(database_url: str, *, engine_hosts: int = 1, **extra_env: str) -> Iterator[Stack]:
     """The simulator service, the API server, `engine_hosts` engine hosts (ids engine-host-1, -2, …), the workers
     and the WebSocket bridge as processes, Envoy in front. The simulator's clock runs 20 times faster than real
-    time, so a 60 s QR code lasts 3 s."""
+    time, so a 60 s QR code lasts 3 s. Outbound URLs may reach the test Internet (`Stack.web`) and no other local
+    address."""
     admin_key = test_admin_key()
     _prepare(database_url, admin_key)
     grpc_port, ws_port, metrics_port, simulator_port = free_port(), free_port(), free_port(), free_port()
@@ -216,6 +219,8 @@ def running_stack(database_url: str, *, engine_hosts: int = 1, **extra_env: str)
         "WAGW_BROKER": "redis",
         "WAGW_REDIS_NAMESPACE": f"wagw-test-{secrets.token_hex(4)}",
         "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'gen'}",
+        # Private addresses stay refused, but for the test Internet (tests/support/web.py), as for a public host.
+        "WAGW_TRUSTED_URL_HOSTS": the_internet().trusted,
         **extra_env,
     }
 

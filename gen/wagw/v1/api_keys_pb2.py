@@ -28,7 +28,7 @@ from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16wagw/v1/api_keys.proto\x12\x07wagw.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa4\x02\n\x06\x41piKey\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0e\n\x06prefix\x18\x03 \x01(\t\x12\x0e\n\x06scopes\x18\x04 \x03(\t\x12\x13\n\x0bprofile_ids\x18\x05 \x03(\t\x12/\n\x0b\x65xpire_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0brevoke_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x0elast_used_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\";\n\x12ListApiKeysRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"e\n\x13ListApiKeysResponse\x12!\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x0f.wagw.v1.ApiKey\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"\x85\x01\n\x13\x43reateApiKeyRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x06scopes\x18\x02 \x03(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x0bprofile_ids\x18\x03 \x03(\t\x12/\n\x0b\x65xpire_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"E\n\x14\x43reateApiKeyResponse\x12 \n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x0f.wagw.v1.ApiKey\x12\x0b\n\x03key\x18\x02 \x01(\t\"$\n\x10GetApiKeyRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\'\n\x13RevokeApiKeyRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\'\n\x13\x44\x65leteApiKeyRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x32\xdf\x03\n\rApiKeyService\x12[\n\x0bListApiKeys\x12\x1b.wagw.v1.ListApiKeysRequest\x1a\x1c.wagw.v1.ListApiKeysResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/api/keys\x12\x61\n\x0c\x43reateApiKey\x12\x1c.wagw.v1.CreateApiKeyRequest\x1a\x1d.wagw.v1.CreateApiKeyResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\"\t/api/keys:\x01*\x12O\n\tGetApiKey\x12\x19.wagw.v1.GetApiKeyRequest\x1a\x0f.wagw.v1.ApiKey\"\x16\x82\xd3\xe4\x93\x02\x10\x12\x0e/api/keys/{id}\x12_\n\x0cRevokeApiKey\x12\x1c.wagw.v1.RevokeApiKeyRequest\x1a\x0f.wagw.v1.ApiKey\" \x82\xd3\xe4\x93\x02\x1a\"\x15/api/keys/{id}/revoke:\x01*\x12\\\n\x0c\x44\x65leteApiKey\x12\x1c.wagw.v1.DeleteApiKeyRequest\x1a\x16.google.protobuf.Empty\"\x16\x82\xd3\xe4\x93\x02\x10*\x0e/api/keys/{id}b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16wagw/v1/api_keys.proto\x12\x07wagw.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd4\x02\n\x06\x41piKey\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x12\n\x04name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x05\x12\x14\n\x06prefix\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x06scopes\x18\x04 \x03(\tB\x04\xe2\x41\x01\x05\x12\x19\n\x0bprofile_ids\x18\x05 \x03(\tB\x04\xe2\x41\x01\x05\x12\x35\n\x0b\x65xpire_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x05\x12\x35\n\x0brevoke_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x38\n\x0elast_used_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\";\n\x12ListApiKeysRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"e\n\x13ListApiKeysResponse\x12!\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x0f.wagw.v1.ApiKey\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"\x85\x01\n\x13\x43reateApiKeyRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x06scopes\x18\x02 \x03(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x0bprofile_ids\x18\x03 \x03(\t\x12/\n\x0b\x65xpire_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"E\n\x14\x43reateApiKeyResponse\x12 \n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x0f.wagw.v1.ApiKey\x12\x0b\n\x03key\x18\x02 \x01(\t\"$\n\x10GetApiKeyRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\'\n\x13RevokeApiKeyRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\'\n\x13\x44\x65leteApiKeyRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x32\xdf\x03\n\rApiKeyService\x12[\n\x0bListApiKeys\x12\x1b.wagw.v1.ListApiKeysRequest\x1a\x1c.wagw.v1.ListApiKeysResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/api/keys\x12\x61\n\x0c\x43reateApiKey\x12\x1c.wagw.v1.CreateApiKeyRequest\x1a\x1d.wagw.v1.CreateApiKeyResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\"\t/api/keys:\x01*\x12O\n\tGetApiKey\x12\x19.wagw.v1.GetApiKeyRequest\x1a\x0f.wagw.v1.ApiKey\"\x16\x82\xd3\xe4\x93\x02\x10\x12\x0e/api/keys/{id}\x12_\n\x0cRevokeApiKey\x12\x1c.wagw.v1.RevokeApiKeyRequest\x1a\x0f.wagw.v1.ApiKey\" \x82\xd3\xe4\x93\x02\x1a\"\x15/api/keys/{id}/revoke:\x01*\x12\\\n\x0c\x44\x65leteApiKey\x12\x1c.wagw.v1.DeleteApiKeyRequest\x1a\x16.google.protobuf.Empty\"\x16\x82\xd3\xe4\x93\x02\x10*\x0e/api/keys/{id}b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,6 +37,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_APIKEY'].fields_by_name['id']._loaded_options = None
   _globals['_APIKEY'].fields_by_name['id']._serialized_options = b'\342A\001\010'
+  _globals['_APIKEY'].fields_by_name['name']._loaded_options = None
+  _globals['_APIKEY'].fields_by_name['name']._serialized_options = b'\342A\001\005'
+  _globals['_APIKEY'].fields_by_name['prefix']._loaded_options = None
+  _globals['_APIKEY'].fields_by_name['prefix']._serialized_options = b'\342A\001\003'
+  _globals['_APIKEY'].fields_by_name['scopes']._loaded_options = None
+  _globals['_APIKEY'].fields_by_name['scopes']._serialized_options = b'\342A\001\005'
+  _globals['_APIKEY'].fields_by_name['profile_ids']._loaded_options = None
+  _globals['_APIKEY'].fields_by_name['profile_ids']._serialized_options = b'\342A\001\005'
+  _globals['_APIKEY'].fields_by_name['expire_time']._loaded_options = None
+  _globals['_APIKEY'].fields_by_name['expire_time']._serialized_options = b'\342A\001\005'
+  _globals['_APIKEY'].fields_by_name['revoke_time']._loaded_options = None
+  _globals['_APIKEY'].fields_by_name['revoke_time']._serialized_options = b'\342A\001\003'
+  _globals['_APIKEY'].fields_by_name['last_used_time']._loaded_options = None
+  _globals['_APIKEY'].fields_by_name['last_used_time']._serialized_options = b'\342A\001\003'
+  _globals['_APIKEY'].fields_by_name['create_time']._loaded_options = None
+  _globals['_APIKEY'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
   _globals['_CREATEAPIKEYREQUEST'].fields_by_name['name']._loaded_options = None
   _globals['_CREATEAPIKEYREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
   _globals['_CREATEAPIKEYREQUEST'].fields_by_name['scopes']._loaded_options = None
@@ -58,21 +74,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_APIKEYSERVICE'].methods_by_name['DeleteApiKey']._loaded_options = None
   _globals['_APIKEYSERVICE'].methods_by_name['DeleteApiKey']._serialized_options = b'\202\323\344\223\002\020*\016/api/keys/{id}'
   _globals['_APIKEY']._serialized_start=161
-  _globals['_APIKEY']._serialized_end=453
-  _globals['_LISTAPIKEYSREQUEST']._serialized_start=455
-  _globals['_LISTAPIKEYSREQUEST']._serialized_end=514
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=516
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=617
-  _globals['_CREATEAPIKEYREQUEST']._serialized_start=620
-  _globals['_CREATEAPIKEYREQUEST']._serialized_end=753
-  _globals['_CREATEAPIKEYRESPONSE']._serialized_start=755
-  _globals['_CREATEAPIKEYRESPONSE']._serialized_end=824
-  _globals['_GETAPIKEYREQUEST']._serialized_start=826
-  _globals['_GETAPIKEYREQUEST']._serialized_end=862
-  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=864
-  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=903
-  _globals['_DELETEAPIKEYREQUEST']._serialized_start=905
-  _globals['_DELETEAPIKEYREQUEST']._serialized_end=944
-  _globals['_APIKEYSERVICE']._serialized_start=947
-  _globals['_APIKEYSERVICE']._serialized_end=1426
+  _globals['_APIKEY']._serialized_end=501
+  _globals['_LISTAPIKEYSREQUEST']._serialized_start=503
+  _globals['_LISTAPIKEYSREQUEST']._serialized_end=562
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=564
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=665
+  _globals['_CREATEAPIKEYREQUEST']._serialized_start=668
+  _globals['_CREATEAPIKEYREQUEST']._serialized_end=801
+  _globals['_CREATEAPIKEYRESPONSE']._serialized_start=803
+  _globals['_CREATEAPIKEYRESPONSE']._serialized_end=872
+  _globals['_GETAPIKEYREQUEST']._serialized_start=874
+  _globals['_GETAPIKEYREQUEST']._serialized_end=910
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=912
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=951
+  _globals['_DELETEAPIKEYREQUEST']._serialized_start=953
+  _globals['_DELETEAPIKEYREQUEST']._serialized_end=992
+  _globals['_APIKEYSERVICE']._serialized_start=995
+  _globals['_APIKEYSERVICE']._serialized_end=1474
 # @@protoc_insertion_point(module_scope)

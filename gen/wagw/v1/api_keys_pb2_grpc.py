@@ -27,8 +27,11 @@ if _version_not_supported:
 
 
 class ApiKeyServiceStub:
-    """ApiKeyService manages the keys callers send as `X-API-Key`.
-    A key can only create keys with no more scopes or profiles than it has itself.
+    """ApiKeyService manages the keys callers send as `X-API-Key` (or `Authorization: Bearer`).
+
+    A key is `wagw_<prefix>_<secret>`; the gateway keeps only its prefix and a SHA-256 hash, so the whole key is
+    shown once, by CreateApiKey. A key can only create, revoke or delete keys with no more scopes or profiles
+    than it has itself, and does not see keys that reach beyond its own profiles (NOT_FOUND).
     """
 
     def __init__(self, channel):
@@ -65,19 +68,22 @@ class ApiKeyServiceStub:
 
 
 class ApiKeyServiceServicer:
-    """ApiKeyService manages the keys callers send as `X-API-Key`.
-    A key can only create keys with no more scopes or profiles than it has itself.
+    """ApiKeyService manages the keys callers send as `X-API-Key` (or `Authorization: Bearer`).
+
+    A key is `wagw_<prefix>_<secret>`; the gateway keeps only its prefix and a SHA-256 hash, so the whole key is
+    shown once, by CreateApiKey. A key can only create, revoke or delete keys with no more scopes or profiles
+    than it has itself, and does not see keys that reach beyond its own profiles (NOT_FOUND).
     """
 
     def ListApiKeys(self, request, context):
-        """Lists keys (never their secrets).
+        """Lists keys (never their secrets), ordered by id (oldest first).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def CreateApiKey(self, request, context):
-        """Creates a key. The secret is in this answer only; the gateway keeps just a hash.
+        """Creates a key. The whole key is in this answer only; the gateway keeps just a hash.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -91,14 +97,14 @@ class ApiKeyServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RevokeApiKey(self, request, context):
-        """Revokes a key: it stops working at once, and stays listed.
+        """Revokes a key: it stops working at once, and stays listed with its `revokeTime`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DeleteApiKey(self, request, context):
-        """Deletes a key.
+        """Deletes a key: it stops working and is no longer listed.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -141,8 +147,11 @@ def add_ApiKeyServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class ApiKeyService:
-    """ApiKeyService manages the keys callers send as `X-API-Key`.
-    A key can only create keys with no more scopes or profiles than it has itself.
+    """ApiKeyService manages the keys callers send as `X-API-Key` (or `Authorization: Bearer`).
+
+    A key is `wagw_<prefix>_<secret>`; the gateway keeps only its prefix and a SHA-256 hash, so the whole key is
+    shown once, by CreateApiKey. A key can only create, revoke or delete keys with no more scopes or profiles
+    than it has itself, and does not see keys that reach beyond its own profiles (NOT_FOUND).
     """
 
     @staticmethod

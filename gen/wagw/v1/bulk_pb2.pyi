@@ -89,7 +89,7 @@ class BatchItem(_message.Message):
     def __init__(self, index: _Optional[int] = ..., chat_id: _Optional[str] = ..., message_id: _Optional[str] = ..., status: _Optional[_Union[_messages_pb2.Message.Status, str]] = ..., error: _Optional[str] = ...) -> None: ...
 
 class Batch(_message.Message):
-    __slots__ = ("batch_id", "profile_id", "status", "progress", "options", "create_time", "start_time", "estimated_end_time", "end_time", "items", "next_items_page_token")
+    __slots__ = ("batch_id", "profile_id", "status", "progress", "options", "create_time", "start_time", "estimated_end_time", "end_time", "items", "next_items_page_token", "id")
     class Status(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATUS_UNSPECIFIED: _ClassVar[Batch.Status]
@@ -115,6 +115,7 @@ class Batch(_message.Message):
     END_TIME_FIELD_NUMBER: _ClassVar[int]
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     NEXT_ITEMS_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
     batch_id: str
     profile_id: str
     status: Batch.Status
@@ -126,7 +127,8 @@ class Batch(_message.Message):
     end_time: _timestamp_pb2.Timestamp
     items: _containers.RepeatedCompositeFieldContainer[BatchItem]
     next_items_page_token: str
-    def __init__(self, batch_id: _Optional[str] = ..., profile_id: _Optional[str] = ..., status: _Optional[_Union[Batch.Status, str]] = ..., progress: _Optional[_Union[BatchProgress, _Mapping]] = ..., options: _Optional[_Union[BulkOptions, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., estimated_end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., items: _Optional[_Iterable[_Union[BatchItem, _Mapping]]] = ..., next_items_page_token: _Optional[str] = ...) -> None: ...
+    id: str
+    def __init__(self, batch_id: _Optional[str] = ..., profile_id: _Optional[str] = ..., status: _Optional[_Union[Batch.Status, str]] = ..., progress: _Optional[_Union[BatchProgress, _Mapping]] = ..., options: _Optional[_Union[BulkOptions, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., estimated_end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., items: _Optional[_Iterable[_Union[BatchItem, _Mapping]]] = ..., next_items_page_token: _Optional[str] = ..., id: _Optional[str] = ...) -> None: ...
 
 class ListBatchesRequest(_message.Message):
     __slots__ = ("profile_id", "status", "page_size", "page_token")

@@ -26,7 +26,12 @@ if _version_not_supported:
 
 
 class BulkServiceStub:
-    """BulkService runs paced campaigns: many messages of one profile, with `{var}` template variables.
+    """BulkService runs paced campaigns: many messages of one profile, with `{name}` template variables.
+
+    SendBulk checks every item (a missing variable is a VALIDATION_ERROR naming it) and stores the batch and all
+    its items in one transaction before anything is sent. Items then go out in order, through the profile's
+    send gate, `delayBetweenMessages` apart. Progress changes are `bulk.progress` events and the end a
+    `bulk.finished` event; WatchBatch streams them. Path variables keep the seed's spelling, `:batchId`.
     """
 
     def __init__(self, channel):
@@ -63,11 +68,17 @@ class BulkServiceStub:
 
 
 class BulkServiceServicer:
-    """BulkService runs paced campaigns: many messages of one profile, with `{var}` template variables.
+    """BulkService runs paced campaigns: many messages of one profile, with `{name}` template variables.
+
+    SendBulk checks every item (a missing variable is a VALIDATION_ERROR naming it) and stores the batch and all
+    its items in one transaction before anything is sent. Items then go out in order, through the profile's
+    send gate, `delayBetweenMessages` apart. Progress changes are `bulk.progress` events and the end a
+    `bulk.finished` event; WatchBatch streams them. Path variables keep the seed's spelling, `:batchId`.
     """
 
     def SendBulk(self, request, context):
-        """Stores a batch and all its items at once and answers with its id, totals and estimated end.
+        """Stores a batch and all its items at once and answers with its id, totals and estimated end (status
+        QUEUED). The profile must be CONNECTED unless `options.startTime` is in the future.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -81,21 +92,23 @@ class BulkServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetBatch(self, request, context):
-        """Gets a batch's status and progress, with a page of its items.
+        """Gets a batch's status and progress, with a page of its items and their results.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def CancelBatch(self, request, context):
-        """Cancels every item not yet handed to the engine.
+        """Cancels every item not yet handed to the engine (they become CANCELLED) and ends the batch CANCELLED.
+        CONFLICT when the batch has already ended.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def WatchBatch(self, request, context):
-        """Streams the batch's progress on every change, ending when the batch ends.
+        """Streams the batch (without items) at once and again on every change, ending when the batch ends. Over
+        REST, one JSON object per line (NDJSON).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -138,7 +151,12 @@ def add_BulkServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class BulkService:
-    """BulkService runs paced campaigns: many messages of one profile, with `{var}` template variables.
+    """BulkService runs paced campaigns: many messages of one profile, with `{name}` template variables.
+
+    SendBulk checks every item (a missing variable is a VALIDATION_ERROR naming it) and stores the batch and all
+    its items in one transaction before anything is sent. Items then go out in order, through the profile's
+    send gate, `delayBetweenMessages` apart. Progress changes are `bulk.progress` events and the end a
+    `bulk.finished` event; WatchBatch streams them. Path variables keep the seed's spelling, `:batchId`.
     """
 
     @staticmethod

@@ -23,27 +23,42 @@ _sym_db = _symbol_database.Default()
 
 
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16wagw/v1/cloudapi.proto\x12\x07wagw.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\x1a\x1bgoogle/protobuf/empty.proto\"\xa8\x01\n\x1cVerifyCloudApiWebhookRequest\x12\x12\n\nprofile_id\x18\x01 \x01(\t\x12\x36\n\x03hub\x18\x02 \x01(\x0b\x32).wagw.v1.VerifyCloudApiWebhookRequest.Hub\x1a<\n\x03Hub\x12\x0c\n\x04mode\x18\x01 \x01(\t\x12\x14\n\x0cverify_token\x18\x02 \x01(\t\x12\x11\n\tchallenge\x18\x03 \x01(\t\"Z\n\x1dReceiveCloudApiWebhookRequest\x12\x12\n\nprofile_id\x18\x01 \x01(\t\x12%\n\x07payload\x18\x02 \x01(\x0b\x32\x14.google.api.HttpBody2\xab\x02\n\x16\x43loudApiWebhookService\x12\x80\x01\n\x15VerifyCloudApiWebhook\x12%.wagw.v1.VerifyCloudApiWebhookRequest\x1a\x14.google.api.HttpBody\"*\x82\xd3\xe4\x93\x02$\x12\"/api/cloudapi/{profile_id}/webhook\x12\x8d\x01\n\x16ReceiveCloudApiWebhook\x12&.wagw.v1.ReceiveCloudApiWebhookRequest\x1a\x16.google.protobuf.Empty\"3\x82\xd3\xe4\x93\x02-\"\"/api/cloudapi/{profile_id}/webhook:\x07payloadb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16wagw/v1/cloudapi.proto\x12\x07wagw.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\x1a\x1bgoogle/protobuf/empty.proto\"\xc6\x01\n\x1cVerifyCloudApiWebhookRequest\x12\x18\n\nprofile_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12<\n\x03hub\x18\x02 \x01(\x0b\x32).wagw.v1.VerifyCloudApiWebhookRequest.HubB\x04\xe2\x41\x01\x02\x1aN\n\x03Hub\x12\x12\n\x04mode\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0cverify_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x17\n\tchallenge\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\"f\n\x1dReceiveCloudApiWebhookRequest\x12\x18\n\nprofile_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12+\n\x07payload\x18\x02 \x01(\x0b\x32\x14.google.api.HttpBodyB\x04\xe2\x41\x01\x02\x32\xab\x02\n\x16\x43loudApiWebhookService\x12\x80\x01\n\x15VerifyCloudApiWebhook\x12%.wagw.v1.VerifyCloudApiWebhookRequest\x1a\x14.google.api.HttpBody\"*\x82\xd3\xe4\x93\x02$\x12\"/api/cloudapi/{profile_id}/webhook\x12\x8d\x01\n\x16ReceiveCloudApiWebhook\x12&.wagw.v1.ReceiveCloudApiWebhookRequest\x1a\x16.google.protobuf.Empty\"3\x82\xd3\xe4\x93\x02-\"\"/api/cloudapi/{profile_id}/webhook:\x07payloadb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'wagw.v1.cloudapi_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_VERIFYCLOUDAPIWEBHOOKREQUEST_HUB'].fields_by_name['mode']._loaded_options = None
+  _globals['_VERIFYCLOUDAPIWEBHOOKREQUEST_HUB'].fields_by_name['mode']._serialized_options = b'\342A\001\002'
+  _globals['_VERIFYCLOUDAPIWEBHOOKREQUEST_HUB'].fields_by_name['verify_token']._loaded_options = None
+  _globals['_VERIFYCLOUDAPIWEBHOOKREQUEST_HUB'].fields_by_name['verify_token']._serialized_options = b'\342A\001\002'
+  _globals['_VERIFYCLOUDAPIWEBHOOKREQUEST_HUB'].fields_by_name['challenge']._loaded_options = None
+  _globals['_VERIFYCLOUDAPIWEBHOOKREQUEST_HUB'].fields_by_name['challenge']._serialized_options = b'\342A\001\002'
+  _globals['_VERIFYCLOUDAPIWEBHOOKREQUEST'].fields_by_name['profile_id']._loaded_options = None
+  _globals['_VERIFYCLOUDAPIWEBHOOKREQUEST'].fields_by_name['profile_id']._serialized_options = b'\342A\001\002'
+  _globals['_VERIFYCLOUDAPIWEBHOOKREQUEST'].fields_by_name['hub']._loaded_options = None
+  _globals['_VERIFYCLOUDAPIWEBHOOKREQUEST'].fields_by_name['hub']._serialized_options = b'\342A\001\002'
+  _globals['_RECEIVECLOUDAPIWEBHOOKREQUEST'].fields_by_name['profile_id']._loaded_options = None
+  _globals['_RECEIVECLOUDAPIWEBHOOKREQUEST'].fields_by_name['profile_id']._serialized_options = b'\342A\001\002'
+  _globals['_RECEIVECLOUDAPIWEBHOOKREQUEST'].fields_by_name['payload']._loaded_options = None
+  _globals['_RECEIVECLOUDAPIWEBHOOKREQUEST'].fields_by_name['payload']._serialized_options = b'\342A\001\002'
   _globals['_CLOUDAPIWEBHOOKSERVICE'].methods_by_name['VerifyCloudApiWebhook']._loaded_options = None
   _globals['_CLOUDAPIWEBHOOKSERVICE'].methods_by_name['VerifyCloudApiWebhook']._serialized_options = b'\202\323\344\223\002$\022\"/api/cloudapi/{profile_id}/webhook'
   _globals['_CLOUDAPIWEBHOOKSERVICE'].methods_by_name['ReceiveCloudApiWebhook']._loaded_options = None
   _globals['_CLOUDAPIWEBHOOKSERVICE'].methods_by_name['ReceiveCloudApiWebhook']._serialized_options = b'\202\323\344\223\002-\"\"/api/cloudapi/{profile_id}/webhook:\007payload'
-  _globals['_VERIFYCLOUDAPIWEBHOOKREQUEST']._serialized_start=122
-  _globals['_VERIFYCLOUDAPIWEBHOOKREQUEST']._serialized_end=290
-  _globals['_VERIFYCLOUDAPIWEBHOOKREQUEST_HUB']._serialized_start=230
-  _globals['_VERIFYCLOUDAPIWEBHOOKREQUEST_HUB']._serialized_end=290
-  _globals['_RECEIVECLOUDAPIWEBHOOKREQUEST']._serialized_start=292
-  _globals['_RECEIVECLOUDAPIWEBHOOKREQUEST']._serialized_end=382
-  _globals['_CLOUDAPIWEBHOOKSERVICE']._serialized_start=385
-  _globals['_CLOUDAPIWEBHOOKSERVICE']._serialized_end=684
+  _globals['_VERIFYCLOUDAPIWEBHOOKREQUEST']._serialized_start=155
+  _globals['_VERIFYCLOUDAPIWEBHOOKREQUEST']._serialized_end=353
+  _globals['_VERIFYCLOUDAPIWEBHOOKREQUEST_HUB']._serialized_start=275
+  _globals['_VERIFYCLOUDAPIWEBHOOKREQUEST_HUB']._serialized_end=353
+  _globals['_RECEIVECLOUDAPIWEBHOOKREQUEST']._serialized_start=355
+  _globals['_RECEIVECLOUDAPIWEBHOOKREQUEST']._serialized_end=457
+  _globals['_CLOUDAPIWEBHOOKSERVICE']._serialized_start=460
+  _globals['_CLOUDAPIWEBHOOKSERVICE']._serialized_end=759
 # @@protoc_insertion_point(module_scope)

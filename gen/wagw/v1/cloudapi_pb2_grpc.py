@@ -34,7 +34,8 @@ class CloudApiWebhookServiceStub:
 
     Meta sends no API key: both methods are authenticated by the profile's own engine settings instead, the
     handshake by `verifyToken` and each notification by the `appSecret` HMAC over its raw body
-    (server/auth.py HANDLER_AUTHENTICATED_METHODS). An unknown profile, or one of another engine, is NOT_FOUND.
+    (server/api/auth.py HANDLER_AUTHENTICATED_METHODS). An unknown profile, or one of another engine, is
+    NOT_FOUND.
     """
 
     def __init__(self, channel):
@@ -62,7 +63,8 @@ class CloudApiWebhookServiceServicer:
 
     Meta sends no API key: both methods are authenticated by the profile's own engine settings instead, the
     handshake by `verifyToken` and each notification by the `appSecret` HMAC over its raw body
-    (server/auth.py HANDLER_AUTHENTICATED_METHODS). An unknown profile, or one of another engine, is NOT_FOUND.
+    (server/api/auth.py HANDLER_AUTHENTICATED_METHODS). An unknown profile, or one of another engine, is
+    NOT_FOUND.
     """
 
     def VerifyCloudApiWebhook(self, request, context):
@@ -111,7 +113,8 @@ class CloudApiWebhookService:
 
     Meta sends no API key: both methods are authenticated by the profile's own engine settings instead, the
     handshake by `verifyToken` and each notification by the `appSecret` HMAC over its raw body
-    (server/auth.py HANDLER_AUTHENTICATED_METHODS). An unknown profile, or one of another engine, is NOT_FOUND.
+    (server/api/auth.py HANDLER_AUTHENTICATED_METHODS). An unknown profile, or one of another engine, is
+    NOT_FOUND.
     """
 
     @staticmethod

@@ -29,7 +29,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16wagw/v1/contacts.proto\x12\x07wagw.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xed\x02\n\x07\x43ontact\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x12\n\nprofile_id\x18\x02 \x01(\t\x12\x14\n\x0cphone_number\x18\x03 \x01(\t\x12\x15\n\x07\x63hat_id\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x0c\n\x04name\x18\x05 \x01(\t\x12\r\n\x05\x65mail\x18\x06 \x01(\t\x12\r\n\x05notes\x18\x07 \x01(\t\x12\x0c\n\x04tags\x18\x08 \x03(\t\x12\x34\n\nattributes\x18\t \x03(\x0b\x32 .wagw.v1.Contact.AttributesEntry\x12\x35\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"l\n\x13ListContactsRequest\x12\x12\n\nprofile_id\x18\x01 \x01(\t\x12\x0b\n\x03tag\x18\x02 \x01(\t\x12\r\n\x05query\x18\x03 \x01(\t\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"g\n\x14ListContactsResponse\x12\"\n\x08\x63ontacts\x18\x01 \x03(\x0b\x32\x10.wagw.v1.Contact\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"\xfc\x01\n\x14\x43reateContactRequest\x12\x18\n\nprofile_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0cphone_number\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\r\n\x05\x65mail\x18\x04 \x01(\t\x12\r\n\x05notes\x18\x05 \x01(\t\x12\x0c\n\x04tags\x18\x06 \x03(\t\x12\x41\n\nattributes\x18\x07 \x03(\x0b\x32-.wagw.v1.CreateContactRequest.AttributesEntry\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"%\n\x11GetContactRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\xcc\x02\n\x14UpdateContactRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0cphone_number\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x11\n\x04name\x18\x03 \x01(\tH\x01\x88\x01\x01\x12\x12\n\x05\x65mail\x18\x04 \x01(\tH\x02\x88\x01\x01\x12\x12\n\x05notes\x18\x05 \x01(\tH\x03\x88\x01\x01\x12(\n\x04tags\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.ListValue\x12\x41\n\nattributes\x18\x07 \x03(\x0b\x32-.wagw.v1.UpdateContactRequest.AttributesEntry\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x0f\n\r_phone_numberB\x07\n\x05_nameB\x08\n\x06_emailB\x08\n\x06_notes\"(\n\x14\x44\x65leteContactRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"=\n\x15\x41\x64\x64\x43ontactTagsRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04tags\x18\x02 \x03(\tB\x04\xe2\x41\x01\x02\x32\xd5\x04\n\x0e\x43ontactService\x12\x62\n\x0cListContacts\x12\x1c.wagw.v1.ListContactsRequest\x1a\x1d.wagw.v1.ListContactsResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/api/contacts\x12Z\n\rCreateContact\x12\x1d.wagw.v1.CreateContactRequest\x1a\x10.wagw.v1.Contact\"\x18\x82\xd3\xe4\x93\x02\x12\"\r/api/contacts:\x01*\x12V\n\nGetContact\x12\x1a.wagw.v1.GetContactRequest\x1a\x10.wagw.v1.Contact\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/api/contacts/{id}\x12_\n\rUpdateContact\x12\x1d.wagw.v1.UpdateContactRequest\x1a\x10.wagw.v1.Contact\"\x1d\x82\xd3\xe4\x93\x02\x17\x32\x12/api/contacts/{id}:\x01*\x12\x62\n\rDeleteContact\x12\x1d.wagw.v1.DeleteContactRequest\x1a\x16.google.protobuf.Empty\"\x1a\x82\xd3\xe4\x93\x02\x14*\x12/api/contacts/{id}\x12\x66\n\x0e\x41\x64\x64\x43ontactTags\x12\x1e.wagw.v1.AddContactTagsRequest\x1a\x10.wagw.v1.Contact\"\"\x82\xd3\xe4\x93\x02\x1c\"\x17/api/contacts/{id}/tags:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16wagw/v1/contacts.proto\x12\x07wagw.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf3\x02\n\x07\x43ontact\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x18\n\nprofile_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x05\x12\x14\n\x0cphone_number\x18\x03 \x01(\t\x12\x15\n\x07\x63hat_id\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x0c\n\x04name\x18\x05 \x01(\t\x12\r\n\x05\x65mail\x18\x06 \x01(\t\x12\r\n\x05notes\x18\x07 \x01(\t\x12\x0c\n\x04tags\x18\x08 \x03(\t\x12\x34\n\nattributes\x18\t \x03(\x0b\x32 .wagw.v1.Contact.AttributesEntry\x12\x35\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"l\n\x13ListContactsRequest\x12\x12\n\nprofile_id\x18\x01 \x01(\t\x12\x0b\n\x03tag\x18\x02 \x01(\t\x12\r\n\x05query\x18\x03 \x01(\t\x12\x11\n\tpage_size\x18\x04 \x01(\x05\x12\x12\n\npage_token\x18\x05 \x01(\t\"g\n\x14ListContactsResponse\x12\"\n\x08\x63ontacts\x18\x01 \x03(\x0b\x32\x10.wagw.v1.Contact\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"\xfc\x01\n\x14\x43reateContactRequest\x12\x18\n\nprofile_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0cphone_number\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\r\n\x05\x65mail\x18\x04 \x01(\t\x12\r\n\x05notes\x18\x05 \x01(\t\x12\x0c\n\x04tags\x18\x06 \x03(\t\x12\x41\n\nattributes\x18\x07 \x03(\x0b\x32-.wagw.v1.CreateContactRequest.AttributesEntry\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"%\n\x11GetContactRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\xcc\x02\n\x14UpdateContactRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0cphone_number\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x11\n\x04name\x18\x03 \x01(\tH\x01\x88\x01\x01\x12\x12\n\x05\x65mail\x18\x04 \x01(\tH\x02\x88\x01\x01\x12\x12\n\x05notes\x18\x05 \x01(\tH\x03\x88\x01\x01\x12(\n\x04tags\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.ListValue\x12\x41\n\nattributes\x18\x07 \x03(\x0b\x32-.wagw.v1.UpdateContactRequest.AttributesEntry\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x0f\n\r_phone_numberB\x07\n\x05_nameB\x08\n\x06_emailB\x08\n\x06_notes\"(\n\x14\x44\x65leteContactRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"=\n\x15\x41\x64\x64\x43ontactTagsRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04tags\x18\x02 \x03(\tB\x04\xe2\x41\x01\x02\x32\xd5\x04\n\x0e\x43ontactService\x12\x62\n\x0cListContacts\x12\x1c.wagw.v1.ListContactsRequest\x1a\x1d.wagw.v1.ListContactsResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/api/contacts\x12Z\n\rCreateContact\x12\x1d.wagw.v1.CreateContactRequest\x1a\x10.wagw.v1.Contact\"\x18\x82\xd3\xe4\x93\x02\x12\"\r/api/contacts:\x01*\x12V\n\nGetContact\x12\x1a.wagw.v1.GetContactRequest\x1a\x10.wagw.v1.Contact\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/api/contacts/{id}\x12_\n\rUpdateContact\x12\x1d.wagw.v1.UpdateContactRequest\x1a\x10.wagw.v1.Contact\"\x1d\x82\xd3\xe4\x93\x02\x17\x32\x12/api/contacts/{id}:\x01*\x12\x62\n\rDeleteContact\x12\x1d.wagw.v1.DeleteContactRequest\x1a\x16.google.protobuf.Empty\"\x1a\x82\xd3\xe4\x93\x02\x14*\x12/api/contacts/{id}\x12\x66\n\x0e\x41\x64\x64\x43ontactTags\x12\x1e.wagw.v1.AddContactTagsRequest\x1a\x10.wagw.v1.Contact\"\"\x82\xd3\xe4\x93\x02\x1c\"\x17/api/contacts/{id}/tags:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,6 +40,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CONTACT_ATTRIBUTESENTRY']._serialized_options = b'8\001'
   _globals['_CONTACT'].fields_by_name['id']._loaded_options = None
   _globals['_CONTACT'].fields_by_name['id']._serialized_options = b'\342A\001\010'
+  _globals['_CONTACT'].fields_by_name['profile_id']._loaded_options = None
+  _globals['_CONTACT'].fields_by_name['profile_id']._serialized_options = b'\342A\001\005'
   _globals['_CONTACT'].fields_by_name['chat_id']._loaded_options = None
   _globals['_CONTACT'].fields_by_name['chat_id']._serialized_options = b'\342A\001\003'
   _globals['_CONTACT'].fields_by_name['create_time']._loaded_options = None
@@ -77,27 +79,27 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CONTACTSERVICE'].methods_by_name['AddContactTags']._loaded_options = None
   _globals['_CONTACTSERVICE'].methods_by_name['AddContactTags']._serialized_options = b'\202\323\344\223\002\034\"\027/api/contacts/{id}/tags:\001*'
   _globals['_CONTACT']._serialized_start=191
-  _globals['_CONTACT']._serialized_end=556
-  _globals['_CONTACT_ATTRIBUTESENTRY']._serialized_start=507
-  _globals['_CONTACT_ATTRIBUTESENTRY']._serialized_end=556
-  _globals['_LISTCONTACTSREQUEST']._serialized_start=558
-  _globals['_LISTCONTACTSREQUEST']._serialized_end=666
-  _globals['_LISTCONTACTSRESPONSE']._serialized_start=668
-  _globals['_LISTCONTACTSRESPONSE']._serialized_end=771
-  _globals['_CREATECONTACTREQUEST']._serialized_start=774
-  _globals['_CREATECONTACTREQUEST']._serialized_end=1026
-  _globals['_CREATECONTACTREQUEST_ATTRIBUTESENTRY']._serialized_start=507
-  _globals['_CREATECONTACTREQUEST_ATTRIBUTESENTRY']._serialized_end=556
-  _globals['_GETCONTACTREQUEST']._serialized_start=1028
-  _globals['_GETCONTACTREQUEST']._serialized_end=1065
-  _globals['_UPDATECONTACTREQUEST']._serialized_start=1068
-  _globals['_UPDATECONTACTREQUEST']._serialized_end=1400
-  _globals['_UPDATECONTACTREQUEST_ATTRIBUTESENTRY']._serialized_start=507
-  _globals['_UPDATECONTACTREQUEST_ATTRIBUTESENTRY']._serialized_end=556
-  _globals['_DELETECONTACTREQUEST']._serialized_start=1402
-  _globals['_DELETECONTACTREQUEST']._serialized_end=1442
-  _globals['_ADDCONTACTTAGSREQUEST']._serialized_start=1444
-  _globals['_ADDCONTACTTAGSREQUEST']._serialized_end=1505
-  _globals['_CONTACTSERVICE']._serialized_start=1508
-  _globals['_CONTACTSERVICE']._serialized_end=2105
+  _globals['_CONTACT']._serialized_end=562
+  _globals['_CONTACT_ATTRIBUTESENTRY']._serialized_start=513
+  _globals['_CONTACT_ATTRIBUTESENTRY']._serialized_end=562
+  _globals['_LISTCONTACTSREQUEST']._serialized_start=564
+  _globals['_LISTCONTACTSREQUEST']._serialized_end=672
+  _globals['_LISTCONTACTSRESPONSE']._serialized_start=674
+  _globals['_LISTCONTACTSRESPONSE']._serialized_end=777
+  _globals['_CREATECONTACTREQUEST']._serialized_start=780
+  _globals['_CREATECONTACTREQUEST']._serialized_end=1032
+  _globals['_CREATECONTACTREQUEST_ATTRIBUTESENTRY']._serialized_start=513
+  _globals['_CREATECONTACTREQUEST_ATTRIBUTESENTRY']._serialized_end=562
+  _globals['_GETCONTACTREQUEST']._serialized_start=1034
+  _globals['_GETCONTACTREQUEST']._serialized_end=1071
+  _globals['_UPDATECONTACTREQUEST']._serialized_start=1074
+  _globals['_UPDATECONTACTREQUEST']._serialized_end=1406
+  _globals['_UPDATECONTACTREQUEST_ATTRIBUTESENTRY']._serialized_start=513
+  _globals['_UPDATECONTACTREQUEST_ATTRIBUTESENTRY']._serialized_end=562
+  _globals['_DELETECONTACTREQUEST']._serialized_start=1408
+  _globals['_DELETECONTACTREQUEST']._serialized_end=1448
+  _globals['_ADDCONTACTTAGSREQUEST']._serialized_start=1450
+  _globals['_ADDCONTACTTAGSREQUEST']._serialized_end=1511
+  _globals['_CONTACTSERVICE']._serialized_start=1514
+  _globals['_CONTACTSERVICE']._serialized_end=2111
 # @@protoc_insertion_point(module_scope)

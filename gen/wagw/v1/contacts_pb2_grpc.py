@@ -27,7 +27,8 @@ if _version_not_supported:
 
 
 class ContactServiceStub:
-    """ContactService keeps the address book of each profile: people, their numbers and tags.
+    """ContactService keeps the address book of each profile: people, their numbers, tags and attributes.
+    A phone number is stored once per profile (E.164), whatever form it was given in.
     """
 
     def __init__(self, channel):
@@ -69,11 +70,12 @@ class ContactServiceStub:
 
 
 class ContactServiceServicer:
-    """ContactService keeps the address book of each profile: people, their numbers and tags.
+    """ContactService keeps the address book of each profile: people, their numbers, tags and attributes.
+    A phone number is stored once per profile (E.164), whatever form it was given in.
     """
 
     def ListContacts(self, request, context):
-        """Lists contacts, filtered by profile, tag and free text.
+        """Lists contacts, filtered by profile, tag and free text, ordered by id (oldest first).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -94,7 +96,7 @@ class ContactServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateContact(self, request, context):
-        """Changes only the fields given.
+        """Changes only the fields given (CONFLICT when the new phone number is already in the profile's book).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -156,7 +158,8 @@ def add_ContactServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class ContactService:
-    """ContactService keeps the address book of each profile: people, their numbers and tags.
+    """ContactService keeps the address book of each profile: people, their numbers, tags and attributes.
+    A phone number is stored once per profile (E.164), whatever form it was given in.
     """
 
     @staticmethod

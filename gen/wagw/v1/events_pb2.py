@@ -23,29 +23,40 @@ _sym_db = _symbol_database.Default()
 
 
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14wagw/v1/events.proto\x12\x07wagw.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8c\x01\n\x05\x45vent\x12\n\n\x02id\x18\x01 \x01(\x03\x12\r\n\x05\x65vent\x18\x02 \x01(\t\x12\x12\n\nprofile_id\x18\x03 \x01(\t\x12-\n\ttimestamp\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12%\n\x04\x64\x61ta\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\"Y\n\x11ListEventsRequest\x12\r\n\x05since\x18\x01 \x01(\x03\x12\x12\n\nprofile_id\x18\x02 \x01(\t\x12\x0e\n\x06\x65vents\x18\x03 \x03(\t\x12\x11\n\tpage_size\x18\x04 \x01(\x05\"E\n\x12ListEventsResponse\x12\x1e\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x0e.wagw.v1.Event\x12\x0f\n\x07last_id\x18\x02 \x01(\x03\"G\n\x12WatchEventsRequest\x12\r\n\x05since\x18\x01 \x01(\x03\x12\x12\n\nprofile_id\x18\x02 \x01(\t\x12\x0e\n\x06\x65vents\x18\x03 \x03(\t2\xc3\x01\n\x0c\x45ventService\x12Z\n\nListEvents\x12\x1a.wagw.v1.ListEventsRequest\x1a\x1b.wagw.v1.ListEventsResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\x0b/api/events\x12W\n\x0bWatchEvents\x12\x1b.wagw.v1.WatchEventsRequest\x1a\x0e.wagw.v1.Event\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/api/events/watch0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14wagw/v1/events.proto\x12\x07wagw.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xaa\x01\n\x05\x45vent\x12\x10\n\x02id\x18\x01 \x01(\x03\x42\x04\xe2\x41\x01\x08\x12\x13\n\x05\x65vent\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nprofile_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x33\n\ttimestamp\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12+\n\x04\x64\x61ta\x18\x05 \x01(\x0b\x32\x17.google.protobuf.StructB\x04\xe2\x41\x01\x03\"Y\n\x11ListEventsRequest\x12\r\n\x05since\x18\x01 \x01(\x03\x12\x12\n\nprofile_id\x18\x02 \x01(\t\x12\x0e\n\x06\x65vents\x18\x03 \x03(\t\x12\x11\n\tpage_size\x18\x04 \x01(\x05\"E\n\x12ListEventsResponse\x12\x1e\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x0e.wagw.v1.Event\x12\x0f\n\x07last_id\x18\x02 \x01(\x03\"G\n\x12WatchEventsRequest\x12\r\n\x05since\x18\x01 \x01(\x03\x12\x12\n\nprofile_id\x18\x02 \x01(\t\x12\x0e\n\x06\x65vents\x18\x03 \x03(\t2\xc3\x01\n\x0c\x45ventService\x12Z\n\nListEvents\x12\x1a.wagw.v1.ListEventsRequest\x1a\x1b.wagw.v1.ListEventsResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\x0b/api/events\x12W\n\x0bWatchEvents\x12\x1b.wagw.v1.WatchEventsRequest\x1a\x0e.wagw.v1.Event\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/api/events/watch0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'wagw.v1.events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_EVENT'].fields_by_name['id']._loaded_options = None
+  _globals['_EVENT'].fields_by_name['id']._serialized_options = b'\342A\001\010'
+  _globals['_EVENT'].fields_by_name['event']._loaded_options = None
+  _globals['_EVENT'].fields_by_name['event']._serialized_options = b'\342A\001\003'
+  _globals['_EVENT'].fields_by_name['profile_id']._loaded_options = None
+  _globals['_EVENT'].fields_by_name['profile_id']._serialized_options = b'\342A\001\003'
+  _globals['_EVENT'].fields_by_name['timestamp']._loaded_options = None
+  _globals['_EVENT'].fields_by_name['timestamp']._serialized_options = b'\342A\001\003'
+  _globals['_EVENT'].fields_by_name['data']._loaded_options = None
+  _globals['_EVENT'].fields_by_name['data']._serialized_options = b'\342A\001\003'
   _globals['_EVENTSERVICE'].methods_by_name['ListEvents']._loaded_options = None
   _globals['_EVENTSERVICE'].methods_by_name['ListEvents']._serialized_options = b'\202\323\344\223\002\r\022\013/api/events'
   _globals['_EVENTSERVICE'].methods_by_name['WatchEvents']._loaded_options = None
   _globals['_EVENTSERVICE'].methods_by_name['WatchEvents']._serialized_options = b'\202\323\344\223\002\023\022\021/api/events/watch'
-  _globals['_EVENT']._serialized_start=127
-  _globals['_EVENT']._serialized_end=267
-  _globals['_LISTEVENTSREQUEST']._serialized_start=269
-  _globals['_LISTEVENTSREQUEST']._serialized_end=358
-  _globals['_LISTEVENTSRESPONSE']._serialized_start=360
-  _globals['_LISTEVENTSRESPONSE']._serialized_end=429
-  _globals['_WATCHEVENTSREQUEST']._serialized_start=431
-  _globals['_WATCHEVENTSREQUEST']._serialized_end=502
-  _globals['_EVENTSERVICE']._serialized_start=505
-  _globals['_EVENTSERVICE']._serialized_end=700
+  _globals['_EVENT']._serialized_start=160
+  _globals['_EVENT']._serialized_end=330
+  _globals['_LISTEVENTSREQUEST']._serialized_start=332
+  _globals['_LISTEVENTSREQUEST']._serialized_end=421
+  _globals['_LISTEVENTSRESPONSE']._serialized_start=423
+  _globals['_LISTEVENTSRESPONSE']._serialized_end=492
+  _globals['_WATCHEVENTSREQUEST']._serialized_start=494
+  _globals['_WATCHEVENTSREQUEST']._serialized_end=565
+  _globals['_EVENTSERVICE']._serialized_start=568
+  _globals['_EVENTSERVICE']._serialized_end=763
 # @@protoc_insertion_point(module_scope)

@@ -27,6 +27,10 @@ if _version_not_supported:
 
 class EventServiceStub:
     """EventService reads the durable event log and streams new events as they happen.
+
+    Every event is written to the log before it reaches anyone, with an id larger than every earlier one, so a
+    reader that remembers the last id it saw can always resume from it (`since`). The same events go to
+    webhooks and to the WebSocket API. Old events are removed after WAGW_EVENT_RETENTION_DAYS.
     """
 
     def __init__(self, channel):
@@ -49,6 +53,10 @@ class EventServiceStub:
 
 class EventServiceServicer:
     """EventService reads the durable event log and streams new events as they happen.
+
+    Every event is written to the log before it reaches anyone, with an id larger than every earlier one, so a
+    reader that remembers the last id it saw can always resume from it (`since`). The same events go to
+    webhooks and to the WebSocket API. Old events are removed after WAGW_EVENT_RETENTION_DAYS.
     """
 
     def ListEvents(self, request, context):
@@ -90,6 +98,10 @@ def add_EventServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class EventService:
     """EventService reads the durable event log and streams new events as they happen.
+
+    Every event is written to the log before it reaches anyone, with an id larger than every earlier one, so a
+    reader that remembers the last id it saw can always resume from it (`since`). The same events go to
+    webhooks and to the WebSocket API. Old events are removed after WAGW_EVENT_RETENTION_DAYS.
     """
 
     @staticmethod

@@ -31,7 +31,7 @@ class Participant(_message.Message):
     def __init__(self, chat_id: _Optional[str] = ..., role: _Optional[_Union[Participant.Role, str]] = ...) -> None: ...
 
 class Group(_message.Message):
-    __slots__ = ("group_id", "profile_id", "name", "description", "owner", "create_time", "participants", "announce", "locked")
+    __slots__ = ("group_id", "profile_id", "name", "description", "owner", "create_time", "participants", "announce", "locked", "id")
     GROUP_ID_FIELD_NUMBER: _ClassVar[int]
     PROFILE_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -41,6 +41,7 @@ class Group(_message.Message):
     PARTICIPANTS_FIELD_NUMBER: _ClassVar[int]
     ANNOUNCE_FIELD_NUMBER: _ClassVar[int]
     LOCKED_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
     group_id: str
     profile_id: str
     name: str
@@ -50,7 +51,8 @@ class Group(_message.Message):
     participants: _containers.RepeatedCompositeFieldContainer[Participant]
     announce: bool
     locked: bool
-    def __init__(self, group_id: _Optional[str] = ..., profile_id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., owner: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., participants: _Optional[_Iterable[_Union[Participant, _Mapping]]] = ..., announce: _Optional[bool] = ..., locked: _Optional[bool] = ...) -> None: ...
+    id: str
+    def __init__(self, group_id: _Optional[str] = ..., profile_id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., owner: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., participants: _Optional[_Iterable[_Union[Participant, _Mapping]]] = ..., announce: _Optional[bool] = ..., locked: _Optional[bool] = ..., id: _Optional[str] = ...) -> None: ...
 
 class ParticipantResult(_message.Message):
     __slots__ = ("chat_id", "status", "error")

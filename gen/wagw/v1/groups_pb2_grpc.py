@@ -33,7 +33,8 @@ class GroupServiceStub:
     chat id form (`628…@c.us`, `628…@s.whatsapp.net`, `+62 812-…`, `628…`) and are answered as
     `<digits>@s.whatsapp.net`; a group is not a participant. Every route acts through one profile, named by
     `profileId`: in the query string for GET routes (`?profileId=profile-123`), in the JSON body otherwise
-    (`{"profileId": "profile-123", …}`); ListGroups has it in its path.
+    (`{"profileId": "profile-123", …}`); ListGroups has it in its path. Path variables keep the seed's
+    spelling, `:groupId`.
 
     Errors besides validation: FORBIDDEN when the credentials may not use the profile; NOT_SUPPORTED (501)
     when the profile's engine cannot do the operation (e.g. adding participants on the Cloud API), decided
@@ -114,7 +115,8 @@ class GroupServiceServicer:
     chat id form (`628…@c.us`, `628…@s.whatsapp.net`, `+62 812-…`, `628…`) and are answered as
     `<digits>@s.whatsapp.net`; a group is not a participant. Every route acts through one profile, named by
     `profileId`: in the query string for GET routes (`?profileId=profile-123`), in the JSON body otherwise
-    (`{"profileId": "profile-123", …}`); ListGroups has it in its path.
+    (`{"profileId": "profile-123", …}`); ListGroups has it in its path. Path variables keep the seed's
+    spelling, `:groupId`.
 
     Errors besides validation: FORBIDDEN when the credentials may not use the profile; NOT_SUPPORTED (501)
     when the profile's engine cannot do the operation (e.g. adding participants on the Cloud API), decided
@@ -280,7 +282,8 @@ class GroupService:
     chat id form (`628…@c.us`, `628…@s.whatsapp.net`, `+62 812-…`, `628…`) and are answered as
     `<digits>@s.whatsapp.net`; a group is not a participant. Every route acts through one profile, named by
     `profileId`: in the query string for GET routes (`?profileId=profile-123`), in the JSON body otherwise
-    (`{"profileId": "profile-123", …}`); ListGroups has it in its path.
+    (`{"profileId": "profile-123", …}`); ListGroups has it in its path. Path variables keep the seed's
+    spelling, `:groupId`.
 
     Errors besides validation: FORBIDDEN when the credentials may not use the profile; NOT_SUPPORTED (501)
     when the profile's engine cannot do the operation (e.g. adding participants on the Cloud API), decided

@@ -27,7 +27,14 @@ if _version_not_supported:
 
 class MessageServiceStub:
     """MessageService sends the seven kinds of message and reports their delivery.
-    Every send is stored first (PENDING), then delivered through the profile's send gate.
+
+    Every send is stored first (status PENDING) and answered at once; a worker then delivers it through the
+    profile's send gate (one send at a time per profile, its minimum gap and daily cap): SENT when WhatsApp
+    took it, then DELIVERED and READ as receipts come (each a `message.ack` event), or FAILED with a reason.
+    Sends to one chat go out in the order they were accepted. A send needs a CONNECTED profile
+    (PROFILE_NOT_CONNECTED, 409, otherwise) whose engine can send that kind (NOT_SUPPORTED, 501, otherwise).
+    With an `Idempotency-Key` header (or `idempotencyKey`), a retry answers the first send's message instead of
+    sending again.
     """
 
     def __init__(self, channel):
@@ -85,7 +92,14 @@ class MessageServiceStub:
 
 class MessageServiceServicer:
     """MessageService sends the seven kinds of message and reports their delivery.
-    Every send is stored first (PENDING), then delivered through the profile's send gate.
+
+    Every send is stored first (status PENDING) and answered at once; a worker then delivers it through the
+    profile's send gate (one send at a time per profile, its minimum gap and daily cap): SENT when WhatsApp
+    took it, then DELIVERED and READ as receipts come (each a `message.ack` event), or FAILED with a reason.
+    Sends to one chat go out in the order they were accepted. A send needs a CONNECTED profile
+    (PROFILE_NOT_CONNECTED, 409, otherwise) whose engine can send that kind (NOT_SUPPORTED, 501, otherwise).
+    With an `Idempotency-Key` header (or `idempotencyKey`), a retry answers the first send's message instead of
+    sending again.
     """
 
     def SendText(self, request, context):
@@ -96,21 +110,22 @@ class MessageServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SendImage(self, request, context):
-        """Sends an image (JPEG, PNG or WebP) by URL or base64.
+        """Sends an image (JPEG, PNG or WebP, up to 5 MiB) by URL or base64.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def SendVideo(self, request, context):
-        """Sends a video (MP4 or 3GPP) by URL or base64.
+        """Sends a video (MP4 or 3GPP, up to 16 MiB) by URL or base64.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def SendDocument(self, request, context):
-        """Sends a document of any type, with a file name.
+        """Sends a document of any type (up to 100 MiB by URL; inline bodies are limited to 24 MiB), with a file
+        name.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -131,7 +146,7 @@ class MessageServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SendPoll(self, request, context):
-        """Sends a poll.
+        """Sends a poll (not on the Cloud API: NOT_SUPPORTED).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -145,7 +160,7 @@ class MessageServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListMessages(self, request, context):
-        """Lists messages, newest first.
+        """Lists messages, newest first, filtered by profile, chat, direction, status and time.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -209,7 +224,14 @@ def add_MessageServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class MessageService:
     """MessageService sends the seven kinds of message and reports their delivery.
-    Every send is stored first (PENDING), then delivered through the profile's send gate.
+
+    Every send is stored first (status PENDING) and answered at once; a worker then delivers it through the
+    profile's send gate (one send at a time per profile, its minimum gap and daily cap): SENT when WhatsApp
+    took it, then DELIVERED and READ as receipts come (each a `message.ack` event), or FAILED with a reason.
+    Sends to one chat go out in the order they were accepted. A send needs a CONNECTED profile
+    (PROFILE_NOT_CONNECTED, 409, otherwise) whose engine can send that kind (NOT_SUPPORTED, 501, otherwise).
+    With an `Idempotency-Key` header (or `idempotencyKey`), a retry answers the first send's message instead of
+    sending again.
     """
 
     @staticmethod

@@ -29,7 +29,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16wagw/v1/profiles.proto\x12\x07wagw.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xab\x05\n\x07Profile\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\'\n\x06\x65ngine\x18\x03 \x01(\x0e\x32\x17.wagw.v1.Profile.Engine\x12-\n\x06status\x18\x04 \x01(\x0e\x32\x17.wagw.v1.Profile.StatusB\x04\xe2\x41\x01\x03\x12\x14\n\x0cphone_number\x18\x05 \x01(\t\x12\x18\n\nlast_error\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\x12(\n\x0bsend_limits\x18\x07 \x01(\x0b\x32\x13.wagw.v1.SendLimits\x12,\n\x06labels\x18\x08 \x03(\x0b\x32\x1c.wagw.v1.Profile.LabelsEntry\x12\x35\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x19\n\x0bhas_session\x18\x0b \x01(\x08\x42\x04\xe2\x41\x01\x03\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"L\n\x06\x45ngine\x12\x16\n\x12\x45NGINE_UNSPECIFIED\x10\x00\x12\r\n\tWHATSMEOW\x10\x01\x12\x0c\n\x08\x43LOUDAPI\x10\x02\x12\r\n\tSIMULATOR\x10\x03\"\x99\x01\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x10\n\x0c\x44ISCONNECTED\x10\x01\x12\x0e\n\nCONNECTING\x10\x02\x12\x0c\n\x08QR_READY\x10\x03\x12\r\n\tCONNECTED\x10\x04\x12\x10\n\x0cRECONNECTING\x10\x05\x12\x0e\n\nLOGGED_OUT\x10\x06\x12\n\n\x06\x42\x41NNED\x10\x07\x12\n\n\x06\x46\x41ILED\x10\x08\"F\n\nSendLimits\x12\x12\n\nmin_gap_ms\x18\x01 \x01(\x05\x12\x11\n\tjitter_ms\x18\x02 \x01(\x05\x12\x11\n\tdaily_cap\x18\x03 \x01(\x05\"e\n\x13ListProfilesRequest\x12\'\n\x06status\x18\x01 \x01(\x0e\x32\x17.wagw.v1.Profile.Status\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"g\n\x14ListProfilesResponse\x12\"\n\x08profiles\x18\x01 \x03(\x0b\x32\x10.wagw.v1.Profile\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"\xc1\x02\n\x14\x43reateProfileRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\x04name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\'\n\x06\x65ngine\x18\x03 \x01(\x0e\x32\x17.wagw.v1.Profile.Engine\x12\x14\n\x0cphone_number\x18\x04 \x01(\t\x12\x36\n\x0f\x65ngine_settings\x18\x05 \x01(\x0b\x32\x17.google.protobuf.StructB\x04\xe2\x41\x01\x04\x12(\n\x0bsend_limits\x18\x06 \x01(\x0b\x32\x13.wagw.v1.SendLimits\x12\x39\n\x06labels\x18\x07 \x03(\x0b\x32).wagw.v1.CreateProfileRequest.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"%\n\x11GetProfileRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"(\n\x14\x44\x65leteProfileRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"?\n\x15\x43onnectProfileRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x0cphone_number\x18\x02 \x01(\t\"Q\n\x16\x43onnectProfileResponse\x12!\n\x07profile\x18\x01 \x01(\x0b\x32\x10.wagw.v1.Profile\x12\x14\n\x0cpairing_code\x18\x02 \x01(\t\"\'\n\x13GetProfileQrRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"^\n\tProfileQr\x12\n\n\x02qr\x18\x01 \x01(\t\x12\x14\n\x0cpng_data_url\x18\x02 \x01(\t\x12/\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\",\n\x18\x44isconnectProfileRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"(\n\x14LogoutProfileRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x32\xc3\x06\n\x0eProfileService\x12\x62\n\x0cListProfiles\x12\x1c.wagw.v1.ListProfilesRequest\x1a\x1d.wagw.v1.ListProfilesResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/api/profiles\x12Z\n\rCreateProfile\x12\x1d.wagw.v1.CreateProfileRequest\x1a\x10.wagw.v1.Profile\"\x18\x82\xd3\xe4\x93\x02\x12\"\r/api/profiles:\x01*\x12V\n\nGetProfile\x12\x1a.wagw.v1.GetProfileRequest\x1a\x10.wagw.v1.Profile\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/api/profiles/{id}\x12\x62\n\rDeleteProfile\x12\x1d.wagw.v1.DeleteProfileRequest\x1a\x16.google.protobuf.Empty\"\x1a\x82\xd3\xe4\x93\x02\x14*\x12/api/profiles/{id}\x12x\n\x0e\x43onnectProfile\x12\x1e.wagw.v1.ConnectProfileRequest\x1a\x1f.wagw.v1.ConnectProfileResponse\"%\x82\xd3\xe4\x93\x02\x1f\"\x1a/api/profiles/{id}/connect:\x01*\x12_\n\x0cGetProfileQr\x12\x1c.wagw.v1.GetProfileQrRequest\x1a\x12.wagw.v1.ProfileQr\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/api/profiles/{id}/qr\x12r\n\x11\x44isconnectProfile\x12!.wagw.v1.DisconnectProfileRequest\x1a\x10.wagw.v1.Profile\"(\x82\xd3\xe4\x93\x02\"\"\x1d/api/profiles/{id}/disconnect:\x01*\x12\x66\n\rLogoutProfile\x12\x1d.wagw.v1.LogoutProfileRequest\x1a\x10.wagw.v1.Profile\"$\x82\xd3\xe4\x93\x02\x1e\"\x19/api/profiles/{id}/logout:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16wagw/v1/profiles.proto\x12\x07wagw.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb1\x05\n\x07Profile\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x0c\n\x04name\x18\x02 \x01(\t\x12-\n\x06\x65ngine\x18\x03 \x01(\x0e\x32\x17.wagw.v1.Profile.EngineB\x04\xe2\x41\x01\x05\x12-\n\x06status\x18\x04 \x01(\x0e\x32\x17.wagw.v1.Profile.StatusB\x04\xe2\x41\x01\x03\x12\x14\n\x0cphone_number\x18\x05 \x01(\t\x12\x18\n\nlast_error\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\x12(\n\x0bsend_limits\x18\x07 \x01(\x0b\x32\x13.wagw.v1.SendLimits\x12,\n\x06labels\x18\x08 \x03(\x0b\x32\x1c.wagw.v1.Profile.LabelsEntry\x12\x35\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x19\n\x0bhas_session\x18\x0b \x01(\x08\x42\x04\xe2\x41\x01\x03\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"L\n\x06\x45ngine\x12\x16\n\x12\x45NGINE_UNSPECIFIED\x10\x00\x12\r\n\tWHATSMEOW\x10\x01\x12\x0c\n\x08\x43LOUDAPI\x10\x02\x12\r\n\tSIMULATOR\x10\x03\"\x99\x01\n\x06Status\x12\x16\n\x12STATUS_UNSPECIFIED\x10\x00\x12\x10\n\x0c\x44ISCONNECTED\x10\x01\x12\x0e\n\nCONNECTING\x10\x02\x12\x0c\n\x08QR_READY\x10\x03\x12\r\n\tCONNECTED\x10\x04\x12\x10\n\x0cRECONNECTING\x10\x05\x12\x0e\n\nLOGGED_OUT\x10\x06\x12\n\n\x06\x42\x41NNED\x10\x07\x12\n\n\x06\x46\x41ILED\x10\x08\"F\n\nSendLimits\x12\x12\n\nmin_gap_ms\x18\x01 \x01(\x05\x12\x11\n\tjitter_ms\x18\x02 \x01(\x05\x12\x11\n\tdaily_cap\x18\x03 \x01(\x05\"e\n\x13ListProfilesRequest\x12\'\n\x06status\x18\x01 \x01(\x0e\x32\x17.wagw.v1.Profile.Status\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"g\n\x14ListProfilesResponse\x12\"\n\x08profiles\x18\x01 \x03(\x0b\x32\x10.wagw.v1.Profile\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"\xc1\x02\n\x14\x43reateProfileRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\x04name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\'\n\x06\x65ngine\x18\x03 \x01(\x0e\x32\x17.wagw.v1.Profile.Engine\x12\x14\n\x0cphone_number\x18\x04 \x01(\t\x12\x36\n\x0f\x65ngine_settings\x18\x05 \x01(\x0b\x32\x17.google.protobuf.StructB\x04\xe2\x41\x01\x04\x12(\n\x0bsend_limits\x18\x06 \x01(\x0b\x32\x13.wagw.v1.SendLimits\x12\x39\n\x06labels\x18\x07 \x03(\x0b\x32).wagw.v1.CreateProfileRequest.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"%\n\x11GetProfileRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"(\n\x14\x44\x65leteProfileRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"?\n\x15\x43onnectProfileRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x14\n\x0cphone_number\x18\x02 \x01(\t\"Q\n\x16\x43onnectProfileResponse\x12!\n\x07profile\x18\x01 \x01(\x0b\x32\x10.wagw.v1.Profile\x12\x14\n\x0cpairing_code\x18\x02 \x01(\t\"\'\n\x13GetProfileQrRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"p\n\tProfileQr\x12\x10\n\x02qr\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1a\n\x0cpng_data_url\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\",\n\x18\x44isconnectProfileRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"(\n\x14LogoutProfileRequest\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x32\xc3\x06\n\x0eProfileService\x12\x62\n\x0cListProfiles\x12\x1c.wagw.v1.ListProfilesRequest\x1a\x1d.wagw.v1.ListProfilesResponse\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/api/profiles\x12Z\n\rCreateProfile\x12\x1d.wagw.v1.CreateProfileRequest\x1a\x10.wagw.v1.Profile\"\x18\x82\xd3\xe4\x93\x02\x12\"\r/api/profiles:\x01*\x12V\n\nGetProfile\x12\x1a.wagw.v1.GetProfileRequest\x1a\x10.wagw.v1.Profile\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/api/profiles/{id}\x12\x62\n\rDeleteProfile\x12\x1d.wagw.v1.DeleteProfileRequest\x1a\x16.google.protobuf.Empty\"\x1a\x82\xd3\xe4\x93\x02\x14*\x12/api/profiles/{id}\x12x\n\x0e\x43onnectProfile\x12\x1e.wagw.v1.ConnectProfileRequest\x1a\x1f.wagw.v1.ConnectProfileResponse\"%\x82\xd3\xe4\x93\x02\x1f\"\x1a/api/profiles/{id}/connect:\x01*\x12_\n\x0cGetProfileQr\x12\x1c.wagw.v1.GetProfileQrRequest\x1a\x12.wagw.v1.ProfileQr\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/api/profiles/{id}/qr\x12r\n\x11\x44isconnectProfile\x12!.wagw.v1.DisconnectProfileRequest\x1a\x10.wagw.v1.Profile\"(\x82\xd3\xe4\x93\x02\"\"\x1d/api/profiles/{id}/disconnect:\x01*\x12\x66\n\rLogoutProfile\x12\x1d.wagw.v1.LogoutProfileRequest\x1a\x10.wagw.v1.Profile\"$\x82\xd3\xe4\x93\x02\x1e\"\x19/api/profiles/{id}/logout:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,6 +40,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PROFILE_LABELSENTRY']._serialized_options = b'8\001'
   _globals['_PROFILE'].fields_by_name['id']._loaded_options = None
   _globals['_PROFILE'].fields_by_name['id']._serialized_options = b'\342A\001\010'
+  _globals['_PROFILE'].fields_by_name['engine']._loaded_options = None
+  _globals['_PROFILE'].fields_by_name['engine']._serialized_options = b'\342A\001\005'
   _globals['_PROFILE'].fields_by_name['status']._loaded_options = None
   _globals['_PROFILE'].fields_by_name['status']._serialized_options = b'\342A\001\003'
   _globals['_PROFILE'].fields_by_name['last_error']._loaded_options = None
@@ -64,6 +66,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CONNECTPROFILEREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
   _globals['_GETPROFILEQRREQUEST'].fields_by_name['id']._loaded_options = None
   _globals['_GETPROFILEQRREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
+  _globals['_PROFILEQR'].fields_by_name['qr']._loaded_options = None
+  _globals['_PROFILEQR'].fields_by_name['qr']._serialized_options = b'\342A\001\003'
+  _globals['_PROFILEQR'].fields_by_name['png_data_url']._loaded_options = None
+  _globals['_PROFILEQR'].fields_by_name['png_data_url']._serialized_options = b'\342A\001\003'
+  _globals['_PROFILEQR'].fields_by_name['expire_time']._loaded_options = None
+  _globals['_PROFILEQR'].fields_by_name['expire_time']._serialized_options = b'\342A\001\003'
   _globals['_DISCONNECTPROFILEREQUEST'].fields_by_name['id']._loaded_options = None
   _globals['_DISCONNECTPROFILEREQUEST'].fields_by_name['id']._serialized_options = b'\342A\001\002'
   _globals['_LOGOUTPROFILEREQUEST'].fields_by_name['id']._loaded_options = None
@@ -85,39 +93,39 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PROFILESERVICE'].methods_by_name['LogoutProfile']._loaded_options = None
   _globals['_PROFILESERVICE'].methods_by_name['LogoutProfile']._serialized_options = b'\202\323\344\223\002\036\"\031/api/profiles/{id}/logout:\001*'
   _globals['_PROFILE']._serialized_start=191
-  _globals['_PROFILE']._serialized_end=874
-  _globals['_PROFILE_LABELSENTRY']._serialized_start=595
-  _globals['_PROFILE_LABELSENTRY']._serialized_end=640
-  _globals['_PROFILE_ENGINE']._serialized_start=642
-  _globals['_PROFILE_ENGINE']._serialized_end=718
-  _globals['_PROFILE_STATUS']._serialized_start=721
-  _globals['_PROFILE_STATUS']._serialized_end=874
-  _globals['_SENDLIMITS']._serialized_start=876
-  _globals['_SENDLIMITS']._serialized_end=946
-  _globals['_LISTPROFILESREQUEST']._serialized_start=948
-  _globals['_LISTPROFILESREQUEST']._serialized_end=1049
-  _globals['_LISTPROFILESRESPONSE']._serialized_start=1051
-  _globals['_LISTPROFILESRESPONSE']._serialized_end=1154
-  _globals['_CREATEPROFILEREQUEST']._serialized_start=1157
-  _globals['_CREATEPROFILEREQUEST']._serialized_end=1478
-  _globals['_CREATEPROFILEREQUEST_LABELSENTRY']._serialized_start=595
-  _globals['_CREATEPROFILEREQUEST_LABELSENTRY']._serialized_end=640
-  _globals['_GETPROFILEREQUEST']._serialized_start=1480
-  _globals['_GETPROFILEREQUEST']._serialized_end=1517
-  _globals['_DELETEPROFILEREQUEST']._serialized_start=1519
-  _globals['_DELETEPROFILEREQUEST']._serialized_end=1559
-  _globals['_CONNECTPROFILEREQUEST']._serialized_start=1561
-  _globals['_CONNECTPROFILEREQUEST']._serialized_end=1624
-  _globals['_CONNECTPROFILERESPONSE']._serialized_start=1626
-  _globals['_CONNECTPROFILERESPONSE']._serialized_end=1707
-  _globals['_GETPROFILEQRREQUEST']._serialized_start=1709
-  _globals['_GETPROFILEQRREQUEST']._serialized_end=1748
-  _globals['_PROFILEQR']._serialized_start=1750
-  _globals['_PROFILEQR']._serialized_end=1844
-  _globals['_DISCONNECTPROFILEREQUEST']._serialized_start=1846
-  _globals['_DISCONNECTPROFILEREQUEST']._serialized_end=1890
-  _globals['_LOGOUTPROFILEREQUEST']._serialized_start=1892
-  _globals['_LOGOUTPROFILEREQUEST']._serialized_end=1932
-  _globals['_PROFILESERVICE']._serialized_start=1935
-  _globals['_PROFILESERVICE']._serialized_end=2770
+  _globals['_PROFILE']._serialized_end=880
+  _globals['_PROFILE_LABELSENTRY']._serialized_start=601
+  _globals['_PROFILE_LABELSENTRY']._serialized_end=646
+  _globals['_PROFILE_ENGINE']._serialized_start=648
+  _globals['_PROFILE_ENGINE']._serialized_end=724
+  _globals['_PROFILE_STATUS']._serialized_start=727
+  _globals['_PROFILE_STATUS']._serialized_end=880
+  _globals['_SENDLIMITS']._serialized_start=882
+  _globals['_SENDLIMITS']._serialized_end=952
+  _globals['_LISTPROFILESREQUEST']._serialized_start=954
+  _globals['_LISTPROFILESREQUEST']._serialized_end=1055
+  _globals['_LISTPROFILESRESPONSE']._serialized_start=1057
+  _globals['_LISTPROFILESRESPONSE']._serialized_end=1160
+  _globals['_CREATEPROFILEREQUEST']._serialized_start=1163
+  _globals['_CREATEPROFILEREQUEST']._serialized_end=1484
+  _globals['_CREATEPROFILEREQUEST_LABELSENTRY']._serialized_start=601
+  _globals['_CREATEPROFILEREQUEST_LABELSENTRY']._serialized_end=646
+  _globals['_GETPROFILEREQUEST']._serialized_start=1486
+  _globals['_GETPROFILEREQUEST']._serialized_end=1523
+  _globals['_DELETEPROFILEREQUEST']._serialized_start=1525
+  _globals['_DELETEPROFILEREQUEST']._serialized_end=1565
+  _globals['_CONNECTPROFILEREQUEST']._serialized_start=1567
+  _globals['_CONNECTPROFILEREQUEST']._serialized_end=1630
+  _globals['_CONNECTPROFILERESPONSE']._serialized_start=1632
+  _globals['_CONNECTPROFILERESPONSE']._serialized_end=1713
+  _globals['_GETPROFILEQRREQUEST']._serialized_start=1715
+  _globals['_GETPROFILEQRREQUEST']._serialized_end=1754
+  _globals['_PROFILEQR']._serialized_start=1756
+  _globals['_PROFILEQR']._serialized_end=1868
+  _globals['_DISCONNECTPROFILEREQUEST']._serialized_start=1870
+  _globals['_DISCONNECTPROFILEREQUEST']._serialized_end=1914
+  _globals['_LOGOUTPROFILEREQUEST']._serialized_start=1916
+  _globals['_LOGOUTPROFILEREQUEST']._serialized_end=1956
+  _globals['_PROFILESERVICE']._serialized_start=1959
+  _globals['_PROFILESERVICE']._serialized_end=2794
 # @@protoc_insertion_point(module_scope)

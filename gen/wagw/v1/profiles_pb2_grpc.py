@@ -28,6 +28,11 @@ if _version_not_supported:
 
 class ProfileServiceStub:
     """ProfileService manages the WhatsApp numbers ("profiles") the gateway drives, and their sessions.
+
+    A profile is created DISCONNECTED; ConnectProfile starts its session on an engine host, which shows a QR
+    code (QR_READY) or a pairing code to link the phone, then reports CONNECTED. Every status change is a
+    `session.status` event and every new QR code a `qr.updated` event. A connected profile comes back by itself
+    after a restart of the gateway.
     """
 
     def __init__(self, channel):
@@ -80,45 +85,55 @@ class ProfileServiceStub:
 
 class ProfileServiceServicer:
     """ProfileService manages the WhatsApp numbers ("profiles") the gateway drives, and their sessions.
+
+    A profile is created DISCONNECTED; ConnectProfile starts its session on an engine host, which shows a QR
+    code (QR_READY) or a pairing code to link the phone, then reports CONNECTED. Every status change is a
+    `session.status` event and every new QR code a `qr.updated` event. A connected profile comes back by itself
+    after a restart of the gateway.
     """
 
     def ListProfiles(self, request, context):
-        """Lists the profiles the caller may see.
+        """Lists the profiles the caller may see (a key limited to profiles sees only those), ordered by id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def CreateProfile(self, request, context):
-        """Creates a profile. The caller may choose its id (as in the seed's "profile-123"); otherwise one is made.
+        """Creates a profile, DISCONNECTED. The caller may choose its id (as in the seed's "profile-123"); otherwise
+        one is made. An id already taken is a CONFLICT.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetProfile(self, request, context):
-        """Gets one profile.
+        """Gets one profile. NOT_FOUND for an unknown id; FORBIDDEN when the credentials may not touch it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DeleteProfile(self, request, context):
-        """Deletes a profile: stops its session and removes its stored keys.
+        """Deletes a profile: stops its session, unlinks the device and removes its stored keys, messages,
+        contacts and webhooks.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ConnectProfile(self, request, context):
-        """Starts the profile's session. With `phoneNumber`, asks for a pairing code instead of a QR code.
+        """Starts the profile's session. Without `phoneNumber` the engine shows a QR code (status QR_READY; read it
+        with GetProfileQr); with it, the answer carries a pairing code to type on the phone instead. A profile
+        with stored credentials connects without either. UNAVAILABLE when no engine host runs.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetProfileQr(self, request, context):
-        """Gets the QR code to scan while the profile is QR_READY.
+        """Gets the QR code to scan while the profile is QR_READY; CONFLICT in any other status. Codes rotate (the
+        first lives 60 s, the next ones 20 s): each new one is also a `qr.updated` event.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -132,7 +147,7 @@ class ProfileServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def LogoutProfile(self, request, context):
-        """Logs the linked device out of WhatsApp and forgets its credentials.
+        """Logs the linked device out of WhatsApp and forgets its credentials: the next connect needs a new scan.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -191,6 +206,11 @@ def add_ProfileServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class ProfileService:
     """ProfileService manages the WhatsApp numbers ("profiles") the gateway drives, and their sessions.
+
+    A profile is created DISCONNECTED; ConnectProfile starts its session on an engine host, which shows a QR
+    code (QR_READY) or a pairing code to link the phone, then reports CONNECTED. Every status change is a
+    `session.status` event and every new QR code a `qr.updated` event. A connected profile comes back by itself
+    after a restart of the gateway.
     """
 
     @staticmethod

@@ -28,6 +28,12 @@ if _version_not_supported:
 
 class WebhookServiceStub:
     """WebhookService registers URLs that receive events by signed HTTP POST.
+
+    Each matching event is POSTed as `{id, event, profileId, timestamp, data}` with the headers `X-Webhook-Id`,
+    `X-Webhook-Event`, `X-Webhook-Timestamp` and `X-Webhook-Signature: sha256=<hex HMAC-SHA256 of
+    "<timestamp>.<body>" with the webhook's secret>`. A 2xx answer delivers it; no answer, a 3xx, a 5xx, 408 or
+    429 is tried again with growing pauses (10 s up to 8 h, ten attempts in all); any other 4xx ends the
+    delivery FAILED. Every attempt is logged (ListWebhookDeliveries).
     """
 
     def __init__(self, channel):
@@ -80,10 +86,17 @@ class WebhookServiceStub:
 
 class WebhookServiceServicer:
     """WebhookService registers URLs that receive events by signed HTTP POST.
+
+    Each matching event is POSTed as `{id, event, profileId, timestamp, data}` with the headers `X-Webhook-Id`,
+    `X-Webhook-Event`, `X-Webhook-Timestamp` and `X-Webhook-Signature: sha256=<hex HMAC-SHA256 of
+    "<timestamp>.<body>" with the webhook's secret>`. A 2xx answer delivers it; no answer, a 3xx, a 5xx, 408 or
+    429 is tried again with growing pauses (10 s up to 8 h, ten attempts in all); any other 4xx ends the
+    delivery FAILED. Every attempt is logged (ListWebhookDeliveries).
     """
 
     def ListWebhooks(self, request, context):
-        """Lists webhooks.
+        """Lists webhooks, ordered by id (oldest first). A key limited to profiles sees only those profiles'
+        webhooks, not the global ones.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -97,7 +110,7 @@ class WebhookServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetWebhook(self, request, context):
-        """Gets one webhook.
+        """Gets one webhook (without its secret).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -111,14 +124,15 @@ class WebhookServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DeleteWebhook(self, request, context):
-        """Deletes a webhook.
+        """Deletes a webhook and its delivery log.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def TestWebhook(self, request, context):
-        """Sends a `webhook.test` event to the webhook now.
+        """Sends a `webhook.test` event to the webhook now and answers with its delivery after the first attempt
+        (later attempts follow the usual schedule).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -132,7 +146,8 @@ class WebhookServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RedeliverWebhookDelivery(self, request, context):
-        """Delivers one event again.
+        """Delivers one event again, from a fresh first attempt. Only a DELIVERED or FAILED delivery: CONFLICT while
+        it is still PENDING or RETRYING.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -191,6 +206,12 @@ def add_WebhookServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class WebhookService:
     """WebhookService registers URLs that receive events by signed HTTP POST.
+
+    Each matching event is POSTed as `{id, event, profileId, timestamp, data}` with the headers `X-Webhook-Id`,
+    `X-Webhook-Event`, `X-Webhook-Timestamp` and `X-Webhook-Signature: sha256=<hex HMAC-SHA256 of
+    "<timestamp>.<body>" with the webhook's secret>`. A 2xx answer delivers it; no answer, a 3xx, a 5xx, 408 or
+    429 is tried again with growing pauses (10 s up to 8 h, ten attempts in all); any other 4xx ends the
+    delivery FAILED. Every attempt is logged (ListWebhookDeliveries).
     """
 
     @staticmethod

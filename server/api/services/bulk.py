@@ -33,8 +33,9 @@ WATCH_POLL_S = 0.2
 
 
 def to_proto(batch: Batch) -> bulk_pb2.Batch:
+    """The batch; `batch_id` repeats `id` for callers of the seed's API (proto/wagw/v1/bulk.proto)."""
     return bulk_pb2.Batch(
-        batch_id=batch.id, profile_id=batch.profile_id, status=bulk_pb2.Batch.Status.Value(batch.status),
+        id=batch.id, batch_id=batch.id, profile_id=batch.profile_id, status=bulk_pb2.Batch.Status.Value(batch.status),
         progress=bulk_pb2.BatchProgress(**bulk.progress(batch)),
         options=bulk_pb2.BulkOptions(delay_between_messages=batch.delay_ms, randomize_delay=batch.randomize_delay,
                                      stop_on_error=batch.stop_on_error, start_time=to_timestamp(batch.start_at)),

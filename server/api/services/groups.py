@@ -101,10 +101,11 @@ def group_call(profile: Profile, operation: str, **arguments: Any) -> dict[str, 
 
 
 def to_proto(profile_id: str, data: dict[str, Any]) -> groups_pb2.Group:
-    """A group as the engine host answered it (the fields of base.GroupInfo, in JSON)."""
+    """A group as the engine host answered it (the fields of base.GroupInfo, in JSON); `group_id` repeats `id` for
+    callers of the seed's API (proto/wagw/v1/groups.proto)."""
     created = data.get("created_at")
     return groups_pb2.Group(
-        group_id=data["group_id"], profile_id=profile_id, name=data.get("name", ""),
+        id=data["group_id"], group_id=data["group_id"], profile_id=profile_id, name=data.get("name", ""),
         description=data.get("description", ""), owner=data.get("owner", ""),
         create_time=to_timestamp(dt.datetime.fromisoformat(created) if created else None),
         participants=[groups_pb2.Participant(chat_id=member["chat_id"], role=_enum(Role, member.get("role", "MEMBER")))
