@@ -1,8 +1,16 @@
-"""The database: one Peewee proxy, bound at start to SQLite (WAL) or PostgreSQL from DATABASE_URL."""
+"""The database: one Peewee proxy, bound at start to SQLite (WAL) or PostgreSQL from DATABASE_URL.
+
+Peewee keeps one connection per thread. Threads that live as long as the process (the API server's RPC pool, the
+event tail) keep theirs open across units of work (`connection(keep=True)`): opening one per RPC was a quarter of
+the API server's time. Peewee runs every connection in autocommit mode, so one kept open holds no transaction
+between units of work. Threads that come and go open and close theirs around each unit of work.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 
 import peewee
@@ -19,10 +27,15 @@ _SQLITE_PRAGMAS = {
 }
 
 
-def open_database(url: str) -> peewee.Database:
+# PostgreSQL connections a process may hold at once, unless it asks for more (the API server: one per thread).
+DEFAULT_MAX_CONNECTIONS = 32
+
+
+def open_database(url: str, max_connections: int = DEFAULT_MAX_CONNECTIONS) -> peewee.Database:
     """Bind the proxy to the database at `url` and return it.
 
-    PostgreSQL gets a connection pool, since every RPC opens and closes a connection around its work.
+    PostgreSQL gets a connection pool of `max_connections`: threads that come and go take a connection from it
+    and give it back after each unit of work, and threads that stay keep one.
     """
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
@@ -30,11 +43,31 @@ def open_database(url: str) -> peewee.Database:
         db = peewee.SqliteDatabase(str(path), pragmas=_SQLITE_PRAGMAS, check_same_thread=False)
     elif url.startswith(("postgres://", "postgresql://")):
         scheme, rest = url.split("://", 1)
-        db = db_url.connect(f"{scheme}+pool://{rest}", max_connections=32, stale_timeout=300)
+        db = db_url.connect(f"{scheme}+pool://{rest}", max_connections=max_connections, stale_timeout=300)
     else:
         raise ValueError(f"DATABASE_URL must start with sqlite:/// or postgresql://, not {url.split(':')[0]}")
     database.initialize(db)
     return db
+
+
+@contextlib.contextmanager
+def connection(*, keep: bool = False) -> Iterator[None]:
+    """The calling thread's connection for a unit of work: the one it holds, or one opened for it. With `keep`
+    (threads that live as long as the process), one opened here stays open after; without, it is closed after.
+    A connection that failed (the server restarted, the network dropped) is closed, so the next unit of work
+    opens a fresh one rather than failing on the broken one forever."""
+    opened = database.is_closed()
+    if opened:
+        database.connect()
+    try:
+        yield
+    except (peewee.OperationalError, peewee.InterfaceError):
+        if not database.in_transaction():
+            database.close()
+        raise
+    finally:
+        if opened and not keep and not database.is_closed() and not database.in_transaction():
+            database.close()
 
 
 def is_sqlite() -> bool:
