@@ -67,7 +67,7 @@ SERVICE_NAMES = [
 ]
 
 
-def build_server(settings: Settings, address: str) -> tuple[grpc.aio.Server, int, streams.Hub]:
+async def build_server(settings: Settings, address: str) -> tuple[grpc.aio.Server, int, streams.Hub]:
     """A server bound to `address`, not started yet (on the running event loop); returns it, the bound port and
     its stream hub."""
     pool = futures.ThreadPoolExecutor(max_workers=settings.grpc_workers, thread_name_prefix="rpc")
@@ -86,7 +86,7 @@ def build_server(settings: Settings, address: str) -> tuple[grpc.aio.Server, int
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in ["", *SERVICE_NAMES]:
-        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     reflection.enable_server_reflection([*SERVICE_NAMES, reflection.SERVICE_NAME, health.SERVICE_NAME], server)
     return server, runtime.listen(server, address), hub
 
@@ -104,7 +104,7 @@ def serve(settings: Settings, beside: Callable[[Settings], contextlib.AbstractCo
 
 
 async def _serve(settings: Settings, embedded: bool) -> None:
-    server, port, hub = build_server(settings, f"{settings.grpc_host}:{settings.grpc_port}")
+    server, port, hub = await build_server(settings, f"{settings.grpc_host}:{settings.grpc_port}")
     await server.start()
     log.info("grpc server listening", extra=fields(address=f"{settings.grpc_host}:{port}", embedded=embedded))
     metrics.serve(settings.metrics_host, settings.metrics_port)
