@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import peewee
 from playhouse import db_url
@@ -98,3 +100,52 @@ def insert_rows(model: type[peewee.Model], rows: list[dict[str, object]]) -> Non
     sql = f'INSERT INTO "{model._meta.table_name}" ({columns}) VALUES ({placeholders})'
     values = [tuple(field.db_value(row[field.name]) for field in fields) for row in rows]
     database.cursor().executemany(sql, values)
+
+
+class Prepared:
+    """A select Peewee builds into SQL once per database, then runs with other values: the hot reads of every
+    request (a profile by id). Peewee builds the SQL of a select anew on each run, which for a model of twenty
+    columns costs 100-300 µs, many times what the database spends on it.
+
+    `build` makes the query from its values, all text (they are compared with text columns); the rows come back
+    as model instances, as Peewee's own would.
+    """
+
+    def __init__(self, build: Callable[..., peewee.ModelSelect]):
+        self._build = build
+        self._compiled: dict[int, tuple[str, list[Any], list[int | None], type[peewee.Model], list[Any]]] = {}
+        self._lock = threading.Lock()
+
+    def _compile(self) -> tuple[str, list[Any], list[int | None], type[peewee.Model], list[Any]]:
+        key = id(database.obj)
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            arity = self._build.__code__.co_argcount
+            markers = [f"\x00wagw-value-{index}\x00" for index in range(arity)]
+            query = self._build(*markers)
+            sql, params = query.sql()
+            slots = [markers.index(param) if param in markers else None for param in params]
+            if sorted(slot for slot in slots if slot is not None) != list(range(arity)):
+                raise ValueError("Prepared: each value must appear once, unchanged, among the query's parameters")
+            fields = list(query._returning)
+            compiled = (sql, params, slots, query.model, fields)
+            with self._lock:
+                self._compiled[key] = compiled
+        return compiled
+
+    def all(self, *values: str) -> list[Any]:
+        sql, params, slots, model, fields = self._compile()
+        cursor = database.execute_sql(sql, [values[slot] if slot is not None else param
+                                            for param, slot in zip(params, slots, strict=True)])
+        rows = []
+        for row in cursor.fetchall():
+            instance = model(__no_default__=1)
+            instance.__data__ = {field.name: field.python_value(value) for field, value in zip(fields, row,
+                                                                                              strict=True)}
+            instance._dirty.clear()
+            rows.append(instance)
+        return rows
+
+    def first(self, *values: str) -> Any | None:
+        rows = self.all(*values)
+        return rows[0] if rows else None
