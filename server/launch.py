@@ -1,8 +1,8 @@
 """`make run`: every role of the gateway as one process tree on this machine.
 
-Prepares the database (migrations, a first admin key), then starts the gRPC API server, the engine host,
-Envoy and the WebSocket bridge as child processes, restarts a child that dies, and stops them all on Ctrl-C
-or SIGTERM.
+Prepares the database (migrations, a first admin key), then starts the simulated WhatsApp (the `simulator`
+engine's network), the gRPC API server, the engine host, Envoy and the WebSocket bridge as child processes,
+restarts a child that dies, and stops them all on Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -98,9 +98,11 @@ def main() -> None:
     # Every process must agree on the broker: decide once, here, and tell the children.
     embedded = not broker.uses_redis(settings)
     os.environ["WAGW_BROKER"] = "memory" if embedded else "redis"
-    # The engine host only answers the gateway's own processes.
+    # The engine host and the simulator only answer the gateway's own processes.
     os.environ.setdefault("WAGW_INTERNAL_TOKEN", secrets.token_urlsafe(32))
     children = [
+        # The simulated WhatsApp, before the engine host that connects to it (which waits for it anyway).
+        Child("simulator", lambda: subprocess.Popen([sys.executable, "-m", "server.simulator"])),
         # With the in-process broker, the workers must live in the API server's process (api_with_workers).
         Child("api", lambda: subprocess.Popen(
             [sys.executable, "-m", "server.launch", "api-with-workers"] if embedded

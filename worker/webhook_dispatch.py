@@ -6,15 +6,14 @@ may run it: the rows are unique per (webhook, event) and inserted with "ignore",
 It reads the log only up to the settled horizon (server/core/event_horizon.py), so the cursor never passes an
 event whose transaction has yet to commit: every event gets its deliveries, once.
 
-Every few seconds it also sweeps: it queues again the attempts that are overdue (their queue message was lost
-when Redis restarted empty or a broker was down, or their worker died holding the lease).
+Attempts are durable jobs (server/core/jobs.py): the sweeper beside it (worker/sweeper.py) queues again those whose
+wake-up was lost.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -23,9 +22,8 @@ from typing import Any
 from server.core import event_bus, event_filters, event_horizon
 from server.core.db import database, utcnow, write_transaction
 from server.core.ids import new_id
-from server.core.logs import fields
 from server.core.models import Event, Webhook, WebhookCursor, WebhookDelivery
-from server.core.webhook_deliveries import ACTIVE, PENDING, TEST_EVENT, enqueue
+from server.core.webhook_deliveries import PENDING, TEST_EVENT, enqueue
 
 log = logging.getLogger("wagw.webhooks")
 
@@ -35,9 +33,6 @@ CURSOR = "webhooks"
 BACKSTOP_S = 0.5
 POLL_S = 0.05
 BATCH = 500
-SWEEP_EVERY_S = 5.0
-# As the message sweeper's (worker/sweeper.py): an attempt this overdue is queued again.
-OVERDUE = dt.timedelta(seconds=float(os.environ.get("WAGW_SWEEP_OVERDUE_S", "").strip() or 30))
 ORPHANS_EVERY_S = 600.0
 
 
@@ -102,24 +97,6 @@ class Dispatcher:
         return made
 
 
-def sweep_once() -> int:
-    """Queue again the attempts that are overdue: lost queue messages, expired leases."""
-    now = utcnow()
-    with database.connection_context():
-        overdue = [row.id for row in WebhookDelivery.select(WebhookDelivery.id).where(
-            WebhookDelivery.status.in_(ACTIVE)
-            & (WebhookDelivery.next_attempt_at.is_null() | (WebhookDelivery.next_attempt_at <= now))
-            & (WebhookDelivery.queued_at.is_null() | (WebhookDelivery.queued_at < now - OVERDUE))
-            & (WebhookDelivery.leased_until.is_null() | (WebhookDelivery.leased_until < now))
-        ).limit(BATCH)]
-        if not overdue:
-            return 0
-        with write_transaction():  # first, so other processes' sweeps leave them alone for a while
-            WebhookDelivery.update(queued_at=now).where(WebhookDelivery.id.in_(overdue)).execute()
-    enqueue(overdue)
-    return len(overdue)
-
-
 def remove_orphans() -> int:
     """Deliveries of webhooks deleted with their profile (webhook deletion itself removes them)."""
     with database.connection_context(), write_transaction():
@@ -141,11 +118,10 @@ def _follow_the_bus() -> tuple[event_bus.Tail, event_bus.Waiter] | None:
 
 
 def run(stopping: threading.Event) -> None:
-    """The dispatcher's thread: follow the event log, and sweep every few seconds, until `stopping`."""
+    """The dispatcher's thread: follow the event log until `stopping`."""
     bus = _follow_the_bus()
     dispatcher = Dispatcher(bus[0].settle if bus else None)
     waiter = bus[1] if bus else None
-    next_sweep = time.monotonic() + SWEEP_EVERY_S
     next_orphans = time.monotonic() + ORPHANS_EVERY_S
     while not stopping.is_set():
         busy = False
@@ -153,10 +129,6 @@ def run(stopping: threading.Event) -> None:
             if waiter is not None:
                 waiter.clear()  # before reading the log, so a wake during the pass is not missed
             busy = dispatcher.run_once() >= BATCH
-            if time.monotonic() >= next_sweep:
-                next_sweep = time.monotonic() + SWEEP_EVERY_S
-                if count := sweep_once():
-                    log.info("requeued overdue webhook attempts", extra=fields(count=count))
             if time.monotonic() >= next_orphans:
                 next_orphans = time.monotonic() + ORPHANS_EVERY_S
                 remove_orphans()

@@ -15,6 +15,11 @@ def _int(name: str, default: int) -> int:
     return int(raw) if raw.strip() else default
 
 
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "")
+    return float(raw) if raw.strip() else default
+
+
 @dataclass(frozen=True)
 class Settings:
     # Storage: a SQLite file by default; `postgresql://…` for PostgreSQL.
@@ -39,13 +44,30 @@ class Settings:
     engine_host: str = field(default_factory=lambda: os.environ.get("WAGW_ENGINE_HOST", "127.0.0.1"))
     engine_port: int = field(default_factory=lambda: _int("WAGW_ENGINE_PORT", 50061))
     engine_host_id: str = field(default_factory=lambda: os.environ.get("WAGW_ENGINE_HOST_ID", ""))
-    # The secret the gateway's processes show each other on internal calls (engine host); `make run` makes one.
+    # The simulated WhatsApp (`python -m server.simulator`, internal like the engine host): where it listens, and
+    # the address engine hosts dial (default: host:port). Its state (a SQLite file; "" keeps it in memory only),
+    # the seed of its ids and codes, and its clock (0.05: a 60 s QR code lasts 3 s).
+    simulator_host: str = field(default_factory=lambda: os.environ.get("WAGW_SIMULATOR_HOST", "127.0.0.1"))
+    simulator_port: int = field(default_factory=lambda: _int("WAGW_SIMULATOR_PORT", 50071))
+    simulator_address: str = field(default_factory=lambda: os.environ.get("WAGW_SIMULATOR_ADDRESS", ""))
+    simulator_state: str = field(default_factory=lambda: os.environ.get(
+        "WAGW_SIMULATOR_STATE", str(ROOT / "data" / "simulator.db")))
+    simulator_seed: str = field(default_factory=lambda: os.environ.get("WAGW_SIMULATOR_SEED") or "wagw")
+    simulator_time_scale: float = field(
+        default_factory=lambda: float(os.environ.get("WAGW_SIMULATOR_TIME_SCALE", "").strip() or 1.0))
+    # The secret the gateway's processes show each other on internal calls (engine host, simulator); `make run`
+    # makes one.
     internal_token: str = field(default_factory=lambda: os.environ.get("WAGW_INTERNAL_TOKEN", ""))
     # Events older than this many days are deleted from the event log (0: keep them all).
     event_retention_days: float = field(
         default_factory=lambda: float(os.environ.get("WAGW_EVENT_RETENTION_DAYS") or 30))
     # How long WhatsApp's rate-overlimit pauses all sends of the profile.
-    rate_limit_pause_s: float = field(default_factory=lambda: float(os.environ.get("WAGW_RATE_LIMIT_PAUSE_S") or 60))
+    rate_limit_pause_s: float = field(default_factory=lambda: _float("WAGW_RATE_LIMIT_PAUSE_S", 60))
+    # Durable jobs (server/core/jobs.py): how long a process's hold on a job lasts unless renewed (it renews every
+    # third of it while the work goes on, so a killed process's jobs are free again this soon), and how late a
+    # queued wake-up may be before the sweep queues another (a queue that forgot it: Redis restarted empty).
+    job_lease_s: float = field(default_factory=lambda: _float("WAGW_JOB_LEASE_S", 5))
+    sweep_overdue_s: float = field(default_factory=lambda: _float("WAGW_SWEEP_OVERDUE_S", 30))
     # Dramatiq worker threads per worker process (one send per profile is in flight at any time anyway).
     worker_threads: int = field(default_factory=lambda: _int("WAGW_WORKER_THREADS", 8))
     # Threads serving the API server's unary RPCs, each with a database connection kept open (streams hold none:
@@ -82,6 +104,11 @@ class Settings:
     # A multiplier of the webhook retry schedule (10 s … 8 h): tests shrink it to milliseconds.
     webhook_backoff_scale: float = field(
         default_factory=lambda: float(os.environ.get("WAGW_WEBHOOK_BACKOFF_SCALE", "").strip() or 1.0))
+
+    @property
+    def simulator_target(self) -> str:
+        """The address engine hosts dial to reach the simulated WhatsApp."""
+        return self.simulator_address or f"{self.simulator_host}:{self.simulator_port}"
 
 
 def load() -> Settings:

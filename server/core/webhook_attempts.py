@@ -1,9 +1,8 @@
-"""One attempt to deliver a webhook (DESIGN.md §7): take the delivery row's lease, POST the signed event, append
-the attempt to the row, and either end the delivery (DELIVERED, or FAILED: a 4xx other than 408/429, a refused
-address, or the last attempt) or store `next_attempt_at` and answer the delay to queue the next attempt with.
-The workers' actor makes attempts (worker/actors.py); TestWebhook makes the first one of a test event itself, to
-answer with it. Retries follow BACKOFF_S, jittered; a worker that dies mid-attempt leaves a lease that expires, and the
-dispatcher's sweep (worker/webhook_dispatch.py) queues the attempt again.
+"""One attempt to deliver a webhook (DESIGN.md §7): POST the signed event, append the attempt to the delivery row,
+and either end the delivery (DELIVERED, or FAILED: a 4xx other than 408/429, a refused address, or the last
+attempt) or set when the next attempt is due. Deliveries are durable jobs (server/core/jobs.py): the workers'
+actor (worker/actors.py) runs `step` under the row's lease, and TestWebhook makes the first attempt of a test
+event itself (`attempt`), to answer with it. Retries follow BACKOFF_S, jittered.
 """
 
 from __future__ import annotations
@@ -19,12 +18,12 @@ from importlib import metadata
 import httpx
 from peewee import JOIN
 
-from server.core import urls, webhook_signing
-from server.core.config import Settings, load
+from server.core import jobs, urls, webhook_signing
+from server.core.config import Settings
 from server.core.db import database, utcnow, write_transaction
 from server.core.logs import fields
 from server.core.models import Event, Webhook, WebhookDelivery
-from server.core.webhook_deliveries import ACTIVE, DELIVERED, FAILED, RETRYING
+from server.core.webhook_deliveries import ACTIVE, DELIVERED, FAILED, KIND, RETRYING
 
 log = logging.getLogger("wagw.webhooks")
 
@@ -33,10 +32,6 @@ BACKOFF_S = (10, 30, 120, 600, 1800, 3600, 7200, 14400, 28800)
 MAX_ATTEMPTS = 1 + len(BACKOFF_S)
 JITTER = 0.2
 TIMEOUT_S = 10.0
-# Longer than an attempt can take: a worker that dies mid-attempt leaves a lease that expires by then.
-LEASE = dt.timedelta(seconds=30)
-# A queued attempt may run this early (clocks of different processes) and still be taken.
-EARLY = dt.timedelta(seconds=1)
 EXCERPT_BYTES = 2048
 EXCERPT_CHARS = 500
 # A delivery keeps its last attempts only (redeliveries append to them).
@@ -44,13 +39,9 @@ KEPT_ATTEMPTS = 50
 
 
 @cache
-def settings() -> Settings:
-    return load()
-
-
-@cache
-def guard() -> urls.Guard:
-    return urls.Guard.from_settings(settings())
+def guard(settings: Settings) -> urls.Guard:
+    """The URL guard of these settings, made once (Settings are frozen, so they key the cache)."""
+    return urls.Guard.from_settings(settings)
 
 
 @cache
@@ -119,28 +110,28 @@ def request_of(webhook: Webhook, event: Event, now: float | None = None) -> tupl
     return payload, headers
 
 
-def attempt(delivery_id: str) -> float | None:
-    """Make the delivery's due attempt, unless it is not due, finished, or being made by another worker.
-    Returns the delay to queue the next attempt with, or None when nothing is to be queued."""
-    config = settings()
+def attempt(delivery_id: str, settings: Settings) -> bool:
+    """Make the delivery's due attempt now, outside the workers (TestWebhook), and queue what follows for them.
+    False when a worker holds the delivery."""
+    return jobs.run_once(KIND, delivery_id, lambda key, lease, now: step(key, lease, now, settings),
+                         settings.job_lease_s)
+
+
+def step(delivery_id: str, lease: jobs.Lease, now: dt.datetime, settings: Settings) -> dt.datetime | None:
+    """The delivery's attempt, if it is due (the caller holds its lease). Returns when the next attempt is due, or
+    None when the delivery is over."""
     # One connection for the whole attempt (no transaction is open during the POST).
     with database.connection_context():
-        now = utcnow()
-        lease = now + LEASE
-        with write_transaction():
-            claimed = WebhookDelivery.update(leased_until=lease).where(
-                (WebhookDelivery.id == delivery_id) & WebhookDelivery.status.in_(ACTIVE)
-                & (WebhookDelivery.next_attempt_at.is_null() | (WebhookDelivery.next_attempt_at <= now + EARLY))
-                & (WebhookDelivery.leased_until.is_null() | (WebhookDelivery.leased_until < now))
-            ).execute()
-        if not claimed:
-            return None
         # The delivery, its webhook and its event in one query (either may be gone: outer joins).
         delivery = (WebhookDelivery.select(WebhookDelivery, Webhook, Event)
                     .join(Webhook, JOIN.LEFT_OUTER, on=(Webhook.id == WebhookDelivery.webhook_id), attr="hook")
                     .switch(WebhookDelivery)
                     .join(Event, JOIN.LEFT_OUTER, on=(Event.id == WebhookDelivery.event_id), attr="logged")
-                    .where(WebhookDelivery.id == delivery_id).get())
+                    .where(WebhookDelivery.id == delivery_id).first())
+        if delivery is None or delivery.status not in ACTIVE:
+            return None
+        if delivery.next_attempt_at is not None and delivery.next_attempt_at > now:
+            return delivery.next_attempt_at
         webhook, event = delivery.hook, delivery.logged
         if webhook is None:  # deleted since: its deliveries go with it
             with write_transaction():
@@ -151,13 +142,13 @@ def attempt(delivery_id: str) -> float | None:
             outcome = Outcome(0, "the event is no longer in the event log", final=True)
         else:
             payload, headers = request_of(webhook, event)
-            outcome = post(webhook.url, payload, headers, guard())
+            outcome = post(webhook.url, payload, headers, guard(settings))
         latency_ms = int((time.monotonic() - started) * 1000)
-        return _record(delivery, lease, outcome, started_at, latency_ms, config.webhook_backoff_scale)
+        return _record(delivery, lease, outcome, started_at, latency_ms, settings.webhook_backoff_scale)
 
 
-def _record(delivery: WebhookDelivery, lease: dt.datetime, outcome: Outcome, started_at: dt.datetime,
-            latency_ms: int, scale: float) -> float | None:
+def _record(delivery: WebhookDelivery, lease: jobs.Lease, outcome: Outcome, started_at: dt.datetime,
+            latency_ms: int, scale: float) -> dt.datetime | None:
     entry = {"time": started_at.isoformat() + "Z", "httpStatus": outcome.status, "latencyMs": latency_ms,
              "responseExcerpt": outcome.excerpt}
     round_attempts = delivery.round_attempts + 1
@@ -171,14 +162,12 @@ def _record(delivery: WebhookDelivery, lease: dt.datetime, outcome: Outcome, sta
         status, delay = RETRYING, backoff_s(round_attempts, scale)
     next_at = now + dt.timedelta(seconds=delay) if delay is not None else None
     with write_transaction():
-        kept = WebhookDelivery.update(
+        jobs.verify(lease)  # a lease that lapsed and went to another worker: that one decides what follows
+        WebhookDelivery.update(
             status=status, attempts=[*delivery.attempts, entry][-KEPT_ATTEMPTS:], round_attempts=round_attempts,
-            next_attempt_at=next_at, queued_at=next_at, leased_until=None, updated_at=now,
-        ).where((WebhookDelivery.id == delivery.id) & (WebhookDelivery.leased_until == lease)).execute()
+            next_attempt_at=next_at, updated_at=now,
+        ).where(WebhookDelivery.id == delivery.id).execute()
     log.log(logging.DEBUG if status == DELIVERED else logging.WARNING, "webhook attempt", extra=fields(
         delivery_id=delivery.id, webhook_id=delivery.webhook_id, event_id=delivery.event_id,
         http_status=outcome.status, latency_ms=latency_ms, status=status, error=outcome.excerpt[:200]))
-    if not kept:  # the lease ran out and another worker took the delivery over: it decides what follows
-        return None
-    return delay
-
+    return next_at

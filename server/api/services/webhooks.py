@@ -61,6 +61,7 @@ def delivery_to_proto(row: WebhookDelivery) -> webhooks_pb2.WebhookDelivery:
 
 class WebhookServicer(webhooks_pb2_grpc.WebhookServiceServicer):
     def __init__(self, settings: Settings):
+        self.settings = settings
         self.url_guard = urls.Guard.from_settings(settings)
 
     def ListWebhooks(self, request: webhooks_pb2.ListWebhooksRequest, context: grpc.ServicerContext
@@ -137,9 +138,7 @@ class WebhookServicer(webhooks_pb2_grpc.WebhookServiceServicer):
                     ) -> webhooks_pb2.WebhookDelivery:
         row = _get_webhook(request.id)
         delivery_id = webhook_deliveries.fire_test(row)
-        delay = webhook_attempts.attempt(delivery_id)  # the first one here, to answer with it
-        if delay is not None:
-            webhook_deliveries.enqueue([delivery_id], delay)
+        webhook_attempts.attempt(delivery_id, self.settings)  # the first one here, to answer with it
         return delivery_to_proto(WebhookDelivery.get_by_id(delivery_id))
 
     def ListWebhookDeliveries(self, request: webhooks_pb2.ListWebhookDeliveriesRequest,
