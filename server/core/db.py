@@ -13,7 +13,7 @@ import datetime as dt
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import peewee
 from playhouse import db_url
@@ -81,16 +81,107 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
-def write_transaction() -> peewee._transaction:
-    """A transaction that takes SQLite's write lock up front, so two writers never deadlock on upgrade."""
-    if is_sqlite():
-        return database.obj.atomic("IMMEDIATE")
-    return database.atomic()
+# SQLite lets one writer in at a time, and one that finds the database locked sleeps in growing steps (up to
+# 100 ms) before it tries again: under load, writers of one process would mostly sleep while the lock is free.
+# They queue here instead, and each takes the lock as soon as the one before it is done.
+_sqlite_writers = threading.RLock()
+
+
+@contextlib.contextmanager
+def write_transaction() -> Iterator[None]:
+    """A transaction that takes SQLite's write lock up front, so two writers never deadlock on upgrade (writers of
+    this process one after the other)."""
+    if not is_sqlite():
+        with database.atomic():
+            yield
+        return
+    with _sqlite_writers, database.obj.atomic("IMMEDIATE"):
+        yield
+
+
+T = TypeVar("T")
+
+
+class _Unit:
+    """One caller's work in a commit group, and its outcome."""
+
+    def __init__(self, work: Callable[[], Any], key: str):
+        self.work = work
+        self.key = key
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.finished = False
+        self.ready = threading.Event()  # finished, or this caller is to lead the next group
+
+    def outcome(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+class CommitGroup:
+    """Group commit: units of work that arrive while a write transaction is under way run together in the next
+    one, each in a savepoint of its own. Under load, many sends of a process share one BEGIN and one COMMIT (one
+    turn of SQLite's write lock, one flush of PostgreSQL's log) instead of paying for one each.
+
+    Each caller's `run` returns only after the transaction holding its work committed (nothing is answered before
+    it is stored), and raises what its own work raised (its savepoint is rolled back; the others' work stands), or
+    what failed the commit. A group runs in the order of `key` (arrival order among equal keys), so two processes
+    lock the same rows in the same order. The work runs on the thread of the group's leader: it must not depend on
+    the caller's thread (its context variables).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting: list[_Unit] = []
+        self._leading = False
+
+    def run(self, work: Callable[[], T], key: str = "") -> T:
+        unit = _Unit(work, key)
+        with self._lock:
+            self._waiting.append(unit)
+            lead = not self._leading
+            self._leading = True
+        if not lead:
+            unit.ready.wait()
+            if unit.finished:
+                return unit.outcome()
+        with self._lock:  # leading: this unit and every one that came while the last group ran
+            group, self._waiting = self._waiting, []
+        try:
+            self._commit(sorted(group, key=lambda each: each.key))
+        finally:
+            with self._lock:
+                if self._waiting:
+                    self._waiting[0].ready.set()  # the next group's leader
+                else:
+                    self._leading = False
+        return unit.outcome()
+
+    @staticmethod
+    def _commit(group: list[_Unit]) -> None:
+        try:
+            with connection(), write_transaction():
+                for unit in group:
+                    try:
+                        with database.atomic():  # a savepoint
+                            unit.result = unit.work()
+                    except Exception as error:
+                        unit.error = error
+        except BaseException as error:  # the transaction failed: none of it stands
+            for unit in group:
+                if unit.error is None:
+                    unit.error, unit.result = error, None
+        finally:
+            for unit in group:
+                unit.finished = True
+                unit.ready.set()
 
 
 def insert_rows(model: type[peewee.Model], rows: list[dict[str, object]]) -> None:
-    """Insert many rows in one statement batch through the driver's executemany. Peewee's insert_many builds
-    and converts every value in Python: ten times slower for a 10,000-item bulk send. Values go through each
+    """Insert rows in one statement batch through the driver's executemany. Peewee's insert_many builds and
+    converts every value in Python: ten times slower for a 10,000-item bulk send (and its single insert costs
+    several times what this does for one row, on the send path). Values go through each
     field's db_value (JSON fields are encoded); every row must carry the same keys, named like the fields."""
     if not rows:
         return
@@ -99,24 +190,26 @@ def insert_rows(model: type[peewee.Model], rows: list[dict[str, object]]) -> Non
     placeholders = ", ".join([database.param] * len(fields))
     sql = f'INSERT INTO "{model._meta.table_name}" ({columns}) VALUES ({placeholders})'
     values = [tuple(field.db_value(row[field.name]) for field in fields) for row in rows]
-    database.cursor().executemany(sql, values)
+    with peewee.__exception_wrapper__:  # the driver's errors as Peewee's (IntegrityError), as for Peewee's inserts
+        database.cursor().executemany(sql, values)
 
 
 class Prepared:
-    """A select Peewee builds into SQL once per database, then runs with other values: the hot reads of every
-    request (a profile by id). Peewee builds the SQL of a select anew on each run, which for a model of twenty
-    columns costs 100-300 µs, many times what the database spends on it.
+    """A query Peewee builds into SQL once per database, then runs with other values: the statements of every
+    request (a profile by id, the send path's writes). Peewee builds the SQL of a query anew on each run, which for
+    a model of twenty columns costs 100-300 µs, many times what the database spends on it.
 
-    `build` makes the query from its values, all text (they are compared with text columns); the rows come back
-    as model instances, as Peewee's own would.
+    `build` makes the query from its values. They go to the driver as given, as Peewee passes text, numbers and
+    datetimes (not values a field converts, such as JSON). Rows of a select come back as model instances, as
+    Peewee's own would.
     """
 
-    def __init__(self, build: Callable[..., peewee.ModelSelect]):
+    def __init__(self, build: Callable[..., peewee.Query]):
         self._build = build
-        self._compiled: dict[int, tuple[str, list[Any], list[int | None], type[peewee.Model], list[Any]]] = {}
+        self._compiled: dict[int, tuple[str, list[Any], list[int | None], peewee.Query]] = {}
         self._lock = threading.Lock()
 
-    def _compile(self) -> tuple[str, list[Any], list[int | None], type[peewee.Model], list[Any]]:
+    def _compile(self) -> tuple[str, list[Any], list[int | None], peewee.Query]:
         key = id(database.obj)
         compiled = self._compiled.get(key)
         if compiled is None:
@@ -125,27 +218,33 @@ class Prepared:
             query = self._build(*markers)
             sql, params = query.sql()
             slots = [markers.index(param) if param in markers else None for param in params]
-            if sorted(slot for slot in slots if slot is not None) != list(range(arity)):
-                raise ValueError("Prepared: each value must appear once, unchanged, among the query's parameters")
-            fields = list(query._returning)
-            compiled = (sql, params, slots, query.model, fields)
+            if set(slots) - {None} != set(range(arity)):
+                raise ValueError("Prepared: a value was changed on its way into the query (only values the driver "
+                                 "takes as they are can be prepared)")
+            compiled = (sql, params, slots, query)
             with self._lock:
                 self._compiled[key] = compiled
         return compiled
 
-    def all(self, *values: str) -> list[Any]:
-        sql, params, slots, model, fields = self._compile()
-        cursor = database.execute_sql(sql, [values[slot] if slot is not None else param
-                                            for param, slot in zip(params, slots, strict=True)])
+    def execute(self, *values: Any) -> Any:
+        """Run it; returns the driver's cursor."""
+        sql, params, slots, _ = self._compile()
+        return database.execute_sql(sql, [values[slot] if slot is not None else param
+                                          for param, slot in zip(params, slots, strict=True)])
+
+    def all(self, *values: Any) -> list[Any]:
+        """The rows of a select (of a model's fields), as model instances."""
+        query = self._compile()[3]
+        fields = query._returning
         rows = []
-        for row in cursor.fetchall():
-            instance = model(__no_default__=1)
+        for row in self.execute(*values).fetchall():
+            instance = query.model(__no_default__=1)
             instance.__data__ = {field.name: field.python_value(value) for field, value in zip(fields, row,
                                                                                               strict=True)}
             instance._dirty.clear()
             rows.append(instance)
         return rows
 
-    def first(self, *values: str) -> Any | None:
+    def first(self, *values: Any) -> Any | None:
         rows = self.all(*values)
         return rows[0] if rows else None
