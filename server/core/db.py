@@ -105,9 +105,10 @@ T = TypeVar("T")
 class _Unit:
     """One caller's work in a commit group, and its outcome."""
 
-    def __init__(self, work: Callable[[], Any], key: str):
+    def __init__(self, work: Callable[[], Any], key: str, savepoint: bool):
         self.work = work
         self.key = key
+        self.savepoint = savepoint
         self.result: Any = None
         self.error: BaseException | None = None
         self.finished = False
@@ -126,7 +127,9 @@ class CommitGroup:
 
     Each caller's `run` returns only after the transaction holding its work committed (nothing is answered before
     it is stored), and raises what its own work raised (its savepoint is rolled back; the others' work stands), or
-    what failed the commit. A group runs in the order of `key` (arrival order among equal keys), so two processes
+    what failed the commit. Work that can only fail by a database error that fails the whole transaction anyway
+    may go without a savepoint (`savepoint=False`): two statements fewer, which on PostgreSQL are round trips.
+    A group runs in the order of `key` (arrival order among equal keys), so two processes
     lock the same rows in the same order. The work runs on the thread of the group's leader: it must not depend on
     the caller's thread (its context variables).
     """
@@ -136,8 +139,8 @@ class CommitGroup:
         self._waiting: list[_Unit] = []
         self._leading = False
 
-    def run(self, work: Callable[[], T], key: str = "") -> T:
-        unit = _Unit(work, key)
+    def run(self, work: Callable[[], T], key: str = "", *, savepoint: bool = True) -> T:
+        unit = _Unit(work, key, savepoint)
         with self._lock:
             self._waiting.append(unit)
             lead = not self._leading
@@ -164,10 +167,12 @@ class CommitGroup:
             with connection(), write_transaction():
                 for unit in group:
                     try:
-                        with database.atomic():  # a savepoint
+                        with database.atomic() if unit.savepoint else contextlib.nullcontext():
                             unit.result = unit.work()
                     except Exception as error:
                         unit.error = error
+                        if not unit.savepoint:
+                            raise  # its writes may be half done: none of the group's stand
         except BaseException as error:  # the transaction failed: none of it stands
             for unit in group:
                 if unit.error is None:

@@ -83,7 +83,9 @@ def accept_message(profile: Profile, *, chat_id: str, type_name: str, content: d
         return wake, row
 
     try:
-        wake, row = _accepts.run(store, key=profile.id)  # committed, with the sends accepted meanwhile
+        # Committed, with the sends accepted meanwhile; in a savepoint of its own if it may be refused after its
+        # first write (the daily cap) or meet a duplicate key.
+        wake, row = _accepts.run(store, key=profile.id, savepoint=bool(profile.daily_cap or idempotency_key))
     except peewee.IntegrityError:  # the same key, raced by a concurrent retry
         first = _by_key(profile, idempotency_key) if idempotency_key else None
         if first is None:

@@ -131,3 +131,41 @@ def test_a_failed_commit_fails_every_unit_of_it(monkeypatch):
     monkeypatch.undo()
     assert group.run(lambda: create("p1")) == "p1"  # the group leads again after a failure
     assert stored() == ["p1"]
+
+
+def test_work_without_a_savepoint_that_fails_fails_its_whole_group():
+    group = db.CommitGroup()
+    started, release = threading.Event(), threading.Event()
+
+    def first() -> str:
+        started.set()
+        assert release.wait(TIMEOUT)
+        return create("p0")
+
+    leader = threading.Thread(target=group.run, args=(first,))
+    leader.start()
+    assert started.wait(TIMEOUT)
+    outcomes: dict[str, object] = {}
+
+    def run(name: str, work: object, savepoint: bool) -> None:
+        try:
+            outcomes[name] = group.run(work, key=name, savepoint=savepoint)
+        except Exception as error:
+            outcomes[name] = error
+
+    def half_done() -> str:
+        create("p2")
+        raise db.peewee.OperationalError("the connection broke")
+
+    threads = [threading.Thread(target=run, args=("p1", lambda: create("p1"), True)),
+               threading.Thread(target=run, args=("p2", half_done, False))]
+    for thread in threads:
+        thread.start()
+    while len(group._waiting) < 2:
+        threading.Event().wait(0.01)
+    release.set()
+    for thread in [leader, *threads]:
+        thread.join(TIMEOUT)
+    assert isinstance(outcomes["p1"], db.peewee.OperationalError)  # not stored: it is not answered as stored
+    assert isinstance(outcomes["p2"], db.peewee.OperationalError)
+    assert stored() == ["p0"]
