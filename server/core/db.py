@@ -105,9 +105,8 @@ T = TypeVar("T")
 class _Unit:
     """One caller's work in a commit group, and its outcome."""
 
-    def __init__(self, work: Callable[[], Any], key: str, savepoint: bool):
+    def __init__(self, work: Callable[[], Any], savepoint: bool):
         self.work = work
-        self.key = key
         self.savepoint = savepoint
         self.result: Any = None
         self.error: BaseException | None = None
@@ -121,44 +120,46 @@ class _Unit:
 
 
 class CommitGroup:
-    """Group commit: units of work that arrive while a write transaction is under way run together in the next
-    one, each in a savepoint of its own. Under load, many sends of a process share one BEGIN and one COMMIT (one
-    turn of SQLite's write lock, one flush of PostgreSQL's log) instead of paying for one each.
+    """Group commit: units of work of one key (a profile) that arrive while a write transaction of that key is
+    under way run together in the next one, each in a savepoint of its own. Under load, many sends of a profile
+    share one BEGIN and one COMMIT (one turn of SQLite's write lock, one flush of PostgreSQL's log) instead of paying
+    for one each. One transaction holds one key's work: on PostgreSQL it locks that key's rows (the profile's send
+    gate), and holding several keys' at once could deadlock with a process that locks them in another order (the
+    workers renewing their leases).
 
     Each caller's `run` returns only after the transaction holding its work committed (nothing is answered before
     it is stored), and raises what its own work raised (its savepoint is rolled back; the others' work stands), or
     what failed the commit. Work that can only fail by a database error that fails the whole transaction anyway
     may go without a savepoint (`savepoint=False`): two statements fewer, which on PostgreSQL are round trips.
-    A group runs in the order of `key` (arrival order among equal keys), so two processes
-    lock the same rows in the same order. The work runs on the thread of the group's leader: it must not depend on
+    Units run in the order they arrived. The work runs on the thread of the group's leader: it must not depend on
     the caller's thread (its context variables).
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._waiting: list[_Unit] = []
-        self._leading = False
+        self._waiting: dict[str, list[_Unit]] = {}  # key → the units waiting for its next transaction
+        self._leading: set[str] = set()  # keys with a transaction under way (or about to start)
 
     def run(self, work: Callable[[], T], key: str = "", *, savepoint: bool = True) -> T:
-        unit = _Unit(work, key, savepoint)
+        unit = _Unit(work, savepoint)
         with self._lock:
-            self._waiting.append(unit)
-            lead = not self._leading
-            self._leading = True
+            self._waiting.setdefault(key, []).append(unit)
+            lead = key not in self._leading
+            self._leading.add(key)
         if not lead:
             unit.ready.wait()
             if unit.finished:
                 return unit.outcome()
-        with self._lock:  # leading: this unit and every one that came while the last group ran
-            group, self._waiting = self._waiting, []
+        with self._lock:  # leading: this unit and every one of the key that came while the last group ran
+            group = self._waiting.pop(key)
         try:
-            self._commit(sorted(group, key=lambda each: each.key))
+            self._commit(group)
         finally:
             with self._lock:
-                if self._waiting:
-                    self._waiting[0].ready.set()  # the next group's leader
+                if self._waiting.get(key):
+                    self._waiting[key][0].ready.set()  # the next group's leader
                 else:
-                    self._leading = False
+                    self._leading.discard(key)
         return unit.outcome()
 
     @staticmethod

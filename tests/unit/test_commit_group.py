@@ -1,11 +1,12 @@
-"""Group commit (server/core/db.py's CommitGroup), on SQLite: work that arrives while a transaction runs shares the
-next one; each unit's failure is its own; nothing is answered before its transaction committed."""
+"""Group commit (server/core/db.py's CommitGroup), on SQLite: a key's work that arrives while a transaction of that
+key runs shares the next one; other keys' work runs in transactions of its own; each unit's failure is its own;
+nothing is answered before its transaction committed."""
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -50,68 +51,94 @@ def create(profile_id: str) -> str:
     return profile_id
 
 
-def in_threads(group: db.CommitGroup, names: list[str]) -> tuple[list[threading.Thread], dict[str, object]]:
-    outcomes: dict[str, object] = {}
+class Held:
+    """A group whose first transaction (key "k") is held open until `release`, so that work queues behind it."""
 
-    def run(name: str) -> None:
-        try:
-            outcomes[name] = group.run(lambda: create("p1") if name == "bad" else create(name),
-                                       key="pz" if name == "bad" else name)
-        except Exception as error:
-            outcomes[name] = error
+    def __init__(self) -> None:
+        self.group = db.CommitGroup()
+        self.outcomes: dict[str, object] = {}
+        self.threads: list[threading.Thread] = []
+        started, self._release = threading.Event(), threading.Event()
 
-    threads = [threading.Thread(target=run, args=(name,)) for name in names]
-    for thread in threads:
-        thread.start()
-    return threads, outcomes
+        def first() -> str:
+            started.set()
+            assert self._release.wait(TIMEOUT)
+            return create("p0")
+
+        self.submit("p0", first, "k", True)
+        assert started.wait(TIMEOUT)
+
+    def submit(self, name: str, work: Callable[[], object], key: str, savepoint: bool) -> None:
+        def run() -> None:
+            try:
+                self.outcomes[name] = self.group.run(work, key=key, savepoint=savepoint)
+            except Exception as error:
+                self.outcomes[name] = error
+
+        self.threads.append(threading.Thread(target=run))
+        self.threads[-1].start()
+
+    def queue(self, name: str, work: Callable[[], object], key: str = "k", savepoint: bool = True) -> None:
+        """Submit `work` and wait until it waits behind the held transaction (so units queue in this order)."""
+        before = len(self.group._waiting.get(key, []))
+        self.submit(name, work, key, savepoint)
+        while len(self.group._waiting.get(key, [])) == before:
+            threading.Event().wait(0.005)
+
+    def release(self) -> dict[str, object]:
+        self._release.set()
+        for thread in self.threads:
+            thread.join(TIMEOUT)
+        return self.outcomes
 
 
-def test_work_that_arrives_during_a_transaction_shares_the_next_one(transactions):
-    group = db.CommitGroup()
-    started, release = threading.Event(), threading.Event()
-
-    def first() -> str:
-        started.set()
-        assert release.wait(TIMEOUT)
-        return create("p0")
-
-    leader = threading.Thread(target=group.run, args=(first,), kwargs={"key": "p0"})
-    leader.start()
-    assert started.wait(TIMEOUT)
-    threads, outcomes = in_threads(group, [f"p{i}" for i in range(1, 6)])
-    while len(group._waiting) < 5:  # every one of them waits for the running transaction
-        threading.Event().wait(0.01)
-    assert stored() == []
-    release.set()
-    for thread in [leader, *threads]:
-        thread.join(TIMEOUT)
-    assert outcomes == {f"p{i}": f"p{i}" for i in range(1, 6)}
+def test_a_keys_work_that_arrives_during_its_transaction_shares_the_next_one(transactions):
+    held = Held()
+    for index in range(1, 6):
+        held.queue(f"p{index}", lambda index=index: create(f"p{index}"))
+    assert stored() == []  # nothing is answered before it is committed
+    outcomes = held.release()
+    assert outcomes == {"p0": "p0", **{f"p{i}": f"p{i}" for i in range(1, 6)}}
     assert stored() == [f"p{i}" for i in range(6)]
     assert len(transactions) == 2  # the first alone, then the five together
 
 
+def test_other_keys_work_goes_in_transactions_of_its_own(transactions):
+    held = Held()
+    held.queue("p1", lambda: create("p1"))
+    held.submit("other", lambda: create("other"), "another profile", True)
+    while "another profile" not in held.group._leading:  # it leads its own key's group (SQLite makes it wait)
+        threading.Event().wait(0.005)
+    held.release()
+    assert stored() == ["other", "p0", "p1"]
+    assert len(transactions) == 3  # p0; p1; and the other key's, not joined to p1's
+
+
 def test_a_units_failure_is_its_own(transactions):
-    group = db.CommitGroup()
-    started, release = threading.Event(), threading.Event()
-
-    def first() -> str:
-        started.set()
-        assert release.wait(TIMEOUT)
-        return create("p0")
-
-    leader = threading.Thread(target=group.run, args=(first,))
-    leader.start()
-    assert started.wait(TIMEOUT)
-    threads, outcomes = in_threads(group, ["bad", "p1", "p2"])  # "bad" creates p1 again, after it: a duplicate
-    while len(group._waiting) < 3:
-        threading.Event().wait(0.01)
-    release.set()
-    for thread in [leader, *threads]:
-        thread.join(TIMEOUT)
+    held = Held()
+    held.queue("p1", lambda: create("p1"))
+    held.queue("again", lambda: create("p1"))  # a duplicate key
+    held.queue("p2", lambda: create("p2"))
+    outcomes = held.release()
     assert outcomes["p1"] == "p1" and outcomes["p2"] == "p2"
-    assert "UNIQUE" in str(outcomes["bad"]) or "unique" in str(outcomes["bad"])
-    assert stored() == ["p0", "p1", "p2"]  # the failed unit's savepoint only was rolled back
+    assert isinstance(outcomes["again"], db.peewee.IntegrityError)
+    assert stored() == ["p0", "p1", "p2"]  # only the failed unit's savepoint was rolled back
     assert len(transactions) == 2
+
+
+def test_work_without_a_savepoint_that_fails_fails_its_whole_group():
+    held = Held()
+
+    def half_done() -> str:
+        create("p2")
+        raise db.peewee.OperationalError("the connection broke")
+
+    held.queue("p1", lambda: create("p1"))
+    held.queue("p2", half_done, savepoint=False)
+    outcomes = held.release()
+    assert isinstance(outcomes["p1"], db.peewee.OperationalError)  # not stored, so not answered as stored
+    assert isinstance(outcomes["p2"], db.peewee.OperationalError)
+    assert stored() == ["p0"]
 
 
 def test_a_failed_commit_fails_every_unit_of_it(monkeypatch):
@@ -131,41 +158,3 @@ def test_a_failed_commit_fails_every_unit_of_it(monkeypatch):
     monkeypatch.undo()
     assert group.run(lambda: create("p1")) == "p1"  # the group leads again after a failure
     assert stored() == ["p1"]
-
-
-def test_work_without_a_savepoint_that_fails_fails_its_whole_group():
-    group = db.CommitGroup()
-    started, release = threading.Event(), threading.Event()
-
-    def first() -> str:
-        started.set()
-        assert release.wait(TIMEOUT)
-        return create("p0")
-
-    leader = threading.Thread(target=group.run, args=(first,))
-    leader.start()
-    assert started.wait(TIMEOUT)
-    outcomes: dict[str, object] = {}
-
-    def run(name: str, work: object, savepoint: bool) -> None:
-        try:
-            outcomes[name] = group.run(work, key=name, savepoint=savepoint)
-        except Exception as error:
-            outcomes[name] = error
-
-    def half_done() -> str:
-        create("p2")
-        raise db.peewee.OperationalError("the connection broke")
-
-    threads = [threading.Thread(target=run, args=("p1", lambda: create("p1"), True)),
-               threading.Thread(target=run, args=("p2", half_done, False))]
-    for thread in threads:
-        thread.start()
-    while len(group._waiting) < 2:
-        threading.Event().wait(0.01)
-    release.set()
-    for thread in [leader, *threads]:
-        thread.join(TIMEOUT)
-    assert isinstance(outcomes["p1"], db.peewee.OperationalError)  # not stored: it is not answered as stored
-    assert isinstance(outcomes["p2"], db.peewee.OperationalError)
-    assert stored() == ["p0"]
