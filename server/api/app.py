@@ -22,7 +22,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from server.api import metrics, streams
+from server.api import auth, metrics, streams
 from server.api.interceptors import GatewayInterceptor
 from server.api.services.api_keys import ApiKeyServicer
 from server.api.services.bulk import BulkServicer
@@ -35,6 +35,7 @@ from server.api.services.profiles import ProfileServicer
 from server.api.services.webhooks import WebhookServicer
 from server.core import broker, runtime
 from server.core.config import Settings, load
+from server.core.db import database
 from server.core.logs import fields
 from wagw.v1 import (
     api_keys_pb2,
@@ -78,6 +79,9 @@ async def build_server(settings: Settings, address: str) -> tuple[grpc.aio.Serve
     webhooks_pb2_grpc.add_WebhookServiceServicer_to_server(WebhookServicer(settings), server)
     api_keys_pb2_grpc.add_ApiKeyServiceServicer_to_server(ApiKeyServicer(hub), server)
     cloudapi_pb2_grpc.add_CloudApiWebhookServiceServicer_to_server(CloudApiWebhookServicer(), server)
+    # The contract's routes whose behaviour later work builds: the generated servicers (and the methods our
+    # servicers do not define yet) answer NotImplementedError, which the interceptor reports as
+    # NOT_IMPLEMENTED (501).
     messages_pb2_grpc.add_MessageServiceServicer_to_server(MessageServicer(), server)
     bulk_pb2_grpc.add_BulkServiceServicer_to_server(BulkServicer(hub), server)
     groups_pb2_grpc.add_GroupServiceServicer_to_server(GroupServicer(), server)
@@ -98,6 +102,8 @@ def serve(settings: Settings, beside: Callable[[Settings], contextlib.AbstractCo
     # A connection for each RPC thread and stream reader, and room for the rest (the event tail, the metrics, the
     # in-process workers).
     runtime.prepare(settings, max_connections=settings.grpc_workers + streams.READER_THREADS + 16)
+    with database.connection_context():
+        auth.ensure_configured_admin_key(settings)  # WAGW_ADMIN_API_KEY works whichever process started first
     embedded = broker.configure(settings)
     with beside(settings) if beside else contextlib.nullcontext():
         asyncio.run(_serve(settings, embedded))
