@@ -39,7 +39,7 @@ import peewee
 
 from server.core import event_bus, event_filters, event_horizon, events
 from server.core.config import Settings
-from server.core.db import connection
+from server.core.db import connected
 from server.core.errors import ApiError
 from server.core.models import Event
 from wagw.v1 import events_pb2
@@ -200,7 +200,7 @@ class Hub(event_bus.Listener):
         """`work(*args)` on a reader thread, with its database connection and the caller's context (its
         principal)."""
         context = contextvars.copy_context()
-        return await asyncio.get_running_loop().run_in_executor(self._readers, context.run, _connected, work,
+        return await asyncio.get_running_loop().run_in_executor(self._readers, context.run, connected, work,
                                                                 *args)
 
     async def follow(self, subscription: Subscription, query: peewee.ModelSelect,
@@ -258,11 +258,6 @@ class Hub(event_bus.Listener):
         self.closed = True
         for subscription in self._all():
             subscription.wake()
-
-
-def _connected(work: Callable[..., Any], *args: Any) -> Any:
-    with connection(keep=True):
-        return work(*args)
 
 
 def _page(query: peewee.ModelSelect, after: int, horizon: int) -> tuple[list[events_pb2.Event], int]:

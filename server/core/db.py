@@ -19,6 +19,7 @@ import peewee
 from playhouse import db_url
 
 database = peewee.DatabaseProxy()
+T = TypeVar("T")
 
 _SQLITE_PRAGMAS = {
     "journal_mode": "wal",
@@ -72,6 +73,13 @@ def connection(*, keep: bool = False) -> Iterator[None]:
             database.close()
 
 
+def connected(work: Callable[..., T], *args: Any) -> T:
+    """`work(*args)` with the calling thread's connection, kept open after: for the threads of a pool that lives
+    as long as the process (the API server's RPC threads, its stream readers)."""
+    with connection(keep=True):
+        return work(*args)
+
+
 def is_sqlite() -> bool:
     return isinstance(database.obj, peewee.SqliteDatabase)
 
@@ -97,9 +105,6 @@ def write_transaction() -> Iterator[None]:
         return
     with _sqlite_writers, database.obj.atomic("IMMEDIATE"):
         yield
-
-
-T = TypeVar("T")
 
 
 class _Unit:

@@ -26,7 +26,7 @@ import grpc
 
 from server.core import request_checks
 from server.core.config import Settings
-from server.core.db import connection, database
+from server.core.db import connected, database
 from server.core.errors import ApiError, invalid, unauthorized
 from server.core.logs import fields
 
@@ -180,7 +180,7 @@ class AsyncInterceptor(Rules, grpc.aio.ServerInterceptor):
 
     async def in_pool(self, work: Callable[..., Any], *args: Any) -> Any:
         """`work(*args)` on a thread of the RPC pool, with that thread's database connection."""
-        return await asyncio.get_running_loop().run_in_executor(self.pool, _connected, work, *args)
+        return await asyncio.get_running_loop().run_in_executor(self.pool, connected, work, *args)
 
     def _wrap_unary(self, method: str, behavior: Callable[..., Any]) -> Callable:
         is_coroutine = inspect.iscoroutinefunction(behavior)
@@ -242,11 +242,6 @@ class AsyncInterceptor(Rules, grpc.aio.ServerInterceptor):
                 self._log(method, request_id, started, code, caller)
 
         return handle
-
-
-def _connected(work: Callable[..., Any], *args: Any) -> Any:
-    with connection(keep=True):
-        return work(*args)
 
 
 def metadata_of(context: grpc.ServicerContext | grpc.aio.ServicerContext) -> dict[str, str]:
