@@ -53,7 +53,8 @@ from wagw.v1 import events_pb2, events_pb2_grpc
 log = logging.getLogger("wagw.websocket")
 
 PATH = "/ws"
-# Each subscription holds a stream (and a thread) on the API server.
+# Each subscription is a stream on the API server, one of those its credential may hold
+# (WAGW_MAX_STREAMS_PER_CREDENTIAL, 429 RATE_LIMITED past it: answered as an error frame).
 MAX_SUBSCRIPTIONS = 16
 MAX_FRAME_BYTES = 64 * 1024
 # WatchEvents' `since` for "new events only".

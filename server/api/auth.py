@@ -6,6 +6,10 @@ A request carries `X-API-Key: <key>` or `Authorization: Bearer <JWT or key>`. `a
 the profile of what they touch with `current_principal().require_profile(...)`.
 
 Scopes are `*`, `<resource>:*`, `<resource>:read`, `<resource>:write`, `messages:send` and `bulk:send`.
+
+An API server keeps the keys it has read for WAGW_KEY_CACHE_S (2 s), so a busy key costs no query per request. A
+key revoked or deleted through this server is forgotten at once; one revoked elsewhere (another API server, the
+CLI) stops working here within that time.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ import os
 import re
 import secrets
 import string
-from collections.abc import Iterable, Iterator, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -175,14 +180,14 @@ def authenticate(metadata: Mapping[str, str], settings: Settings) -> Principal:
     """The caller, from lower-case gRPC metadata; raises UNAUTHORIZED when the credentials do not hold."""
     api_key = metadata.get("x-api-key", "").strip()
     if api_key:
-        return _authenticate_key(api_key)
+        return _authenticate_key(api_key, settings.key_cache_s)
     scheme, _, token = metadata.get("authorization", "").strip().partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise unauthorized(MISSING_CREDENTIALS)
     # A key also works as a bearer token, for clients that can only set Authorization.
     if _KEY_FORMAT.fullmatch(token):
-        return _authenticate_key(token)
+        return _authenticate_key(token, settings.key_cache_s)
     return _authenticate_jwt(token, settings)
 
 
@@ -195,16 +200,52 @@ def _hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _authenticate_key(key: str) -> Principal:
+def key_subject(key_id: str) -> str:
+    """The subject of an API key's principal (in logs, and what the stream cap counts by)."""
+    return f"key:{key_id}"
+
+
+class KeyCache:
+    """API keys as read from the database, by prefix, each trusted for `ttl_s` seconds after it was read."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self._clock = clock
+        self._rows: dict[str, tuple[float, models.ApiKey, Principal]] = {}
+
+    def get(self, prefix: str, ttl_s: float) -> tuple[models.ApiKey, Principal] | None:
+        entry = self._rows.get(prefix)
+        if entry is None or self._clock() - entry[0] >= ttl_s:
+            return None
+        return entry[1], entry[2]
+
+    def put(self, row: models.ApiKey, ttl_s: float) -> tuple[models.ApiKey, Principal]:
+        principal = Principal(subject=key_subject(row.id), scopes=frozenset(row.scopes),
+                              profile_ids=frozenset(row.profile_ids) or None)
+        if ttl_s > 0:
+            self._rows[row.prefix] = (self._clock(), row, principal)
+        return row, principal
+
+    def forget(self, prefix: str) -> None:
+        self._rows.pop(prefix, None)
+
+
+_keys = KeyCache()
+
+
+def _authenticate_key(key: str, ttl_s: float) -> Principal:
     match = _KEY_FORMAT.fullmatch(key)
     if match is None:
         raise unauthorized(_INVALID_KEY)
     prefix, secret = match.groups()
-    row = models.ApiKey.get_or_none(models.ApiKey.prefix == prefix)
+    cached = _keys.get(prefix, ttl_s)
+    if cached is None:
+        found = models.ApiKey.get_or_none(models.ApiKey.prefix == prefix)
+        cached = _keys.put(found, ttl_s) if found is not None else None
     # The prefix is a public lookup handle, so answering an unknown one faster reveals nothing; the secret is
     # compared in constant time. Revoked and expired are told only to someone who holds the whole key.
-    if row is None or not hmac.compare_digest(row.key_hash, _hash_secret(secret)):
+    if cached is None or not hmac.compare_digest(cached[0].key_hash, _hash_secret(secret)):
         raise unauthorized(_INVALID_KEY)
+    row, principal = cached
     now = utcnow()
     if row.revoked_at is not None:
         raise unauthorized("API key has been revoked")
@@ -217,11 +258,8 @@ def _authenticate_key(key: str) -> Principal:
             models.ApiKey.id == row.id,
             last_used.is_null() | (last_used <= now - _LAST_USED_RESOLUTION),
         ).execute()
-    return Principal(
-        subject=f"key:{row.id}",
-        scopes=frozenset(row.scopes),
-        profile_ids=frozenset(row.profile_ids) or None,
-    )
+        row.last_used_at = now
+    return principal
 
 
 def validate_scopes(scopes: Iterable[str]) -> list[str]:
@@ -307,9 +345,16 @@ def revoke_api_key(key: models.ApiKey) -> None:
     updated = models.ApiKey.update(revoked_at=now).where(
         models.ApiKey.id == key.id, models.ApiKey.revoked_at.is_null()
     ).execute()
+    _keys.forget(key.prefix)
     if not updated:
         raise conflict(f"API key '{key.id}' is already revoked", state=True)
     key.revoked_at = now
+
+
+def delete_api_key(key: models.ApiKey) -> None:
+    """Delete `key`: it stops working at once on this server (within WAGW_KEY_CACHE_S on others)."""
+    key.delete_instance()
+    _keys.forget(key.prefix)
 
 
 def ensure_configured_admin_key(settings: Settings) -> bool:
@@ -330,6 +375,7 @@ def ensure_configured_admin_key(settings: Settings) -> bool:
         models.ApiKey.insert(id=new_id("key"), prefix=prefix, **admin).on_conflict(
             conflict_target=[models.ApiKey.prefix],
             update={getattr(models.ApiKey, name): value for name, value in admin.items()}).execute()
+    _keys.forget(prefix)
     return True
 
 

@@ -10,10 +10,10 @@ import contextlib
 from collections.abc import Mapping
 
 from server.api import auth, metrics
-from server.core.rpc import Interceptor
+from server.core.rpc import AsyncInterceptor
 
 
-class GatewayInterceptor(Interceptor):
+class GatewayInterceptor(AsyncInterceptor):
     def admit(self, method: str, metadata: Mapping[str, str]) -> auth.Principal | None:
         scope = auth.required_scope(method)
         if scope is None:  # an open method (health, reflection, Meta's webhooks)

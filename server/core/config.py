@@ -70,8 +70,15 @@ class Settings:
     sweep_overdue_s: float = field(default_factory=lambda: _float("WAGW_SWEEP_OVERDUE_S", 30))
     # Dramatiq worker threads per worker process (one send per profile is in flight at any time anyway).
     worker_threads: int = field(default_factory=lambda: _int("WAGW_WORKER_THREADS", 8))
-    # Threads serving RPCs; each open stream holds one.
-    grpc_workers: int = field(default_factory=lambda: _int("WAGW_GRPC_WORKERS", 64))
+    # Threads serving the API server's unary RPCs, each with a database connection kept open (streams hold none:
+    # server/api/streams.py).
+    grpc_workers: int = field(default_factory=lambda: _int("WAGW_GRPC_WORKERS", 16))
+    # Event streams (WatchEvents, WatchBatch, REST watches, WebSocket subscriptions) one credential may hold open
+    # at once on an API server.
+    max_streams_per_credential: int = field(default_factory=lambda: _int("WAGW_MAX_STREAMS_PER_CREDENTIAL", 32))
+    # How long an API server trusts an API key it has read (seconds; 0: read it on every request). A key revoked or
+    # deleted through an API server stops working there at once, elsewhere (other API servers, the CLI) within this.
+    key_cache_s: float = field(default_factory=lambda: float(os.environ.get("WAGW_KEY_CACHE_S", "").strip() or 2.0))
     # JWT: an HS256 secret, or an RS256 JWKS file; issuer and audience are checked when set.
     jwt_secret: str = field(default_factory=lambda: os.environ.get("WAGW_JWT_SECRET", ""))
     jwt_jwks_file: str = field(default_factory=lambda: os.environ.get("WAGW_JWT_JWKS_FILE", ""))

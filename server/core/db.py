@@ -1,14 +1,25 @@
-"""The database: one Peewee proxy, bound at start to SQLite (WAL) or PostgreSQL from DATABASE_URL."""
+"""The database: one Peewee proxy, bound at start to SQLite (WAL) or PostgreSQL from DATABASE_URL.
+
+Peewee keeps one connection per thread. Threads that live as long as the process (the API server's RPC pool, the
+event tail) keep theirs open across units of work (`connection(keep=True)`): opening one per RPC was a quarter of
+the API server's time. Peewee runs every connection in autocommit mode, so one kept open holds no transaction
+between units of work. Threads that come and go open and close theirs around each unit of work.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import peewee
 from playhouse import db_url
 
 database = peewee.DatabaseProxy()
+T = TypeVar("T")
 
 _SQLITE_PRAGMAS = {
     "journal_mode": "wal",
@@ -19,10 +30,15 @@ _SQLITE_PRAGMAS = {
 }
 
 
-def open_database(url: str) -> peewee.Database:
+# PostgreSQL connections a process may hold at once, unless it asks for more (the API server: one per thread).
+DEFAULT_MAX_CONNECTIONS = 32
+
+
+def open_database(url: str, max_connections: int = DEFAULT_MAX_CONNECTIONS) -> peewee.Database:
     """Bind the proxy to the database at `url` and return it.
 
-    PostgreSQL gets a connection pool, since every RPC opens and closes a connection around its work.
+    PostgreSQL gets a connection pool of `max_connections`: threads that come and go take a connection from it
+    and give it back after each unit of work, and threads that stay keep one.
     """
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
@@ -30,11 +46,38 @@ def open_database(url: str) -> peewee.Database:
         db = peewee.SqliteDatabase(str(path), pragmas=_SQLITE_PRAGMAS, check_same_thread=False)
     elif url.startswith(("postgres://", "postgresql://")):
         scheme, rest = url.split("://", 1)
-        db = db_url.connect(f"{scheme}+pool://{rest}", max_connections=32, stale_timeout=300)
+        db = db_url.connect(f"{scheme}+pool://{rest}", max_connections=max_connections, stale_timeout=300)
     else:
         raise ValueError(f"DATABASE_URL must start with sqlite:/// or postgresql://, not {url.split(':')[0]}")
     database.initialize(db)
     return db
+
+
+@contextlib.contextmanager
+def connection(*, keep: bool = False) -> Iterator[None]:
+    """The calling thread's connection for a unit of work: the one it holds, or one opened for it. With `keep`
+    (threads that live as long as the process), one opened here stays open after; without, it is closed after.
+    A connection that failed (the server restarted, the network dropped) is closed, so the next unit of work
+    opens a fresh one rather than failing on the broken one forever."""
+    opened = database.is_closed()
+    if opened:
+        database.connect()
+    try:
+        yield
+    except (peewee.OperationalError, peewee.InterfaceError):
+        if not database.in_transaction():
+            database.close()
+        raise
+    finally:
+        if opened and not keep and not database.is_closed() and not database.in_transaction():
+            database.close()
+
+
+def connected(work: Callable[..., T], *args: Any) -> T:
+    """`work(*args)` with the calling thread's connection, kept open after: for the threads of a pool that lives
+    as long as the process (the API server's RPC threads, its stream readers)."""
+    with connection(keep=True):
+        return work(*args)
 
 
 def is_sqlite() -> bool:
@@ -46,16 +89,110 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
-def write_transaction() -> peewee._transaction:
-    """A transaction that takes SQLite's write lock up front, so two writers never deadlock on upgrade."""
-    if is_sqlite():
-        return database.obj.atomic("IMMEDIATE")
-    return database.atomic()
+# SQLite lets one writer in at a time, and one that finds the database locked sleeps in growing steps (up to
+# 100 ms) before it tries again: under load, writers of one process would mostly sleep while the lock is free.
+# They queue here instead, and each takes the lock as soon as the one before it is done.
+_sqlite_writers = threading.RLock()
+
+
+@contextlib.contextmanager
+def write_transaction() -> Iterator[None]:
+    """A transaction that takes SQLite's write lock up front, so two writers never deadlock on upgrade (writers of
+    this process one after the other)."""
+    if not is_sqlite():
+        with database.atomic():
+            yield
+        return
+    with _sqlite_writers, database.obj.atomic("IMMEDIATE"):
+        yield
+
+
+class _Unit:
+    """One caller's work in a commit group, and its outcome."""
+
+    def __init__(self, work: Callable[[], Any], savepoint: bool):
+        self.work = work
+        self.savepoint = savepoint
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.finished = False
+        self.ready = threading.Event()  # finished, or this caller is to lead the next group
+
+    def outcome(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+class CommitGroup:
+    """Group commit: units of work of one key (a profile) that arrive while a write transaction of that key is
+    under way run together in the next one, each in a savepoint of its own. Under load, many sends of a profile
+    share one BEGIN and one COMMIT (one turn of SQLite's write lock, one flush of PostgreSQL's log) instead of paying
+    for one each. One transaction holds one key's work: on PostgreSQL it locks that key's rows (the profile's send
+    gate), and holding several keys' at once could deadlock with a process that locks them in another order (the
+    workers renewing their leases).
+
+    Each caller's `run` returns only after the transaction holding its work committed (nothing is answered before
+    it is stored), and raises what its own work raised (its savepoint is rolled back; the others' work stands), or
+    what failed the commit. Work that can only fail by a database error that fails the whole transaction anyway
+    may go without a savepoint (`savepoint=False`): two statements fewer, which on PostgreSQL are round trips.
+    Units run in the order they arrived. The work runs on the thread of the group's leader: it must not depend on
+    the caller's thread (its context variables).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting: dict[str, list[_Unit]] = {}  # key → the units waiting for its next transaction
+        self._leading: set[str] = set()  # keys with a transaction under way (or about to start)
+
+    def run(self, work: Callable[[], T], key: str = "", *, savepoint: bool = True) -> T:
+        unit = _Unit(work, savepoint)
+        with self._lock:
+            self._waiting.setdefault(key, []).append(unit)
+            lead = key not in self._leading
+            self._leading.add(key)
+        if not lead:
+            unit.ready.wait()
+            if unit.finished:
+                return unit.outcome()
+        with self._lock:  # leading: this unit and every one of the key that came while the last group ran
+            group = self._waiting.pop(key)
+        try:
+            self._commit(group)
+        finally:
+            with self._lock:
+                if self._waiting.get(key):
+                    self._waiting[key][0].ready.set()  # the next group's leader
+                else:
+                    self._leading.discard(key)
+        return unit.outcome()
+
+    @staticmethod
+    def _commit(group: list[_Unit]) -> None:
+        try:
+            with connection(), write_transaction():
+                for unit in group:
+                    try:
+                        with database.atomic() if unit.savepoint else contextlib.nullcontext():
+                            unit.result = unit.work()
+                    except Exception as error:
+                        unit.error = error
+                        if not unit.savepoint:
+                            raise  # its writes may be half done: none of the group's stand
+        except BaseException as error:  # the transaction failed: none of it stands
+            for unit in group:
+                if unit.error is None:
+                    unit.error, unit.result = error, None
+        finally:
+            for unit in group:
+                unit.finished = True
+                unit.ready.set()
 
 
 def insert_rows(model: type[peewee.Model], rows: list[dict[str, object]]) -> None:
-    """Insert many rows in one statement batch through the driver's executemany. Peewee's insert_many builds
-    and converts every value in Python: ten times slower for a 10,000-item bulk send. Values go through each
+    """Insert rows in one statement batch through the driver's executemany. Peewee's insert_many builds and
+    converts every value in Python: ten times slower for a 10,000-item bulk send (and its single insert costs
+    several times what this does for one row, on the send path). Values go through each
     field's db_value (JSON fields are encoded); every row must carry the same keys, named like the fields."""
     if not rows:
         return
@@ -64,4 +201,61 @@ def insert_rows(model: type[peewee.Model], rows: list[dict[str, object]]) -> Non
     placeholders = ", ".join([database.param] * len(fields))
     sql = f'INSERT INTO "{model._meta.table_name}" ({columns}) VALUES ({placeholders})'
     values = [tuple(field.db_value(row[field.name]) for field in fields) for row in rows]
-    database.cursor().executemany(sql, values)
+    with peewee.__exception_wrapper__:  # the driver's errors as Peewee's (IntegrityError), as for Peewee's inserts
+        database.cursor().executemany(sql, values)
+
+
+class Prepared:
+    """A query Peewee builds into SQL once per database, then runs with other values: the statements of every
+    request (a profile by id, the send path's writes). Peewee builds the SQL of a query anew on each run, which for
+    a model of twenty columns costs 100-300 µs, many times what the database spends on it.
+
+    `build` makes the query from its values. They go to the driver as given, as Peewee passes text, numbers and
+    datetimes (not values a field converts, such as JSON). Rows of a select come back as model instances, as
+    Peewee's own would.
+    """
+
+    def __init__(self, build: Callable[..., peewee.Query]):
+        self._build = build
+        self._compiled: dict[int, tuple[str, list[Any], list[int | None], peewee.Query]] = {}
+        self._lock = threading.Lock()
+
+    def _compile(self) -> tuple[str, list[Any], list[int | None], peewee.Query]:
+        key = id(database.obj)
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            arity = self._build.__code__.co_argcount
+            markers = [f"\x00wagw-value-{index}\x00" for index in range(arity)]
+            query = self._build(*markers)
+            sql, params = query.sql()
+            slots = [markers.index(param) if param in markers else None for param in params]
+            if set(slots) - {None} != set(range(arity)):
+                raise ValueError("Prepared: a value was changed on its way into the query (only values the driver "
+                                 "takes as they are can be prepared)")
+            compiled = (sql, params, slots, query)
+            with self._lock:
+                self._compiled[key] = compiled
+        return compiled
+
+    def execute(self, *values: Any) -> Any:
+        """Run it; returns the driver's cursor."""
+        sql, params, slots, _ = self._compile()
+        return database.execute_sql(sql, [values[slot] if slot is not None else param
+                                          for param, slot in zip(params, slots, strict=True)])
+
+    def all(self, *values: Any) -> list[Any]:
+        """The rows of a select (of a model's fields), as model instances."""
+        query = self._compile()[3]
+        fields = query._returning
+        rows = []
+        for row in self.execute(*values).fetchall():
+            instance = query.model(__no_default__=1)
+            instance.__data__ = {field.name: field.python_value(value) for field, value in zip(fields, row,
+                                                                                              strict=True)}
+            instance._dirty.clear()
+            rows.append(instance)
+        return rows
+
+    def first(self, *values: Any) -> Any | None:
+        rows = self.all(*values)
+        return rows[0] if rows else None

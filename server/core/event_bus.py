@@ -7,11 +7,15 @@ pub/sub (channel `<WAGW_REDIS_NAMESPACE>:events`) when the process uses Redis, a
 tail directly. The announcement may arrive before the writer commits: that is fine, because readers go back to
 the database, and the tail keeps looking (with a short backoff) until the announced id is visible.
 
-Readers (WatchEvents and ListEvents in API servers, the webhook dispatcher in workers) share one `Tail` per
+Readers (the event streams and ListEvents in API servers, the webhook dispatcher in workers) share one `Tail` per
 process: one thread that advances the process's *horizon* (server/core/event_horizon.py: the id up to which the
 log is settled, so that a reader never passes an id whose transaction may still commit) and wakes the waiting
-streams; and, with Redis, one subscriber thread (one connection) for the whole process, however many streams
+readers; and, with Redis, one subscriber thread (one connection) for the whole process, however many streams
 wait. Readers read rows with ids up to the horizon, and never past it.
+
+A `Listener` (the API server's stream hub, server/api/streams.py) gets the rows themselves: each time the horizon
+is looked at, the tail reads the new rows once, whatever the number of streams, and hands them over with the
+range they cover, so thousands of streams cost one query per move of the horizon rather than one each.
 
 Without Redis (the embedded default), an event recorded in another process (the engine host) is found by the
 tail's poll, every POLL_EMBEDDED_S; with Redis the poll (POLL_S) is only the backstop for a lost message.
@@ -23,13 +27,15 @@ import logging
 import queue
 import threading
 import time
+from typing import Protocol
 
 import redis
 
 from server.core import broker, event_horizon
 from server.core.config import Settings, load
-from server.core.db import database
+from server.core.db import connection
 from server.core.logs import fields
+from server.core.models import Event
 
 log = logging.getLogger("wagw.event_bus")
 
@@ -38,6 +44,9 @@ POLL_S = 1.0
 POLL_EMBEDDED_S = 0.2
 # The first retry after an announced id was not visible yet (its transaction had not committed); doubles.
 RETRY_S = 0.01
+# A move of the horizon over more ids than this is handed to listeners as a gap (rows None), which they read
+# from the log themselves, page by page, rather than the tail reading it all at once.
+MAX_HANDED_ROWS = 2000
 
 
 def channel(settings: Settings) -> str:
@@ -62,8 +71,20 @@ class Waiter:
         return self._event.wait(timeout)
 
 
+class Listener(Protocol):
+    """Takes the log's rows as the horizon moves (server/api/streams.py)."""
+
+    @property
+    def active(self) -> bool:
+        """Whether it wants rows now; an active listener also keeps the tail looking at the log."""
+
+    def take(self, rows: list[Event] | None, after: int, horizon: int) -> None:
+        """The rows with ids in (after, horizon], in id order; None when there were too many to hand over (a
+        gap to read from the log). Called on every look at the log, moved or not, in the order of the looks."""
+
+
 class Tail:
-    """The settled end of the event log in this process, and the streams waiting for it to move."""
+    """The settled end of the event log in this process, and the readers waiting for it to move."""
 
     def __init__(self, settings: Settings, *, redis_channel: str | None,
                  settled: event_horizon.Horizon | None = None):
@@ -77,6 +98,7 @@ class Tail:
         self._pending = False  # poked since the last look
         self._announced = 0  # the largest id announced to this process
         self._waiters: set[Waiter] = set()
+        self._listeners: list[Listener] = []
         self._reading = threading.Lock()  # one advance of the horizon at a time
         self._started = False
 
@@ -108,6 +130,12 @@ class Tail:
         with self._lock:
             self._waiters.discard(waiter)
 
+    def listen(self, listener: Listener) -> None:
+        """Hand the log's rows to `listener` from now on (poke the tail when it turns active)."""
+        with self._lock:
+            self._listeners.append(listener)
+        self._start()
+
     def poke(self, event_id: int = 0) -> None:
         """Something may have been added to the log (event_id, when known, is the newest)."""
         with self._lock:
@@ -116,14 +144,29 @@ class Tail:
             self._poked.notify()
 
     def refresh(self) -> None:
-        """Look at the log now, and wake the streams if the horizon moved."""
-        with self._reading, database.connection_context():
+        """Look at the log now: hand the new rows to the active listeners, and wake the waiters if the horizon
+        moved."""
+        with self._reading, connection():
+            after = self.horizon
             moved = self._settled.advance()
+            listeners = [listener for listener in self._listeners if listener.active]
+            if listeners:
+                rows = self._rows(after, self.horizon)
+                for listener in listeners:
+                    listener.take(rows, after, self.horizon)
         if moved:
             with self._lock:
                 waiters = list(self._waiters)
             for waiter in waiters:
                 waiter.wake()
+
+    @staticmethod
+    def _rows(after: int, horizon: int) -> list[Event] | None:
+        if horizon - after > MAX_HANDED_ROWS:
+            return None
+        if horizon == after:
+            return []
+        return list(Event.select().where(Event.id > after, Event.id <= horizon).order_by(Event.id))
 
     def close(self) -> None:
         """Stop the threads and wake every stream, which then ends (the server is stopping)."""
@@ -135,6 +178,10 @@ class Tail:
             waiter.wake()
 
     # The tail thread
+
+    def _following(self) -> bool:
+        """Whether anyone waits for the log to grow (call with the lock held)."""
+        return bool(self._waiters) or any(listener.active for listener in self._listeners)
 
     def _start(self) -> None:
         with self._reading:
@@ -149,8 +196,8 @@ class Tail:
         retry = RETRY_S
         while True:
             with self._lock:
-                if not self._waiters:
-                    timeout = None  # nobody to wake: sleep until a stream comes (add, then refresh)
+                if not self._following():
+                    timeout = None  # nobody to wake: sleep until a reader comes (add, or a poke)
                 elif self._announced > self.horizon:
                     timeout = retry  # announced but not visible yet (not committed): look again soon
                     retry = min(retry * 2, self._poll_s)
@@ -161,10 +208,11 @@ class Tail:
                 if self.closed:
                     return
                 self._pending = False
-                if not self._waiters:
+                if not self._following():
                     continue
             try:
-                self.refresh()
+                with connection(keep=True):
+                    self.refresh()
             except Exception:
                 log.warning("reading the event log failed", exc_info=True)
                 time.sleep(self._poll_s)

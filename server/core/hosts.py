@@ -4,12 +4,19 @@ Every engine host writes a heartbeat row (EngineHost) every HEARTBEAT_EVERY_S; a
 than HOST_STALE_AFTER is gone, its profiles are shown RECONNECTING (or DISCONNECTED, if nobody wants them
 connected), and another host takes them over. Every role reads this: the API to show statuses and refuse sends,
 the workers to wait, the engine hosts to take over.
+
+The API server reads liveness on every request that shows or uses a profile's status, so it may take a view up to
+VIEW_S old (`alive_hosts(max_age_s=VIEW_S)`): a host is judged gone only HOST_STALE_AFTER after its last
+heartbeat anyway, and a send accepted meanwhile waits in the outbox for the profile's next host, as one accepted
+just before the host died does. The engine hosts and the workers read it fresh.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection
+import threading
+import time
+from collections.abc import Callable, Collection
 
 from server.core.db import utcnow
 from server.core.models import EngineHost, Profile
@@ -21,10 +28,34 @@ HEARTBEAT_EVERY_S = 2.0
 LIVE_STATUSES = frozenset({"CONNECTING", "QR_READY", "CONNECTED", "RECONNECTING"})
 
 
-def alive_hosts() -> dict[str, str]:
-    """Engine hosts with a fresh heartbeat: id → address."""
+# How old a view of the live hosts the API server may use.
+VIEW_S = 1.0
+
+
+class _View:
+    """The last view of the live hosts, and when it was taken (`clock`: seconds, injectable for tests)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self.clock = clock
+        self.taken_at = float("-inf")
+        self.hosts: dict[str, str] = {}
+        self.lock = threading.Lock()
+
+
+_view = _View()
+
+
+def alive_hosts(max_age_s: float = 0.0) -> dict[str, str]:
+    """Engine hosts with a fresh heartbeat: id → address; with `max_age_s`, possibly as read that long ago."""
+    if max_age_s > 0 and _view.clock() - _view.taken_at < max_age_s:
+        return _view.hosts
+    taken_at = _view.clock()
     recent = EngineHost.select().where(EngineHost.heartbeat_at > utcnow() - HOST_STALE_AFTER)
-    return {host.id: host.address for host in recent}
+    hosts = {host.id: host.address for host in recent}
+    with _view.lock:
+        if taken_at > _view.taken_at:
+            _view.taken_at, _view.hosts = taken_at, hosts
+    return hosts
 
 
 def effective_status(row: Profile, hosts: Collection[str] | None = None) -> str:

@@ -37,7 +37,7 @@ from typing import Any
 import peewee
 
 from server.core import events, send_gate
-from server.core.db import insert_rows, utcnow, write_transaction
+from server.core.db import CommitGroup, insert_rows, utcnow, write_transaction
 from server.core.errors import ApiError, conflict
 from server.core.ids import new_id
 from server.core.models import Batch, Message, Profile, SendGate
@@ -53,6 +53,8 @@ _SEND_ESTIMATE_S = 0.5
 RANDOM_SHARE = 0.5
 
 _random = random.Random()
+# Single sends accepted at the same time are stored in one transaction (server/core/db.py).
+_accepts = CommitGroup()
 
 
 # Accepting
@@ -68,15 +70,22 @@ def accept_message(profile: Profile, *, chat_id: str, type_name: str, content: d
         first = _by_key(profile, idempotency_key)
         if first is not None:
             return first
+
+    def store() -> tuple[bool, Message]:
+        wake = send_gate.add_work(profile.id, now, now)
+        check_daily_cap(profile, 1, now)
+        row = Message(
+            id=new_id("msg"), profile=profile.id, chat_id=chat_id, direction="OUTBOUND", type=type_name,
+            content=content, status="PENDING", reply_to=reply_to, mentions=mentions or [],
+            idempotency_key=idempotency_key or None, created_at=now, updated_at=now,
+        )
+        insert_rows(Message, [row.__data__])
+        return wake, row
+
     try:
-        with write_transaction():
-            wake = send_gate.add_work(profile.id, now, now)
-            check_daily_cap(profile, 1, now)
-            row = Message.create(
-                id=new_id("msg"), profile=profile.id, chat_id=chat_id, direction="OUTBOUND", type=type_name,
-                content=content, status="PENDING", reply_to=reply_to, mentions=mentions or [],
-                idempotency_key=idempotency_key or None, created_at=now, updated_at=now,
-            )
+        # Committed, with the sends accepted meanwhile; in a savepoint of its own if it may be refused after its
+        # first write (the daily cap) or meet a duplicate key.
+        wake, row = _accepts.run(store, key=profile.id, savepoint=bool(profile.daily_cap or idempotency_key))
     except peewee.IntegrityError:  # the same key, raced by a concurrent retry
         first = _by_key(profile, idempotency_key) if idempotency_key else None
         if first is None:

@@ -2,23 +2,31 @@
 may call, requests no servicer should see (server/core/request_checks.py), error mapping and the access log. The
 API server adds its callers' credentials (server/api/interceptors.py); internal servers (the engine host) admit
 the gateway's own processes by the shared internal token.
+
+Two servers, one set of rules: `Interceptor` for a thread-pool grpcio server (the engine host), and
+`AsyncInterceptor` for a grpc.aio server (the API server, server/api/app.py). On the latter, synchronous handlers
+(every unary one: Peewee is synchronous) run on the server's RPC thread pool, each thread keeping its database
+connection open, while streaming handlers are coroutines on the event loop that hold no thread between events.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
+import inspect
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from concurrent import futures
 from typing import Any
 
 import grpc
 
 from server.core import request_checks
 from server.core.config import Settings
-from server.core.db import database
+from server.core.db import connected, database
 from server.core.errors import ApiError, invalid, unauthorized
 from server.core.logs import fields
 
@@ -39,10 +47,10 @@ def internal_metadata(settings: Settings) -> tuple[tuple[str, str], ...]:
     return ((INTERNAL_TOKEN_HEADER, settings.internal_token),) if settings.internal_token else ()
 
 
-class Interceptor(grpc.ServerInterceptor):
-    """The base: admits callers with the internal token. Subclasses change `admit` (who may call), `scoped`
-    (what a handler sees of its caller) and `observe` (metrics). A server without the gateway's database (the
-    simulator) passes `uses_database=False`."""
+class Rules:
+    """Who may call and what is recorded, shared by both kinds of server. Subclasses change `admit` (who may
+    call), `scoped` (what a handler sees of its caller), `observe` (metrics) and `subject` (for the log). A server
+    without the gateway's database (the simulator) passes `uses_database=False`."""
 
     def __init__(self, settings: Settings, *, uses_database: bool = True):
         self.settings = settings
@@ -66,6 +74,21 @@ class Interceptor(grpc.ServerInterceptor):
     def subject(self, caller: Any) -> str | None:
         return None
 
+    def caller(self, method: str, context: grpc.ServicerContext | grpc.aio.ServicerContext) -> Any:
+        return self.admit(method, metadata_of(context))
+
+    def _log(self, method: str, request_id: str, started: float, code: str, caller: Any) -> None:
+        seconds = time.perf_counter() - started
+        self.observe(method, code, seconds)
+        if log.isEnabledFor(logging.INFO):
+            log.info("rpc", extra=fields(request_id=request_id, method=method, code=code,
+                                         ms=round(seconds * 1000, 2),
+                                         subject=self.subject(caller) if caller is not None else None))
+
+
+class Interceptor(Rules, grpc.ServerInterceptor):
+    """For a thread-pool server: each RPC on a thread of the pool, with a connection for its duration."""
+
     def intercept_service(
         self, continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
         details: grpc.HandlerCallDetails,
@@ -86,10 +109,6 @@ class Interceptor(grpc.ServerInterceptor):
             response_serializer=handler.response_serializer,
         )
 
-    def _caller(self, method: str, context: grpc.ServicerContext) -> Any:
-        metadata = {key: value for key, value in context.invocation_metadata() if isinstance(value, str)}
-        return self.admit(method, metadata)
-
     def _wrap_unary(self, method: str, behavior: Callable[[Any, grpc.ServicerContext], Any]) -> Callable:
         def handle(request: Any, context: grpc.ServicerContext) -> Any:
             request_id = _request_id(context)
@@ -98,12 +117,12 @@ class Interceptor(grpc.ServerInterceptor):
             try:
                 _check(request)
                 with self._connection():
-                    caller = self._caller(method, context)
+                    caller = self.caller(method, context)
                     with self.scoped(caller):
                         return behavior(request, context)
             except Exception as error:
                 code = _code_of(error)
-                _fail(method, context, error, request_id)
+                context.abort_with_status(_status_of(method, error, request_id))
             finally:
                 self._log(method, request_id, started, code, caller)
 
@@ -119,22 +138,115 @@ class Interceptor(grpc.ServerInterceptor):
             try:
                 _check(request)
                 with self._connection():
-                    caller = self._caller(method, context)
+                    caller = self.caller(method, context)
                 with self.scoped(caller):
                     yield from behavior(request, context)
             except Exception as error:
                 code = _code_of(error)
-                _fail(method, context, error, request_id)
+                context.abort_with_status(_status_of(method, error, request_id))
             finally:
                 self._log(method, request_id, started, code, caller)
 
         return handle
 
-    def _log(self, method: str, request_id: str, started: float, code: str, caller: Any) -> None:
-        seconds = time.perf_counter() - started
-        self.observe(method, code, seconds)
-        log.info("rpc", extra=fields(request_id=request_id, method=method, code=code, ms=round(seconds * 1000, 2),
-                                     subject=self.subject(caller) if caller is not None else None))
+
+class AsyncInterceptor(Rules, grpc.aio.ServerInterceptor):
+    """For a grpc.aio server. A synchronous unary handler runs on `pool` (a thread keeps its connection open
+    across RPCs: server/core/db.py), a coroutine one on the event loop. A streaming handler must be an async
+    generator: its caller is admitted on the pool, then it runs on the event loop, holding no thread."""
+
+    def __init__(self, settings: Settings, pool: futures.ThreadPoolExecutor):
+        super().__init__(settings)
+        self.pool = pool
+
+    async def intercept_service(
+        self, continuation: Callable[[grpc.HandlerCallDetails], Any], details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        handler = await continuation(details)
+        if handler is None or handler.request_streaming:
+            return handler
+        deserializer = _Deserializer(handler.request_deserializer)
+        if handler.response_streaming:
+            return grpc.unary_stream_rpc_method_handler(
+                self._wrap_stream(details.method, handler.unary_stream),
+                request_deserializer=deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return grpc.unary_unary_rpc_method_handler(
+            self._wrap_unary(details.method, handler.unary_unary),
+            request_deserializer=deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+    async def in_pool(self, work: Callable[..., Any], *args: Any) -> Any:
+        """`work(*args)` on a thread of the RPC pool, with that thread's database connection."""
+        return await asyncio.get_running_loop().run_in_executor(self.pool, connected, work, *args)
+
+    def _wrap_unary(self, method: str, behavior: Callable[..., Any]) -> Callable:
+        is_coroutine = inspect.iscoroutinefunction(behavior)
+
+        def run(request: Any, context: grpc.aio.ServicerContext) -> tuple[Any, Any, Exception | None]:
+            """(caller, reply, error) on a pool thread: the caller is known for the log even when it fails."""
+            caller = None
+            try:
+                caller = self.caller(method, context)
+                with self.scoped(caller):
+                    return caller, behavior(request, context), None
+            except Exception as error:
+                return caller, None, error
+
+        async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            request_id = _request_id(context)
+            # In the trailers, which go with the status: sent as initial metadata, it would cost a write of its
+            # own per call. (Envoy puts the id it made in its responses itself: envoy.yaml.)
+            request_ids = (("x-request-id", request_id),)
+            context.set_trailing_metadata(request_ids)
+            started, caller, code = time.perf_counter(), None, "OK"
+            try:
+                _check(request)
+                if is_coroutine:  # open methods only (health): nothing to look up, no thread needed
+                    return await behavior(request, context)
+                caller, reply, error = await self.in_pool(run, request, context)
+                if error is not None:
+                    raise error
+                return reply
+            except Exception as error:
+                code = _code_of(error)
+                status = _status_of(method, error, request_id)
+                await context.abort(status.code, status.details, (*status.trailing_metadata, *request_ids))
+            finally:
+                self._log(method, request_id, started, code, caller)
+
+        return handle
+
+    def _wrap_stream(self, method: str, behavior: Callable[..., AsyncIterator[Any]]) -> Callable:
+        if not inspect.isasyncgenfunction(behavior):
+            raise TypeError(f"{method}: a streaming handler of an asyncio server must be an async generator")
+
+        async def handle(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            request_id = _request_id(context)
+            started, caller, code = time.perf_counter(), None, "OK"
+            try:
+                _check(request)
+                caller = await self.in_pool(self.caller, method, context)
+                with self.scoped(caller):
+                    async for reply in behavior(request, context):
+                        yield reply
+            except asyncio.CancelledError:
+                code = "CANCELLED"  # the client went away
+                raise
+            except Exception as error:
+                code = _code_of(error)
+                await context.abort_with_status(_status_of(method, error, request_id))
+            finally:
+                self._log(method, request_id, started, code, caller)
+
+        return handle
+
+
+def metadata_of(context: grpc.ServicerContext | grpc.aio.ServicerContext) -> dict[str, str]:
+    """The call's metadata (lower-case keys), text values only."""
+    return {key: value for key, value in context.invocation_metadata() or () if isinstance(value, str)}
 
 
 class _Undecodable:
@@ -167,14 +279,15 @@ def _check(request: Any) -> None:
         raise invalid(field, "must not contain NUL characters")
 
 
-def _fail(method: str, context: grpc.ServicerContext, error: Exception, request_id: str) -> None:
+def _status_of(method: str, error: Exception, request_id: str) -> grpc.Status:
+    """The status a failed RPC answers; a bug is logged (with the request id) and answered INTERNAL."""
     if isinstance(error, NotImplementedError):
         # The generated servicer's default: the route exists in the contract but is not built yet.
         error = ApiError("NOT_IMPLEMENTED", f"{method.rsplit('/', 1)[-1]} is not implemented yet")
     if not isinstance(error, ApiError):
         log.error("unhandled error", exc_info=error, extra=fields(request_id=request_id, method=method))
         error = ApiError("INTERNAL", f"internal error (request id {request_id})")
-    context.abort_with_status(error.to_status())
+    return error.to_status()
 
 
 def _code_of(error: Exception) -> str:
@@ -183,8 +296,8 @@ def _code_of(error: Exception) -> str:
     return "NOT_IMPLEMENTED" if isinstance(error, NotImplementedError) else "INTERNAL"
 
 
-def _request_id(context: grpc.ServicerContext) -> str:
-    for key, value in context.invocation_metadata():
+def _request_id(context: grpc.ServicerContext | grpc.aio.ServicerContext) -> str:
+    for key, value in context.invocation_metadata() or ():
         if key == "x-request-id" and isinstance(value, str):
             return value[:64]
     return uuid.uuid4().hex

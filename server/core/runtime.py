@@ -3,6 +3,7 @@ with the gateway interceptor, and wait for SIGTERM or SIGINT."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import signal
 import threading
@@ -17,9 +18,9 @@ from server.core.logs import fields
 log = logging.getLogger("wagw.runtime")
 
 
-def prepare(settings: Settings) -> None:
+def prepare(settings: Settings, max_connections: int = db.DEFAULT_MAX_CONNECTIONS) -> None:
     logs.configure(settings.log_level)
-    db.open_database(settings.database_url)
+    db.open_database(settings.database_url, max_connections)
     migrations.migrate()
 
 
@@ -44,7 +45,13 @@ def new_server(settings: Settings, interceptor: grpc.ServerInterceptor, *, threa
     )
 
 
-def listen(server: grpc.Server, address: str) -> int:
+def new_async_server(interceptor: grpc.aio.ServerInterceptor) -> grpc.aio.Server:
+    """A grpc.aio server (call it on its event loop); `interceptor` is a server.core.rpc.AsyncInterceptor, which
+    runs synchronous handlers on its own thread pool."""
+    return grpc.aio.server(interceptors=[interceptor], options=list(SERVER_OPTIONS))
+
+
+def listen(server: grpc.Server | grpc.aio.Server, address: str) -> int:
     port = server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"cannot listen on {address}")
@@ -62,3 +69,17 @@ def wait_for_signal() -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     stopping.wait()
+
+
+async def signalled() -> None:
+    """Return on SIGTERM or SIGINT (for a process that runs an event loop)."""
+    stopping = asyncio.Event()
+
+    def stop(signum: int) -> None:
+        log.info("stopping", extra=fields(signal=signal.Signals(signum).name))
+        stopping.set()
+
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop, signum)
+    await stopping.wait()

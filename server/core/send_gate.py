@@ -23,7 +23,7 @@ import random
 import peewee
 
 from server.core import broker, jobs
-from server.core.db import write_transaction
+from server.core.db import Prepared, write_transaction
 from server.core.models import Profile, SendGate
 
 KIND = jobs.Kind(
@@ -42,22 +42,30 @@ def next_day(now: dt.datetime) -> dt.datetime:
     return dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time())
 
 
-def add_work(profile_id: str, due: dt.datetime, now: dt.datetime) -> bool:
-    """Mark the profile's queue due by `due` (inside the transaction that adds the messages). In PostgreSQL this
-    also locks the gate row until the transaction ends, so concurrent accepts of one profile count its cap one
-    after the other. Returns whether the caller must queue a wake-up (none was coming for so early)."""
-    wake = jobs.wake_time(due, now)
-    before = SendGate.select(SendGate.due_at).where(SendGate.profile == profile_id).tuples().first()
+def _mark_due(profile_id: str, due: dt.datetime, wake: dt.datetime) -> peewee.Insert:
     earlier = SendGate.due_at.is_null() | (SendGate.due_at > due)
-    SendGate.insert(profile=profile_id, due_at=due, queued_at=wake, version=1).on_conflict(
+    return SendGate.insert(profile=profile_id, due_at=due, queued_at=wake, version=1).on_conflict(
         conflict_target=[SendGate.profile],
         update={
             SendGate.version: SendGate.version + 1,
             SendGate.due_at: peewee.Case(None, [(earlier, due)], SendGate.due_at),
             SendGate.queued_at: peewee.Case(None, [(earlier, wake)], SendGate.queued_at),
         },
-    ).execute()
-    return before is None or before[0] is None or before[0] > due
+    )
+
+
+# Run on every accepted send: their SQL is built once (server/core/db.py).
+_DUE = Prepared(lambda profile_id: SendGate.select(SendGate.due_at).where(SendGate.profile == profile_id).limit(1))
+_MARK_DUE = Prepared(_mark_due)
+
+
+def add_work(profile_id: str, due: dt.datetime, now: dt.datetime) -> bool:
+    """Mark the profile's queue due by `due` (inside the transaction that adds the messages). In PostgreSQL this
+    also locks the gate row until the transaction ends, so concurrent accepts of one profile count its cap one
+    after the other. Returns whether the caller must queue a wake-up (none was coming for so early)."""
+    before = _DUE.first(profile_id)
+    _MARK_DUE.execute(profile_id, due, jobs.wake_time(due, now))
+    return before is None or before.due_at is None or before.due_at > due
 
 
 def wake(profile_id: str, due: dt.datetime, now: dt.datetime) -> None:

@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from tests.support.api import connected_profile, ok, wait_for
+from tests.support.api import connected_profile, fails, ok, wait_for, wait_message
 from tests.support.crash import FAST_RECOVERY, PrivateRedis, kill_and_restart
+from tests.support.net import wait_for_port
 from tests.support.stack import Stack, running_stack
 
 SEND_LIMITS = {"sendLimits": {"minGapMs": 0, "jitterMs": 0}}
@@ -266,3 +267,34 @@ def test_sends_are_accepted_while_redis_is_down_and_go_out_once_it_is_back(priva
         private_redis.start()  # back, empty
         rows = stream.wait_all(rest, "READ", "FAILED")
         stream.check_exactly_once(rest, rows)
+
+
+def test_sends_to_a_profile_whose_engine_host_died_wait_or_are_refused_and_none_is_lost(crash_stack, rest, unique):
+    """The API server judges a profile's status from a view of the live engine hosts up to 1 s old
+    (server/core/hosts.py), and a host is judged gone 10 s after its last heartbeat: sends in that window are
+    accepted and wait; after it they are refused (409 PROFILE_NOT_CONNECTED), never accepted again while the host
+    is down. Once a host is back, every accepted one is delivered."""
+    pid, _ = connected_profile(rest, unique, **SEND_LIMITS)
+    chat = recipients(1)[0]
+    engines = crash_stack.engines
+    assert engines.process is not None
+    engines.process.kill()
+    engines.process.wait()
+    accepted: list[str] = []
+    deadline = time.monotonic() + DEADLINE_S
+    while True:
+        assert time.monotonic() < deadline, "sends were still accepted a minute after the engine host died"
+        response = rest.post("/messages/text", json={"profileId": pid, "chatId": chat, "text": f"t{len(accepted)}"})
+        if response.status_code != 200:
+            fails(response, 409, "PROFILE_NOT_CONNECTED")
+            break
+        accepted.append(ok(response)["id"])
+        time.sleep(0.2)
+    for _ in range(5):  # refused from then on: the view never brings a dead host back
+        fails(rest.post("/messages/text", json={"profileId": pid, "chatId": chat, "text": "late"}), 409,
+              "PROFILE_NOT_CONNECTED")
+    assert accepted  # the first sends came while the host's heartbeat was still fresh
+    engines.start()
+    wait_for_port(crash_stack.engine_port, timeout=20)
+    for message_id in accepted:
+        wait_message(rest, message_id, "READ", timeout=DEADLINE_S)

@@ -5,6 +5,7 @@ The event bus and the horizon it reads up to are tested without a stack in tests
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import subprocess
@@ -22,8 +23,9 @@ import websockets
 from google.protobuf import json_format
 from websockets.sync.client import ClientConnection, connect
 
-from server.core.config import ROOT
-from tests.support.api import connected_profile, fails, ok, wait_message
+from server.core.config import ROOT, Settings
+from server.core.errors import error_info
+from tests.support.api import connected_profile, fails, ok, wait_for, wait_message
 from tests.support.net import LOCALHOST, free_port, wait_for_port
 from tests.support.stack import Stack
 from wagw.v1 import events_pb2, events_pb2_grpc
@@ -240,12 +242,20 @@ def test_grpc_watch_refusals(stack, rest, unique, request_fields, code, field):
         assert field in caught.value.details()
 
 
+# The second API server's RPC threads, and the streams each credential may hold on it.
+SECOND_API_THREADS = 2
+SECOND_API_STREAMS = 20
+
+
 @pytest.fixture(scope="module")
 def second_api(stack: Stack) -> Iterator[str]:
-    """Another API server on the stack's database and Redis, with 4 RPC threads; yields its gRPC target."""
+    """Another API server on the stack's database and Redis, with 2 RPC threads and a cap of 20 streams per
+    credential; yields its gRPC target."""
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "server.api"], cwd=ROOT,
-                              env={**stack.env, "WAGW_GRPC_PORT": str(port), "WAGW_GRPC_WORKERS": "4",
+                              env={**stack.env, "WAGW_GRPC_PORT": str(port),
+                                   "WAGW_GRPC_WORKERS": str(SECOND_API_THREADS),
+                                   "WAGW_MAX_STREAMS_PER_CREDENTIAL": str(SECOND_API_STREAMS),
                                    "WAGW_METRICS_PORT": str(free_port())})
     try:
         wait_for_port(port, timeout=20)
@@ -264,24 +274,131 @@ def test_every_api_server_streams_events_from_every_process(stack, rest, unique,
         assert ids(first.until(read_ack(message_id))) == ids(other.until(read_ack(message_id)))
 
 
-def test_streams_leave_rpc_threads_for_other_calls(stack, second_api):
-    """With 4 RPC threads, 3 streams at most: the 4th is refused (UNAVAILABLE) and unary calls still work."""
-    channel = grpc.insecure_channel(second_api)
-    stub = events_pb2_grpc.EventServiceStub(channel)
-    metadata = [("x-api-key", stack.admin_key)]
-    calls = [stub.WatchEvents(events_pb2.WatchEventsRequest(since=-1), metadata=metadata, timeout=30)
-             for _ in range(3)]
-    try:
-        for call in calls:
-            call.initial_metadata()
+@contextmanager
+def held_watches(target: str, key: str, count: int, **request: Any) -> Iterator[list[Any]]:
+    """`count` WatchEvents streams with `key`, each started (its headers back); cancelled on exit."""
+    with grpc.insecure_channel(target) as channel:
+        stub = events_pb2_grpc.EventServiceStub(channel)
+        calls = [stub.WatchEvents(events_pb2.WatchEventsRequest(since=-1, **request),
+                                  metadata=[("x-api-key", key)], timeout=120) for _ in range(count)]
+        try:
+            for call in calls:
+                assert started(call), call.details()
+            yield calls
+        finally:
+            for call in calls:
+                call.cancel()
+
+
+def started(call: Any) -> bool:
+    """Whether a WatchEvents call was accepted: the server's headers tell where it starts (a refusal has none)."""
+    return "x-wagw-since" in dict(call.initial_metadata())
+
+
+def refused_watch(target: str, key: str, **request: Any) -> grpc.RpcError:
+    with grpc.insecure_channel(target) as channel:
+        call = events_pb2_grpc.EventServiceStub(channel).WatchEvents(
+            events_pb2.WatchEventsRequest(since=-1, **request), metadata=[("x-api-key", key)], timeout=10)
         with pytest.raises(grpc.RpcError) as caught:
-            next(stub.WatchEvents(events_pb2.WatchEventsRequest(since=-1), metadata=metadata, timeout=10))
-        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
-        stub.ListEvents(events_pb2.ListEventsRequest(page_size=1), metadata=metadata, timeout=10)
-    finally:
-        for call in calls:
+            next(call)
+    return caught.value
+
+
+def assert_over_the_cap(error: grpc.RpcError, cap: int) -> None:
+    assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert error_info(error) == ("RATE_LIMITED", {"limit": str(cap)})
+    assert f"{cap} open streams" in error.details() and "WAGW_MAX_STREAMS_PER_CREDENTIAL" in error.details()
+
+
+def test_streams_hold_no_rpc_thread_and_each_credential_has_a_cap(stack, rest, unique, second_api):
+    """Ten times as many streams as the server has RPC threads, all live, and unary calls still answered; one more
+    for the same key is refused (429 RATE_LIMITED naming the cap), while another key's stream still starts."""
+    pid, _ = connected_profile(rest, unique)
+    with held_watches(second_api, stack.admin_key, SECOND_API_STREAMS) as calls:
+        with grpc.insecure_channel(second_api) as channel:
+            events_pb2_grpc.EventServiceStub(channel).ListEvents(
+                events_pb2.ListEventsRequest(page_size=1), metadata=[("x-api-key", stack.admin_key)], timeout=10)
+        assert_over_the_cap(refused_watch(second_api, stack.admin_key), SECOND_API_STREAMS)
+        with grpc_watch(second_api, limited_key(rest, pid), profile_id=pid, since=-1) as limited:
+            message_id = send_text(rest, pid)
+            limited.until(read_ack(message_id))
+        # Every one of the held streams is live too: the last one opened gets the event.
+        last = Collector((json_format.MessageToDict(event) for event in calls[-1]), calls[-1].cancel)
+        last.until(read_ack(message_id))
+    # Closed streams give their slots back (the server learns of the cancels a moment later).
+    wait_for(lambda: _starts(second_api, stack.admin_key), "a stream to start again")
+
+
+def _starts(target: str, key: str) -> bool:
+    with grpc.insecure_channel(target) as channel:
+        call = events_pb2_grpc.EventServiceStub(channel).WatchEvents(
+            events_pb2.WatchEventsRequest(since=-1), metadata=[("x-api-key", key)], timeout=10)
+        try:
+            return started(call)
+        finally:
             call.cancel()
-        channel.close()
+
+
+def test_a_key_at_its_cap_cannot_starve_others(stack, rest, unique):
+    """Issue 16's reproduction over REST: a key limited to profile A holds its cap's worth of
+    `GET /api/events/watch` streams; one more is 429 RATE_LIMITED in the envelope, and the admin's watch on
+    profile B works."""
+    cap = Settings().max_streams_per_credential
+    profile_a, _ = connected_profile(rest, unique)
+    profile_b, _ = connected_profile(rest, unique)
+    key = limited_key(rest, profile_a)
+    with (httpx.Client(base_url=stack.base_url, headers={"X-API-Key": key},
+                       timeout=httpx.Timeout(10, read=60)) as limited, contextlib.ExitStack() as held):
+        for _ in range(cap):
+            response = held.enter_context(limited.stream("GET", "/events/watch", params={"since": -1}))
+            assert response.status_code == 200
+        error = fails(limited.get("/events/watch", params={"since": -1}), 429, "RATE_LIMITED")
+        assert error["details"] == {"limit": str(cap)} and "WAGW_MAX_STREAMS_PER_CREDENTIAL" in error["message"]
+        with rest_watch(stack, stack.admin_key, profileId=profile_b, since=-1) as admin:
+            message_id = send_text(rest, profile_b)
+            admin.until(read_ack(message_id))
+
+
+def test_the_cap_answers_an_error_frame_on_the_websocket(stack, rest, unique):
+    pid, _ = connected_profile(rest, unique)
+    key = limited_key(rest, pid)
+    cap = Settings().max_streams_per_credential
+    with ws_connect(stack, f"?apiKey={key}") as socket:
+        assert recv(socket)["type"] == "ack"
+        with held_watches(stack.grpc_target, key, cap):  # the same credential's streams, on the same server
+            refused = request(socket, "subscribe", {"profileId": pid})
+            assert refused["type"] == "error" and refused["payload"]["code"] == "RATE_LIMITED", refused
+            assert refused["payload"]["details"] == {"limit": str(cap)}
+            assert request(socket, "ping")["type"] == "pong"  # the connection stays open
+        answer = wait_for(lambda: (a := request(socket, "subscribe", {"profileId": pid}))["type"] == "ack" and a,
+                          "a subscription once the other streams are closed")
+        assert answer["payload"]["subscriptionId"]
+
+
+@pytest.mark.parametrize("change", ["revoke", "delete"])
+def test_a_revoked_or_deleted_key_stops_watching_at_once(stack, rest, unique, change):
+    """Its streams end UNAUTHENTICATED and its WebSocket closes with 4401, without waiting for the periodic
+    recheck of credentials (every minute)."""
+    pid, _ = connected_profile(rest, unique)
+    created = ok(rest.post("/keys", json={"name": "watcher", "scopes": ["events:read"], "profileIds": [pid]}))
+    key, key_id = created["key"], created["apiKey"]["id"]
+    with held_watches(stack.grpc_target, key, 1, profile_id=pid) as (call,), \
+            ws_connect(stack, f"?apiKey={key}") as socket:
+        assert recv(socket)["type"] == "ack"
+        assert request(socket, "subscribe", {"profileId": pid})["type"] == "ack"
+        if change == "revoke":
+            ok(rest.post(f"/keys/{key_id}/revoke", json={}))
+        else:
+            ok(rest.delete(f"/keys/{key_id}"))
+        with pytest.raises(grpc.RpcError) as ended:
+            for _ in call:
+                pass
+        assert ended.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        error = recv(socket)
+        assert error["type"] == "error" and error["payload"]["code"] == "UNAUTHORIZED", error
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            socket.recv(timeout=TIMEOUT)
+    assert closed.value.rcvd.code == 4401
 
 
 # --- REST: GET /api/events/watch -----------------------------------------------------------------------------

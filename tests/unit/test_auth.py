@@ -62,7 +62,25 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[peewee.
             db.close_all()
 
 
-def settings(**overrides: str) -> Settings:
+class Clock:
+    """The key cache's clock (seconds), moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(autouse=True)
+def key_clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """A fresh key cache for each test, on a clock of its own."""
+    clock = Clock()
+    monkeypatch.setattr(auth, "_keys", auth.KeyCache(clock))
+    return clock
+
+
+def settings(**overrides: object) -> Settings:
     base = {"jwt_secret": "", "jwt_jwks_file": "", "jwt_issuer": "", "jwt_audience": "", "admin_api_key": ""}
     return Settings(**{**base, **overrides})
 
@@ -210,7 +228,7 @@ def test_only_a_hash_is_stored(database: peewee.Database) -> None:
         assert key not in str(value)
 
 
-def test_last_used_is_written_at_most_once_a_minute(database: peewee.Database) -> None:
+def test_last_used_is_written_at_most_once_a_minute(database: peewee.Database, key_clock: Clock) -> None:
     row, key = auth.create_api_key("k", ["*"], [], None)
     assert models.ApiKey.get_by_id(row.id).last_used_at is None
     auth.authenticate({"x-api-key": key}, settings())
@@ -221,6 +239,7 @@ def test_last_used_is_written_at_most_once_a_minute(database: peewee.Database) -
     assert models.ApiKey.get_by_id(row.id).last_used_at == first
     earlier = utcnow() - dt.timedelta(minutes=2)
     models.ApiKey.update(last_used_at=earlier).where(models.ApiKey.id == row.id).execute()
+    key_clock.now += settings().key_cache_s  # the cached row is read again
     auth.authenticate({"x-api-key": key}, settings())
     assert models.ApiKey.get_by_id(row.id).last_used_at > earlier + dt.timedelta(minutes=1)
 
@@ -235,7 +254,7 @@ def test_missing_credentials(metadata: dict[str, str]) -> None:
         auth.authenticate(metadata, settings())
 
 
-def test_bad_unknown_revoked_and_expired_keys(database: peewee.Database) -> None:
+def test_bad_unknown_revoked_and_expired_keys(database: peewee.Database, key_clock: Clock) -> None:
     row, key = auth.create_api_key("k", ["*"], [], None)
     prefix, secret = key.split("_", 2)[1:]
     wrong_secret = f"wagw_{prefix}_{secrets.token_urlsafe(32)}"
@@ -254,8 +273,43 @@ def test_bad_unknown_revoked_and_expired_keys(database: peewee.Database) -> None
     models.ApiKey.update(expires_at=utcnow() - dt.timedelta(seconds=1)).where(
         models.ApiKey.id == expiring.id
     ).execute()
+    key_clock.now += settings().key_cache_s
     with raises("UNAUTHORIZED", "expired"):
         auth.authenticate({"x-api-key": expiring_key}, settings())
+
+
+def test_a_key_revoked_elsewhere_stops_working_within_the_cache_time(database: peewee.Database,
+                                                                     key_clock: Clock) -> None:
+    """Another process (the CLI, another API server) revokes a key behind this server's cache: refused once the
+    cached row is WAGW_KEY_CACHE_S old, not later; revoked or deleted here, refused at once."""
+    ttl = settings().key_cache_s
+    assert ttl == 2.0  # the documented default
+    row, key = auth.create_api_key("k", ["*"], [], None)
+    auth.authenticate({"x-api-key": key}, settings())
+    models.ApiKey.update(revoked_at=utcnow()).where(models.ApiKey.id == row.id).execute()
+    key_clock.now += ttl - 0.1
+    auth.authenticate({"x-api-key": key}, settings())  # still the row read before the revoke
+    key_clock.now += 0.1
+    with raises("UNAUTHORIZED", "revoked"):
+        auth.authenticate({"x-api-key": key}, settings())
+    # Without a cache, every request reads the row.
+    other, other_key = auth.create_api_key("other", ["*"], [], None)
+    auth.authenticate({"x-api-key": other_key}, settings(key_cache_s=0))
+    models.ApiKey.update(revoked_at=utcnow()).where(models.ApiKey.id == other.id).execute()
+    with raises("UNAUTHORIZED", "revoked"):
+        auth.authenticate({"x-api-key": other_key}, settings(key_cache_s=0))
+
+
+@pytest.mark.parametrize("change", ["revoke", "delete"])
+def test_a_key_revoked_or_deleted_here_stops_working_at_once(database: peewee.Database, change: str) -> None:
+    row, key = auth.create_api_key("k", ["*"], [], None)
+    auth.authenticate({"x-api-key": key}, settings())  # cached
+    if change == "revoke":
+        auth.revoke_api_key(row)
+    else:
+        auth.delete_api_key(row)
+    with raises("UNAUTHORIZED", "revoked" if change == "revoke" else "^invalid API key$"):
+        auth.authenticate({"x-api-key": key}, settings())
 
 
 def test_create_validation(database: peewee.Database) -> None:
@@ -549,7 +603,7 @@ def cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_cli_create_list_revoke(tmp_path: Path) -> None:
+def test_cli_create_list_revoke(tmp_path: Path, key_clock: Clock) -> None:
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     created = cli(url, "keys", "create", "--name", "ops", "--scopes", "messages:send,profiles:read",
                   "--profiles", "pa,pb", "--expires-days", "30")
@@ -580,6 +634,7 @@ def test_cli_create_list_revoke(tmp_path: Path) -> None:
     bad = cli(url, "keys", "create", "--name", "x", "--scopes", "everything")
     assert bad.returncode == 1 and "scopes:" in bad.stderr
 
+    key_clock.now += settings().key_cache_s  # revoked by another process: seen once the cached row is old
     db = open_database(url)
     try:
         with raises("UNAUTHORIZED", "revoked"):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import grpc
 from google.protobuf import empty_pb2
 
-from server.api import auth
+from server.api import auth, streams
 from server.core import models
 from server.core.convert import from_timestamp, to_timestamp
 from server.core.errors import forbidden, invalid, not_found
@@ -52,6 +52,9 @@ def _get_to_change(principal: auth.Principal, key_id: str) -> models.ApiKey:
 
 
 class ApiKeyServicer(api_keys_pb2_grpc.ApiKeyServiceServicer):
+    def __init__(self, hub: streams.Hub | None = None):
+        self.hub = hub  # the key's open streams are told at once when it is revoked or deleted
+
     def ListApiKeys(
         self, request: api_keys_pb2.ListApiKeysRequest, context: grpc.ServicerContext
     ) -> api_keys_pb2.ListApiKeysResponse:
@@ -88,11 +91,17 @@ class ApiKeyServicer(api_keys_pb2_grpc.ApiKeyServiceServicer):
     ) -> api_keys_pb2.ApiKey:
         row = _get_to_change(auth.current_principal(), request.id)
         auth.revoke_api_key(row)
+        self._recheck(row)
         return _to_proto(row)
 
     def DeleteApiKey(
         self, request: api_keys_pb2.DeleteApiKeyRequest, context: grpc.ServicerContext
     ) -> empty_pb2.Empty:
         row = _get_to_change(auth.current_principal(), request.id)
-        row.delete_instance()
+        auth.delete_api_key(row)
+        self._recheck(row)
         return empty_pb2.Empty()
+
+    def _recheck(self, row: models.ApiKey) -> None:
+        if self.hub is not None:
+            self.hub.recheck(auth.key_subject(row.id))

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 
 import grpc
 
+from server.api import streams
 from server.api.auth import current_principal, get_visible
 from server.api.services.messages import idempotency_key
 from server.api.services.profiles import get_profile
 from server.core import content, lifecycle, templates
 from server.core.convert import from_timestamp, to_timestamp
-from server.core.db import database, utcnow
+from server.core.db import utcnow
 from server.core.engine_specs import NotSupported, send_operation, supports
 from server.core.errors import ApiError, invalid
-from server.core.hosts import effective_status
+from server.core.hosts import VIEW_S, alive_hosts, effective_status
 from server.core.models import Batch, Message
 from server.core.pagination import paginate
 from server.core.phones import normalize_chat_id
@@ -28,8 +28,9 @@ MAX_DELAY_MS = 3_600_000
 MAX_SCHEDULE_AHEAD = dt.timedelta(days=30)
 DEFAULT_ITEMS_PAGE = 100
 MAX_ITEMS_PAGE = 1000
-# How often a watch looks at the batch; progress comes from counters, so a look is one small read.
-WATCH_POLL_S = 0.2
+# A watch reads its batch when the batch's profile records a bulk event, and at least this often (a change that
+# records none: the batch starting).
+WATCH_POLL_S = 2.0
 
 
 def to_proto(batch: Batch) -> bulk_pb2.Batch:
@@ -81,6 +82,9 @@ def _items(request: bulk_pb2.SendBulkRequest, engine: str) -> list[dict]:
 
 
 class BulkServicer(bulk_pb2_grpc.BulkServiceServicer):
+    def __init__(self, hub: streams.Hub):
+        self.hub = hub
+
     def SendBulk(self, request: bulk_pb2.SendBulkRequest, context: grpc.ServicerContext) -> bulk_pb2.Batch:
         if not request.profile_id:
             raise invalid("profileId", "is required")
@@ -98,7 +102,7 @@ class BulkServicer(bulk_pb2_grpc.BulkServiceServicer):
                 return to_proto(first)
         items = _items(request, profile.engine)
         scheduled = start_at is not None and start_at > utcnow()
-        status = effective_status(profile)
+        status = effective_status(profile, alive_hosts(max_age_s=VIEW_S))
         if status != "CONNECTED" and not scheduled:
             raise ApiError("PROFILE_NOT_CONNECTED", f"profile '{profile.id}' is {status}, not CONNECTED: connect it "
                                                     "first (or give options.startTime)")
@@ -142,21 +146,29 @@ class BulkServicer(bulk_pb2_grpc.BulkServiceServicer):
     def CancelBatch(self, request: bulk_pb2.CancelBatchRequest, context: grpc.ServicerContext) -> bulk_pb2.Batch:
         return to_proto(lifecycle.cancel_batch(_get_batch(request.batch_id), utcnow()))
 
-    def WatchBatch(self, request: bulk_pb2.WatchBatchRequest, context: grpc.ServicerContext
-                   ) -> Iterator[bulk_pb2.Batch]:
-        with database.connection_context():
-            batch = _get_batch(request.batch_id)
-        last = None
-        while context.is_active():
-            with database.connection_context():
-                batch = Batch.get_by_id(batch.id)
-            current = to_proto(batch)
-            if current != last:
-                yield current
-                last = current
-            if batch.status in lifecycle.TERMINAL:
-                return
-            time.sleep(WATCH_POLL_S)
+    async def WatchBatch(self, request: bulk_pb2.WatchBatchRequest, context: grpc.aio.ServicerContext
+                         ) -> AsyncIterator[bulk_pb2.Batch]:
+        """The batch now, then again each time it changes, until it ends. A coroutine woken by the batch's bulk
+        events (server/api/streams.py), holding no thread while it waits."""
+        principal = current_principal()
+        batch = await self.hub.read(_get_batch, request.batch_id)
+        with self.hub.slot(principal.subject):
+            subscription = streams.Subscription(principal.subject, batch.profile_id, principal.profile_ids,
+                                                ["bulk.*"], 0, queued=False)
+            subscription.lagging = False
+            with self.hub.subscribed(subscription):
+                last = None
+                while True:
+                    current = to_proto(batch)
+                    if current != last:
+                        yield current
+                        last = current
+                    if batch.status in lifecycle.TERMINAL:
+                        return
+                    await subscription.wait(WATCH_POLL_S)
+                    if self.hub.closed:
+                        raise streams.stopping()
+                    batch = await self.hub.read(Batch.get_by_id, batch.id)
 
 
 def _index_token(token: str) -> int:

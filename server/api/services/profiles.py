@@ -13,10 +13,10 @@ from server.api.auth import current_principal
 from server.core import validation
 from server.core.config import Settings
 from server.core.convert import to_timestamp
-from server.core.db import utcnow, write_transaction
+from server.core.db import Prepared, utcnow, write_transaction
 from server.core.engine_specs import NotSupported, supports, validate_settings
 from server.core.errors import ApiError, conflict, forbidden, invalid, not_found
-from server.core.hosts import alive_hosts, effective_status
+from server.core.hosts import VIEW_S, alive_hosts, effective_status
 from server.core.ids import new_id
 from server.core.models import EngineSession, Profile
 from server.core.pagination import paginate
@@ -29,12 +29,16 @@ Engine = profiles_pb2.Profile.Engine
 ENGINE_NAMES = {Engine.WHATSMEOW: "whatsmeow", Engine.CLOUDAPI: "cloudapi", Engine.SIMULATOR: "simulator"}
 ENGINES_BY_NAME = {name: value for value, name in ENGINE_NAMES.items()}
 MAX_GAP_MS = 3_600_000
+# Read on nearly every request: their SQL is built once (server/core/db.py).
+_PROFILE = Prepared(lambda profile_id: Profile.select().where(Profile.id == profile_id).limit(1))
+_SESSION = Prepared(lambda profile_id: EngineSession.select(EngineSession.profile)
+                    .where(EngineSession.profile == profile_id).limit(1))
 
 
 def get_profile(profile_id: str) -> Profile:
     """The profile, if the caller may touch it: FORBIDDEN before NOT_FOUND, so ids of others don't leak."""
     current_principal().require_profile(profile_id)
-    profile = Profile.get_or_none(Profile.id == profile_id)
+    profile = _PROFILE.first(profile_id)
     if profile is None:
         raise not_found("profile", profile_id)
     return profile
@@ -49,7 +53,7 @@ def acting_profile(profile_id: str, operation: str) -> Profile:
     profile = get_profile(profile_id)
     if not supports(profile.engine, operation):
         raise NotSupported(profile.engine, operation)
-    status = effective_status(profile)
+    status = effective_status(profile, alive_hosts(max_age_s=VIEW_S))
     if status != "CONNECTED":
         raise ApiError("PROFILE_NOT_CONNECTED", f"profile '{profile_id}' is {status}, not CONNECTED: connect it "
                                                 "first")
@@ -60,9 +64,9 @@ def to_proto(row: Profile, hosts: Collection[str] | None = None, sessions: Colle
              ) -> profiles_pb2.Profile:
     """`hosts` (live engine host ids) and `sessions` (profile ids with stored credentials) are looked up when
     not given; a list passes them in once for all its rows."""
-    hosts = alive_hosts() if hosts is None else hosts
+    hosts = alive_hosts(max_age_s=VIEW_S) if hosts is None else hosts
     if sessions is None:
-        sessions = {row.id} if EngineSession.get_or_none(EngineSession.profile == row.id) else set()
+        sessions = {row.id} if _SESSION.first(row.id) else set()
     return profiles_pb2.Profile(
         id=row.id,
         name=row.name,
@@ -93,7 +97,7 @@ class ProfileServicer(profiles_pb2_grpc.ProfileServiceServicer):
         if request.status:
             query = query.where(Profile.status == profiles_pb2.Profile.Status.Name(request.status))
         rows, token, total = paginate(query, Profile.id, request.page_size, request.page_token)
-        hosts = alive_hosts()
+        hosts = alive_hosts(max_age_s=VIEW_S)
         sessions = {row.profile_id for row in EngineSession.select(EngineSession.profile)
                     .where(EngineSession.profile.in_([row.id for row in rows]))}
         return profiles_pb2.ListProfilesResponse(

@@ -1,0 +1,160 @@
+"""Group commit (server/core/db.py's CommitGroup), on SQLite: a key's work that arrives while a transaction of that
+key runs shares the next one; other keys' work runs in transactions of its own; each unit's failure is its own;
+nothing is answered before its transaction committed."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from server.core import db, migrations
+from server.core.models import Profile
+
+TIMEOUT = 20.0
+
+
+@pytest.fixture(autouse=True)
+def database(tmp_path: Path) -> Iterator[None]:
+    db.open_database(f"sqlite:///{tmp_path / 'group.db'}")
+    migrations.migrate()
+    yield
+    db.database.close()
+
+
+@pytest.fixture
+def transactions(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the write transactions (one entry each)."""
+    count: list[int] = []
+    real = db.write_transaction
+
+    @contextlib.contextmanager
+    def counted() -> Iterator[None]:
+        count.append(1)
+        with real():
+            yield
+
+    monkeypatch.setattr(db, "write_transaction", counted)
+    return count
+
+
+def stored() -> list[str]:
+    with db.connection():
+        return sorted(profile.id for profile in Profile.select())
+
+
+def create(profile_id: str) -> str:
+    Profile.create(id=profile_id, name=profile_id, engine="simulator")
+    return profile_id
+
+
+class Held:
+    """A group whose first transaction (key "k") is held open until `release`, so that work queues behind it."""
+
+    def __init__(self) -> None:
+        self.group = db.CommitGroup()
+        self.outcomes: dict[str, object] = {}
+        self.threads: list[threading.Thread] = []
+        started, self._release = threading.Event(), threading.Event()
+
+        def first() -> str:
+            started.set()
+            assert self._release.wait(TIMEOUT)
+            return create("p0")
+
+        self.submit("p0", first, "k", True)
+        assert started.wait(TIMEOUT)
+
+    def submit(self, name: str, work: Callable[[], object], key: str, savepoint: bool) -> None:
+        def run() -> None:
+            try:
+                self.outcomes[name] = self.group.run(work, key=key, savepoint=savepoint)
+            except Exception as error:
+                self.outcomes[name] = error
+
+        self.threads.append(threading.Thread(target=run))
+        self.threads[-1].start()
+
+    def queue(self, name: str, work: Callable[[], object], key: str = "k", savepoint: bool = True) -> None:
+        """Submit `work` and wait until it waits behind the held transaction (so units queue in this order)."""
+        before = len(self.group._waiting.get(key, []))
+        self.submit(name, work, key, savepoint)
+        while len(self.group._waiting.get(key, [])) == before:
+            threading.Event().wait(0.005)
+
+    def release(self) -> dict[str, object]:
+        self._release.set()
+        for thread in self.threads:
+            thread.join(TIMEOUT)
+        return self.outcomes
+
+
+def test_a_keys_work_that_arrives_during_its_transaction_shares_the_next_one(transactions):
+    held = Held()
+    for index in range(1, 6):
+        held.queue(f"p{index}", lambda index=index: create(f"p{index}"))
+    assert stored() == []  # nothing is answered before it is committed
+    outcomes = held.release()
+    assert outcomes == {"p0": "p0", **{f"p{i}": f"p{i}" for i in range(1, 6)}}
+    assert stored() == [f"p{i}" for i in range(6)]
+    assert len(transactions) == 2  # the first alone, then the five together
+
+
+def test_other_keys_work_goes_in_transactions_of_its_own(transactions):
+    held = Held()
+    held.queue("p1", lambda: create("p1"))
+    held.submit("other", lambda: create("other"), "another profile", True)
+    while "another profile" not in held.group._leading:  # it leads its own key's group (SQLite makes it wait)
+        threading.Event().wait(0.005)
+    held.release()
+    assert stored() == ["other", "p0", "p1"]
+    assert len(transactions) == 3  # p0; p1; and the other key's, not joined to p1's
+
+
+def test_a_units_failure_is_its_own(transactions):
+    held = Held()
+    held.queue("p1", lambda: create("p1"))
+    held.queue("again", lambda: create("p1"))  # a duplicate key
+    held.queue("p2", lambda: create("p2"))
+    outcomes = held.release()
+    assert outcomes["p1"] == "p1" and outcomes["p2"] == "p2"
+    assert isinstance(outcomes["again"], db.peewee.IntegrityError)
+    assert stored() == ["p0", "p1", "p2"]  # only the failed unit's savepoint was rolled back
+    assert len(transactions) == 2
+
+
+def test_work_without_a_savepoint_that_fails_fails_its_whole_group():
+    held = Held()
+
+    def half_done() -> str:
+        create("p2")
+        raise db.peewee.OperationalError("the connection broke")
+
+    held.queue("p1", lambda: create("p1"))
+    held.queue("p2", half_done, savepoint=False)
+    outcomes = held.release()
+    assert isinstance(outcomes["p1"], db.peewee.OperationalError)  # not stored, so not answered as stored
+    assert isinstance(outcomes["p2"], db.peewee.OperationalError)
+    assert stored() == ["p0"]
+
+
+def test_a_failed_commit_fails_every_unit_of_it(monkeypatch):
+    group = db.CommitGroup()
+
+    @contextlib.contextmanager
+    def failing() -> Iterator[None]:
+        with db.database.atomic() as transaction:
+            yield
+            transaction.rollback()
+        raise db.peewee.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(db, "write_transaction", failing)
+    with pytest.raises(db.peewee.OperationalError, match="disk I/O error"):
+        group.run(lambda: create("p0"))
+    assert stored() == []
+    monkeypatch.undo()
+    assert group.run(lambda: create("p1")) == "p1"  # the group leads again after a failure
+    assert stored() == ["p1"]
