@@ -7,6 +7,7 @@ the gateway's own processes by the shared internal token.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hmac
 import logging
 import time
@@ -37,6 +38,16 @@ def check_internal_token(metadata: Mapping[str, str], settings: Settings) -> Non
 def internal_metadata(settings: Settings) -> tuple[tuple[str, str], ...]:
     """The metadata a gateway process shows another one's internal server."""
     return ((INTERNAL_TOKEN_HEADER, settings.internal_token),) if settings.internal_token else ()
+
+
+# Headers (initial metadata) of the unary call being served, sent with its answer: Envoy passes them on as HTTP
+# headers (a file's Content-Disposition).
+_response_headers: contextvars.ContextVar[list[tuple[str, str]]] = contextvars.ContextVar("response_headers")
+
+
+def add_response_header(name: str, value: str) -> None:
+    """A header for the answer of the unary call being served (lower-case name)."""
+    _response_headers.get().append((name, value))
 
 
 class Interceptor(grpc.ServerInterceptor):
@@ -93,18 +104,22 @@ class Interceptor(grpc.ServerInterceptor):
     def _wrap_unary(self, method: str, behavior: Callable[[Any, grpc.ServicerContext], Any]) -> Callable:
         def handle(request: Any, context: grpc.ServicerContext) -> Any:
             request_id = _request_id(context)
-            context.send_initial_metadata((("x-request-id", request_id),))
             started, caller, code = time.perf_counter(), None, "OK"
+            headers = _response_headers.set([("x-request-id", request_id)])
             try:
                 _check(request)
                 with self._connection():
                     caller = self._caller(method, context)
                     with self.scoped(caller):
-                        return behavior(request, context)
+                        reply = behavior(request, context)
+                context.send_initial_metadata(tuple(_response_headers.get()))
+                return reply
             except Exception as error:
                 code = _code_of(error)
+                context.send_initial_metadata((("x-request-id", request_id),))
                 _fail(method, context, error, request_id)
             finally:
+                _response_headers.reset(headers)
                 self._log(method, request_id, started, code, caller)
 
         return handle

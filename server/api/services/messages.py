@@ -23,6 +23,7 @@ from server.core.errors import ApiError, invalid
 from server.core.models import Message
 from server.core.pagination import paginate
 from server.core.phones import is_group, normalize_chat_id
+from server.core.rpc import add_response_header
 from wagw.v1 import messages_pb2, messages_pb2_grpc
 
 MAX_MENTIONS = 50
@@ -180,7 +181,7 @@ class MessageServicer(messages_pb2_grpc.MessageServiceServicer):
             raise ApiError("GONE", f"the media of message '{message.id}' is past its retention of "
                                    f"{self.media_retention.days} days and is no longer kept")
         media = download_media(get_profile(message.profile_id), message.id)
-        context.send_initial_metadata([("content-disposition", _attachment(media.filename))])
+        add_response_header("content-disposition", _attachment(media.filename))
         return httpbody_pb2.HttpBody(content_type=media.mimetype or "application/octet-stream", data=media.data)
 
     def GetMessage(self, request: messages_pb2.GetMessageRequest, context: grpc.ServicerContext
