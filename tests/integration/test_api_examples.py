@@ -47,8 +47,9 @@ EXAMPLE_WEBHOOK_URL = "https://example.com/hook"
 ALIASES = {"BulkService.SendBulk": ("", "batchId"), "BulkService.GetBatch": ("", "batchId"),
            "GroupService.CreateGroup": ("group", "groupId"), "GroupService.GetGroup": ("", "groupId")}
 NEEDS_STATUS = {"ProfileService.GetProfileQr": "QR_READY", "MessageService": "CONNECTED", "BulkService": "CONNECTED",
-                "GroupService": "CONNECTED", "ChatService": "CONNECTED", "ProfileService.GetContactPicture": "CONNECTED",
-                "ProfileService.BlockContacts": "CONNECTED", "ProfileService.UnblockContacts": "CONNECTED"}
+                "GroupService": "CONNECTED", "ChatService": "CONNECTED",
+                "ProfileService.GetContactPicture": "CONNECTED", "ProfileService.BlockContacts": "CONNECTED",
+                "ProfileService.UnblockContacts": "CONNECTED"}
 # Operations on a message WhatsApp must have taken first, as a reader of the docs would wait for its `waMessageId`.
 NEEDS_SENT = {"MessageService.ReactToMessage", "MessageService.EditMessage", "MessageService.DeleteMessage"}
 

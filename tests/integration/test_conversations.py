@@ -254,7 +254,8 @@ def test_every_inbound_kind_is_stored_and_emitted(stack, rest, unique):
     sticker_data = png()
     sticker_wa = from_phone(stack, phone, me, "sticker", {}, sticker_data, "image/webp")
     contacts_wa = from_phone(stack, phone, me, "contact", {"contacts": [
-        {"full_name": "Budi", "phone_number": "+628111111111"}, {"full_name": "Sari", "phone_number": "+628122222222"}]})
+        {"full_name": "Budi", "phone_number": "+628111111111"},
+        {"full_name": "Sari", "phone_number": "+628122222222"}]})
     live_wa = from_phone(stack, phone, me, "location", {"location": {"latitude": -6.2, "longitude": 106.8,
                                                                      "live": True}})
     text_wa = from_phone(stack, phone, me, "text", {"text": "Hi, is the shop open?"})
