@@ -292,10 +292,15 @@ def sent_to_whatsapp(message: Message) -> bool:
     return bool(message.wa_message_id) and message.status in (*_DONE, "RECEIVED")
 
 
-def check_reactable(message: Message) -> None:
+def check_on_whatsapp(message: Message) -> None:
+    """CONFLICT unless WhatsApp has the message (a reaction, or a deletion for the profile, needs its id there)."""
     if not sent_to_whatsapp(message):
         raise conflict(f"message '{message.id}' is {message.status}: only a message WhatsApp has (sent or "
-                       "received) takes reactions", state=True)
+                       "received) can be acted on", state=True)
+
+
+def check_reactable(message: Message) -> None:
+    check_on_whatsapp(message)
     if message.revoked_at:
         raise conflict(f"message '{message.id}' was deleted for everyone", state=True)
 

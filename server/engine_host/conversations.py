@@ -110,9 +110,7 @@ class Conversations:
                 lifecycle.revoked(message.profile_id, wa_message_id=ref.wa_message_id, chat_id=message.chat_id,
                                   sender=_own_chat_id(message.profile_id), from_me=True, now=now)
         else:  # delete_for_me
-            if not lifecycle.sent_to_whatsapp(message):
-                raise ApiError("CONFLICT", f"message '{message.id}' is {message.status}: WhatsApp does not have it",
-                               state="true")
+            lifecycle.check_on_whatsapp(message)
             engine.delete_for_me(ref)
             with database.connection_context():
                 lifecycle.deleted_for_me(message, now)

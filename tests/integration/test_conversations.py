@@ -395,6 +395,9 @@ def test_blocking_stops_messages_both_ways_until_unblocked(stack, rest, unique):
     held = from_phone(stack, phone, jid(own), "text", {"text": "let me in"})
     refused = ok(rest.post("/messages/text", json={"profileId": pid, "chatId": phone, "text": "hi"}))
     assert "blocked" in wait_message(rest, refused["id"], "FAILED")["error"]
+    # WhatsApp never had it: nothing to react to or delete
+    fails(rest.post(f"/messages/{refused['id']}/reaction", json={"emoji": THUMBS_UP}), 409, "CONFLICT")
+    fails(rest.delete(f"/messages/{refused['id']}", params={"forMe": "true"}), 409, "CONFLICT")
     after = from_phone(stack, number(), jid(own), "text", {"text": "someone else"})
     received(rest, pid, after)  # others still get through, so the blocked one was held, not slow
     assert not [m for m in ok(rest.get("/messages", params={"profileId": pid, "direction": "INBOUND"}))["messages"]

@@ -167,7 +167,9 @@ class MessageServicer(messages_pb2_grpc.MessageServiceServicer):
         message = _visible(request.id)
         operation = engine_specs.DELETE_FOR_ME if request.for_me else engine_specs.REVOKE
         profile = acting_profile(message.profile_id, operation)
-        if not request.for_me:
+        if request.for_me:
+            lifecycle.check_on_whatsapp(message)
+        else:
             lifecycle.check_revocable(message, utcnow())
         chat_call(profile, operation, message_id=message.id)
         return to_proto(Message.get_by_id(message.id))
