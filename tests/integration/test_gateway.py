@@ -378,7 +378,7 @@ def test_unknown_route_is_not_found(http: httpx.Client) -> None:
 @pytest.mark.parametrize(("method", "path", "allowed"), [
     ("PUT", "/api/profiles", "GET, POST"),
     ("POST", "/api/profiles/p1", "GET, DELETE"),
-    ("DELETE", "/api/messages/text", "POST, GET"),  # also the path of GET /api/messages/{id}
+    ("PUT", "/api/messages/text", "POST, PATCH, DELETE, GET"),  # also the path of /api/messages/{id}
     ("GET", "/api/bulk/send?x=1", "POST"),
 ])
 def test_known_path_with_an_undeclared_method_is_405_with_allow(http: httpx.Client, method: str, path: str,
