@@ -21,10 +21,12 @@ VENV_STAMP  := $(VENV)/.installed
 NODE_STAMP  := node_modules/.installed
 BUF         := node_modules/.bin/buf
 
-# Debian packages the project needs at run time (libmagic1: neonize imports python-magic).
-DEB_PACKAGES := libmagic1
+# Debian packages the project needs at run time (libmagic1: neonize imports python-magic; ffmpeg: voice notes
+# converted to OGG/Opus, with their duration and waveform, server/core/media_convert.py).
+DEB_PACKAGES := libmagic1 ffmpeg
 # How to tell a package is already there: deb_check_<package> if defined, else dpkg's own record.
 deb_check_libmagic1 := ldconfig -p | grep -q libmagic.so.1
+deb_check_ffmpeg := command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null
 deb_check = $(or $(deb_check_$(1)),dpkg-query -W -f='$${Status}' $(1) 2>/dev/null | grep -q 'ok installed')
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from server.api.auth import VALID_SCOPES
-from server.api.services import bulk, events, groups, messages, profiles
+from server.api.services import bulk, chats, events, groups, messages, profiles
 from server.core import content, validation
 from server.core.event_filters import EVENT_NAMES
 from server.core.pagination import MAX_PAGE_SIZE
@@ -56,6 +56,8 @@ RULES: dict[str, Rule] = {
     "wagw.v1.SendLimits.jitter_ms": {"minimum": 0, "maximum": profiles.MAX_GAP_MS},
     "wagw.v1.SendLimits.daily_cap": {"minimum": 0, "maximum": 1_000_000},
     "wagw.v1.ListProfilesRequest.page_size": _PAGE_SIZE,
+    "wagw.v1.BlockContactsRequest.chat_ids": {"minItems": 1, "maxItems": profiles.MAX_BLOCK},
+    "wagw.v1.UnblockContactsRequest.chat_ids": {"minItems": 1, "maxItems": profiles.MAX_BLOCK},
     # Messages
     "wagw.v1.SendTextRequest.text": {"minLength": 1, "maxLength": content.MAX_TEXT},
     "wagw.v1.SendTextRequest.reply_to": _REPLY_TO,
@@ -64,8 +66,10 @@ RULES: dict[str, Rule] = {
     **{f"wagw.v1.Send{kind}Request.{field}": rule
        for kind in ("Image", "Video", "Document")
        for field, rule in (("caption", _CAPTION), ("reply_to", _REPLY_TO), ("idempotency_key", _IDEMPOTENCY_KEY))},
-    **{f"wagw.v1.Send{kind}Request.reply_to": _REPLY_TO for kind in ("Location", "Contact")},
-    **{f"wagw.v1.Send{kind}Request.idempotency_key": _IDEMPOTENCY_KEY for kind in ("Location", "Contact", "Poll")},
+    **{f"wagw.v1.Send{kind}Request.reply_to": _REPLY_TO for kind in ("Location", "Contact", "Audio", "Sticker")},
+    **{f"wagw.v1.Send{kind}Request.idempotency_key": _IDEMPOTENCY_KEY
+       for kind in ("Location", "Contact", "Poll", "Audio", "Sticker")},
+    "wagw.v1.EditMessageRequest.text": {"minLength": 1, "maxLength": content.MAX_TEXT},
     "wagw.v1.Media.url": _MEDIA_URL,
     # Empty too: a message answers "" for media whose type is not known yet (a URL not downloaded).
     "wagw.v1.Media.mimetype": {"pattern": "^([a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*)?$"},
@@ -78,6 +82,10 @@ RULES: dict[str, Rule] = {
     "wagw.v1.Poll.options": {"minItems": content.POLL_OPTIONS[0], "maxItems": content.POLL_OPTIONS[1],
                              "uniqueItems": True, "items": {"minLength": 1, "maxLength": 100}},
     "wagw.v1.ListMessagesRequest.page_size": _PAGE_SIZE,
+    # Chats
+    "wagw.v1.ListChatsRequest.page_size": _PAGE_SIZE,
+    "wagw.v1.ListChatMessagesRequest.page_size": _PAGE_SIZE,
+    "wagw.v1.MarkChatReadRequest.message_ids": {"maxItems": chats.MAX_READ_IDS},
     # Bulk
     "wagw.v1.SendBulkRequest.messages": {"minItems": 1, "maxItems": bulk.MAX_ITEMS},
     "wagw.v1.SendBulkRequest.idempotency_key": _IDEMPOTENCY_KEY,

@@ -392,8 +392,8 @@ class Generator:
                                  "it stays open while the caller reads.",
                   "content": {"application/x-ndjson": {"schema": data}}}
         elif response_type.lstrip(".") == HTTP_BODY:
-            ok = {"description": "The raw body, with the content type the server sets.",
-                  "content": {"text/plain": {"schema": {"type": "string"}}}}
+            ok = {"description": "The raw body, with the content type the server sets (a file's own type).",
+                  "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}}
         else:
             ok = {"description": "Success, in the REST envelope.", "content": {"application/json": {"schema": {
                 "type": "object",

@@ -26,6 +26,7 @@ from server.api import auth, metrics, streams
 from server.api.interceptors import GatewayInterceptor
 from server.api.services.api_keys import ApiKeyServicer
 from server.api.services.bulk import BulkServicer
+from server.api.services.chats import ChatServicer
 from server.api.services.cloudapi_webhooks import CloudApiWebhookServicer
 from server.api.services.contacts import ContactServicer
 from server.api.services.events import EventServicer
@@ -42,6 +43,8 @@ from wagw.v1 import (
     api_keys_pb2_grpc,
     bulk_pb2,
     bulk_pb2_grpc,
+    chats_pb2,
+    chats_pb2_grpc,
     cloudapi_pb2,
     cloudapi_pb2_grpc,
     contacts_pb2,
@@ -62,8 +65,8 @@ log = logging.getLogger("wagw.server")
 
 SERVICE_NAMES = [
     service.full_name
-    for module in (profiles_pb2, messages_pb2, bulk_pb2, groups_pb2, contacts_pb2, webhooks_pb2, events_pb2,
-                   api_keys_pb2, cloudapi_pb2)
+    for module in (profiles_pb2, messages_pb2, chats_pb2, bulk_pb2, groups_pb2, contacts_pb2, webhooks_pb2,
+                   events_pb2, api_keys_pb2, cloudapi_pb2)
     for service in module.DESCRIPTOR.services_by_name.values()
 ]
 
@@ -82,7 +85,8 @@ async def build_server(settings: Settings, address: str) -> tuple[grpc.aio.Serve
     # The contract's routes whose behaviour later work builds: the generated servicers (and the methods our
     # servicers do not define yet) answer NotImplementedError, which the interceptor reports as
     # NOT_IMPLEMENTED (501).
-    messages_pb2_grpc.add_MessageServiceServicer_to_server(MessageServicer(), server)
+    messages_pb2_grpc.add_MessageServiceServicer_to_server(MessageServicer(settings), server)
+    chats_pb2_grpc.add_ChatServiceServicer_to_server(ChatServicer(), server)
     bulk_pb2_grpc.add_BulkServiceServicer_to_server(BulkServicer(hub), server)
     groups_pb2_grpc.add_GroupServiceServicer_to_server(GroupServicer(), server)
     events_pb2_grpc.add_EventServiceServicer_to_server(EventServicer(hub, settings), server)

@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 SERVICE_RESOURCES = {
     "ProfileService": "profiles",
     "MessageService": "messages",
+    "ChatService": "messages",
     "BulkService": "bulk",
     "GroupService": "groups",
     "ContactService": "contacts",
@@ -52,8 +53,14 @@ SERVICE_RESOURCES = {
     "EventService": "events",
     "ApiKeyService": "keys",
 }
-# Sending gets a scope of its own, so a key can send without managing profiles, batches or anything else.
+# Sending gets a scope of its own, so a key can send without managing profiles, batches or anything else. What
+# else a recipient sees as coming from the profile (reactions, edits, deletions, read receipts, typing) is sending
+# too.
 _SEND_SERVICES = {"MessageService", "BulkService"}
+_SEND_METHODS = frozenset({
+    "MessageService/ReactToMessage", "MessageService/EditMessage", "MessageService/DeleteMessage",
+    "ChatService/MarkChatRead", "ChatService/SendChatPresence",
+})
 _READ_VERBS = ("Get", "List", "Watch")
 # Infrastructure a load balancer or a tool calls without credentials.
 _OPEN_SERVICE_PREFIXES = ("grpc.health.v1.", "grpc.reflection.")
@@ -159,7 +166,8 @@ def required_scope(full_method: str) -> str | None:
     """The scope a method needs, from its path `/wagw.v1.<Service>/<Method>`; None for open methods (health,
     reflection) and for HANDLER_AUTHENTICATED_METHODS, which check their callers themselves.
 
-    Get*/List*/Watch* read, MessageService Send* and BulkService SendBulk send, every other method writes.
+    Get*/List*/Watch* read, MessageService Send* and BulkService SendBulk send (and _SEND_METHODS), every other
+    method writes.
     A method of a service not in SERVICE_RESOURCES needs `*`, so a new service is closed until it is mapped.
     """
     service_path, _, method = full_method.lstrip("/").partition("/")
@@ -169,7 +177,7 @@ def required_scope(full_method: str) -> str | None:
     resource = SERVICE_RESOURCES.get(service) if package == "wagw.v1" else None
     if resource is None:
         return "*"
-    if service in _SEND_SERVICES and method.startswith("Send"):
+    if (service in _SEND_SERVICES and method.startswith("Send")) or f"{service}/{method}" in _SEND_METHODS:
         return f"{resource}:send"
     if method.startswith(_READ_VERBS):
         return f"{resource}:read"

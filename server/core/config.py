@@ -95,6 +95,12 @@ class Settings:
     # Hosts outbound URLs may reach even on private addresses: `host` or `host:port`, comma-separated (an
     # internal media server or webhook receiver), while the guard stays on for everything else.
     trusted_url_hosts: str = field(default_factory=lambda: os.environ.get("WAGW_TRUSTED_URL_HOSTS", ""))
+    # The media store of each engine host (server/core/media_store.py): the directory received media is kept in once
+    # downloaded, its size cap (the least recently read files go first), and how long after a message its media
+    # is served at all (then 410 GONE, and the file is deleted): WhatsApp's servers keep media about 30 days.
+    media_dir: str = field(default_factory=lambda: os.environ.get("WAGW_MEDIA_DIR", str(ROOT / "data" / "media")))
+    media_max_mb: float = field(default_factory=lambda: _float("WAGW_MEDIA_MAX_MB", 1024))
+    media_retention_days: float = field(default_factory=lambda: _float("WAGW_MEDIA_RETENTION_DAYS", 30))
     # The Dramatiq broker: "redis" (REDIS_URL), "memory" (in-process: the API server runs the workers
     # itself), or "auto" (redis when it answers at start, else memory).
     broker: str = field(default_factory=lambda: os.environ.get("WAGW_BROKER", "auto"))

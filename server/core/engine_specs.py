@@ -18,12 +18,17 @@ from server.core.phones import normalize_phone
 # Operations an engine may support (names used in `supports` and in NotSupported messages).
 QR_LOGIN = "qr_login"
 PAIRING_CODE = "pairing_code"
-SEND_TYPES = ("text", "image", "video", "document", "location", "contact", "poll")
+SEND_TYPES = ("text", "image", "video", "document", "location", "contact", "poll", "audio", "sticker")
 GROUP_OPERATIONS = (
     "list_groups", "get_group", "create_group", "update_group", "add_participants", "remove_participants",
     "promote_participants", "demote_participants", "leave_group", "invite_link", "revoke_invite_link",
 )
 LOOKUP = "lookup"
+# Conversations: acting on messages and chats (ChatCall on the engine host), and reading a message's media.
+REACT, EDIT, REVOKE, DELETE_FOR_ME = "react", "edit", "revoke", "delete_for_me"
+MARK_READ, PRESENCE, CONTACT_PICTURE, BLOCK, UNBLOCK = "mark_read", "presence", "contact_picture", "block", "unblock"
+CHAT_OPERATIONS = (REACT, EDIT, REVOKE, DELETE_FOR_ME, MARK_READ, PRESENCE, CONTACT_PICTURE, BLOCK, UNBLOCK)
+DOWNLOAD_MEDIA = "download_media"
 
 
 def send_operation(message_type: str) -> str:
@@ -149,15 +154,21 @@ def _cloudapi_settings(settings: dict[str, Any]) -> dict[str, Any]:
 
 _EVERY_SEND = frozenset(send_operation(kind) for kind in SEND_TYPES)
 
-SIMULATOR = EngineSpec("simulator", frozenset({QR_LOGIN, PAIRING_CODE, LOOKUP, *GROUP_OPERATIONS, *_EVERY_SEND}),
+SIMULATOR = EngineSpec("simulator", frozenset({QR_LOGIN, PAIRING_CODE, LOOKUP, *GROUP_OPERATIONS, *_EVERY_SEND,
+                                                *CHAT_OPERATIONS, DOWNLOAD_MEDIA}),
                        _simulator_settings)
-WHATSMEOW = EngineSpec("whatsmeow", frozenset({QR_LOGIN, PAIRING_CODE, LOOKUP, *GROUP_OPERATIONS, *_EVERY_SEND}),
+# whatsmeow has no "delete for me": that is an app-state patch neonize does not build.
+WHATSMEOW = EngineSpec("whatsmeow", frozenset({QR_LOGIN, PAIRING_CODE, LOOKUP, *GROUP_OPERATIONS, *_EVERY_SEND,
+                                                *(set(CHAT_OPERATIONS) - {DELETE_FOR_ME}), DOWNLOAD_MEDIA}),
                        _no_settings("whatsmeow"))
+# The Cloud API cannot edit or delete sent messages, nor show a user's picture; its presence is "typing" only.
 CLOUDAPI = EngineSpec(
     "cloudapi",
     frozenset({
-        *(send_operation(kind) for kind in ("text", "image", "video", "document", "location", "contact")),
+        *(send_operation(kind) for kind in ("text", "image", "video", "document", "location", "contact", "audio",
+                                            "sticker")),
         "list_groups", "get_group", "update_group", "remove_participants", "invite_link", "revoke_invite_link",
+        REACT, MARK_READ, PRESENCE, BLOCK, UNBLOCK, DOWNLOAD_MEDIA,
     }),
     _cloudapi_settings,
     secret_settings=frozenset({"token", "appSecret", "verifyToken"}),

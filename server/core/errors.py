@@ -21,6 +21,7 @@ GRPC_STATUS = {
     "FORBIDDEN": grpc.StatusCode.PERMISSION_DENIED,
     "NOT_GROUP_ADMIN": grpc.StatusCode.PERMISSION_DENIED,
     "NOT_FOUND": grpc.StatusCode.NOT_FOUND,
+    "GONE": grpc.StatusCode.NOT_FOUND,
     "CONFLICT": grpc.StatusCode.ALREADY_EXISTS,
     "PROFILE_NOT_CONNECTED": grpc.StatusCode.FAILED_PRECONDITION,
     "PAYLOAD_TOO_LARGE": grpc.StatusCode.RESOURCE_EXHAUSTED,

@@ -10,6 +10,12 @@ happens here, with the events that go with it, each in one transaction. No other
 Events: `message.ack` for SENT, DELIVERED, READ and FAILED; `bulk.progress` when an item of a batch is sent,
 fails or is cancelled; `bulk.finished` when a batch ends (COMPLETED, FAILED with stopOnError, CANCELLED).
 
+Conversations change messages after they were sent or received, whoever made the change (the profile through
+the gateway, or the other side): a reaction (`message.reaction`, one per person, a new one replacing theirs, an
+empty emoji removing it), an edit of a text within WhatsApp's window (`message.edited`: the text replaced, the old
+one kept), a revoke (`message.revoked`: deleted for everyone; the content stays readable here), a deletion for the
+profile only, a received message marked read, and a poll vote (`poll.vote`: each voter's latest vote counts).
+
 A batch's items go out in order: only the next item has a time (`not_before`), set when the item before it is
 sent or fails, one gap later (`gap_s`: delayBetweenMessages, plus 0-50% with randomizeDelay). Cancelling a
 batch cancels the items not yet handed to the engine; an item in flight ends as its send does.
@@ -30,6 +36,7 @@ Every function takes `now` (and the random source of the pacing), so the rules a
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import random
 from collections.abc import Iterable
 from typing import Any
@@ -51,6 +58,10 @@ _PROGRESS = {"PENDING": 0, "SENT": 1, "DELIVERED": 2, "READ": 3}
 _SEND_ESTIMATE_S = 0.5
 # randomizeDelay adds up to this share of the delay to each gap.
 RANDOM_SHARE = 0.5
+# WhatsApp lets a sender edit a text for 15 minutes after sending it, and delete it for everyone for about two days.
+EDIT_WINDOW = dt.timedelta(minutes=15)
+REVOKE_WINDOW = dt.timedelta(days=2)
+_DONE = frozenset({"SENT", "DELIVERED", "READ"})
 
 _random = random.Random()
 # Single sends accepted at the same time are stored in one transaction (server/core/db.py).
@@ -256,9 +267,11 @@ def receipt(profile_id: str, wa_message_id: str, status: str, now: dt.datetime, 
 
 
 def received(profile_id: str, *, wa_message_id: str, chat_id: str, type_name: str, content: dict[str, Any],
-             sender: str, created_at: dt.datetime, details: dict[str, Any]) -> Message | None:
+             sender: str, created_at: dt.datetime, details: dict[str, Any], sender_name: str = "",
+             media_ref: dict[str, Any] | None = None) -> Message | None:
     """Store an incoming message (once: engines may deliver it again) and record `message.received` with
-    `details` (the engine's description, in the API's case). None when it was stored already."""
+    `details` (the engine's description, in the API's case). `media_ref` is how the engine downloads its media
+    again. None when it was stored already."""
     with write_transaction():
         duplicate = Message.get_or_none((Message.profile == profile_id) & (Message.direction == "INBOUND")
                                         & (Message.wa_message_id == wa_message_id))
@@ -267,6 +280,7 @@ def received(profile_id: str, *, wa_message_id: str, chat_id: str, type_name: st
         message = Message.create(
             id=new_id("msg"), profile=profile_id, chat_id=chat_id, direction="INBOUND", type=type_name,
             content=content, status="RECEIVED", wa_message_id=wa_message_id, sender=sender, created_at=created_at,
+            updated_at=created_at, sender_name=sender_name or None, media_ref=media_ref,
         )
         events.record("message.received", profile_id, {"messageId": message.id, **details})
     return message
@@ -277,6 +291,180 @@ def _ack(message: Message, status: str, wa_message_id: str, *, error: str = "") 
     if error:
         data["error"] = error
     events.record("message.ack", message.profile_id, data)
+
+
+# Conversations
+
+
+def sent_to_whatsapp(message: Message) -> bool:
+    """Whether WhatsApp has the message: an outbound one it took, or one received."""
+    return bool(message.wa_message_id) and message.status in (*_DONE, "RECEIVED")
+
+
+def check_on_whatsapp(message: Message) -> None:
+    """CONFLICT unless WhatsApp has the message (a reaction, or a deletion for the profile, needs its id there)."""
+    if not sent_to_whatsapp(message):
+        raise conflict(f"message '{message.id}' is {message.status}: only a message WhatsApp has (sent or "
+                       "received) can be acted on", state=True)
+
+
+def check_reactable(message: Message) -> None:
+    check_on_whatsapp(message)
+    if message.revoked_at:
+        raise conflict(f"message '{message.id}' was deleted for everyone", state=True)
+
+
+def check_editable(message: Message, now: dt.datetime) -> None:
+    """CONFLICT saying why the profile cannot edit this message: not its own, not a text, not sent, deleted, or
+    past WhatsApp's edit window."""
+    if message.direction != "OUTBOUND":
+        raise conflict(f"message '{message.id}' was received: only the profile's own messages can be edited",
+                       state=True)
+    if message.type != "TEXT":
+        raise conflict(f"message '{message.id}' is {message.type}: only text messages can be edited", state=True)
+    if not sent_to_whatsapp(message):
+        raise conflict(f"message '{message.id}' is {message.status}: only a sent message can be edited", state=True)
+    if message.revoked_at:
+        raise conflict(f"message '{message.id}' was deleted for everyone", state=True)
+    if now - message.sent_at > EDIT_WINDOW:
+        raise conflict(f"message '{message.id}' was sent more than {EDIT_WINDOW.seconds // 60} minutes ago: "
+                       "WhatsApp's edit window has passed", state=True)
+
+
+def check_revocable(message: Message, now: dt.datetime) -> None:
+    """CONFLICT saying why the profile cannot delete this message for everyone."""
+    if message.direction != "OUTBOUND":
+        raise conflict(f"message '{message.id}' was sent by someone else: only the profile's own messages can be "
+                       "deleted for everyone (forMe=true deletes it for the profile)", state=True)
+    if not sent_to_whatsapp(message):
+        raise conflict(f"message '{message.id}' is {message.status}: only a sent message can be deleted for "
+                       "everyone", state=True)
+    if message.revoked_at:
+        raise conflict(f"message '{message.id}' was already deleted for everyone", state=True)
+    if now - message.sent_at > REVOKE_WINDOW:
+        raise conflict(f"message '{message.id}' was sent more than {REVOKE_WINDOW.days} days ago: WhatsApp no "
+                       "longer deletes it for everyone", state=True)
+
+
+def by_wa_id(profile_id: str, wa_message_id: str) -> Message | None:
+    """The profile's message (sent or received) with this WhatsApp id."""
+    return Message.get_or_none((Message.profile == profile_id) & (Message.wa_message_id == wa_message_id))
+
+
+def reacted(profile_id: str, *, wa_message_id: str, chat_id: str, sender: str, emoji: str, from_me: bool,
+            now: dt.datetime) -> Message | None:
+    """`sender` reacted to the message with `emoji` ("" removes their reaction). The event is recorded even for a
+    message the gateway does not know (sent before it, or elsewhere); None then."""
+    with write_transaction():
+        message = by_wa_id(profile_id, wa_message_id)
+        if message is not None:
+            kept = [reaction for reaction in message.reactions or () if reaction["sender"] != sender]
+            if emoji:
+                kept.append({"sender": sender, "emoji": emoji, "from_me": from_me, "time": _stamp(now)})
+            Message.update(reactions=kept, updated_at=now).where(Message.id == message.id).execute()
+        events.record("message.reaction", profile_id, {
+            "messageId": message.id if message else "", "waMessageId": wa_message_id,
+            "chatId": message.chat_id if message else chat_id, "sender": sender, "emoji": emoji, "fromMe": from_me})
+    return message
+
+
+def edited(profile_id: str, *, wa_message_id: str, chat_id: str, sender: str, text: str, from_me: bool,
+           now: dt.datetime) -> Message | None:
+    """The message's text was edited by its sender: the new text replaces it, the old one is kept. An edit by
+    someone who did not send the message is no edit (WhatsApp would not show it) and changes nothing."""
+    with write_transaction():
+        message = by_wa_id(profile_id, wa_message_id)
+        previous = ""
+        if message is not None:
+            author = "" if message.direction == "OUTBOUND" else message.sender
+            if author != ("" if from_me else sender):
+                return None
+            previous = message.content.get("text", "")
+            content = {**message.content, "text": text}
+            history = [*(message.edits or ()), {"text": previous, "replaced_at": _stamp(now)}]
+            Message.update(content=content, edits=history, edited_at=now, updated_at=now).where(
+                Message.id == message.id).execute()
+        events.record("message.edited", profile_id, {
+            "messageId": message.id if message else "", "waMessageId": wa_message_id,
+            "chatId": message.chat_id if message else chat_id, "sender": sender, "text": text,
+            "previousText": previous, "fromMe": from_me})
+    return message
+
+
+def revoked(profile_id: str, *, wa_message_id: str, chat_id: str, sender: str, from_me: bool, now: dt.datetime
+            ) -> Message | None:
+    """The message was deleted for everyone (by its sender, or a group admin)."""
+    with write_transaction():
+        message = by_wa_id(profile_id, wa_message_id)
+        if message is not None:
+            if message.revoked_at:
+                return message
+            Message.update(revoked_at=now, updated_at=now).where(Message.id == message.id).execute()
+        events.record("message.revoked", profile_id, {
+            "messageId": message.id if message else "", "waMessageId": wa_message_id,
+            "chatId": message.chat_id if message else chat_id, "sender": sender, "fromMe": from_me})
+    return message
+
+
+def deleted_for_me(message: Message, now: dt.datetime) -> None:
+    with write_transaction():
+        Message.update(deleted_at=now, updated_at=now).where(Message.id == message.id).execute()
+
+
+def unread(profile_id: str, chat_id: str) -> peewee.ModelSelect:
+    """The received messages of a chat not marked read."""
+    return Message.select().where((Message.profile == profile_id) & (Message.chat_id == chat_id)
+                                  & (Message.direction == "INBOUND") & Message.read_at.is_null())
+
+
+def marked_read(profile_id: str, chat_id: str, message_ids: list[str], now: dt.datetime) -> list[str]:
+    """Mark these received messages of the chat read (their read receipts went out); the ids that changed."""
+    with write_transaction():
+        waiting = [row.id for row in unread(profile_id, chat_id).where(Message.id.in_(message_ids))]
+        if waiting:
+            Message.update(read_at=now, updated_at=now).where(Message.id.in_(waiting)).execute()
+    return waiting
+
+
+def option_hash(option: str) -> str:
+    """How WhatsApp names a poll option in a vote: the hex SHA-256 of its text."""
+    return hashlib.sha256(option.encode()).hexdigest()
+
+
+def poll_results(poll: dict[str, Any], votes: dict[str, list[str]] | None) -> list[dict[str, Any]]:
+    """The tally of a poll: per option, in the poll's order, how many voted for it and who."""
+    voters: dict[str, list[str]] = {option: [] for option in poll.get("options", ())}
+    for voter, chosen in sorted((votes or {}).items()):
+        for option in chosen:
+            if option in voters:
+                voters[option].append(voter)
+    return [{"option": option, "votes": len(names), "voters": names} for option, names in voters.items()]
+
+
+def poll_voted(profile_id: str, *, poll_wa_id: str, chat_id: str, voter: str, option_hashes: list[str],
+               now: dt.datetime) -> Message | None:
+    """A vote on a poll: the voter's options (by their hashes, as WhatsApp carries them) replace their earlier
+    vote (none: a withdrawn vote). Recorded as `poll.vote` with the tally."""
+    with write_transaction():
+        poll = by_wa_id(profile_id, poll_wa_id)
+        options: list[str] = []
+        results: list[dict[str, Any]] = []
+        if poll is not None and poll.type == "POLL":
+            named = {option_hash(option): option for option in poll.content.get("poll", {}).get("options", ())}
+            options = [named[digest] for digest in option_hashes if digest in named]
+            votes = {**(poll.poll_votes or {}), voter: options}
+            if not options:
+                votes.pop(voter)
+            Message.update(poll_votes=votes, updated_at=now).where(Message.id == poll.id).execute()
+            results = poll_results(poll.content.get("poll", {}), votes)
+        events.record("poll.vote", profile_id, {
+            "messageId": poll.id if poll else "", "waMessageId": poll_wa_id,
+            "chatId": poll.chat_id if poll else chat_id, "voter": voter, "options": options, "results": results})
+    return poll
+
+
+def _stamp(now: dt.datetime) -> str:
+    return now.replace(microsecond=now.microsecond // 1000 * 1000).isoformat() + "Z"
 
 
 # Batches

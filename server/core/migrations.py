@@ -76,6 +76,18 @@ def _durable_jobs(database: peewee.Database, migrator: SchemaMigrator) -> None:
             conflict_target=[gate.profile], update={gate.due_at: now}).execute()
 
 
+def _conversations(database: peewee.Database, migrator: SchemaMigrator) -> None:
+    message = models.Message
+    columns = {column.name for column in database.get_columns("message")}
+    names = ("sender_name", "reactions", "edits", "edited_at", "revoked_at", "deleted_at", "poll_votes", "media_ref")
+    operations = [migrator.add_column("message", name, message._meta.fields[name])
+                  for name in names if name not in columns]
+    order = ["profile_id", "chat_id", "created_at"]
+    if not any(index.columns == order for index in database.get_indexes("message")):
+        operations.append(migrator.add_index("message", order))
+    apply_operations(*operations)
+
+
 # (version, what it does, the step). Version 1 is the first schema, made from the models.
 MIGRATIONS: list[tuple[int, str, Migration | None]] = [
     (1, "profiles, contacts, webhooks, api keys", None),
@@ -84,6 +96,7 @@ MIGRATIONS: list[tuple[int, str, Migration | None]] = [
     (4, "bulk batches", _bulk),
     (5, "webhook deliveries and the dispatcher's cursor", _webhook_deliveries),
     (6, "durable jobs: owned leases, the send gate as each profile's delivery job", _durable_jobs),
+    (7, "conversations: reactions, edits, revokes, poll votes, sender names, media references", _conversations),
 ]
 
 

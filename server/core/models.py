@@ -156,6 +156,21 @@ class Message(BaseModel):
     delivered_at = peewee.DateTimeField(null=True)
     read_at = peewee.DateTimeField(null=True)
     updated_at = peewee.DateTimeField(default=utcnow)
+    # Conversations (server/core/lifecycle.py). All nullable, so bulk inserts need not name them. The sender's
+    # push name (inbound); reactions [{sender, emoji, from_me, time}], one per sender; the texts before each edit
+    # [{text, replaced_at}]; when the message was edited, revoked (deleted for everyone) or deleted for the
+    # profile only; poll votes {voter: [options]} (a poll's latest vote per voter).
+    sender_name = peewee.CharField(max_length=200, null=True)
+    reactions = JSONField(null=True)
+    edits = JSONField(null=True)
+    edited_at = peewee.DateTimeField(null=True)
+    revoked_at = peewee.DateTimeField(null=True)
+    deleted_at = peewee.DateTimeField(null=True)
+    poll_votes = JSONField(null=True)
+    # How the engine downloads a received message's media again (whatsmeow: direct path, media key, hashes;
+    # Cloud API: Meta's media id; simulator: the file's hash). Never shown to callers. The bytes themselves live in
+    # the media store, never in the database.
+    media_ref = JSONField(null=True)
 
     class Meta:
         indexes = (
@@ -165,6 +180,8 @@ class Message(BaseModel):
             (("batch_id", "batch_index"), False),
             # A profile's waiting single sends, oldest first (the order they go out in), and counted for its cap.
             (("profile", "status", "batch_id", "created_at"), False),
+            # A profile's chats: its messages by chat, newest first.
+            (("profile", "chat_id", "created_at"), False),
         )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import hmac
 import inspect
 import logging
@@ -45,6 +46,16 @@ def check_internal_token(metadata: Mapping[str, str], settings: Settings) -> Non
 def internal_metadata(settings: Settings) -> tuple[tuple[str, str], ...]:
     """The metadata a gateway process shows another one's internal server."""
     return ((INTERNAL_TOKEN_HEADER, settings.internal_token),) if settings.internal_token else ()
+
+
+# Headers of the unary API call being served, sent with its answer: Envoy passes them on as HTTP headers (a file's
+# Content-Disposition).
+_response_headers: contextvars.ContextVar[list[tuple[str, str]]] = contextvars.ContextVar("response_headers")
+
+
+def add_response_header(name: str, value: str) -> None:
+    """A header for the answer of the unary API call being served (lower-case name)."""
+    _response_headers.get().append((name, value))
 
 
 class Rules:
@@ -185,15 +196,20 @@ class AsyncInterceptor(Rules, grpc.aio.ServerInterceptor):
     def _wrap_unary(self, method: str, behavior: Callable[..., Any]) -> Callable:
         is_coroutine = inspect.iscoroutinefunction(behavior)
 
-        def run(request: Any, context: grpc.aio.ServicerContext) -> tuple[Any, Any, Exception | None]:
-            """(caller, reply, error) on a pool thread: the caller is known for the log even when it fails."""
-            caller = None
+        def run(request: Any, context: grpc.aio.ServicerContext
+                ) -> tuple[Any, Any, Exception | None, list[tuple[str, str]]]:
+            """(caller, reply, error, headers to answer with) on a pool thread: the caller is known for the log
+            even when it fails."""
+            caller, headers = None, []
+            token = _response_headers.set(headers)
             try:
                 caller = self.caller(method, context)
                 with self.scoped(caller):
-                    return caller, behavior(request, context), None
+                    return caller, behavior(request, context), None, headers
             except Exception as error:
-                return caller, None, error
+                return caller, None, error, headers
+            finally:
+                _response_headers.reset(token)
 
         async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
             request_id = _request_id(context)
@@ -206,9 +222,11 @@ class AsyncInterceptor(Rules, grpc.aio.ServerInterceptor):
                 _check(request)
                 if is_coroutine:  # open methods only (health): nothing to look up, no thread needed
                     return await behavior(request, context)
-                caller, reply, error = await self.in_pool(run, request, context)
+                caller, reply, error, headers = await self.in_pool(run, request, context)
                 if error is not None:
                     raise error
+                if headers:
+                    await context.send_initial_metadata(tuple(headers))
                 return reply
             except Exception as error:
                 code = _code_of(error)

@@ -35,13 +35,16 @@ SERVER_OPTIONS = (
 )
 
 
-def new_server(settings: Settings, interceptor: grpc.ServerInterceptor, *, thread_name: str = "rpc") -> grpc.Server:
+def new_server(settings: Settings, interceptor: grpc.ServerInterceptor, *, thread_name: str = "rpc",
+               max_message_bytes: int = MAX_REQUEST_BYTES) -> grpc.Server:
     """A thread-pool gRPC server; `interceptor` is a server.core.rpc.Interceptor (the API server's checks callers'
-    credentials, the engine host's the internal token)."""
+    credentials, the engine host's the internal token). `max_message_bytes`: the largest request it takes (an
+    internal service may take more than Envoy lets through)."""
+    options = [*SERVER_OPTIONS, ("grpc.max_receive_message_length", max_message_bytes)]
     return grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.grpc_workers, thread_name_prefix=thread_name),
         interceptors=[interceptor],
-        options=list(SERVER_OPTIONS),
+        options=list(dict(options).items()),
     )
 
 

@@ -20,6 +20,8 @@ Reply = TypeVar("Reply")
 _channels: dict[str, grpc.Channel] = {}
 _lock = threading.Lock()
 CALL_TIMEOUT_S = 30.0
+# DownloadMedia answers with whole files: documents are up to 100 MiB (gRPC's default limit is 4 MiB).
+MAX_REPLY_BYTES = 101 * 1024 * 1024
 
 
 @cache
@@ -32,7 +34,8 @@ def _stub(address: str) -> engine_host_pb2_grpc.EngineHostServiceStub:
     with _lock:
         channel = _channels.get(address)
         if channel is None:
-            channel = _channels[address] = grpc.insecure_channel(address)
+            channel = _channels[address] = grpc.insecure_channel(
+                address, options=[("grpc.max_receive_message_length", MAX_REPLY_BYTES)])
     return engine_host_pb2_grpc.EngineHostServiceStub(channel)
 
 

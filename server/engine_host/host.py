@@ -106,6 +106,21 @@ class EngineHostServicer(engine_host_pb2_grpc.EngineHostServiceServicer):
         json_format.ParseDict(_jsonable(result), reply.result)
         return reply
 
+    def ChatCall(self, request: engine_host_pb2.ChatCallRequest, context: grpc.ServicerContext
+                 ) -> engine_host_pb2.ChatCallResponse:
+        """One conversation operation of the profile's live engine (server/engine_host/conversations.py)."""
+        result = self.sessions.conversations.call(request.profile_id, request.operation,
+                                                  json_format.MessageToDict(request.arguments))
+        reply = engine_host_pb2.ChatCallResponse()
+        json_format.ParseDict(_jsonable(result), reply.result)
+        return reply
+
+    def DownloadMedia(self, request: engine_host_pb2.DownloadMediaRequest, context: grpc.ServicerContext
+                      ) -> engine_host_pb2.DownloadMediaResponse:
+        media = self.sessions.conversations.download(request.message_id)
+        return engine_host_pb2.DownloadMediaResponse(data=media.data, mimetype=media.mimetype,
+                                                     filename=media.filename)
+
 
 def _jsonable(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):

@@ -1,5 +1,7 @@
 """Media for an outgoing message, made ready for the engine: inline base64 decoded, or the URL downloaded; then
-its type checked against what it is sent as (an image route refuses a PDF, whatever the URL claimed).
+its type checked against what it is sent as (an image route refuses a PDF, whatever the URL claimed), and a
+sticker or voice note made into what WhatsApp shows (server/core/media_convert.py) unless it was already, when it
+came inline.
 
 Downloads go through the outbound URL guard (server/core/urls.py): the address connected to is the one checked,
 and each redirect hop (at most MAX_REDIRECTS) is a connection checked again. The size cap of the media's kind is
@@ -19,7 +21,7 @@ from typing import Any
 import httpx
 import magic
 
-from server.core import urls
+from server.core import media_convert, urls
 from server.core.content import MEDIA_LIMITS, check_type
 from server.core.errors import ApiError
 from server.engine_host.engines.base import Media
@@ -35,15 +37,27 @@ class MediaError(ApiError):
         super().__init__("VALIDATION_ERROR", f"media: {reason}", field="media")
 
 
-def resolve(kind: str, media: dict[str, Any], guard: urls.Guard) -> Media:
-    """`media` is the stored wagw.v1.Media (url, or base64 data; mimetype; filename)."""
+def resolve(kind: str, media: dict[str, Any], guard: urls.Guard, *, voice_note: bool = False) -> Media:
+    """`media` is the stored wagw.v1.Media (url, or base64 data; mimetype; filename; a prepared voice note's
+    seconds and waveform)."""
     limit = MEDIA_LIMITS[kind]
     data = base64.b64decode(media["data"]) if "data" in media else _download(media["url"], limit, guard)
     sniffed = magic.from_buffer(data[:8192], mime=True)
     mimetype = media.get("mimetype") or sniffed
     try:
-        check_type(kind, sniffed if kind in ("IMAGE", "VIDEO") else mimetype, "media")
+        check_type(kind, sniffed if kind in ("IMAGE", "VIDEO", "STICKER", "AUDIO") else mimetype, "media")
+        if kind == "STICKER":
+            data, mimetype = media_convert.sticker(data), "image/webp"
+        elif kind == "AUDIO" and voice_note:
+            if media.get("waveform"):  # prepared when it was accepted
+                return Media(data=data, mimetype=mimetype, seconds=int(media.get("seconds", 0)),
+                             waveform=base64.b64decode(media["waveform"]))
+            note = media_convert.voice_note(data)
+            return Media(data=note.data, mimetype=media_convert.VOICE_MIMETYPE, seconds=note.seconds,
+                         waveform=note.waveform)
     except ApiError as error:
+        if error.code != "VALIDATION_ERROR":
+            raise
         raise MediaError(error.message.removeprefix("media: ")) from error
     return Media(data=data, mimetype=mimetype, filename=media.get("filename", ""))
 

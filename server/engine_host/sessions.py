@@ -15,12 +15,15 @@ from collections import OrderedDict, defaultdict
 from typing import Any
 
 from server.core import events, lifecycle, urls
+from server.core.config import load
 from server.core.db import database, utcnow, write_transaction
 from server.core.engine_specs import CLOUDAPI
 from server.core.errors import ApiError, not_found
 from server.core.hosts import HEARTBEAT_EVERY_S, alive_hosts
 from server.core.logs import fields
+from server.core.media_store import MediaStore
 from server.core.models import EngineHost, Message, Profile
+from server.engine_host.conversations import Conversations
 from server.engine_host.engines import base
 from server.engine_host.engines.registry import engine_class
 from server.engine_host.engines.store import DatabaseSessionStore
@@ -34,7 +37,8 @@ EARLY_RECEIPTS_LIMIT = 10_000
 
 
 class SessionManager:
-    def __init__(self, host_id: str, address: str, database_url: str, *, url_guard: urls.Guard | None = None):
+    def __init__(self, host_id: str, address: str, database_url: str, *, url_guard: urls.Guard | None = None,
+                 media: MediaStore | None = None):
         self.host_id = host_id
         self.address = address
         self.database_url = database_url
@@ -51,6 +55,11 @@ class SessionManager:
         self._early_receipts: OrderedDict[tuple[str, str], list[dict[str, Any]]] = OrderedDict()
         # What media URLs may reach (server/core/urls.py).
         self.url_guard = url_guard or urls.Guard()
+        # Reactions, edits, revokes, reads, presence, pictures, blocks and media (conversations.py).
+        settings = load()
+        self.conversations = Conversations(
+            self, media or MediaStore(settings.media_dir, int(settings.media_max_mb * 1024 * 1024)),
+            dt.timedelta(days=settings.media_retention_days), self.url_guard)
 
     # Requests
 
@@ -124,7 +133,8 @@ class SessionManager:
             media = content.pop("media", None)
             outgoing = base.OutgoingMessage(
                 chat_id=message.chat_id, type=message.type.lower(), content=content,
-                media=resolve_media(message.type, media, self.url_guard) if media else None,
+                media=resolve_media(message.type, media, self.url_guard, voice_note=bool(content.get("voice_note")))
+                if media else None,
                 reply_to=message.reply_to, mentions=tuple(message.mentions), id=message.id,
             )
         engine = self.engine(message.profile_id)
@@ -141,6 +151,8 @@ class SessionManager:
                     early = self._early_receipts.pop((message.profile_id, wa_message_id), [])
                 for data in early:
                     _record_receipt(message.profile_id, data)
+        if media is not None and "url" in media and outgoing.media is not None:  # inline media stays in the row
+            self.conversations.keep(message, outgoing.media.data, outgoing.media.mimetype, outgoing.media.filename)
         return wa_message_id
 
     # Lifecycle of the host
@@ -270,6 +282,8 @@ class SessionManager:
                         self._early_receipts.popitem(last=False)
         elif event.type == base.GROUP:
             events.record("group.updated", profile.id, _camel(data))
+        else:
+            self.conversations.record(profile.id, event)
 
     def _follow_up(self, profile_id: str, event: base.EngineEvent) -> None:
         """What happens after the event is recorded: reconnects, forgetting credentials."""
@@ -366,10 +380,12 @@ def _record_receipt(profile_id: str, data: dict[str, Any]) -> bool:
 def _record_incoming(profile_id: str, data: dict[str, Any]) -> None:
     """Store an incoming message (once: engines may redeliver) and record `message.received`."""
     timestamp = data.get("timestamp")
+    details = {key: value for key, value in data.items() if key != "media_ref"}  # the engine's keys stay inside
     lifecycle.received(
         profile_id, wa_message_id=data["wa_message_id"], chat_id=data["chat_id"], type_name=data["type"].upper(),
         content=data.get("content", {}), sender=data.get("sender", ""),
-        created_at=_naive(timestamp) if isinstance(timestamp, dt.datetime) else utcnow(), details=_camel(data),
+        created_at=_naive(timestamp) if isinstance(timestamp, dt.datetime) else utcnow(), details=_camel(details),
+        sender_name=data.get("sender_name", ""), media_ref=data.get("media_ref"),
     )
 
 

@@ -21,6 +21,13 @@ and its calls fail PROFILE_NOT_CONNECTED. Durable events (receipts, incoming mes
 the profile's queue until a device acknowledges them: one that dies before recording them (a crash, a host
 taken over) has them handed to the profile's next attachment when it connects.
 
+Conversations: reactions, edits (by the sender, within 15 minutes), revokes (by the sender or a group admin,
+within two days) and poll votes (encrypted by WhatsApp: the recipient gets the SHA-256 of each option chosen)
+travel as messages about another message, as in WhatsApp. Uploaded media is kept (bounded, in memory: a restart
+forgets it, like media WhatsApp no longer has) for devices to download. Numbers have a profile picture unless a
+test removes it, may block others (a blocked sender's messages are never delivered), see typing and recording in
+their chats, and read receipts follow a profile's explicit MarkRead as well as a phone's own reading.
+
 Restarts: given a durable state (store.py), what WhatsApp's servers would keep outlives the process.
 
 Threading: one lock guards all state. Events are handed to devices under it, in order, once the operation's
@@ -46,7 +53,7 @@ from server.core.errors import ApiError
 from server.core.phones import is_group, normalize_chat_id, normalize_group_id, normalize_phone, phone_to_chat_id
 from server.simulator import events
 from server.simulator.clock import Clock, RealClock
-from server.simulator.content import Media, checked_content
+from server.simulator.content import PROTOCOL_TYPES, Media, checked_content, checked_protocol
 from server.simulator.errors import Refusal, SimulationError
 from server.simulator.events import Event
 from server.simulator.groups import SUPERADMIN, Group, GroupInfo, ParticipantResult, subject
@@ -72,6 +79,13 @@ BAN_SECONDS = 3600.0
 # Bounds on what the network remembers, so long demos and benchmarks don't grow without end.
 INBOX_LIMIT = 10_000
 QUEUE_LIMIT = 1_000
+MESSAGE_INDEX_LIMIT = 100_000
+MEDIA_LIMIT_BYTES = 512 << 20
+PRESENCE_LIMIT = 1_000
+# What WhatsApp allows on sent messages (simulated time).
+EDIT_WINDOW = 15 * 60.0
+REVOKE_WINDOW = 2 * 24 * 3600.0
+PRESENCES = ("typing", "recording", "paused")
 
 FAULTS = ("rate_overlimit", "temporary_ban", "logged_out", "disconnect", "timeout", "fail_next", "slow_ack")
 # The internal operation a slow_ack fault waits on: taken after a send is accepted, never before a call.
@@ -109,6 +123,7 @@ class OutgoingMessage:
     content: dict[str, Any]
     media: Media | None = None
     id: str = ""
+    media_data: bytes = b""  # the uploaded file, kept for downloads
 
 
 @dataclass
@@ -143,11 +158,19 @@ class _Message:
     unread: set[str]
     client_id: str = ""  # the sending profile's own id for the message (the gateway's), which WhatsApp dedupes by
 
+    @property
+    def protocol(self) -> bool:
+        """A message about another message (a reaction, an edit, …): it gets no receipts of its own here."""
+        return self.type in PROTOCOL_TYPES
+
     def as_received(self) -> dict[str, Any]:
         """The MESSAGE event's data; in a one-to-one chat the recipient sees it in its chat with the sender."""
         chat = self.chat_id if is_group(self.chat_id) else self.sender
         return {"wa_message_id": self.wa_message_id, "chat_id": chat, "sender": self.sender, "type": self.type,
                 "content": deepcopy(self.content), "timestamp": self.timestamp}
+
+    def as_received_by(self, sender_name: str) -> dict[str, Any]:
+        return {**self.as_received(), "sender_name": sender_name}
 
     def record(self) -> dict[str, Any]:
         """As the network's durable state keeps it (store.py)."""
@@ -222,6 +245,15 @@ class SimulatedNetwork:
         # (profile id, the gateway's message id) → WhatsApp message id: what WhatsApp remembers to dedupe sends.
         self._sent_ids: dict[tuple[str, str], str] = {}
         self._groups: dict[str, Group] = {}
+        # Messages by WhatsApp id, for what refers to them (reactions, edits, revokes, votes, reads).
+        self._index: OrderedDict[str, _Message] = OrderedDict()
+        # Uploaded media by SHA-256, oldest first.
+        self._blobs: OrderedDict[str, bytes] = OrderedDict()
+        self._pictures: dict[str, str] = {}  # chat id → picture id ("": none); unset: the default picture
+        self._blocked: dict[str, set[str]] = defaultdict(set)  # number → whom it blocks
+        self._presences: dict[str, deque[dict[str, Any]]] = defaultdict(lambda: deque(maxlen=PRESENCE_LIMIT))
+        self._read_by: dict[str, deque[str]] = defaultdict(lambda: deque(maxlen=INBOX_LIMIT))
+        self._deleted_for: dict[str, set[str]] = defaultdict(set)  # number → ids it deleted for itself
         # What WhatsApp's servers keep across a restart of this process (store.py); by default nothing.
         self._state = state or NetworkState()
         self._restore(self._state.load())
@@ -302,15 +334,16 @@ class SimulatedNetwork:
                     return
         raise SimulationError("the pairing code is not valid (wrong, already used or expired)")
 
-    def send_from(self, phone: str, to: str, type: str, content: dict[str, Any], media: Media | None = None
-                  ) -> str:
-        """A phone sends a message (of any type) to a number or a group it is in; it arrives at once where the
-        recipients are reachable. Returns the message id. WhatsApp's refusals raise Refusal, as for a device."""
+    def send_from(self, phone: str, to: str, type: str, content: dict[str, Any], media: Media | None = None,
+                  media_data: bytes = b"") -> str:
+        """A phone sends a message (of any type, reactions, edits, revokes and poll votes too) to a number or a
+        group it is in; it arrives at once where the recipients are reachable. Returns the message id. WhatsApp's
+        refusals raise Refusal, as for a device."""
         sender = self._phone(phone)
         chat_id = normalize_chat_id(to, "to")
         with self._atomic():
             self._require_registered(sender)
-            message = self._new_message(sender, None, chat_id, type, content, media)
+            message = self._new_message(sender, None, chat_id, type, content, media, media_data=media_data)
             self._keep(message)
             self._arrive(message)
             return message.wa_message_id
@@ -336,6 +369,29 @@ class SimulatedNetwork:
                else self._phone(phone_or_chat_id))
         with self._atomic():
             return [deepcopy(entry) for entry in self._inboxes.get(key, ())]
+
+    def set_picture(self, phone: str, picture_id: str) -> None:
+        """The number's profile picture: a new id means a new picture; "" removes it."""
+        jid = self._phone(phone)
+        with self._atomic():
+            self._pictures[jid] = picture_id
+
+    def expire_media(self, sha256: str) -> None:
+        """WhatsApp's servers forget an uploaded file: downloads of it fail from now on."""
+        with self._atomic():
+            self._blobs.pop(sha256, None)
+
+    def presences(self, phone: str) -> list[dict[str, Any]]:
+        """What a number saw of others typing or recording in its chats, oldest first."""
+        jid = self._phone(phone)
+        with self._atomic():
+            return [dict(entry) for entry in self._presences.get(jid, ())]
+
+    def read_by(self, phone: str) -> list[str]:
+        """The ids of the number's messages that a recipient's device marked read (MarkRead), oldest first."""
+        jid = self._phone(phone)
+        with self._atomic():
+            return list(self._read_by.get(jid, ()))
 
     # Faults
 
@@ -473,7 +529,7 @@ class SimulatedNetwork:
                 # WhatsApp dedupes by the sender's message id: a repeated send is acknowledged, not delivered.
                 return self._sent_ids[profile_id, message.id]
             sent = self._new_message(session.jid, profile_id, chat_id, message.type, message.content,
-                                     message.media, client_id=message.id)
+                                     message.media, client_id=message.id, media_data=message.media_data)
             if message.id:
                 self._sent_ids[profile_id, message.id] = sent.wa_message_id
             self._keep(sent)
@@ -490,6 +546,92 @@ class SimulatedNetwork:
         with self._atomic():
             self._connected(device)
             return {phone: self.is_registered(phone) for phone in phone_numbers}
+
+    # The device side: conversations
+
+    def delete_for_me(self, device: Device, chat_id: str, wa_message_id: str) -> None:
+        """Delete a message from the profile's own devices (app state: nobody else sees a change)."""
+        self._before_call(device, "delete_for_me")
+        with self._atomic():
+            me = self._connected(device).jid
+            message = self._index.get(wa_message_id)
+            if message is None or not self._in_chat(message, me, normalize_chat_id(chat_id, "chatId")):
+                raise Refusal("message not found in this chat", "NOT_FOUND")
+            self._deleted_for[me].add(wa_message_id)
+
+    def mark_read(self, device: Device, chat_id: str, wa_message_ids: list[str]) -> None:
+        """The profile read these messages: their senders get read receipts (a group message, once every member
+        read it)."""
+        self._before_call(device, "mark_read")
+        with self._atomic():
+            me = self._connected(device).jid
+            chat = normalize_chat_id(chat_id, "chatId")
+            for wa_message_id in wa_message_ids:
+                message = self._index.get(wa_message_id)
+                if message is None or message.sender == me or not self._in_chat(message, me, chat):
+                    continue
+                if me in message.unread and me not in message.undelivered:
+                    self._read_by[message.sender].append(wa_message_id)
+                    self._read(message, me)
+
+    def send_presence(self, device: Device, chat_id: str, presence: str) -> None:
+        """Show the profile typing, recording or neither to the chat's other side (or the group's members)."""
+        if presence not in PRESENCES:
+            raise Refusal(f"unknown presence '{presence}' (one of {', '.join(PRESENCES)})")
+        self._before_call(device, "presence")
+        with self._atomic():
+            me = self._connected(device).jid
+            chat = normalize_chat_id(chat_id, "chatId")
+            audience = ([jid for jid in self._member_group(chat, me).roles if jid != me] if is_group(chat)
+                        else [chat])
+            for jid in audience:
+                self._presences[jid].append({"sender": me, "chat_id": chat if is_group(chat) else me,
+                                             "presence": presence, "timestamp": self.clock.now()})
+
+    def get_picture(self, device: Device, chat_id: str) -> tuple[str, str]:
+        """(url, picture id) of the picture a number or group shows; NOT_FOUND when it has none."""
+        self._before_call(device, "contact_picture")
+        with self._atomic():
+            self._connected(device)
+            chat = normalize_chat_id(chat_id, "chatId")
+            if not is_group(chat) and not self._registered(chat):
+                raise Refusal(f"{_e164(chat)} is not on WhatsApp", "NOT_FOUND")
+            picture_id = self._pictures.get(chat)
+            if picture_id is None:  # everyone has a picture until a test removes it
+                picture_id = str(1_700_000_000 + int.from_bytes(self._digest("picture", chat)[:3]))
+            if not picture_id:
+                raise Refusal("no profile picture", "NOT_FOUND")
+            name = self._digest("picture-url", chat, picture_id).hex()[:24]
+            return f"https://pps.whatsapp.net/v/t61.24694-24/{name}_n.jpg", picture_id
+
+    def update_blocklist(self, device: Device, action: str, chat_ids: list[str]) -> list[str]:
+        """Block or unblock numbers; the numbers the profile's number blocks now."""
+        if action not in ("block", "unblock"):
+            raise Refusal(f"unknown blocklist action '{action}'")
+        self._before_call(device, action)
+        with self._atomic():
+            me = self._connected(device).jid
+            jids = [normalize_chat_id(chat_id, "chatIds") for chat_id in chat_ids]
+            if any(is_group(jid) for jid in jids):
+                raise Refusal("groups cannot be blocked")
+            if action == "block":
+                self._blocked[me].update(jids)
+            else:
+                self._blocked[me].difference_update(jids)
+                for jid in jids:  # what waited for them arrives now
+                    for message in list(self._index.values()):
+                        if message.sender == jid and me in message.undelivered:
+                            self._later(self.delivered_delay, self._arrive, message)
+            return sorted(self._blocked[me])
+
+    def download_media(self, device: Device, sha256: str) -> bytes:
+        self._before_call(device, "download_media")
+        with self._atomic():
+            self._connected(device)
+            data = self._blobs.get(sha256)
+            if data is None:
+                raise Refusal("the media is no longer on WhatsApp's servers", "NOT_FOUND")
+            return data
 
     # The device side: groups
 
@@ -661,6 +803,7 @@ class SimulatedNetwork:
                 self._queued_profile[event.seq] = profile_id
             for record in saved.messages:
                 message = _Message.from_record(record)
+                self._remember(message)
                 if message.sender_profile and message.client_id:
                     self._sent_ids[message.sender_profile, message.client_id] = message.wa_message_id
                 if message.undelivered:
@@ -867,27 +1010,89 @@ class SimulatedNetwork:
     # Messages
 
     def _new_message(self, sender: str, sender_profile: str | None, chat_id: str, type: str,
-                     content: dict[str, Any], media: Media | None, client_id: str = "") -> _Message:
+                     content: dict[str, Any], media: Media | None, client_id: str = "", media_data: bytes = b""
+                     ) -> _Message:
         """Check a message as WhatsApp would and address it; group messages go to the group's inbox at once."""
-        checked = checked_content(type, content, media)
+        if type in PROTOCOL_TYPES:
+            checked = self._protocol(sender, chat_id, type, checked_protocol(type, content))
+        else:
+            checked = checked_content(type, content, media)
         if is_group(chat_id):
             group = self._member_group(chat_id, sender)
             group.require_may_send(sender)
             recipients = {jid for jid in group.roles if jid != sender}
         elif self._registered(chat_id):
+            if chat_id in self._blocked.get(sender, ()):
+                raise Refusal("this number is blocked by the sender: unblock it to send")
             recipients = {chat_id}
         else:
             raise Refusal("recipient is not on WhatsApp")
+        if media is not None and media_data:
+            self._keep_blob(media, media_data)
         seed = client_id or str(self._next(f"message:{sender}"))
         wa_message_id = "3EB0" + self._digest("message", sender, seed).hex()[:20].upper()
         message = _Message(wa_message_id, chat_id, sender, sender_profile, type, checked, self.clock.now(),
                            undelivered=set(recipients), unread=set(recipients), client_id=client_id)
+        self._remember(message)
         if is_group(chat_id):
             self._to_inbox(chat_id, message.as_received())
         return message
 
+    def _remember(self, message: _Message) -> None:
+        self._index[message.wa_message_id] = message
+        while len(self._index) > MESSAGE_INDEX_LIMIT:
+            self._index.popitem(last=False)
+
+    def _in_chat(self, message: _Message, jid: str, chat_id: str) -> bool:
+        """Whether `message` is in the chat `chat_id` as `jid` sees it (a group, or the one-to-one chat)."""
+        if is_group(message.chat_id):
+            return chat_id == message.chat_id
+        return {message.sender, message.chat_id} == {jid, chat_id}
+
+    def _protocol(self, sender: str, chat_id: str, type: str, content: dict[str, Any]) -> dict[str, Any]:
+        """A reaction, edit, revoke or poll vote checked against the message it is about, as its recipients get
+        it."""
+        target = self._index.get(content.get("target") or content["poll"])
+        if target is None or not self._in_chat(target, sender, chat_id):
+            raise Refusal("the message it is about is not in this chat", "NOT_FOUND")
+        age = (self.clock.now() - target.timestamp).total_seconds()
+        if type == "edit":
+            if target.sender != sender or target.type != "text":
+                raise Refusal("only the sender of a text message can edit it")
+            if age > EDIT_WINDOW:
+                raise Refusal("the message is too old to edit (15 minutes)")
+        elif type == "revoke":
+            admin = is_group(chat_id) and self._member_group(chat_id, sender).roles.get(sender) != "MEMBER"
+            if target.sender != sender and not admin:
+                raise Refusal("only the sender (or a group admin) can delete a message for everyone")
+            if age > REVOKE_WINDOW:
+                raise Refusal("the message is too old to delete for everyone")
+        elif type == "poll_vote":
+            poll = target.content.get("poll") if target.type == "poll" else None
+            if poll is None:
+                raise Refusal("a vote is on a poll")
+            options = content["options"]
+            if any(option not in poll["options"] for option in options) or len(set(options)) != len(options):
+                raise Refusal("a vote picks options of the poll, each once")
+            if len(options) > 1 and not poll["allow_multiple_answers"]:
+                raise Refusal("this poll takes one option")
+            # WhatsApp encrypts votes; a recipient matches the SHA-256 of each option against the poll.
+            return {"poll": target.wa_message_id,
+                    "selected_hashes": [hashlib.sha256(option.encode()).hexdigest() for option in options]}
+        return content
+
+    def _keep_blob(self, media: Media, data: bytes) -> None:
+        if hashlib.sha256(data).hexdigest() != media.sha256 or len(data) != media.size:
+            raise Refusal("the uploaded file does not match its description (size, SHA-256)")
+        self._blobs[media.sha256] = data
+        self._blobs.move_to_end(media.sha256)
+        while sum(len(blob) for blob in self._blobs.values()) > MEDIA_LIMIT_BYTES and len(self._blobs) > 1:
+            self._blobs.popitem(last=False)
+
     def _arrive(self, message: _Message) -> None:
         for jid in sorted(message.undelivered):
+            if message.sender in self._blocked.get(jid, ()):
+                continue  # never delivered while blocked: the sender sees one tick
             if self._reachable(jid):
                 self._deliver(message, jid)
             else:
@@ -906,7 +1111,7 @@ class SimulatedNetwork:
         self._to_inbox(jid, received)
         for profile_id in self._linked(jid):
             if profile_id != message.sender_profile:
-                self._notify(profile_id, events.MESSAGE, deepcopy(received))
+                self._notify(profile_id, events.MESSAGE, message.as_received_by(self._push_name(message.sender)))
         if not message.undelivered:
             self._receipt(message, "delivered")
         read_delay = self._read_delays.get(jid, self.read_delay)
@@ -925,8 +1130,8 @@ class SimulatedNetwork:
     def _receipt(self, message: _Message, status: str) -> None:
         profile_id = message.sender_profile
         session = self._sessions.get(profile_id) if profile_id is not None else None
-        if profile_id is None or session is None or session.jid != message.sender:
-            return  # a simulated phone, or a device unlinked since it sent
+        if profile_id is None or session is None or session.jid != message.sender or message.protocol:
+            return  # a simulated phone, a device unlinked since it sent, or a message about another
         self._notify(profile_id, events.RECEIPT, {
             "wa_message_id": message.wa_message_id, "chat_id": message.chat_id, "status": status,
             "timestamp": self.clock.now()})

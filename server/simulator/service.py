@@ -127,7 +127,8 @@ class DeviceServicer(simulator_pb2_grpc.DeviceServiceServicer):
 
     def Send(self, request: pb.SendRequest, context: grpc.ServicerContext) -> pb.SendResponse:
         message = OutgoingMessage(request.chat_id, request.type, _content(request.content),
-                                  _media(request.media) if request.HasField("media") else None, request.id)
+                                  _media(request.media) if request.HasField("media") else None, request.id,
+                                  request.media.data)
         return pb.SendResponse(wa_message_id=self.network.send(self._attached(request.device), message))
 
     def Lookup(self, request: pb.LookupRequest, context: grpc.ServicerContext) -> pb.LookupResponse:
@@ -164,6 +165,33 @@ class DeviceServicer(simulator_pb2_grpc.DeviceServiceServicer):
     def InviteLink(self, request: pb.InviteLinkRequest, context: grpc.ServicerContext) -> pb.InviteLinkResponse:
         return pb.InviteLinkResponse(code=self.network.invite_link(self._attached(request.device), request.group_id,
                                                                     revoke=request.revoke))
+
+    def DeleteForMe(self, request: pb.DeleteForMeRequest, context: grpc.ServicerContext) -> pb.DeleteForMeResponse:
+        self.network.delete_for_me(self._attached(request.device), request.chat_id, request.wa_message_id)
+        return pb.DeleteForMeResponse()
+
+    def MarkRead(self, request: pb.MarkReadRequest, context: grpc.ServicerContext) -> pb.MarkReadResponse:
+        self.network.mark_read(self._attached(request.device), request.chat_id, list(request.wa_message_ids))
+        return pb.MarkReadResponse()
+
+    def SendPresence(self, request: pb.SendPresenceRequest, context: grpc.ServicerContext
+                     ) -> pb.SendPresenceResponse:
+        self.network.send_presence(self._attached(request.device), request.chat_id, request.presence)
+        return pb.SendPresenceResponse()
+
+    def GetPicture(self, request: pb.GetPictureRequest, context: grpc.ServicerContext) -> pb.GetPictureResponse:
+        url, picture_id = self.network.get_picture(self._attached(request.device), request.chat_id)
+        return pb.GetPictureResponse(url=url, picture_id=picture_id)
+
+    def UpdateBlocklist(self, request: pb.UpdateBlocklistRequest, context: grpc.ServicerContext
+                        ) -> pb.UpdateBlocklistResponse:
+        return pb.UpdateBlocklistResponse(blocked=self.network.update_blocklist(
+            self._attached(request.device), request.action, list(request.chat_ids)))
+
+    def DownloadMedia(self, request: pb.DownloadMediaRequest, context: grpc.ServicerContext
+                      ) -> pb.DownloadMediaResponse:
+        return pb.DownloadMediaResponse(data=self.network.download_media(self._attached(request.device),
+                                                                         request.sha256))
 
     # Connections and attachments
 
@@ -224,7 +252,8 @@ class PhoneServicer(simulator_pb2_grpc.PhoneServiceServicer):
 
     def SendFrom(self, request: pb.SendFromRequest, context: grpc.ServicerContext) -> pb.SendFromResponse:
         wa_message_id = self.network.send_from(request.phone, request.to, request.type, _content(request.content),
-                                               _media(request.media) if request.HasField("media") else None)
+                                               _media(request.media) if request.HasField("media") else None,
+                                               request.media.data)
         return pb.SendFromResponse(wa_message_id=wa_message_id)
 
     def JoinByInvite(self, request: pb.JoinByInviteRequest, context: grpc.ServicerContext) -> pb.JoinByInviteResponse:
@@ -267,6 +296,22 @@ class PhoneServicer(simulator_pb2_grpc.PhoneServiceServicer):
         self.network.set_push_name(request.phone, request.name)
         return pb.SetPushNameResponse()
 
+    def SetPicture(self, request: pb.SetPictureRequest, context: grpc.ServicerContext) -> pb.SetPictureResponse:
+        self.network.set_picture(request.phone, request.picture_id)
+        return pb.SetPictureResponse()
+
+    def ExpireMedia(self, request: pb.ExpireMediaRequest, context: grpc.ServicerContext) -> pb.ExpireMediaResponse:
+        self.network.expire_media(request.sha256)
+        return pb.ExpireMediaResponse()
+
+    def Presences(self, request: pb.PresencesRequest, context: grpc.ServicerContext) -> pb.PresencesResponse:
+        return pb.PresencesResponse(presences=[
+            pb.Presence(sender=entry["sender"], chat_id=entry["chat_id"], presence=entry["presence"],
+                        timestamp=to_timestamp(entry["timestamp"])) for entry in self.network.presences(request.phone)])
+
+    def ReadBy(self, request: pb.ReadByRequest, context: grpc.ServicerContext) -> pb.ReadByResponse:
+        return pb.ReadByResponse(wa_message_ids=self.network.read_by(request.phone))
+
 
 # The network's values as messages of the contract
 
@@ -306,7 +351,7 @@ def device_event(attachment: Attachment, event: Event) -> pb.DeviceEvent:
 def incoming_proto(entry: dict[str, Any]) -> pb.IncomingMessage:
     return pb.IncomingMessage(wa_message_id=entry["wa_message_id"], chat_id=entry["chat_id"], sender=entry["sender"],
                               type=entry["type"], content=json.dumps(entry["content"]),
-                              timestamp=to_timestamp(entry["timestamp"]))
+                              timestamp=to_timestamp(entry["timestamp"]), sender_name=entry.get("sender_name", ""))
 
 
 def group_proto(info: GroupInfo) -> pb.Group:
@@ -337,8 +382,13 @@ def _media(media: pb.Media) -> Media:
 # The process
 
 
+# Devices upload media with their messages: documents are up to 100 MiB.
+MAX_MESSAGE_BYTES = 101 * 1024 * 1024
+
+
 def build_server(settings: Settings, network: SimulatedNetwork, address: str) -> tuple[grpc.Server, int]:
-    server = runtime.new_server(settings, Interceptor(settings, uses_database=False), thread_name="simulator-rpc")
+    server = runtime.new_server(settings, Interceptor(settings, uses_database=False), thread_name="simulator-rpc",
+                                max_message_bytes=MAX_MESSAGE_BYTES)
     simulator_pb2_grpc.add_DeviceServiceServicer_to_server(DeviceServicer(network), server)
     simulator_pb2_grpc.add_PhoneServiceServicer_to_server(PhoneServicer(network), server)
     return server, runtime.listen(server, address)

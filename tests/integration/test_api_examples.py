@@ -23,7 +23,7 @@ import pytest
 from google.protobuf import descriptor_pool
 
 from gateway.field_rules import RULES
-from tests.support.api import wait_status
+from tests.support.api import wait_message, wait_status
 from tests.support.examples import ExampleRunner, load_document, validator, walkthrough
 from tests.support.net import LOCALHOST, free_port
 from tests.support.stack import Stack, postgres_database, running_stack
@@ -47,7 +47,11 @@ EXAMPLE_WEBHOOK_URL = "https://example.com/hook"
 ALIASES = {"BulkService.SendBulk": ("", "batchId"), "BulkService.GetBatch": ("", "batchId"),
            "GroupService.CreateGroup": ("group", "groupId"), "GroupService.GetGroup": ("", "groupId")}
 NEEDS_STATUS = {"ProfileService.GetProfileQr": "QR_READY", "MessageService": "CONNECTED", "BulkService": "CONNECTED",
-                "GroupService": "CONNECTED"}
+                "GroupService": "CONNECTED", "ChatService": "CONNECTED",
+                "ProfileService.GetContactPicture": "CONNECTED", "ProfileService.BlockContacts": "CONNECTED",
+                "ProfileService.UnblockContacts": "CONNECTED"}
+# Operations on a message WhatsApp must have taken first, as a reader of the docs would wait for its `waMessageId`.
+NEEDS_SENT = {"MessageService.ReactToMessage", "MessageService.EditMessage", "MessageService.DeleteMessage"}
 
 
 class _Receiver(BaseHTTPRequestHandler):
@@ -94,6 +98,8 @@ def test_every_example_works_and_every_field_rule_holds(examples_stack, receiver
             wanted = NEEDS_STATUS.get(name) or NEEDS_STATUS.get(name.split(".")[0])
             if wanted:
                 wait_status(client, runner.swap(EXAMPLE_PROFILE), wanted, timeout=30)
+            if name in NEEDS_SENT:
+                wait_message(client, runner.swap(example["path"]["id"]), "SENT", "DELIVERED", "READ")
             response, data = runner.send(name, example)
             assert response.status_code == 200, (name, response.text)
             operation = runner.operations[name]
@@ -247,7 +253,7 @@ def _text_of_length(current: Any, length: int) -> str:
 
 # Valid items to build lists with, for list fields an example leaves empty.
 _SAMPLE_ITEMS = {"mentions": "628123456789", "tags": "tag", "options": "option", "scopes": "messages:send",
-                 "events": "*", "participants": "628123456789"}
+                 "events": "*", "participants": "628123456789", "message_ids": "msg_unknown"}
 
 
 def _distinct(field: Any, current: Any, count: int) -> list[Any]:
@@ -257,7 +263,7 @@ def _distinct(field: Any, current: Any, count: int) -> list[Any]:
     sample = current[0] if current else _SAMPLE_ITEMS[field.name]
     if isinstance(sample, dict):  # bulk items: identical ones are still separate messages
         return [copy.deepcopy(sample) for _ in range(count)]
-    if field.name in ("participants", "mentions"):
+    if field.name in ("participants", "mentions", "chat_ids"):
         return [f"6281234{i:05d}" for i in range(count)]  # distinct numbers that are on WhatsApp
     return [f"{sample}{i}" for i in range(count)]
 

@@ -116,11 +116,13 @@ class Bulk(bulk_pb2_grpc.BulkServiceServicer):
 
 
 class Messages(messages_pb2_grpc.MessageServiceServicer):
-    """Answers a document send with its size, so a test sees the whole body arrived."""
+    """Answers a media send with its size, so a test sees the whole body arrived."""
 
     def SendDocument(self, request, context):
         return messages_pb2.Message(id="msg-1", content=messages_pb2.MessageContent(
             caption=str(len(request.media.data))))
+
+    SendAudio = SendSticker = SendDocument
 
 
 @pytest.fixture(scope="module")
@@ -376,7 +378,7 @@ def test_unknown_route_is_not_found(http: httpx.Client) -> None:
 @pytest.mark.parametrize(("method", "path", "allowed"), [
     ("PUT", "/api/profiles", "GET, POST"),
     ("POST", "/api/profiles/p1", "GET, DELETE"),
-    ("DELETE", "/api/messages/text", "POST, GET"),  # also the path of GET /api/messages/{id}
+    ("PUT", "/api/messages/text", "POST, PATCH, DELETE, GET"),  # also the path of /api/messages/{id}
     ("GET", "/api/bulk/send?x=1", "POST"),
 ])
 def test_known_path_with_an_undeclared_method_is_405_with_allow(http: httpx.Client, method: str, path: str,
@@ -468,6 +470,8 @@ def document_body(size: int) -> bytes:
 @pytest.mark.parametrize(("route", "make_body", "limit"), [
     ("/api/bulk/send", bulk_body, BULK_LIMIT),
     ("/api/messages/document", document_body, MEDIA_LIMIT),
+    ("/api/messages/audio", document_body, MEDIA_LIMIT),
+    ("/api/messages/sticker", document_body, MEDIA_LIMIT),
 ])
 def test_larger_routes_take_bodies_up_to_their_limit(http: httpx.Client, route: str, make_body: Any,
                                                       limit: int) -> None:

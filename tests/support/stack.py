@@ -213,6 +213,8 @@ def running_stack(database_url: str, *, engine_hosts: int = 1, **extra_env: str)
         "WAGW_SIMULATOR_PORT": str(simulator_port),
         "WAGW_SIMULATOR_TIME_SCALE": "0.05",
         "WAGW_SIMULATOR_STATE": os.path.join(state_dir.name, "network.db"),
+        # The engine hosts' media store (downloaded media), the stack's own.
+        "WAGW_MEDIA_DIR": os.path.join(state_dir.name, "media"),
         "WAGW_RATE_LIMIT_PAUSE_S": "2",
         "WAGW_INTERNAL_TOKEN": INTERNAL_TOKEN,
         # The real Redis at REDIS_URL, in a namespace of this stack's own.

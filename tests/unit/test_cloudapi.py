@@ -25,6 +25,7 @@ from server.engine_host.engines.base import (
     GROUP,
     LOGGED_OUT,
     MESSAGE,
+    REACTION,
     RECEIPT,
     EngineError,
     EngineEvent,
@@ -199,8 +200,9 @@ def test_credentials_are_declared_secret():
 
 def test_supports_exactly_what_the_cloud_api_can_do():
     assert CloudApiEngine.spec.supports == {
-        "send_text", "send_image", "send_video", "send_document", "send_location", "send_contact",
-        "list_groups", "get_group", "update_group", "remove_participants", "invite_link", "revoke_invite_link",
+        "send_text", "send_image", "send_video", "send_document", "send_location", "send_contact", "send_audio",
+        "send_sticker", "list_groups", "get_group", "update_group", "remove_participants", "invite_link",
+        "revoke_invite_link", "react", "mark_read", "presence", "block", "unblock", "download_media",
     }
 
 
@@ -632,16 +634,20 @@ def incoming(message: dict[str, Any], **extra: Any) -> dict[str, Any]:
     ({"type": "text", "text": {"body": "Is my order ready?"}}, "text", {"text": "Is my order ready?"}),
     ({"type": "image", "image": {"caption": "the damage", "mime_type": "image/jpeg", "sha256": "HASH",
                                  "id": "1003383421387256"}},
-     "image", {"media": {"id": "1003383421387256", "mimetype": "image/jpeg"}, "caption": "the damage"}),
+     "image", {"media": {"mimetype": "image/jpeg"}, "caption": "the damage"}),
     ({"type": "video", "video": {"mime_type": "video/mp4", "sha256": "HASH", "id": "1245367290000000"}},
-     "video", {"media": {"id": "1245367290000000", "mimetype": "video/mp4"}}),
+     "video", {"media": {"mimetype": "video/mp4"}}),
     ({"type": "document", "document": {"filename": "po-981.pdf", "mime_type": "application/pdf", "sha256": "HASH",
                                        "id": "1314345673000000", "caption": "PO"}},
-     "document", {"media": {"id": "1314345673000000", "mimetype": "application/pdf", "filename": "po-981.pdf"},
+     "document", {"media": {"mimetype": "application/pdf", "filename": "po-981.pdf"},
                   "caption": "PO"}),
     ({"type": "audio", "audio": {"mime_type": "audio/ogg; codecs=opus", "sha256": "HASH", "id": "4218889",
                                  "voice": True}},
-     "document", {"media": {"id": "4218889", "mimetype": "audio/ogg; codecs=opus"}}),
+     "audio", {"media": {"mimetype": "audio/ogg; codecs=opus"}, "voice_note": True}),
+    ({"type": "sticker", "sticker": {"mime_type": "image/webp", "id": "771", "animated": False,
+                                     "sha256": "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="}},
+     "sticker", {"media": {"mimetype": "image/webp",
+                           "sha256": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"}}),
     ({"type": "location", "location": {"latitude": -6.175392, "longitude": 106.827153, "name": "Monas",
                                        "address": "Gambir, Jakarta", "url": "https://maps.example"}},
      "location", {"location": {"latitude": -6.175392, "longitude": 106.827153, "name": "Monas",
@@ -660,7 +666,10 @@ def incoming(message: dict[str, Any], **extra: Any) -> dict[str, Any]:
                              "vcard": "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Budi\\, S.E.\r\n"
                                       "TEL;type=CELL;waid=628111222333:+62 811-1222-333\r\nEND:VCARD\r\n"
                                       "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Sari\r\nORG:Toko\\; Sari\r\n"
-                                      "TEL;type=CELL:+62 21 555 0101\r\nEND:VCARD"}}),
+                                      "TEL;type=CELL:+62 21 555 0101\r\nEND:VCARD"},
+                 "contacts": [{"full_name": "Budi, S.E.", "phone_number": "+628111222333", "organization": ""},
+                              {"full_name": "Sari", "phone_number": "+62 21 555 0101",
+                               "organization": "Toko; Sari"}]}),
     ({"type": "interactive", "interactive": {"type": "button_reply",
                                              "button_reply": {"id": "confirm", "title": "Confirm order"}}},
      "text", {"text": "Confirm order"}),
@@ -670,9 +679,18 @@ def incoming(message: dict[str, Any], **extra: Any) -> dict[str, Any]:
     ({"type": "button", "button": {"payload": "STOP", "text": "Stop promotions"}}, "text", {"text": "Stop promotions"}),
 ])
 def test_incoming_messages(message: dict[str, Any], kind: str, content: dict[str, Any]):
-    assert events_from_webhook(incoming(message)) == [(PHONE_ID, EngineEvent(MESSAGE, {
-        "wa_message_id": "wamid.IN", "chat_id": USER_CHAT, "sender": USER_CHAT, "type": kind, "content": content,
-        "timestamp": WHEN}))]
+    expected = {"wa_message_id": "wamid.IN", "chat_id": USER_CHAT, "sender": USER_CHAT, "type": kind,
+                "content": content, "timestamp": WHEN}
+    if kind in ("image", "video", "document", "audio", "sticker"):  # downloaded later by Meta's media id
+        expected["media_ref"] = {"id": message[message["type"]]["id"]}
+    assert events_from_webhook(incoming(message)) == [(PHONE_ID, EngineEvent(MESSAGE, expected))]
+
+
+def test_incoming_reactions():
+    for emoji in ("👍", ""):
+        payload = incoming({"type": "reaction", "reaction": {"message_id": WAMID, "emoji": emoji}})
+        assert events_from_webhook(payload) == [(PHONE_ID, EngineEvent(REACTION, {
+            "target": WAMID, "chat_id": USER_CHAT, "sender": USER_CHAT, "emoji": emoji, "timestamp": WHEN}))]
 
 
 def test_incoming_group_message_is_in_the_group_chat():
@@ -683,7 +701,6 @@ def test_incoming_group_message_is_in_the_group_chat():
 
 
 @pytest.mark.parametrize("message", [
-    {"type": "reaction", "reaction": {"message_id": WAMID, "emoji": "👍"}},
     {"type": "unsupported", "errors": [{"code": 131051, "title": "Message type unknown",
                                         "message": "Message type unknown"}]},
     {"type": "interactive", "interactive": {"type": "nfm_reply", "nfm_reply": {"response_json": "{}"}}},

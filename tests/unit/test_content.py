@@ -84,8 +84,8 @@ def test_in_a_bulk_item_the_field_carries_the_items_path(type_name, fields, fiel
 
 
 def test_an_unknown_type_names_the_type_field():
-    assert refusal("STICKER", body(text="x")).metadata["field"] == "type"
-    assert refusal("STICKER", body(text="x"), "messages[0].content").metadata["field"] == "messages[0].content.type"
+    assert refusal("REACTION", body(text="x")).metadata["field"] == "type"
+    assert refusal("REACTION", body(text="x"), "messages[0].content").metadata["field"] == "messages[0].content.type"
 
 
 def test_inline_media_over_the_limit_is_payload_too_large():

@@ -12,7 +12,7 @@ from playhouse.migrate import SchemaMigrator
 from playhouse.migrate import migrate as run_operations
 
 from server.core import db, migrations
-from server.core.models import Event, Profile, SendGate
+from server.core.models import Event, Message, Profile, SendGate
 from tests.support.stack import postgres_database
 from worker import sweeper
 
@@ -117,3 +117,30 @@ def test_version_5_database_upgrades_to_durable_jobs(database_url):
         assert "busy_until" not in columns
         assert "queued_at" not in {column.name for column in db.database.get_columns("message")}
         assert SendGate.get(SendGate.profile == "waiting").due_at is not None
+
+
+def test_version_6_database_upgrades_to_conversations(database_url):
+    """A database of the release before conversations: the message's conversation columns and the chat index are
+    added, and its old rows read as messages without reactions, edits or media."""
+    db.open_database(database_url)
+    migrations.migrate()
+    names = ("sender_name", "reactions", "edits", "edited_at", "revoked_at", "deleted_at", "poll_votes", "media_ref")
+    with db.database.connection_context():
+        sql = db.database.execute_sql
+        sql("DROP INDEX message_profile_id_chat_id_created_at")
+        for column in names:
+            sql(f"ALTER TABLE message DROP COLUMN {column}")
+        migrations.SchemaVersion.delete().execute()
+        migrations.SchemaVersion.create(version=6)
+        Profile.create(id="chatty", name="old", engine="simulator")
+        sql("INSERT INTO message (id, profile_id, chat_id, direction, type, content, status, error, reply_to, "
+            "mentions, sender, attempts, created_at, updated_at) VALUES ('msg_old', 'chatty', '62811@s.whatsapp.net',"
+            " 'INBOUND', 'TEXT', '{\"text\": \"hi\"}', 'RECEIVED', '', '', '[]', '', 0, '2026-11-29 00:00:00', "
+            "'2026-11-29 00:00:00')")
+    assert migrations.migrate() == migrations.latest_version()
+    with db.database.connection_context():
+        assert set(names) <= {column.name for column in db.database.get_columns("message")}
+        assert any(index.columns == ["profile_id", "chat_id", "created_at"]
+                   for index in db.database.get_indexes("message"))
+        old = Message.get_by_id("msg_old")
+        assert (old.reactions, old.edits, old.revoked_at, old.media_ref) == (None, None, None, None)

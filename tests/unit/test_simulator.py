@@ -413,7 +413,8 @@ def test_incoming_message_from_a_test_phone(net):
     wa_id = net.send_from(CAROL, ALICE, "text", {"text": "Hello from Carol"})
     [received] = alice.of(events.MESSAGE)
     assert received == {"wa_message_id": wa_id, "chat_id": jid(CAROL), "sender": jid(CAROL), "type": "text",
-                        "content": {"text": "Hello from Carol"}, "timestamp": received["timestamp"]}
+                        "content": {"text": "Hello from Carol"}, "timestamp": received["timestamp"],
+                        "sender_name": "Simulated 0003"}
     with pytest.raises(SimulationError):
         net.send_from(UNREGISTERED, ALICE, "text", {"text": "x"})
 

@@ -165,7 +165,7 @@ def test_a_device_logs_in_sends_receives_and_hears_its_receipts(service, new_lin
                        "timestamp": start + dt.timedelta(seconds=1.2)}
     [received] = bob_host.wait(lambda: bob_host.of(base.MESSAGE), "message")
     assert received == {"wa_message_id": wa_id, "chat_id": jid(ALICE), "sender": jid(ALICE), "type": "text",
-                        "content": {"text": "Hello Bob!"}, "timestamp": start}
+                        "content": {"text": "Hello Bob!"}, "timestamp": start, "sender_name": "Simulated 0001"}
     assert alice.send(text(jid(BOB), "Hello Bob!", "msg_1")) == wa_id  # a repeat is recognised
     assert [m["content"]["text"] for m in service.network.inbox(BOB)] == ["Hello Bob!"]
     assert alice.lookup([BOB, UNREGISTERED]) == {BOB: True, UNREGISTERED: False}

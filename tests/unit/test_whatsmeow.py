@@ -336,7 +336,7 @@ def test_location_contact_and_poll(builder: tuple[NewClient, list[MediaType]]) -
     assert multiple.pollCreationMessage.contextInfo.stanzaID == "3EB0ABC"
 
     with pytest.raises(NotSupported):
-        build_message(client, outgoing("sticker", {}))
+        build_message(client, outgoing("reaction", {}))
 
 
 # Events through neonize's dispatch path
@@ -391,7 +391,8 @@ def test_session_events_map_to_ours(session: tuple[WhatsmeowEngine, MemoryStore,
     feed(client, message_event("3EB0A3", source(ann, ann), Message(extendedTextMessage=ExtendedTextMessage(
         text="see https://example.com"))))
     feed(client, message_event("3EB0A4", source(ann, jid(ME), from_me=True), Message(conversation="mine")))
-    feed(client, message_event("3EB0A5", source(ann, ann), Message(stickerMessage=StickerMessage())))
+    feed(client, message_event("3EB0A5", source(ann, ann), Message(stickerMessage=StickerMessage(
+        mimetype="image/webp"))))
     feed(client, nz.Receipt(MessageSource=source(ann, ann), MessageIDs=["3EB0B1", "3EB0B2"],
                             Timestamp=NOW_MS // 1000, Type=nz.Receipt.DELIVERED))
     feed(client, nz.Receipt(MessageSource=source(ann, ann), MessageIDs=["3EB0B1"], Timestamp=NOW_MS // 1000 + 5,
@@ -409,12 +410,17 @@ def test_session_events_map_to_ours(session: tuple[WhatsmeowEngine, MemoryStore,
     at = dt.datetime.fromtimestamp(NOW_MS / 1000, dt.UTC)
     assert [(event.type, event.data) for event in events] == [
         (MESSAGE, {"wa_message_id": "3EB0A1", "chat_id": f"{ANN}@s.whatsapp.net", "sender": f"{ANN}@s.whatsapp.net",
-                   "type": "text", "content": {"text": "hello"}, "timestamp": at}),
+                   "type": "text", "content": {"text": "hello"}, "timestamp": at, "sender_name": "Ann"}),
         (MESSAGE, {"wa_message_id": "3EB0A2", "chat_id": GROUP_ID,
                    "sender": f"{ANN}@s.whatsapp.net", "type": "image",
-                   "content": {"caption": "menu", "media": {"mimetype": "image/jpeg"}}, "timestamp": at}),
+                   "content": {"caption": "menu", "media": {"mimetype": "image/jpeg"}}, "timestamp": at,
+                   "sender_name": "Ann"}),
         (MESSAGE, {"wa_message_id": "3EB0A3", "chat_id": f"{ANN}@s.whatsapp.net", "sender": f"{ANN}@s.whatsapp.net",
-                   "type": "text", "content": {"text": "see https://example.com"}, "timestamp": at}),
+                   "type": "text", "content": {"text": "see https://example.com"}, "timestamp": at,
+                   "sender_name": "Ann"}),
+        (MESSAGE, {"wa_message_id": "3EB0A5", "chat_id": f"{ANN}@s.whatsapp.net", "sender": f"{ANN}@s.whatsapp.net",
+                   "type": "sticker", "content": {"media": {"mimetype": "image/webp"}}, "timestamp": at,
+                   "sender_name": "Ann"}),
         (RECEIPT, {"wa_message_id": "3EB0B1", "chat_id": f"{ANN}@s.whatsapp.net", "status": "delivered",
                    "timestamp": at}),
         (RECEIPT, {"wa_message_id": "3EB0B2", "chat_id": f"{ANN}@s.whatsapp.net", "status": "delivered",

@@ -26,7 +26,7 @@ from google.rpc import error_details_pb2 as google_dot_rpc_dot_error__details__p
 from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14wagw/v1/errors.proto\x12\x07wagw.v1\x1a\x1egoogle/rpc/error_details.proto\x1a\x17google/rpc/status.proto\"a\n\x10\x45rrorDetailTypes\x12\"\n\x06status\x18\x01 \x01(\x0b\x32\x12.google.rpc.Status\x12)\n\nerror_info\x18\x02 \x01(\x0b\x32\x15.google.rpc.ErrorInfo*\xe0\x02\n\x0b\x45rrorReason\x12\x1c\n\x18\x45RROR_REASON_UNSPECIFIED\x10\x00\x12\x14\n\x10VALIDATION_ERROR\x10\x01\x12\x10\n\x0cUNAUTHORIZED\x10\x02\x12\r\n\tFORBIDDEN\x10\x03\x12\r\n\tNOT_FOUND\x10\x04\x12\x0c\n\x08\x43ONFLICT\x10\x05\x12\x19\n\x15PROFILE_NOT_CONNECTED\x10\x06\x12\x15\n\x11PAYLOAD_TOO_LARGE\x10\x07\x12\x10\n\x0cRATE_LIMITED\x10\x08\x12\x11\n\rNOT_SUPPORTED\x10\t\x12\x10\n\x0c\x45NGINE_ERROR\x10\n\x12\x0f\n\x0bUNAVAILABLE\x10\x0b\x12\x0c\n\x08INTERNAL\x10\x0c\x12\x13\n\x0fNOT_IMPLEMENTED\x10\r\x12\x13\n\x0fNOT_GROUP_ADMIN\x10\x0e\x12\x16\n\x12METHOD_NOT_ALLOWED\x10\x0f\x12\x15\n\x11HEADERS_TOO_LARGE\x10\x10\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14wagw/v1/errors.proto\x12\x07wagw.v1\x1a\x1egoogle/rpc/error_details.proto\x1a\x17google/rpc/status.proto\"a\n\x10\x45rrorDetailTypes\x12\"\n\x06status\x18\x01 \x01(\x0b\x32\x12.google.rpc.Status\x12)\n\nerror_info\x18\x02 \x01(\x0b\x32\x15.google.rpc.ErrorInfo*\xea\x02\n\x0b\x45rrorReason\x12\x1c\n\x18\x45RROR_REASON_UNSPECIFIED\x10\x00\x12\x14\n\x10VALIDATION_ERROR\x10\x01\x12\x10\n\x0cUNAUTHORIZED\x10\x02\x12\r\n\tFORBIDDEN\x10\x03\x12\r\n\tNOT_FOUND\x10\x04\x12\x0c\n\x08\x43ONFLICT\x10\x05\x12\x19\n\x15PROFILE_NOT_CONNECTED\x10\x06\x12\x15\n\x11PAYLOAD_TOO_LARGE\x10\x07\x12\x10\n\x0cRATE_LIMITED\x10\x08\x12\x11\n\rNOT_SUPPORTED\x10\t\x12\x10\n\x0c\x45NGINE_ERROR\x10\n\x12\x0f\n\x0bUNAVAILABLE\x10\x0b\x12\x0c\n\x08INTERNAL\x10\x0c\x12\x13\n\x0fNOT_IMPLEMENTED\x10\r\x12\x13\n\x0fNOT_GROUP_ADMIN\x10\x0e\x12\x16\n\x12METHOD_NOT_ALLOWED\x10\x0f\x12\x15\n\x11HEADERS_TOO_LARGE\x10\x10\x12\x08\n\x04GONE\x10\x11\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,7 +34,7 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'wagw.v1.errors_pb2', _globa
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ERRORREASON']._serialized_start=190
-  _globals['_ERRORREASON']._serialized_end=542
+  _globals['_ERRORREASON']._serialized_end=552
   _globals['_ERRORDETAILTYPES']._serialized_start=90
   _globals['_ERRORDETAILTYPES']._serialized_end=187
 # @@protoc_insertion_point(module_scope)

@@ -27,6 +27,7 @@ class ErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     NOT_GROUP_ADMIN: _ClassVar[ErrorReason]
     METHOD_NOT_ALLOWED: _ClassVar[ErrorReason]
     HEADERS_TOO_LARGE: _ClassVar[ErrorReason]
+    GONE: _ClassVar[ErrorReason]
 ERROR_REASON_UNSPECIFIED: ErrorReason
 VALIDATION_ERROR: ErrorReason
 UNAUTHORIZED: ErrorReason
@@ -44,6 +45,7 @@ NOT_IMPLEMENTED: ErrorReason
 NOT_GROUP_ADMIN: ErrorReason
 METHOD_NOT_ALLOWED: ErrorReason
 HEADERS_TOO_LARGE: ErrorReason
+GONE: ErrorReason
 
 class ErrorDetailTypes(_message.Message):
     __slots__ = ("status", "error_info")

@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
 from wagw.v1 import messages_pb2 as wagw_dot_v1_dot_messages__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -26,7 +27,8 @@ if _version_not_supported:
 
 
 class MessageServiceStub:
-    """MessageService sends the seven kinds of message and reports their delivery.
+    """MessageService sends the nine kinds of message, reports their delivery, and acts on sent and received
+    messages (reactions, edits, deletions, their media).
 
     Every send is stored first (status PENDING) and answered at once; a worker then delivers it through the
     profile's send gate (one send at a time per profile, its minimum gap and daily cap): SENT when WhatsApp
@@ -78,6 +80,36 @@ class MessageServiceStub:
                 request_serializer=wagw_dot_v1_dot_messages__pb2.SendPollRequest.SerializeToString,
                 response_deserializer=wagw_dot_v1_dot_messages__pb2.Message.FromString,
                 _registered_method=True)
+        self.SendAudio = channel.unary_unary(
+                '/wagw.v1.MessageService/SendAudio',
+                request_serializer=wagw_dot_v1_dot_messages__pb2.SendAudioRequest.SerializeToString,
+                response_deserializer=wagw_dot_v1_dot_messages__pb2.Message.FromString,
+                _registered_method=True)
+        self.SendSticker = channel.unary_unary(
+                '/wagw.v1.MessageService/SendSticker',
+                request_serializer=wagw_dot_v1_dot_messages__pb2.SendStickerRequest.SerializeToString,
+                response_deserializer=wagw_dot_v1_dot_messages__pb2.Message.FromString,
+                _registered_method=True)
+        self.ReactToMessage = channel.unary_unary(
+                '/wagw.v1.MessageService/ReactToMessage',
+                request_serializer=wagw_dot_v1_dot_messages__pb2.ReactToMessageRequest.SerializeToString,
+                response_deserializer=wagw_dot_v1_dot_messages__pb2.Message.FromString,
+                _registered_method=True)
+        self.EditMessage = channel.unary_unary(
+                '/wagw.v1.MessageService/EditMessage',
+                request_serializer=wagw_dot_v1_dot_messages__pb2.EditMessageRequest.SerializeToString,
+                response_deserializer=wagw_dot_v1_dot_messages__pb2.Message.FromString,
+                _registered_method=True)
+        self.DeleteMessage = channel.unary_unary(
+                '/wagw.v1.MessageService/DeleteMessage',
+                request_serializer=wagw_dot_v1_dot_messages__pb2.DeleteMessageRequest.SerializeToString,
+                response_deserializer=wagw_dot_v1_dot_messages__pb2.Message.FromString,
+                _registered_method=True)
+        self.GetMessageMedia = channel.unary_unary(
+                '/wagw.v1.MessageService/GetMessageMedia',
+                request_serializer=wagw_dot_v1_dot_messages__pb2.GetMessageMediaRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
         self.GetMessage = channel.unary_unary(
                 '/wagw.v1.MessageService/GetMessage',
                 request_serializer=wagw_dot_v1_dot_messages__pb2.GetMessageRequest.SerializeToString,
@@ -91,7 +123,8 @@ class MessageServiceStub:
 
 
 class MessageServiceServicer:
-    """MessageService sends the seven kinds of message and reports their delivery.
+    """MessageService sends the nine kinds of message, reports their delivery, and acts on sent and received
+    messages (reactions, edits, deletions, their media).
 
     Every send is stored first (status PENDING) and answered at once; a worker then delivers it through the
     profile's send gate (one send at a time per profile, its minimum gap and daily cap): SENT when WhatsApp
@@ -152,6 +185,62 @@ class MessageServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SendAudio(self, request, context):
+        """Sends an audio file (OGG, MP3, M4A/AAC, AMR or WAV, up to 16 MiB) by URL or base64. With `voiceNote`, a
+        push-to-talk voice note: converted to OGG/Opus when it is in another format, with its duration and
+        waveform filled in. Media that is not audio is a VALIDATION_ERROR naming `media`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SendSticker(self, request, context):
+        """Sends a sticker: a WebP image, or a PNG or JPEG converted to a 512×512 WebP. A sticker over 1 MiB (after
+        the conversion) is a VALIDATION_ERROR naming `media`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReactToMessage(self, request, context):
+        """Reacts to a message (sent or received) with one emoji; an empty emoji removes the profile's reaction. The
+        message must have reached WhatsApp (`waMessageId` set), else CONFLICT. Answers the message with its
+        reactions. Needs `messages:send`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EditMessage(self, request, context):
+        """Edits the text of a TEXT message the profile sent, within WhatsApp's edit window (15 minutes after it was
+        sent): past it, or for a message that is not an outbound text WhatsApp took, CONFLICT saying why. The old
+        text is kept in `editHistory`; a `message.edited` event follows. Needs `messages:send`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteMessage(self, request, context):
+        """Deletes a message for everyone (revokes it): only the profile's own messages, within WhatsApp's window
+        (about two days), else CONFLICT. With `forMe=true`, deletes it only from the profile's own devices (any
+        message, where the engine supports it). Answers the message with its `revokeTime` or `deleteTime`; a
+        `message.revoked` event follows a revoke. Needs `messages:send`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetMessageMedia(self, request, context):
+        """Gets the media file of an image, video, document, audio or sticker message, sent or received: the bytes
+        themselves, with their Content-Type and a Content-Disposition naming the file. Received media is
+        downloaded from WhatsApp on demand and kept in the gateway's media store (WAGW_MEDIA_DIR) for later
+        reads. NOT_FOUND when WhatsApp no longer has the file (or the message has no media); GONE (410) once the
+        message is older than the media retention (WAGW_MEDIA_RETENTION_DAYS).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetMessage(self, request, context):
         """Gets one message, outbound or inbound, with its current status.
         """
@@ -204,6 +293,36 @@ def add_MessageServiceServicer_to_server(servicer, server):
                     request_deserializer=wagw_dot_v1_dot_messages__pb2.SendPollRequest.FromString,
                     response_serializer=wagw_dot_v1_dot_messages__pb2.Message.SerializeToString,
             ),
+            'SendAudio': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendAudio,
+                    request_deserializer=wagw_dot_v1_dot_messages__pb2.SendAudioRequest.FromString,
+                    response_serializer=wagw_dot_v1_dot_messages__pb2.Message.SerializeToString,
+            ),
+            'SendSticker': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendSticker,
+                    request_deserializer=wagw_dot_v1_dot_messages__pb2.SendStickerRequest.FromString,
+                    response_serializer=wagw_dot_v1_dot_messages__pb2.Message.SerializeToString,
+            ),
+            'ReactToMessage': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReactToMessage,
+                    request_deserializer=wagw_dot_v1_dot_messages__pb2.ReactToMessageRequest.FromString,
+                    response_serializer=wagw_dot_v1_dot_messages__pb2.Message.SerializeToString,
+            ),
+            'EditMessage': grpc.unary_unary_rpc_method_handler(
+                    servicer.EditMessage,
+                    request_deserializer=wagw_dot_v1_dot_messages__pb2.EditMessageRequest.FromString,
+                    response_serializer=wagw_dot_v1_dot_messages__pb2.Message.SerializeToString,
+            ),
+            'DeleteMessage': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteMessage,
+                    request_deserializer=wagw_dot_v1_dot_messages__pb2.DeleteMessageRequest.FromString,
+                    response_serializer=wagw_dot_v1_dot_messages__pb2.Message.SerializeToString,
+            ),
+            'GetMessageMedia': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMessageMedia,
+                    request_deserializer=wagw_dot_v1_dot_messages__pb2.GetMessageMediaRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
             'GetMessage': grpc.unary_unary_rpc_method_handler(
                     servicer.GetMessage,
                     request_deserializer=wagw_dot_v1_dot_messages__pb2.GetMessageRequest.FromString,
@@ -223,7 +342,8 @@ def add_MessageServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class MessageService:
-    """MessageService sends the seven kinds of message and reports their delivery.
+    """MessageService sends the nine kinds of message, reports their delivery, and acts on sent and received
+    messages (reactions, edits, deletions, their media).
 
     Every send is stored first (status PENDING) and answered at once; a worker then delivers it through the
     profile's send gate (one send at a time per profile, its minimum gap and daily cap): SENT when WhatsApp
@@ -413,6 +533,168 @@ class MessageService:
             '/wagw.v1.MessageService/SendPoll',
             wagw_dot_v1_dot_messages__pb2.SendPollRequest.SerializeToString,
             wagw_dot_v1_dot_messages__pb2.Message.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendAudio(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wagw.v1.MessageService/SendAudio',
+            wagw_dot_v1_dot_messages__pb2.SendAudioRequest.SerializeToString,
+            wagw_dot_v1_dot_messages__pb2.Message.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendSticker(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wagw.v1.MessageService/SendSticker',
+            wagw_dot_v1_dot_messages__pb2.SendStickerRequest.SerializeToString,
+            wagw_dot_v1_dot_messages__pb2.Message.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReactToMessage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wagw.v1.MessageService/ReactToMessage',
+            wagw_dot_v1_dot_messages__pb2.ReactToMessageRequest.SerializeToString,
+            wagw_dot_v1_dot_messages__pb2.Message.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EditMessage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wagw.v1.MessageService/EditMessage',
+            wagw_dot_v1_dot_messages__pb2.EditMessageRequest.SerializeToString,
+            wagw_dot_v1_dot_messages__pb2.Message.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteMessage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wagw.v1.MessageService/DeleteMessage',
+            wagw_dot_v1_dot_messages__pb2.DeleteMessageRequest.SerializeToString,
+            wagw_dot_v1_dot_messages__pb2.Message.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMessageMedia(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wagw.v1.MessageService/GetMessageMedia',
+            wagw_dot_v1_dot_messages__pb2.GetMessageMediaRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
             options,
             channel_credentials,
             insecure,

@@ -14,6 +14,52 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ContactPicture(_message.Message):
+    __slots__ = ("chat_id", "url", "picture_id")
+    CHAT_ID_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    PICTURE_ID_FIELD_NUMBER: _ClassVar[int]
+    chat_id: str
+    url: str
+    picture_id: str
+    def __init__(self, chat_id: _Optional[str] = ..., url: _Optional[str] = ..., picture_id: _Optional[str] = ...) -> None: ...
+
+class GetContactPictureRequest(_message.Message):
+    __slots__ = ("id", "chat_id")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    CHAT_ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    chat_id: str
+    def __init__(self, id: _Optional[str] = ..., chat_id: _Optional[str] = ...) -> None: ...
+
+class BlockContactsRequest(_message.Message):
+    __slots__ = ("id", "chat_ids")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    CHAT_IDS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    chat_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, id: _Optional[str] = ..., chat_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class BlockContactsResponse(_message.Message):
+    __slots__ = ("chat_ids",)
+    CHAT_IDS_FIELD_NUMBER: _ClassVar[int]
+    chat_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, chat_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class UnblockContactsRequest(_message.Message):
+    __slots__ = ("id", "chat_ids")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    CHAT_IDS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    chat_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, id: _Optional[str] = ..., chat_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class UnblockContactsResponse(_message.Message):
+    __slots__ = ("chat_ids",)
+    CHAT_IDS_FIELD_NUMBER: _ClassVar[int]
+    chat_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, chat_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class Profile(_message.Message):
     __slots__ = ("id", "name", "engine", "status", "phone_number", "last_error", "send_limits", "labels", "create_time", "update_time", "has_session")
     class Engine(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):

@@ -81,6 +81,21 @@ class ProfileServiceStub:
                 request_serializer=wagw_dot_v1_dot_profiles__pb2.LogoutProfileRequest.SerializeToString,
                 response_deserializer=wagw_dot_v1_dot_profiles__pb2.Profile.FromString,
                 _registered_method=True)
+        self.GetContactPicture = channel.unary_unary(
+                '/wagw.v1.ProfileService/GetContactPicture',
+                request_serializer=wagw_dot_v1_dot_profiles__pb2.GetContactPictureRequest.SerializeToString,
+                response_deserializer=wagw_dot_v1_dot_profiles__pb2.ContactPicture.FromString,
+                _registered_method=True)
+        self.BlockContacts = channel.unary_unary(
+                '/wagw.v1.ProfileService/BlockContacts',
+                request_serializer=wagw_dot_v1_dot_profiles__pb2.BlockContactsRequest.SerializeToString,
+                response_deserializer=wagw_dot_v1_dot_profiles__pb2.BlockContactsResponse.FromString,
+                _registered_method=True)
+        self.UnblockContacts = channel.unary_unary(
+                '/wagw.v1.ProfileService/UnblockContacts',
+                request_serializer=wagw_dot_v1_dot_profiles__pb2.UnblockContactsRequest.SerializeToString,
+                response_deserializer=wagw_dot_v1_dot_profiles__pb2.UnblockContactsResponse.FromString,
+                _registered_method=True)
 
 
 class ProfileServiceServicer:
@@ -153,6 +168,30 @@ class ProfileServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetContactPicture(self, request, context):
+        """Gets the profile picture a contact (or group) shows to this profile: a URL to the image on WhatsApp's
+        servers, valid for a while, and the picture's id (it changes when they change it). NOT_FOUND when they
+        have none, or hide it from this profile. Needs `profiles:read`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BlockContacts(self, request, context):
+        """Blocks people: WhatsApp delivers nothing from them to the profile, and the profile cannot message them.
+        Needs `profiles:write`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnblockContacts(self, request, context):
+        """Unblocks people blocked before. Needs `profiles:write`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ProfileServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -195,6 +234,21 @@ def add_ProfileServiceServicer_to_server(servicer, server):
                     servicer.LogoutProfile,
                     request_deserializer=wagw_dot_v1_dot_profiles__pb2.LogoutProfileRequest.FromString,
                     response_serializer=wagw_dot_v1_dot_profiles__pb2.Profile.SerializeToString,
+            ),
+            'GetContactPicture': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetContactPicture,
+                    request_deserializer=wagw_dot_v1_dot_profiles__pb2.GetContactPictureRequest.FromString,
+                    response_serializer=wagw_dot_v1_dot_profiles__pb2.ContactPicture.SerializeToString,
+            ),
+            'BlockContacts': grpc.unary_unary_rpc_method_handler(
+                    servicer.BlockContacts,
+                    request_deserializer=wagw_dot_v1_dot_profiles__pb2.BlockContactsRequest.FromString,
+                    response_serializer=wagw_dot_v1_dot_profiles__pb2.BlockContactsResponse.SerializeToString,
+            ),
+            'UnblockContacts': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnblockContacts,
+                    request_deserializer=wagw_dot_v1_dot_profiles__pb2.UnblockContactsRequest.FromString,
+                    response_serializer=wagw_dot_v1_dot_profiles__pb2.UnblockContactsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -419,6 +473,87 @@ class ProfileService:
             '/wagw.v1.ProfileService/LogoutProfile',
             wagw_dot_v1_dot_profiles__pb2.LogoutProfileRequest.SerializeToString,
             wagw_dot_v1_dot_profiles__pb2.Profile.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetContactPicture(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wagw.v1.ProfileService/GetContactPicture',
+            wagw_dot_v1_dot_profiles__pb2.GetContactPictureRequest.SerializeToString,
+            wagw_dot_v1_dot_profiles__pb2.ContactPicture.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BlockContacts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wagw.v1.ProfileService/BlockContacts',
+            wagw_dot_v1_dot_profiles__pb2.BlockContactsRequest.SerializeToString,
+            wagw_dot_v1_dot_profiles__pb2.BlockContactsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnblockContacts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wagw.v1.ProfileService/UnblockContacts',
+            wagw_dot_v1_dot_profiles__pb2.UnblockContactsRequest.SerializeToString,
+            wagw_dot_v1_dot_profiles__pb2.UnblockContactsResponse.FromString,
             options,
             channel_credentials,
             insecure,

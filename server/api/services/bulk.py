@@ -59,7 +59,8 @@ def _items(request: bulk_pb2.SendBulkRequest, engine: str) -> list[dict]:
     for index, item in enumerate(request.messages):
         prefix = f"messages[{index}]"
         if not item.type:
-            raise invalid(f"{prefix}.type", "is required: text, image, video, document, location, contact or poll")
+            raise invalid(f"{prefix}.type", "is required: text, image, video, document, location, contact, poll, "
+                                              "audio or sticker")
         type_name = messages_pb2.MessageType.Name(item.type)
         operation = send_operation(type_name.lower())
         if not supports(engine, operation):

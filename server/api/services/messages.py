@@ -1,21 +1,29 @@
-"""MessageService: the seven sends (stored first, delivered by the workers) and reading messages back."""
+"""MessageService: the sends (stored first, delivered by the workers), reading messages back, and acting on sent
+and received messages through the profile's engine (reactions, edits, deletions, media)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
+from urllib.parse import quote
 
 import grpc
+from google.api import httpbody_pb2
 from google.protobuf import json_format
 
 from server.api.auth import current_principal, get_visible
-from server.api.services.profiles import acting_profile
-from server.core import content, lifecycle
+from server.api.services.chat_calls import chat_call, download_media
+from server.api.services.profiles import acting_profile, get_profile
+from server.core import content, engine_specs, lifecycle
+from server.core.config import Settings, load
 from server.core.convert import from_timestamp, to_timestamp
+from server.core.db import utcnow
 from server.core.engine_specs import send_operation
-from server.core.errors import invalid
+from server.core.errors import ApiError, invalid
 from server.core.models import Message
 from server.core.pagination import paginate
 from server.core.phones import is_group, normalize_chat_id
+from server.core.rpc import add_response_header
 from wagw.v1 import messages_pb2, messages_pb2_grpc
 
 MAX_MENTIONS = 50
@@ -26,7 +34,9 @@ def to_proto(row: Message) -> messages_pb2.Message:
     if "media" in stored:
         # The file itself is not echoed back: it can be megabytes, and the caller has it.
         stored["media"] = {key: value for key, value in stored["media"].items() if key != "data"}
-    return messages_pb2.Message(
+    if row.type == "POLL" and "poll" in stored:
+        stored["poll"] = {**stored["poll"], "results": lifecycle.poll_results(stored["poll"], row.poll_votes)}
+    message = messages_pb2.Message(
         id=row.id, profile_id=row.profile_id, chat_id=row.chat_id,
         direction=messages_pb2.Message.Direction.Value(row.direction),
         type=messages_pb2.MessageType.Value(row.type),
@@ -36,8 +46,20 @@ def to_proto(row: Message) -> messages_pb2.Message:
         mentions=row.mentions, sender=row.sender,
         create_time=to_timestamp(row.created_at), sent_time=to_timestamp(row.sent_at),
         delivered_time=to_timestamp(row.delivered_at), read_time=to_timestamp(row.read_at),
-        update_time=to_timestamp(row.updated_at),
+        update_time=to_timestamp(row.updated_at), sender_name=row.sender_name or "",
+        edit_time=to_timestamp(row.edited_at), revoke_time=to_timestamp(row.revoked_at),
+        delete_time=to_timestamp(row.deleted_at),
     )
+    for reaction in row.reactions or ():
+        message.reactions.add(sender=reaction["sender"], emoji=reaction["emoji"], from_me=reaction["from_me"],
+                              time=to_timestamp(_when(reaction["time"])))
+    for edit in row.edits or ():
+        message.edit_history.add(text=edit["text"], replace_time=to_timestamp(_when(edit["replaced_at"])))
+    return message
+
+
+def _when(stamp: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(stamp.removesuffix("Z"))
 
 
 def idempotency_key(request: Any, context: grpc.ServicerContext) -> str:
@@ -50,6 +72,9 @@ def idempotency_key(request: Any, context: grpc.ServicerContext) -> str:
 
 
 class MessageServicer(messages_pb2_grpc.MessageServiceServicer):
+    def __init__(self, settings: Settings | None = None):
+        self.media_retention = dt.timedelta(days=(settings or load()).media_retention_days)
+
     def _send(self, type_name: str, request: Any, context: grpc.ServicerContext,
               message_content: messages_pb2.MessageContent, *, mentions: list[str] | None = None
               ) -> messages_pb2.Message:
@@ -105,9 +130,65 @@ class MessageServicer(messages_pb2_grpc.MessageServiceServicer):
             body.poll.CopyFrom(request.poll)
         return self._send("POLL", request, context, body)
 
+    def SendAudio(self, request: messages_pb2.SendAudioRequest, context: grpc.ServicerContext
+                  ) -> messages_pb2.Message:
+        body = messages_pb2.MessageContent(voice_note=request.voice_note)
+        if request.HasField("media"):
+            body.media.CopyFrom(request.media)
+        return self._send("AUDIO", request, context, body)
+
+    def SendSticker(self, request: messages_pb2.SendStickerRequest, context: grpc.ServicerContext
+                    ) -> messages_pb2.Message:
+        body = messages_pb2.MessageContent()
+        if request.HasField("media"):
+            body.media.CopyFrom(request.media)
+        return self._send("STICKER", request, context, body)
+
+    def ReactToMessage(self, request: messages_pb2.ReactToMessageRequest, context: grpc.ServicerContext
+                       ) -> messages_pb2.Message:
+        emoji = content.check_emoji(request.emoji)
+        message = _visible(request.id)
+        profile = acting_profile(message.profile_id, engine_specs.REACT)
+        lifecycle.check_reactable(message)
+        chat_call(profile, engine_specs.REACT, message_id=message.id, emoji=emoji)
+        return to_proto(Message.get_by_id(message.id))
+
+    def EditMessage(self, request: messages_pb2.EditMessageRequest, context: grpc.ServicerContext
+                    ) -> messages_pb2.Message:
+        text = content.check_text(request.text)
+        message = _visible(request.id)
+        profile = acting_profile(message.profile_id, engine_specs.EDIT)
+        lifecycle.check_editable(message, utcnow())
+        chat_call(profile, engine_specs.EDIT, message_id=message.id, text=text)
+        return to_proto(Message.get_by_id(message.id))
+
+    def DeleteMessage(self, request: messages_pb2.DeleteMessageRequest, context: grpc.ServicerContext
+                      ) -> messages_pb2.Message:
+        message = _visible(request.id)
+        operation = engine_specs.DELETE_FOR_ME if request.for_me else engine_specs.REVOKE
+        profile = acting_profile(message.profile_id, operation)
+        if request.for_me:
+            lifecycle.check_on_whatsapp(message)
+        else:
+            lifecycle.check_revocable(message, utcnow())
+        chat_call(profile, operation, message_id=message.id)
+        return to_proto(Message.get_by_id(message.id))
+
+    def GetMessageMedia(self, request: messages_pb2.GetMessageMediaRequest, context: grpc.ServicerContext
+                        ) -> httpbody_pb2.HttpBody:
+        message = _visible(request.id)
+        if not message.content.get("media"):
+            raise ApiError("NOT_FOUND", f"message '{message.id}' ({message.type}) has no media")
+        if utcnow() - message.created_at > self.media_retention:
+            raise ApiError("GONE", f"the media of message '{message.id}' is past its retention of "
+                                   f"{self.media_retention.days} days and is no longer kept")
+        media = download_media(get_profile(message.profile_id), message.id)
+        add_response_header("content-disposition", _attachment(media.filename))
+        return httpbody_pb2.HttpBody(content_type=media.mimetype or "application/octet-stream", data=media.data)
+
     def GetMessage(self, request: messages_pb2.GetMessageRequest, context: grpc.ServicerContext
                    ) -> messages_pb2.Message:
-        return to_proto(get_visible(Message.get_or_none(Message.id == request.id), "message", request.id))
+        return to_proto(_visible(request.id))
 
     def ListMessages(self, request: messages_pb2.ListMessagesRequest, context: grpc.ServicerContext
                      ) -> messages_pb2.ListMessagesResponse:
@@ -132,6 +213,19 @@ class MessageServicer(messages_pb2_grpc.MessageServiceServicer):
         rows, token, total = paginate(query, Message.id, request.page_size, request.page_token, newest_first=True)
         return messages_pb2.ListMessagesResponse(messages=[to_proto(row) for row in rows], next_page_token=token,
                                                  total_size=total)
+
+
+def _visible(message_id: str) -> Message:
+    """The caller's message by id (NOT_FOUND for an unknown id and for another's message alike)."""
+    if not message_id.strip():
+        raise invalid("id", "is required")
+    return get_visible(Message.get_or_none(Message.id == message_id), "message", message_id)
+
+
+def _attachment(filename: str) -> str:
+    """A Content-Disposition naming the file: plain ASCII, and RFC 5987's UTF-8 form for any other name."""
+    ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in filename) or "file"
+    return f'attachment; filename="{ascii_name}"; filename*=UTF-8\'\'{quote(filename)}'
 
 
 def _media_content(request: Any) -> messages_pb2.MessageContent:

@@ -1,8 +1,10 @@
-"""ProfileService: the WhatsApp numbers the gateway drives. Session control arrives with the engines."""
+"""ProfileService: the WhatsApp numbers the gateway drives, their sessions, and what a number decides about
+others (contact pictures, blocking)."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Any
 
 import grpc
 import peewee
@@ -10,7 +12,8 @@ import segno
 from google.protobuf import empty_pb2, json_format
 
 from server.api.auth import current_principal
-from server.core import validation
+from server.api.services.chat_calls import chat_call
+from server.core import engine_specs, validation
 from server.core.config import Settings
 from server.core.convert import to_timestamp
 from server.core.db import Prepared, utcnow, write_transaction
@@ -20,7 +23,7 @@ from server.core.hosts import VIEW_S, alive_hosts, effective_status
 from server.core.ids import new_id
 from server.core.models import EngineSession, Profile
 from server.core.pagination import paginate
-from server.core.phones import normalize_phone
+from server.core.phones import is_group, normalize_chat_id, normalize_phone
 from server.engine_host import client as engine_client
 from wagw.engine.v1 import engine_host_pb2
 from wagw.v1 import profiles_pb2, profiles_pb2_grpc
@@ -188,4 +191,36 @@ class ProfileServicer(profiles_pb2_grpc.ProfileServiceServicer):
         profile = get_profile(request.id)
         engine_client.call(profile, lambda host: host.Logout, engine_host_pb2.LogoutRequest(profile_id=profile.id))
         return to_proto(get_profile(profile.id))
+
+    def GetContactPicture(self, request: profiles_pb2.GetContactPictureRequest, context: grpc.ServicerContext
+                          ) -> profiles_pb2.ContactPicture:
+        if not request.chat_id.strip():
+            raise invalid("chatId", "is required")
+        chat_id = normalize_chat_id(request.chat_id, "chatId")
+        profile = acting_profile(request.id, engine_specs.CONTACT_PICTURE)
+        answer = chat_call(profile, engine_specs.CONTACT_PICTURE, chat_id=chat_id)
+        return profiles_pb2.ContactPicture(chat_id=chat_id, url=answer.get("url", ""),
+                                           picture_id=answer.get("picture_id", ""))
+
+    def BlockContacts(self, request: profiles_pb2.BlockContactsRequest, context: grpc.ServicerContext
+                      ) -> profiles_pb2.BlockContactsResponse:
+        return profiles_pb2.BlockContactsResponse(chat_ids=_blocklist(request, engine_specs.BLOCK))
+
+    def UnblockContacts(self, request: profiles_pb2.UnblockContactsRequest, context: grpc.ServicerContext
+                        ) -> profiles_pb2.UnblockContactsResponse:
+        return profiles_pb2.UnblockContactsResponse(chat_ids=_blocklist(request, engine_specs.UNBLOCK))
+
+
+MAX_BLOCK = 100
+
+
+def _blocklist(request: Any, operation: str) -> list[str]:
+    """Block or unblock the request's people through the profile's engine; their canonical chat ids."""
+    if not 1 <= len(request.chat_ids) <= MAX_BLOCK:
+        raise invalid("chatIds", f"give 1 to {MAX_BLOCK} chat ids")
+    chat_ids = list(dict.fromkeys(normalize_chat_id(raw, "chatIds") for raw in request.chat_ids))
+    if any(is_group(chat_id) for chat_id in chat_ids):
+        raise invalid("chatIds", "groups cannot be blocked: leave the group instead")
+    profile = acting_profile(request.id, operation)
+    return list(chat_call(profile, operation, chat_ids=chat_ids).get("chat_ids", chat_ids))
 

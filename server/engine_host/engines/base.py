@@ -17,7 +17,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-from server.core.engine_specs import LOOKUP, EngineSpec, NotSupported, send_operation
+from server.core.engine_specs import (
+    BLOCK,
+    CONTACT_PICTURE,
+    DELETE_FOR_ME,
+    DOWNLOAD_MEDIA,
+    EDIT,
+    LOOKUP,
+    MARK_READ,
+    PRESENCE,
+    REACT,
+    REVOKE,
+    UNBLOCK,
+    EngineSpec,
+    NotSupported,
+    send_operation,
+)
 from server.core.errors import ApiError
 
 # Event types an engine emits, and their `data`:
@@ -34,6 +49,12 @@ RECEIPT = "receipt"          # {"wa_message_id", "chat_id", "status": "server"|"
 GROUP = "group"              # {"group_id", "action": "join"|"leave"|"promote"|"demote"|"subject"|"description"|
                              #  "settings"|"create", "participants": [chat ids], "by": chat id, ...}
 FAILED = "failed"            # {"reason": str}: the session cannot work until something changes
+# What WhatsApp carries as messages about other messages (`target`: the WhatsApp id of the message concerned):
+REACTION = "reaction"        # {"target", "chat_id", "sender", "emoji" ("" removes), "timestamp"}
+EDITED = "edited"            # {"target", "chat_id", "sender", "text", "timestamp"}
+REVOKED = "revoked"          # {"target", "chat_id", "sender", "timestamp"}: deleted for everyone
+POLL_VOTE = "poll_vote"      # {"target" (the poll), "chat_id", "voter", "option_hashes": [hex SHA-256 of each
+                             #  option chosen; none: the vote was withdrawn], "timestamp"}
 
 
 @dataclass(frozen=True)
@@ -62,11 +83,35 @@ class SessionStore(Protocol):
 
 @dataclass(frozen=True)
 class Media:
-    """Media ready to send: the bytes (downloaded or decoded by the caller), their type and file name."""
+    """Media ready to send: the bytes (downloaded or decoded by the caller), their type and file name; a voice
+    note's length and waveform (server/core/media_convert.py)."""
 
     data: bytes
     mimetype: str
     filename: str = ""
+    seconds: int = 0
+    waveform: bytes = b""
+
+
+@dataclass(frozen=True)
+class MessageRef:
+    """A message as WhatsApp knows it, to act on: its id, its chat, who sent it (our chat id; "" for the profile
+    itself) and its type."""
+
+    wa_message_id: str
+    chat_id: str
+    sender: str = ""
+    type: str = "text"
+
+    @property
+    def from_me(self) -> bool:
+        return not self.sender
+
+
+@dataclass(frozen=True)
+class Picture:
+    url: str
+    picture_id: str
 
 
 @dataclass(frozen=True)
@@ -89,16 +134,26 @@ class OutgoingMessage:
 
 @dataclass(frozen=True)
 class IncomingMessage:
+    """A received message. Media is described in `content.media` ({mimetype, size, filename, sha256}); how to
+    download it again is `media_ref` (the engine's own keys, never shown to callers)."""
+
     wa_message_id: str
     chat_id: str
     sender: str
     type: str
     content: dict[str, Any]
     timestamp: dt.datetime
+    sender_name: str = ""
+    media_ref: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"wa_message_id": self.wa_message_id, "chat_id": self.chat_id, "sender": self.sender,
+        data = {"wa_message_id": self.wa_message_id, "chat_id": self.chat_id, "sender": self.sender,
                 "type": self.type, "content": self.content, "timestamp": self.timestamp}
+        if self.sender_name:
+            data["sender_name"] = self.sender_name
+        if self.media_ref is not None:
+            data["media_ref"] = self.media_ref
+        return data
 
 
 @dataclass(frozen=True)
@@ -186,6 +241,46 @@ class Engine(ABC):
     def lookup(self, phone_numbers: list[str]) -> dict[str, bool]:
         """Which of these E.164 numbers are on WhatsApp."""
         raise NotSupported(self.name, LOOKUP)
+
+    # Conversations
+
+    def react(self, message: MessageRef, emoji: str) -> None:
+        """React to the message with one emoji; "" removes the profile's reaction."""
+        raise NotSupported(self.name, REACT)
+
+    def edit(self, message: MessageRef, text: str) -> None:
+        """Replace the text of a text message the profile sent."""
+        raise NotSupported(self.name, EDIT)
+
+    def revoke(self, message: MessageRef) -> None:
+        """Delete a message the profile sent, for everyone."""
+        raise NotSupported(self.name, REVOKE)
+
+    def delete_for_me(self, message: MessageRef) -> None:
+        """Delete a message from the profile's own devices only."""
+        raise NotSupported(self.name, DELETE_FOR_ME)
+
+    def mark_read(self, chat_id: str, messages: list[MessageRef]) -> None:
+        """Send read receipts for received messages of one chat."""
+        raise NotSupported(self.name, MARK_READ)
+
+    def send_presence(self, chat_id: str, presence: str, last_received: MessageRef | None = None) -> None:
+        """Show the profile `typing`, `recording` or `paused` in the chat. `last_received` is the chat's newest
+        received message, for engines whose typing indicator hangs on one (the Cloud API)."""
+        raise NotSupported(self.name, PRESENCE)
+
+    def contact_picture(self, chat_id: str) -> Picture | None:
+        """The picture the contact or group shows to the profile; None when there is none (or it is hidden)."""
+        raise NotSupported(self.name, CONTACT_PICTURE)
+
+    def update_blocklist(self, chat_ids: list[str], block: bool) -> None:
+        """Block (or unblock) these people."""
+        raise NotSupported(self.name, BLOCK if block else UNBLOCK)
+
+    def download_media(self, media_ref: dict[str, Any]) -> bytes:
+        """The bytes of received media, by the `media_ref` the engine gave with the message. Raises NOT_FOUND when
+        WhatsApp no longer has the file."""
+        raise NotSupported(self.name, DOWNLOAD_MEDIA)
 
     # Groups
 

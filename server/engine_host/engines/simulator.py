@@ -50,9 +50,11 @@ from server.engine_host.engines.base import (
     EngineError,
     EngineEvent,
     GroupInfo,
+    MessageRef,
     OutgoingMessage,
     Participant,
     ParticipantResult,
+    Picture,
     SessionStore,
 )
 from wagw.simulator.v1 import simulator_pb2 as pb
@@ -303,8 +305,52 @@ class SimulatorEngine(Engine):
         if message.media is not None:
             data = message.media.data
             request.media.CopyFrom(pb.Media(mimetype=message.media.mimetype, filename=message.media.filename,
-                                            size=len(data), sha256=hashlib.sha256(data).hexdigest()))
+                                            size=len(data), sha256=hashlib.sha256(data).hexdigest(), data=data))
         return self.link.call("Send", request).wa_message_id
+
+    # Conversations: reactions, edits and revokes are messages about another message, as in WhatsApp
+
+    def react(self, message: MessageRef, emoji: str) -> None:
+        self._about(message, "reaction", emoji=emoji)
+
+    def edit(self, message: MessageRef, text: str) -> None:
+        self._about(message, "edit", text=text)
+
+    def revoke(self, message: MessageRef) -> None:
+        self._about(message, "revoke")
+
+    def _about(self, message: MessageRef, kind: str, **content: str) -> None:
+        self.link.call("Send", pb.SendRequest(device=self.link.device(self), chat_id=message.chat_id, type=kind,
+                                              content=json.dumps({"target": message.wa_message_id, **content})))
+
+    def delete_for_me(self, message: MessageRef) -> None:
+        self.link.call("DeleteForMe", pb.DeleteForMeRequest(device=self.link.device(self), chat_id=message.chat_id,
+                                                            wa_message_id=message.wa_message_id))
+
+    def mark_read(self, chat_id: str, messages: list[MessageRef]) -> None:
+        self.link.call("MarkRead", pb.MarkReadRequest(device=self.link.device(self), chat_id=chat_id,
+                                                      wa_message_ids=[m.wa_message_id for m in messages]))
+
+    def send_presence(self, chat_id: str, presence: str, last_received: MessageRef | None = None) -> None:
+        self.link.call("SendPresence", pb.SendPresenceRequest(device=self.link.device(self), chat_id=chat_id,
+                                                              presence=presence))
+
+    def contact_picture(self, chat_id: str) -> Picture | None:
+        try:
+            reply = self.link.call("GetPicture", pb.GetPictureRequest(device=self.link.device(self), chat_id=chat_id))
+        except EngineError as error:
+            if error.code == "NOT_FOUND":
+                return None
+            raise
+        return Picture(url=reply.url, picture_id=reply.picture_id)
+
+    def update_blocklist(self, chat_ids: list[str], block: bool) -> None:
+        self.link.call("UpdateBlocklist", pb.UpdateBlocklistRequest(
+            device=self.link.device(self), action="block" if block else "unblock", chat_ids=chat_ids))
+
+    def download_media(self, media_ref: dict[str, Any]) -> bytes:
+        return self.link.call("DownloadMedia", pb.DownloadMediaRequest(device=self.link.device(self),
+                                                                       sha256=str(media_ref.get("sha256", "")))).data
 
     def lookup(self, phone_numbers: list[str]) -> dict[str, bool]:
         reply = self.link.call("Lookup", pb.LookupRequest(device=self.link.device(self), phone_numbers=phone_numbers))
@@ -416,10 +462,7 @@ def _engine_event(event: pb.DeviceEvent) -> EngineEvent:
         until = _time(event.banned.until) if event.banned.HasField("until") else None
         return EngineEvent(base.BANNED, {"reason": event.banned.reason, "until": until})
     if kind == "message":
-        message = event.message
-        return EngineEvent(base.MESSAGE, {
-            "wa_message_id": message.wa_message_id, "chat_id": message.chat_id, "sender": message.sender,
-            "type": message.type, "content": json.loads(message.content), "timestamp": _time(message.timestamp)})
+        return _message_event(event.message)
     if kind == "receipt":
         receipt = event.receipt
         return EngineEvent(base.RECEIPT, {"wa_message_id": receipt.wa_message_id, "chat_id": receipt.chat_id,
@@ -433,6 +476,26 @@ def _engine_event(event: pb.DeviceEvent) -> EngineEvent:
                 data[name] = getattr(change, name)
         return EngineEvent(base.GROUP, data)
     raise ValueError(f"no engine event for a simulator '{kind}' event")
+
+
+# Messages about another message, as the engine interface's events (base.py).
+_ABOUT = {"reaction": base.REACTION, "edit": base.EDITED, "revoke": base.REVOKED}
+
+
+def _message_event(message: pb.IncomingMessage) -> EngineEvent:
+    content = json.loads(message.content)
+    common = {"chat_id": message.chat_id, "timestamp": _time(message.timestamp)}
+    if message.type in _ABOUT:
+        return EngineEvent(_ABOUT[message.type], {**common, "sender": message.sender, **content})
+    if message.type == "poll_vote":
+        return EngineEvent(base.POLL_VOTE, {**common, "voter": message.sender, "target": content["poll"],
+                                            "option_hashes": content.get("selected_hashes", [])})
+    media = content.get("media")
+    incoming = base.IncomingMessage(
+        wa_message_id=message.wa_message_id, chat_id=message.chat_id, sender=message.sender, type=message.type,
+        content=content, timestamp=_time(message.timestamp), sender_name=message.sender_name,
+        media_ref={"sha256": media["sha256"]} if media else None)
+    return EngineEvent(base.MESSAGE, incoming.as_dict())
 
 
 def _group(group: pb.Group) -> GroupInfo:

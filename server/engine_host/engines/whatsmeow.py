@@ -44,8 +44,10 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import psycopg
 from google.protobuf.message import Message as Proto
+from neonize.builder import build_edit, build_revoke
 from neonize.client import NewClient
 from neonize.events import (
     ClientOutdatedEv,
@@ -61,10 +63,11 @@ from neonize.events import (
     StreamReplacedEv,
     TemporaryBanEv,
 )
-from neonize.exc import NeonizeError
+from neonize.exc import GetProfilePictureError, NeonizeError
 from neonize.proto import Neonize_pb2 as neonize_proto
 from neonize.proto.waCompanionReg.WAWebProtobufsCompanionReg_pb2 import DeviceProps
 from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import (
+    AudioMessage,
     ContactMessage,
     ContextInfo,
     DocumentMessage,
@@ -72,9 +75,20 @@ from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import (
     ImageMessage,
     LocationMessage,
     Message,
+    PollVoteMessage,
+    ProtocolMessage,
+    StickerMessage,
     VideoMessage,
 )
-from neonize.utils.enum import MediaType, ParticipantChange, VoteType
+from neonize.utils.enum import (
+    BlocklistAction,
+    ChatPresence,
+    ChatPresenceMedia,
+    MediaType,
+    ParticipantChange,
+    ReceiptType,
+    VoteType,
+)
 from neonize.utils.jid import Jid2String, build_jid
 from PIL import Image
 
@@ -84,18 +98,23 @@ from server.core.engine_specs import (
     send_operation,
 )
 from server.core.errors import invalid
+from server.engine_host.engines import whatsapp_media
 from server.engine_host.engines.base import (
     BANNED,
     CONNECTED,
     DISCONNECTED,
+    EDITED,
     FAILED,
     GROUP,
     LOGGED_OUT,
     MESSAGE,
     PAIRING,
+    POLL_VOTE,
     QR,
     QR_TIMEOUT,
+    REACTION,
     RECEIPT,
+    REVOKED,
     Emit,
     Engine,
     EngineError,
@@ -103,9 +122,11 @@ from server.engine_host.engines.base import (
     GroupInfo,
     IncomingMessage,
     Media,
+    MessageRef,
     OutgoingMessage,
     Participant,
     ParticipantResult,
+    Picture,
     SessionStore,
 )
 
@@ -132,7 +153,15 @@ LID_SERVER = "lid"  # a person addressed by a WhatsApp-internal id instead of a 
 
 # What the phone lists under Linked devices; the browser also names the pairing-code client ("Chrome (Linux)").
 _DEVICE_PROPS = DeviceProps(os="WA Gateway", platformType=DeviceProps.CHROME)
-_MEDIA_TYPES = {"image": MediaType.MediaImage, "video": MediaType.MediaVideo, "document": MediaType.MediaDocument}
+_MEDIA_TYPES = {"image": MediaType.MediaImage, "video": MediaType.MediaVideo, "document": MediaType.MediaDocument,
+                "audio": MediaType.MediaAudio, "sticker": MediaType.MediaImage}
+# What WhatsApp's apps play as a push-to-talk voice note.
+VOICE_NOTE_MIMETYPE = "audio/ogg; codecs=opus"
+_PRESENCE = {"typing": (ChatPresence.CHAT_PRESENCE_COMPOSING, ChatPresenceMedia.CHAT_PRESENCE_MEDIA_TEXT),
+             "recording": (ChatPresence.CHAT_PRESENCE_COMPOSING, ChatPresenceMedia.CHAT_PRESENCE_MEDIA_AUDIO),
+             "paused": (ChatPresence.CHAT_PRESENCE_PAUSED, ChatPresenceMedia.CHAT_PRESENCE_MEDIA_TEXT)}
+# whatsmeow's answers for a picture there is none of, or one hidden from us.
+_NO_PICTURE = re.compile(r"not set|unauthorized|\b40[14]\b|item-not-found|not-authorized", re.I)
 _POLL_FIELDS = ("pollCreationMessage", "pollCreationMessageV2", "pollCreationMessageV3", "pollCreationMessageV5",
                 "pollCreationMessageV6")
 # whatsmeow's receipt types that move a sent message on; the others concern our own devices, retries or sync.
@@ -211,7 +240,8 @@ def build_message(client: NewClient, message: OutgoingMessage, context: ContextI
         # A plain `conversation` cannot carry a context; the extended form can.
         built = Message(extendedTextMessage=ExtendedTextMessage(text=text)) if context else Message(conversation=text)
     elif message.type in _MEDIA_TYPES:
-        built = _media_message(client, message.type, message.media, content.get("caption", ""))
+        built = _media_message(client, message.type, message.media, content.get("caption", ""),
+                               bool(content.get("voice_note")))
     elif message.type == "location":
         place = content.get("location") or {}
         built = Message(locationMessage=LocationMessage(
@@ -234,10 +264,26 @@ def build_message(client: NewClient, message: OutgoingMessage, context: ContextI
     return built
 
 
-def _media_message(client: NewClient, kind: str, media: Media | None, caption: str) -> Message:
-    """An image, video or document message. neonize's own builders are not used: its video builder needs ffmpeg
-    (optional, and absent on a plain host), and its image and document builders re-detect the mimetype and read
-    @mentions out of the caption."""
+def _audio_or_sticker(kind: str, fields: dict[str, Any], media: Media, voice_note: bool) -> Message:
+    """An AudioMessage (a push-to-talk voice note with its length and waveform when `voice_note`) or a
+    StickerMessage (WebP, with its size); neither carries a caption."""
+    fields.pop("caption")
+    if kind == "sticker":
+        with Image.open(BytesIO(media.data)) as image:
+            width, height = image.size
+        return Message(stickerMessage=StickerMessage(**fields, width=width, height=height, isAnimated=False))
+    if voice_note:
+        fields["mimetype"] = VOICE_NOTE_MIMETYPE
+        return Message(audioMessage=AudioMessage(**fields, PTT=True, seconds=media.seconds, waveform=media.waveform))
+    return Message(audioMessage=AudioMessage(**fields, PTT=False, seconds=media.seconds or None))
+
+
+def _media_message(client: NewClient, kind: str, media: Media | None, caption: str, voice_note: bool = False
+                   ) -> Message:
+    """An image, video, document, audio or sticker message. neonize's own builders are not used: its video and
+    audio builders run ffmpeg themselves (the gateway converted voice notes already, with their waveform, in
+    server/core/media_convert.py), its sticker builder converts again, and its image and document builders
+    re-detect the mimetype and read @mentions out of the caption."""
     if media is None:
         raise invalid("content.media", f"is required for {kind} messages")
     upload = client.upload(media.data, _MEDIA_TYPES[kind])
@@ -250,6 +296,8 @@ def _media_message(client: NewClient, kind: str, media: Media | None, caption: s
         return Message(imageMessage=ImageMessage(**fields, **_image_preview(media.data)))
     if kind == "video":
         return Message(videoMessage=VideoMessage(**fields))
+    if kind in ("audio", "sticker"):
+        return _audio_or_sticker(kind, fields, media, voice_note)
     name = media.filename or "file"
     return Message(documentMessage=DocumentMessage(**fields, fileName=name, title=name))
 
@@ -297,8 +345,8 @@ def _escape(text: str) -> str:
 
 def incoming_message(event: MessageEv) -> IncomingMessage | None:
     """Our IncomingMessage for a whatsmeow message event, or None for what the gateway does not carry: our own
-    messages sent from the phone, status updates, newsletters and broadcasts, and kinds without a message type
-    of ours (audio, stickers, reactions, edits, deletions, poll votes, …), which are logged at debug level."""
+    messages sent from the phone, status updates, newsletters and broadcasts, messages about other messages
+    (conversation_event's), and kinds without a message type of ours, which are logged at debug level."""
     info = event.Info
     source = info.MessageSource
     if source.IsFromMe or source.Chat.Server not in (USER_SERVER, LID_SERVER, GROUP_SERVER):
@@ -311,40 +359,116 @@ def incoming_message(event: MessageEv) -> IncomingMessage | None:
     kind, content = parsed
     return IncomingMessage(wa_message_id=info.ID, chat_id=to_chat_id(source.Chat, source.SenderAlt),
                            sender=to_chat_id(source.Sender, source.SenderAlt), type=kind, content=content,
-                           timestamp=_datetime(info.Timestamp))
+                           timestamp=_datetime(info.Timestamp), sender_name=info.Pushname,
+                           media_ref=_media_ref(kind, event.Message))
+
+
+# Where each kind of received media is in a WhatsApp message.
+_MEDIA_FIELDS = {"image": "imageMessage", "video": "videoMessage", "document": "documentMessage",
+                 "audio": "audioMessage", "sticker": "stickerMessage"}
 
 
 def message_content(message: Message) -> tuple[str, dict[str, Any]] | None:
     """Our message type and content (wagw.v1.MessageContent with snake_case keys) of a WhatsApp message, or None
-    for a kind the gateway has no type for. Media is described, not downloaded."""
+    for a kind the gateway has no type for. Media is described ({mimetype, size, filename, sha256}), not
+    downloaded."""
     if message.HasField("conversation"):
         return "text", {"text": message.conversation}
     if message.HasField("extendedTextMessage"):
         return "text", {"text": message.extendedTextMessage.text}
-    if message.HasField("imageMessage"):
-        image = message.imageMessage
-        return "image", {"caption": image.caption, "media": {"mimetype": image.mimetype}}
-    if message.HasField("videoMessage"):
-        video = message.videoMessage
-        return "video", {"caption": video.caption, "media": {"mimetype": video.mimetype}}
-    if message.HasField("documentMessage"):
-        document = message.documentMessage
-        return "document", {"caption": document.caption,
-                            "media": {"mimetype": document.mimetype, "filename": document.fileName}}
+    for kind, name in _MEDIA_FIELDS.items():
+        if message.HasField(name):
+            return kind, _media_content(kind, getattr(message, name))
     if message.HasField("locationMessage"):
         place = message.locationMessage
         return "location", {"location": {"latitude": place.degreesLatitude, "longitude": place.degreesLongitude,
                                          "name": place.name, "address": place.address}}
+    if message.HasField("liveLocationMessage"):
+        live = message.liveLocationMessage
+        return "location", {"location": {"latitude": live.degreesLatitude, "longitude": live.degreesLongitude,
+                                         "name": live.caption, "address": "", "live": True}}
     if message.HasField("contactMessage"):
-        card = message.contactMessage
-        return "contact", {"contact": {"full_name": card.displayName, "phone_number": _vcard_phone(card.vcard),
-                                       "vcard": card.vcard}}
+        return "contact", {"contact": _card(message.contactMessage)}
+    if message.HasField("contactsArrayMessage") and message.contactsArrayMessage.contacts:
+        cards = [_card(card) for card in message.contactsArrayMessage.contacts]
+        return "contact", {"contact": cards[0], "contacts": cards}
     for name in _POLL_FIELDS:
         if message.HasField(name):
             poll = getattr(message, name)
             return "poll", {"poll": {"question": poll.name, "options": [option.optionName for option in poll.options],
                                      "allow_multiple_answers": poll.selectableOptionsCount != 1}}
     return None
+
+
+def _card(card: ContactMessage) -> dict[str, str]:
+    return {"full_name": card.displayName, "phone_number": _vcard_phone(card.vcard), "vcard": card.vcard}
+
+
+def _media_content(kind: str, media: Any) -> dict[str, Any]:
+    described: dict[str, Any] = {"mimetype": media.mimetype}
+    if kind == "document":
+        described["filename"] = media.fileName
+    if media.fileLength:
+        described["size"] = media.fileLength
+    if media.fileSHA256:
+        described["sha256"] = media.fileSHA256.hex()
+    if kind == "audio" and media.seconds:
+        described["seconds"] = media.seconds
+    content: dict[str, Any] = {"media": described}
+    if kind in ("image", "video", "document"):
+        content["caption"] = media.caption
+    if kind == "audio":
+        content["voice_note"] = media.PTT
+    return content
+
+
+def _media_ref(kind: str, message: Message) -> dict[str, Any] | None:
+    """How to download a received message's media again, when it has media WhatsApp lets be downloaded."""
+    name = _MEDIA_FIELDS.get(kind)
+    media = getattr(message, name) if name else None
+    if media is None or not media.directPath or not media.mediaKey:
+        return None
+    return whatsapp_media.media_ref(kind, media)
+
+
+def conversation_event(event: MessageEv, decrypt_vote: Callable[[MessageEv], PollVoteMessage]
+                       ) -> EngineEvent | None:
+    """The REACTION, EDITED, REVOKED or POLL_VOTE event a whatsmeow message carries, or None when it is no
+    message about another message. Our own (sent from the phone) are left out, as incoming_message leaves them.
+    Poll votes arrive encrypted: `decrypt_vote` is whatsmeow's DecryptPollVote, which finds the poll's secret in
+    its store; the vote names each option by the SHA-256 of its text."""
+    info, message = event.Info, event.Message
+    source = info.MessageSource
+    if source.IsFromMe or source.Chat.Server not in (USER_SERVER, LID_SERVER, GROUP_SERVER):
+        return None
+    common = {"chat_id": to_chat_id(source.Chat, source.SenderAlt), "timestamp": _datetime(info.Timestamp)}
+    sender = to_chat_id(source.Sender, source.SenderAlt)
+    if message.HasField("editedMessage") and message.editedMessage.message.HasField("protocolMessage"):
+        message = message.editedMessage.message  # an edit whatsmeow did not unwrap
+    if message.HasField("reactionMessage"):
+        reaction = message.reactionMessage
+        return EngineEvent(REACTION, {**common, "target": reaction.key.ID, "sender": sender, "emoji": reaction.text})
+    if message.HasField("protocolMessage"):
+        protocol = message.protocolMessage
+        if protocol.type == ProtocolMessage.REVOKE:
+            return EngineEvent(REVOKED, {**common, "target": protocol.key.ID, "sender": sender})
+        if protocol.type == ProtocolMessage.MESSAGE_EDIT:
+            edited = message_content(protocol.editedMessage)
+            text = edited[1].get("text", "") if edited and edited[0] == "text" else ""
+            return EngineEvent(EDITED, {**common, "target": protocol.key.ID, "sender": sender, "text": text})
+        return None
+    if message.HasField("pollUpdateMessage"):
+        vote = decrypt_vote(event)
+        return EngineEvent(POLL_VOTE, {**common, "target": message.pollUpdateMessage.pollCreationMessageKey.ID,
+                                       "voter": sender, "option_hashes": [o.hex() for o in vote.selectedOptions]})
+    return None
+
+
+def _sender_jid(message: MessageRef) -> JID:
+    """The sender of a message to name in a reaction or revoke: empty for the profile's own (whatsmeow marks it
+    fromMe), else the person (their participant in a group)."""
+    return to_jid(message.sender) if message.sender else JID(User="", Server="", RawAgent=0, Device=0, Integrator=0,
+                                                              IsEmpty=True)
 
 
 def _vcard_phone(card: str) -> str:
@@ -499,6 +623,8 @@ class WhatsmeowEngine(Engine):
         self._qr_codes = 0
         self._parked: list[_Client] = []
         self._recent: OrderedDict[str, tuple[str, Message]] = OrderedDict()
+        # Received media is fetched from WhatsApp's CDN (whatsapp_media.py); tests give it a mock transport.
+        self._media_http = httpx.Client(timeout=whatsapp_media.TIMEOUT)
 
     @property
     def client(self) -> NewClient | None:
@@ -729,7 +855,11 @@ class WhatsmeowEngine(Engine):
     def _on_stream_replaced(self, _client: NewClient, _event: StreamReplacedEv) -> None:
         self._end(FAILED, {"reason": "another client opened this WhatsApp session (stream replaced)"})
 
-    def _on_message(self, _client: NewClient, event: MessageEv) -> None:
+    def _on_message(self, client: NewClient, event: MessageEv) -> None:
+        about = conversation_event(event, client.decrypt_poll_vote)
+        if about is not None:
+            self.emit(about)
+            return
         incoming = incoming_message(event)
         if incoming is not None:
             self._keep(incoming.wa_message_id, incoming.sender, event.Message)
@@ -813,6 +943,62 @@ class WhatsmeowEngine(Engine):
                 context.participant = quoted[0]
                 context.quotedMessage.CopyFrom(quoted[1])
         return context
+
+    # Conversations
+
+    def react(self, message: MessageRef, emoji: str) -> None:
+        chat = to_jid(message.chat_id)
+        self._call(lambda client: client.send_message(chat, client.build_reaction(
+            chat, _sender_jid(message), message.wa_message_id, emoji)))
+
+    def edit(self, message: MessageRef, text: str) -> None:
+        chat = to_jid(message.chat_id)
+        self._call(lambda client: client.send_message(chat, build_edit(chat, message.wa_message_id,
+                                                                       Message(conversation=text))))
+
+    def revoke(self, message: MessageRef) -> None:
+        chat = to_jid(message.chat_id)
+
+        def revoke(client: _Client) -> None:
+            me = client.me.JID
+            sender = me if message.from_me else _sender_jid(message)
+            client.send_message(chat, build_revoke(chat, sender, message.wa_message_id, me))
+
+        self._call(revoke)
+
+    def mark_read(self, chat_id: str, messages: list[MessageRef]) -> None:
+        """One read receipt per sender (in a group, each member's messages go to them)."""
+        chat = to_jid(chat_id)
+        by_sender: dict[str, list[str]] = {}
+        for message in messages:
+            by_sender.setdefault(message.sender or chat_id, []).append(message.wa_message_id)
+        for sender, ids in by_sender.items():
+            self._call(lambda client, ids=ids, sender=sender: client.mark_read(
+                *ids, chat=chat, sender=to_jid(sender), receipt=ReceiptType.READ))
+
+    def send_presence(self, chat_id: str, presence: str, last_received: MessageRef | None = None) -> None:
+        state, media = _PRESENCE[presence]
+        self._call(lambda client: client.send_chat_presence(to_jid(chat_id), state, media))
+
+    def contact_picture(self, chat_id: str) -> Picture | None:
+        def picture(client: _Client) -> neonize_proto.ProfilePictureInfo | None:
+            try:
+                return client.get_profile_picture(to_jid(chat_id))
+            except GetProfilePictureError as exc:
+                if _NO_PICTURE.search(str(exc)):
+                    return None
+                raise
+
+        info = self._call(picture)
+        return Picture(url=info.URL, picture_id=info.ID) if info is not None and info.URL else None
+
+    def update_blocklist(self, chat_ids: list[str], block: bool) -> None:
+        action = BlocklistAction.BLOCK if block else BlocklistAction.UNBLOCK
+        for chat_id in chat_ids:
+            self._call(lambda client, chat_id=chat_id: client.update_blocklist(to_jid(chat_id), action))
+
+    def download_media(self, media_ref: dict[str, Any]) -> bytes:
+        return whatsapp_media.download(media_ref, self._media_http)
 
     def lookup(self, phone_numbers: list[str]) -> dict[str, bool]:
         if not phone_numbers:

@@ -105,3 +105,35 @@ class GroupCallResponse(_message.Message):
     RESULT_FIELD_NUMBER: _ClassVar[int]
     result: _struct_pb2.Struct
     def __init__(self, result: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+
+class ChatCallRequest(_message.Message):
+    __slots__ = ("profile_id", "operation", "arguments")
+    PROFILE_ID_FIELD_NUMBER: _ClassVar[int]
+    OPERATION_FIELD_NUMBER: _ClassVar[int]
+    ARGUMENTS_FIELD_NUMBER: _ClassVar[int]
+    profile_id: str
+    operation: str
+    arguments: _struct_pb2.Struct
+    def __init__(self, profile_id: _Optional[str] = ..., operation: _Optional[str] = ..., arguments: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+
+class ChatCallResponse(_message.Message):
+    __slots__ = ("result",)
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    result: _struct_pb2.Struct
+    def __init__(self, result: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+
+class DownloadMediaRequest(_message.Message):
+    __slots__ = ("message_id",)
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    message_id: str
+    def __init__(self, message_id: _Optional[str] = ...) -> None: ...
+
+class DownloadMediaResponse(_message.Message):
+    __slots__ = ("data", "mimetype", "filename")
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    MIMETYPE_FIELD_NUMBER: _ClassVar[int]
+    FILENAME_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    mimetype: str
+    filename: str
+    def __init__(self, data: _Optional[bytes] = ..., mimetype: _Optional[str] = ..., filename: _Optional[str] = ...) -> None: ...

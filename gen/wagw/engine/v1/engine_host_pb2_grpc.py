@@ -71,6 +71,16 @@ class EngineHostServiceStub:
                 request_serializer=wagw_dot_engine_dot_v1_dot_engine__host__pb2.GroupCallRequest.SerializeToString,
                 response_deserializer=wagw_dot_engine_dot_v1_dot_engine__host__pb2.GroupCallResponse.FromString,
                 _registered_method=True)
+        self.ChatCall = channel.unary_unary(
+                '/wagw.engine.v1.EngineHostService/ChatCall',
+                request_serializer=wagw_dot_engine_dot_v1_dot_engine__host__pb2.ChatCallRequest.SerializeToString,
+                response_deserializer=wagw_dot_engine_dot_v1_dot_engine__host__pb2.ChatCallResponse.FromString,
+                _registered_method=True)
+        self.DownloadMedia = channel.unary_unary(
+                '/wagw.engine.v1.EngineHostService/DownloadMedia',
+                request_serializer=wagw_dot_engine_dot_v1_dot_engine__host__pb2.DownloadMediaRequest.SerializeToString,
+                response_deserializer=wagw_dot_engine_dot_v1_dot_engine__host__pb2.DownloadMediaResponse.FromString,
+                _registered_method=True)
 
 
 class EngineHostServiceServicer:
@@ -138,6 +148,23 @@ class EngineHostServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ChatCall(self, request, context):
+        """Runs one conversation operation of the profile's live engine, by its name in server/core/engine_specs.py
+        CHAT_OPERATIONS (react, edit, revoke, delete_for_me, mark_read, presence, contact_picture, block, unblock),
+        and records what it changed on the stored messages (reactions, edits, revokes, reads) through the message
+        lifecycle. One RPC for all of them, like GroupCall: the host only forwards to an Engine method.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DownloadMedia(self, request, context):
+        """The media of a stored message: from this host's media store, or downloaded from WhatsApp (and kept).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EngineHostServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -175,6 +202,16 @@ def add_EngineHostServiceServicer_to_server(servicer, server):
                     servicer.GroupCall,
                     request_deserializer=wagw_dot_engine_dot_v1_dot_engine__host__pb2.GroupCallRequest.FromString,
                     response_serializer=wagw_dot_engine_dot_v1_dot_engine__host__pb2.GroupCallResponse.SerializeToString,
+            ),
+            'ChatCall': grpc.unary_unary_rpc_method_handler(
+                    servicer.ChatCall,
+                    request_deserializer=wagw_dot_engine_dot_v1_dot_engine__host__pb2.ChatCallRequest.FromString,
+                    response_serializer=wagw_dot_engine_dot_v1_dot_engine__host__pb2.ChatCallResponse.SerializeToString,
+            ),
+            'DownloadMedia': grpc.unary_unary_rpc_method_handler(
+                    servicer.DownloadMedia,
+                    request_deserializer=wagw_dot_engine_dot_v1_dot_engine__host__pb2.DownloadMediaRequest.FromString,
+                    response_serializer=wagw_dot_engine_dot_v1_dot_engine__host__pb2.DownloadMediaResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -368,6 +405,60 @@ class EngineHostService:
             '/wagw.engine.v1.EngineHostService/GroupCall',
             wagw_dot_engine_dot_v1_dot_engine__host__pb2.GroupCallRequest.SerializeToString,
             wagw_dot_engine_dot_v1_dot_engine__host__pb2.GroupCallResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ChatCall(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wagw.engine.v1.EngineHostService/ChatCall',
+            wagw_dot_engine_dot_v1_dot_engine__host__pb2.ChatCallRequest.SerializeToString,
+            wagw_dot_engine_dot_v1_dot_engine__host__pb2.ChatCallResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DownloadMedia(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wagw.engine.v1.EngineHostService/DownloadMedia',
+            wagw_dot_engine_dot_v1_dot_engine__host__pb2.DownloadMediaRequest.SerializeToString,
+            wagw_dot_engine_dot_v1_dot_engine__host__pb2.DownloadMediaResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -126,20 +126,22 @@ class Banned(_message.Message):
     def __init__(self, reason: _Optional[str] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class IncomingMessage(_message.Message):
-    __slots__ = ("wa_message_id", "chat_id", "sender", "type", "content", "timestamp")
+    __slots__ = ("wa_message_id", "chat_id", "sender", "type", "content", "timestamp", "sender_name")
     WA_MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
     CHAT_ID_FIELD_NUMBER: _ClassVar[int]
     SENDER_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     CONTENT_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    SENDER_NAME_FIELD_NUMBER: _ClassVar[int]
     wa_message_id: str
     chat_id: str
     sender: str
     type: str
     content: str
     timestamp: _timestamp_pb2.Timestamp
-    def __init__(self, wa_message_id: _Optional[str] = ..., chat_id: _Optional[str] = ..., sender: _Optional[str] = ..., type: _Optional[str] = ..., content: _Optional[str] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    sender_name: str
+    def __init__(self, wa_message_id: _Optional[str] = ..., chat_id: _Optional[str] = ..., sender: _Optional[str] = ..., type: _Optional[str] = ..., content: _Optional[str] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sender_name: _Optional[str] = ...) -> None: ...
 
 class Receipt(_message.Message):
     __slots__ = ("wa_message_id", "chat_id", "status", "timestamp")
@@ -246,16 +248,18 @@ class ReleaseResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class Media(_message.Message):
-    __slots__ = ("mimetype", "filename", "size", "sha256")
+    __slots__ = ("mimetype", "filename", "size", "sha256", "data")
     MIMETYPE_FIELD_NUMBER: _ClassVar[int]
     FILENAME_FIELD_NUMBER: _ClassVar[int]
     SIZE_FIELD_NUMBER: _ClassVar[int]
     SHA256_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
     mimetype: str
     filename: str
     size: int
     sha256: str
-    def __init__(self, mimetype: _Optional[str] = ..., filename: _Optional[str] = ..., size: _Optional[int] = ..., sha256: _Optional[str] = ...) -> None: ...
+    data: bytes
+    def __init__(self, mimetype: _Optional[str] = ..., filename: _Optional[str] = ..., size: _Optional[int] = ..., sha256: _Optional[str] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class SendRequest(_message.Message):
     __slots__ = ("device", "chat_id", "type", "content", "media", "id")
@@ -599,3 +603,149 @@ class SetPushNameRequest(_message.Message):
 class SetPushNameResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class DeleteForMeRequest(_message.Message):
+    __slots__ = ("device", "chat_id", "wa_message_id")
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    CHAT_ID_FIELD_NUMBER: _ClassVar[int]
+    WA_MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    device: Device
+    chat_id: str
+    wa_message_id: str
+    def __init__(self, device: _Optional[_Union[Device, _Mapping]] = ..., chat_id: _Optional[str] = ..., wa_message_id: _Optional[str] = ...) -> None: ...
+
+class DeleteForMeResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class MarkReadRequest(_message.Message):
+    __slots__ = ("device", "chat_id", "wa_message_ids")
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    CHAT_ID_FIELD_NUMBER: _ClassVar[int]
+    WA_MESSAGE_IDS_FIELD_NUMBER: _ClassVar[int]
+    device: Device
+    chat_id: str
+    wa_message_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, device: _Optional[_Union[Device, _Mapping]] = ..., chat_id: _Optional[str] = ..., wa_message_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class MarkReadResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class SendPresenceRequest(_message.Message):
+    __slots__ = ("device", "chat_id", "presence")
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    CHAT_ID_FIELD_NUMBER: _ClassVar[int]
+    PRESENCE_FIELD_NUMBER: _ClassVar[int]
+    device: Device
+    chat_id: str
+    presence: str
+    def __init__(self, device: _Optional[_Union[Device, _Mapping]] = ..., chat_id: _Optional[str] = ..., presence: _Optional[str] = ...) -> None: ...
+
+class SendPresenceResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetPictureRequest(_message.Message):
+    __slots__ = ("device", "chat_id")
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    CHAT_ID_FIELD_NUMBER: _ClassVar[int]
+    device: Device
+    chat_id: str
+    def __init__(self, device: _Optional[_Union[Device, _Mapping]] = ..., chat_id: _Optional[str] = ...) -> None: ...
+
+class GetPictureResponse(_message.Message):
+    __slots__ = ("url", "picture_id")
+    URL_FIELD_NUMBER: _ClassVar[int]
+    PICTURE_ID_FIELD_NUMBER: _ClassVar[int]
+    url: str
+    picture_id: str
+    def __init__(self, url: _Optional[str] = ..., picture_id: _Optional[str] = ...) -> None: ...
+
+class UpdateBlocklistRequest(_message.Message):
+    __slots__ = ("device", "action", "chat_ids")
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    CHAT_IDS_FIELD_NUMBER: _ClassVar[int]
+    device: Device
+    action: str
+    chat_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, device: _Optional[_Union[Device, _Mapping]] = ..., action: _Optional[str] = ..., chat_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class UpdateBlocklistResponse(_message.Message):
+    __slots__ = ("blocked",)
+    BLOCKED_FIELD_NUMBER: _ClassVar[int]
+    blocked: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, blocked: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class DownloadMediaRequest(_message.Message):
+    __slots__ = ("device", "sha256")
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    device: Device
+    sha256: str
+    def __init__(self, device: _Optional[_Union[Device, _Mapping]] = ..., sha256: _Optional[str] = ...) -> None: ...
+
+class DownloadMediaResponse(_message.Message):
+    __slots__ = ("data",)
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    def __init__(self, data: _Optional[bytes] = ...) -> None: ...
+
+class SetPictureRequest(_message.Message):
+    __slots__ = ("phone", "picture_id")
+    PHONE_FIELD_NUMBER: _ClassVar[int]
+    PICTURE_ID_FIELD_NUMBER: _ClassVar[int]
+    phone: str
+    picture_id: str
+    def __init__(self, phone: _Optional[str] = ..., picture_id: _Optional[str] = ...) -> None: ...
+
+class SetPictureResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ExpireMediaRequest(_message.Message):
+    __slots__ = ("sha256",)
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    sha256: str
+    def __init__(self, sha256: _Optional[str] = ...) -> None: ...
+
+class ExpireMediaResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class PresencesRequest(_message.Message):
+    __slots__ = ("phone",)
+    PHONE_FIELD_NUMBER: _ClassVar[int]
+    phone: str
+    def __init__(self, phone: _Optional[str] = ...) -> None: ...
+
+class PresencesResponse(_message.Message):
+    __slots__ = ("presences",)
+    PRESENCES_FIELD_NUMBER: _ClassVar[int]
+    presences: _containers.RepeatedCompositeFieldContainer[Presence]
+    def __init__(self, presences: _Optional[_Iterable[_Union[Presence, _Mapping]]] = ...) -> None: ...
+
+class Presence(_message.Message):
+    __slots__ = ("sender", "chat_id", "presence", "timestamp")
+    SENDER_FIELD_NUMBER: _ClassVar[int]
+    CHAT_ID_FIELD_NUMBER: _ClassVar[int]
+    PRESENCE_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    sender: str
+    chat_id: str
+    presence: str
+    timestamp: _timestamp_pb2.Timestamp
+    def __init__(self, sender: _Optional[str] = ..., chat_id: _Optional[str] = ..., presence: _Optional[str] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ReadByRequest(_message.Message):
+    __slots__ = ("phone",)
+    PHONE_FIELD_NUMBER: _ClassVar[int]
+    phone: str
+    def __init__(self, phone: _Optional[str] = ...) -> None: ...
+
+class ReadByResponse(_message.Message):
+    __slots__ = ("wa_message_ids",)
+    WA_MESSAGE_IDS_FIELD_NUMBER: _ClassVar[int]
+    wa_message_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, wa_message_ids: _Optional[_Iterable[str]] = ...) -> None: ...

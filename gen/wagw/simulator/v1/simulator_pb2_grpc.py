@@ -39,7 +39,12 @@ class DeviceServiceStub:
     Message content travels as a JSON object (`content`), the shape of wagw.v1.MessageContent with snake_case
     keys: {"text"}, {"caption", "media": {"mimetype", "filename", "size", "sha256"}}, {"location": {"latitude",
     "longitude", "name", "address"}}, {"contact": {"full_name", "phone_number", "organization", "vcard"}},
-    {"poll": {"question", "options", "allow_multiple_answers"}}: opaque to this contract, checked by the network.
+    {"poll": {"question", "options", "allow_multiple_answers"}}, audio {"media", "voice_note"}, sticker {"media"}:
+    opaque to this contract, checked by the network. What WhatsApp carries as messages about other messages travels
+    the same way: reaction {"target", "emoji"} (empty: removed), edit {"target", "text"}, revoke {"target"}, and
+    poll_vote {"poll", "options": [names]} as sent, {"poll", "selected_hashes": [hex SHA-256 of each name]} as
+    received (WhatsApp encrypts votes; the recipient matches the hashes against the poll's options). `target` and
+    `poll` are WhatsApp message ids.
 
     DeviceService is what a linked device asks of WhatsApp: the calls of the `simulator` engine of an engine
     host (server/engine_host/engines/simulator.py).
@@ -132,6 +137,36 @@ class DeviceServiceStub:
                 request_serializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.InviteLinkRequest.SerializeToString,
                 response_deserializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.InviteLinkResponse.FromString,
                 _registered_method=True)
+        self.DeleteForMe = channel.unary_unary(
+                '/wagw.simulator.v1.DeviceService/DeleteForMe',
+                request_serializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.DeleteForMeRequest.SerializeToString,
+                response_deserializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.DeleteForMeResponse.FromString,
+                _registered_method=True)
+        self.MarkRead = channel.unary_unary(
+                '/wagw.simulator.v1.DeviceService/MarkRead',
+                request_serializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.MarkReadRequest.SerializeToString,
+                response_deserializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.MarkReadResponse.FromString,
+                _registered_method=True)
+        self.SendPresence = channel.unary_unary(
+                '/wagw.simulator.v1.DeviceService/SendPresence',
+                request_serializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.SendPresenceRequest.SerializeToString,
+                response_deserializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.SendPresenceResponse.FromString,
+                _registered_method=True)
+        self.GetPicture = channel.unary_unary(
+                '/wagw.simulator.v1.DeviceService/GetPicture',
+                request_serializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.GetPictureRequest.SerializeToString,
+                response_deserializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.GetPictureResponse.FromString,
+                _registered_method=True)
+        self.UpdateBlocklist = channel.unary_unary(
+                '/wagw.simulator.v1.DeviceService/UpdateBlocklist',
+                request_serializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.UpdateBlocklistRequest.SerializeToString,
+                response_deserializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.UpdateBlocklistResponse.FromString,
+                _registered_method=True)
+        self.DownloadMedia = channel.unary_unary(
+                '/wagw.simulator.v1.DeviceService/DownloadMedia',
+                request_serializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.DownloadMediaRequest.SerializeToString,
+                response_deserializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.DownloadMediaResponse.FromString,
+                _registered_method=True)
 
 
 class DeviceServiceServicer:
@@ -148,7 +183,12 @@ class DeviceServiceServicer:
     Message content travels as a JSON object (`content`), the shape of wagw.v1.MessageContent with snake_case
     keys: {"text"}, {"caption", "media": {"mimetype", "filename", "size", "sha256"}}, {"location": {"latitude",
     "longitude", "name", "address"}}, {"contact": {"full_name", "phone_number", "organization", "vcard"}},
-    {"poll": {"question", "options", "allow_multiple_answers"}}: opaque to this contract, checked by the network.
+    {"poll": {"question", "options", "allow_multiple_answers"}}, audio {"media", "voice_note"}, sticker {"media"}:
+    opaque to this contract, checked by the network. What WhatsApp carries as messages about other messages travels
+    the same way: reaction {"target", "emoji"} (empty: removed), edit {"target", "text"}, revoke {"target"}, and
+    poll_vote {"poll", "options": [names]} as sent, {"poll", "selected_hashes": [hex SHA-256 of each name]} as
+    received (WhatsApp encrypts votes; the recipient matches the hashes against the poll's options). `target` and
+    `poll` are WhatsApp message ids.
 
     DeviceService is what a linked device asks of WhatsApp: the calls of the `simulator` engine of an engine
     host (server/engine_host/engines/simulator.py).
@@ -270,6 +310,48 @@ class DeviceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeleteForMe(self, request, context):
+        """Deletes a message from the profile's own devices only (WhatsApp's "delete for me").
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MarkRead(self, request, context):
+        """Marks messages of a chat read: their senders get `read` receipts.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SendPresence(self, request, context):
+        """Shows the profile typing, recording or neither in a chat.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPicture(self, request, context):
+        """The profile picture a number (or group) shows to the profile; NOT_FOUND when there is none.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateBlocklist(self, request, context):
+        """Blocks or unblocks numbers for the profile's number.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DownloadMedia(self, request, context):
+        """The bytes of media the network keeps (uploaded with a message); NOT_FOUND once it is gone.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DeviceServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -348,6 +430,36 @@ def add_DeviceServiceServicer_to_server(servicer, server):
                     request_deserializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.InviteLinkRequest.FromString,
                     response_serializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.InviteLinkResponse.SerializeToString,
             ),
+            'DeleteForMe': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteForMe,
+                    request_deserializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.DeleteForMeRequest.FromString,
+                    response_serializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.DeleteForMeResponse.SerializeToString,
+            ),
+            'MarkRead': grpc.unary_unary_rpc_method_handler(
+                    servicer.MarkRead,
+                    request_deserializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.MarkReadRequest.FromString,
+                    response_serializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.MarkReadResponse.SerializeToString,
+            ),
+            'SendPresence': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendPresence,
+                    request_deserializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.SendPresenceRequest.FromString,
+                    response_serializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.SendPresenceResponse.SerializeToString,
+            ),
+            'GetPicture': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPicture,
+                    request_deserializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.GetPictureRequest.FromString,
+                    response_serializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.GetPictureResponse.SerializeToString,
+            ),
+            'UpdateBlocklist': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateBlocklist,
+                    request_deserializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.UpdateBlocklistRequest.FromString,
+                    response_serializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.UpdateBlocklistResponse.SerializeToString,
+            ),
+            'DownloadMedia': grpc.unary_unary_rpc_method_handler(
+                    servicer.DownloadMedia,
+                    request_deserializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.DownloadMediaRequest.FromString,
+                    response_serializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.DownloadMediaResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'wagw.simulator.v1.DeviceService', rpc_method_handlers)
@@ -370,7 +482,12 @@ class DeviceService:
     Message content travels as a JSON object (`content`), the shape of wagw.v1.MessageContent with snake_case
     keys: {"text"}, {"caption", "media": {"mimetype", "filename", "size", "sha256"}}, {"location": {"latitude",
     "longitude", "name", "address"}}, {"contact": {"full_name", "phone_number", "organization", "vcard"}},
-    {"poll": {"question", "options", "allow_multiple_answers"}}: opaque to this contract, checked by the network.
+    {"poll": {"question", "options", "allow_multiple_answers"}}, audio {"media", "voice_note"}, sticker {"media"}:
+    opaque to this contract, checked by the network. What WhatsApp carries as messages about other messages travels
+    the same way: reaction {"target", "emoji"} (empty: removed), edit {"target", "text"}, revoke {"target"}, and
+    poll_vote {"poll", "options": [names]} as sent, {"poll", "selected_hashes": [hex SHA-256 of each name]} as
+    received (WhatsApp encrypts votes; the recipient matches the hashes against the poll's options). `target` and
+    `poll` are WhatsApp message ids.
 
     DeviceService is what a linked device asks of WhatsApp: the calls of the `simulator` engine of an engine
     host (server/engine_host/engines/simulator.py).
@@ -787,6 +904,168 @@ class DeviceService:
             metadata,
             _registered_method=True)
 
+    @staticmethod
+    def DeleteForMe(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wagw.simulator.v1.DeviceService/DeleteForMe',
+            wagw_dot_simulator_dot_v1_dot_simulator__pb2.DeleteForMeRequest.SerializeToString,
+            wagw_dot_simulator_dot_v1_dot_simulator__pb2.DeleteForMeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MarkRead(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wagw.simulator.v1.DeviceService/MarkRead',
+            wagw_dot_simulator_dot_v1_dot_simulator__pb2.MarkReadRequest.SerializeToString,
+            wagw_dot_simulator_dot_v1_dot_simulator__pb2.MarkReadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendPresence(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wagw.simulator.v1.DeviceService/SendPresence',
+            wagw_dot_simulator_dot_v1_dot_simulator__pb2.SendPresenceRequest.SerializeToString,
+            wagw_dot_simulator_dot_v1_dot_simulator__pb2.SendPresenceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPicture(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wagw.simulator.v1.DeviceService/GetPicture',
+            wagw_dot_simulator_dot_v1_dot_simulator__pb2.GetPictureRequest.SerializeToString,
+            wagw_dot_simulator_dot_v1_dot_simulator__pb2.GetPictureResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateBlocklist(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wagw.simulator.v1.DeviceService/UpdateBlocklist',
+            wagw_dot_simulator_dot_v1_dot_simulator__pb2.UpdateBlocklistRequest.SerializeToString,
+            wagw_dot_simulator_dot_v1_dot_simulator__pb2.UpdateBlocklistResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DownloadMedia(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wagw.simulator.v1.DeviceService/DownloadMedia',
+            wagw_dot_simulator_dot_v1_dot_simulator__pb2.DownloadMediaRequest.SerializeToString,
+            wagw_dot_simulator_dot_v1_dot_simulator__pb2.DownloadMediaResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
 
 class PhoneServiceStub:
     """PhoneService is the simulated phones and the network's knobs: the remote control of tests and demos. Phones
@@ -858,6 +1137,26 @@ class PhoneServiceStub:
                 '/wagw.simulator.v1.PhoneService/SetPushName',
                 request_serializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.SetPushNameRequest.SerializeToString,
                 response_deserializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.SetPushNameResponse.FromString,
+                _registered_method=True)
+        self.SetPicture = channel.unary_unary(
+                '/wagw.simulator.v1.PhoneService/SetPicture',
+                request_serializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.SetPictureRequest.SerializeToString,
+                response_deserializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.SetPictureResponse.FromString,
+                _registered_method=True)
+        self.ExpireMedia = channel.unary_unary(
+                '/wagw.simulator.v1.PhoneService/ExpireMedia',
+                request_serializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.ExpireMediaRequest.SerializeToString,
+                response_deserializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.ExpireMediaResponse.FromString,
+                _registered_method=True)
+        self.Presences = channel.unary_unary(
+                '/wagw.simulator.v1.PhoneService/Presences',
+                request_serializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.PresencesRequest.SerializeToString,
+                response_deserializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.PresencesResponse.FromString,
+                _registered_method=True)
+        self.ReadBy = channel.unary_unary(
+                '/wagw.simulator.v1.PhoneService/ReadBy',
+                request_serializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.ReadByRequest.SerializeToString,
+                response_deserializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.ReadByResponse.FromString,
                 _registered_method=True)
 
 
@@ -951,6 +1250,34 @@ class PhoneServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetPicture(self, request, context):
+        """Sets (or, with an empty id, removes) the number's profile picture.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExpireMedia(self, request, context):
+        """The network forgets an uploaded file (as WhatsApp's servers do after a while).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Presences(self, request, context):
+        """What a number has seen of others' presence in its chats (typing, recording, paused), oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReadBy(self, request, context):
+        """Which of a number's messages a recipient's device marked read (DeviceService.MarkRead), oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PhoneServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1013,6 +1340,26 @@ def add_PhoneServiceServicer_to_server(servicer, server):
                     servicer.SetPushName,
                     request_deserializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.SetPushNameRequest.FromString,
                     response_serializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.SetPushNameResponse.SerializeToString,
+            ),
+            'SetPicture': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetPicture,
+                    request_deserializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.SetPictureRequest.FromString,
+                    response_serializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.SetPictureResponse.SerializeToString,
+            ),
+            'ExpireMedia': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExpireMedia,
+                    request_deserializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.ExpireMediaRequest.FromString,
+                    response_serializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.ExpireMediaResponse.SerializeToString,
+            ),
+            'Presences': grpc.unary_unary_rpc_method_handler(
+                    servicer.Presences,
+                    request_deserializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.PresencesRequest.FromString,
+                    response_serializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.PresencesResponse.SerializeToString,
+            ),
+            'ReadBy': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReadBy,
+                    request_deserializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.ReadByRequest.FromString,
+                    response_serializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.ReadByResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1341,6 +1688,114 @@ class PhoneService:
             '/wagw.simulator.v1.PhoneService/SetPushName',
             wagw_dot_simulator_dot_v1_dot_simulator__pb2.SetPushNameRequest.SerializeToString,
             wagw_dot_simulator_dot_v1_dot_simulator__pb2.SetPushNameResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetPicture(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wagw.simulator.v1.PhoneService/SetPicture',
+            wagw_dot_simulator_dot_v1_dot_simulator__pb2.SetPictureRequest.SerializeToString,
+            wagw_dot_simulator_dot_v1_dot_simulator__pb2.SetPictureResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExpireMedia(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wagw.simulator.v1.PhoneService/ExpireMedia',
+            wagw_dot_simulator_dot_v1_dot_simulator__pb2.ExpireMediaRequest.SerializeToString,
+            wagw_dot_simulator_dot_v1_dot_simulator__pb2.ExpireMediaResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Presences(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wagw.simulator.v1.PhoneService/Presences',
+            wagw_dot_simulator_dot_v1_dot_simulator__pb2.PresencesRequest.SerializeToString,
+            wagw_dot_simulator_dot_v1_dot_simulator__pb2.PresencesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReadBy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wagw.simulator.v1.PhoneService/ReadBy',
+            wagw_dot_simulator_dot_v1_dot_simulator__pb2.ReadByRequest.SerializeToString,
+            wagw_dot_simulator_dot_v1_dot_simulator__pb2.ReadByResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -6,6 +6,11 @@ with media: upload, then send by media id). Everything WhatsApp reports later �
 incoming messages, group changes — reaches the gateway as Meta's webhook POSTs, which `events_from_webhook` turns
 into EngineEvents (webhooks.py).
 
+Conversations: reactions and read receipts are Graph calls too (a read receipt marks the message and every earlier
+one read), typing is the Cloud API's typing indicator (which hangs on the chat's last received message and stops
+by itself), blocking is Meta's block list, and received media is downloaded by its Meta media id. Meta cannot edit
+or delete a sent message, nor show a user's profile picture: those answer NOT_SUPPORTED.
+
 Groups are Meta's Groups API (official business accounts only, invite-only). Its group ids are opaque strings
 (`Y2FwaV9ncm91cDox…`), not `<digits>@g.us` JIDs: this engine writes them as `<Meta group id>@g.us` so the
 gateway still sees a group chat id, and strips the suffix on the way back.
@@ -25,7 +30,7 @@ from pywa import errors as wa_errors
 
 from server.core import engine_specs
 from server.core.engine_specs import PAIRING_CODE, NotSupported, send_operation
-from server.core.errors import invalid
+from server.core.errors import ApiError, conflict, invalid
 from server.core.phones import USER_SUFFIXES, is_group, phone_to_chat_id
 from server.engine_host.engines.base import (
     CONNECTED,
@@ -37,6 +42,7 @@ from server.engine_host.engines.base import (
     EngineError,
     EngineEvent,
     GroupInfo,
+    MessageRef,
     OutgoingMessage,
     Participant,
     ParticipantResult,
@@ -52,9 +58,11 @@ _TIMEOUT = httpx.Timeout(120.0, connect=10.0)
 _VERIFY_FIELDS = ("display_phone_number", "verified_name")
 _GROUP_FIELDS = ("subject", "description", "creation_timestamp", "participants")
 
-_MEDIA_TYPES = ("image", "video", "document")
+_MEDIA_TYPES = ("image", "video", "document", "audio", "sticker")
 # Meta's Groups API carries text and media only (its docs list location, contacts and interactive as unsupported).
-_GROUP_SEND_TYPES = ("text", *_MEDIA_TYPES)
+_GROUP_SEND_TYPES = ("text", "image", "video", "document")
+# Graph errors meaning a media id is unknown or its file gone (Meta keeps received media 30 days).
+_MEDIA_GONE = (100, 131052)
 
 
 T = TypeVar("T")
@@ -153,6 +161,59 @@ class CloudApiEngine(Engine):
                                        typ=kind, msg=payload, reply_to_message_id=message.reply_to or None)
 
         return self._call(request)["messages"][0]["id"]
+
+    # Conversations
+
+    def react(self, message: MessageRef, emoji: str) -> None:
+        """A reaction (`POST /messages`, type `reaction`); an empty emoji removes the profile's reaction."""
+        recipient_type, to = _recipient(message.chat_id)
+        self._call(lambda wa: wa.api.send_message(sender=self._phone_id, to=to, recipient=None,
+                                                  recipient_type=recipient_type, typ="reaction",
+                                                  msg={"emoji": emoji, "message_id": message.wa_message_id}))
+
+    def mark_read(self, chat_id: str, messages: list[MessageRef]) -> None:
+        """Marks the newest message read: Meta marks every earlier one of the chat read with it."""
+        newest = messages[-1].wa_message_id
+        self._call(lambda wa: wa.api.mark_message_as_read(phone_id=self._phone_id, message_id=newest))
+
+    def send_presence(self, chat_id: str, presence: str, last_received: MessageRef | None = None) -> None:
+        """The typing indicator, shown until the next message or for 25 seconds (it also marks the message it hangs
+        on read). Meta has no "recording", and no way to stop it early."""
+        if presence != "typing":
+            raise NotSupported(self.name, f"presence ({presence})")
+        if last_received is None:
+            raise conflict(f"the Cloud API shows typing only in reply to a received message: {chat_id} sent none",
+                           state=True)
+        self._call(lambda wa: wa.api.set_indicator(phone_id=self._phone_id, message_id=last_received.wa_message_id,
+                                                   typ="text"))
+
+    def update_blocklist(self, chat_ids: list[str], block: bool) -> None:
+        users = tuple(_recipient(chat_id)[1] for chat_id in chat_ids)
+        self._call(lambda wa: (wa.api.block_users if block else wa.api.unblock_users)(
+            phone_id=self._phone_id, users=users, user_ids=()))
+
+    def download_media(self, media_ref: dict[str, Any]) -> bytes:
+        """The file of a received message, by its Meta media id: its URL from the Graph API, then the bytes (with the
+        token). NOT_FOUND once Meta no longer has it."""
+        media_id = str(media_ref.get("id", ""))
+        if not media_id:
+            raise ApiError("NOT_FOUND", "Meta gave no media id for this message")
+
+        def download(wa: WhatsApp) -> bytes:
+            url = wa.api.get_media_url(media_id=media_id)["url"]
+            with wa.api.stream_media_bytes(media_url=url) as response:
+                if response.status_code in (404, 410):
+                    raise ApiError("NOT_FOUND", "Meta no longer has this media (it keeps files 30 days)")
+                if response.status_code != 200:
+                    raise EngineError(self.name, f"downloading media answered HTTP {response.status_code}")
+                return response.read()
+
+        try:
+            return self._call(download)
+        except EngineError as error:
+            if error.metadata.get("wa_error_code") in {str(code) for code in _MEDIA_GONE}:
+                raise ApiError("NOT_FOUND", f"Meta no longer has this media ({error.reason})") from error
+            raise
 
     # Groups
 
@@ -271,6 +332,8 @@ def _message_body(message: OutgoingMessage) -> tuple[str, Any]:
     if message.type in _MEDIA_TYPES:
         if message.media is None:
             raise invalid("content.media", "is required")
+        if message.type == "audio" and content.get("voice_note"):
+            return "audio", {"voice": True}  # a voice message: OGG/Opus, shown with the sender's picture
         body = {"caption": content["caption"]} if content.get("caption") else {}
         if message.type == "document" and message.media.filename:
             body["filename"] = message.media.filename

@@ -5,6 +5,7 @@ SessionManager.on_event as if the engine had emitted them."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import re
 from collections.abc import Mapping
@@ -15,6 +16,7 @@ from pywa import errors as wa_errors
 from server.engine_host.engines.base import (
     GROUP,
     MESSAGE,
+    REACTION,
     RECEIPT,
     EngineEvent,
     IncomingMessage,
@@ -23,9 +25,7 @@ from server.engine_host.engines.cloudapi.errors import engine_error
 from server.engine_host.engines.cloudapi.values import chat_ids, group_chat_id, timestamp, user_chat_id
 
 _RECEIPT_STATUSES = {"sent": "server", "delivered": "delivered", "read": "read", "failed": "failed"}
-# Incoming media types the gateway has no type for travel as documents: the mimetype tells what they are.
-_INCOMING_MEDIA_TYPES = {"image": "image", "video": "video", "document": "document", "audio": "document",
-                         "sticker": "document"}
+_INCOMING_MEDIA_TYPES = ("image", "video", "document", "audio", "sticker")
 
 
 
@@ -37,13 +37,15 @@ def events_from_webhook(payload: Mapping[str, Any]) -> list[tuple[str, EngineEve
     - `statuses`: RECEIPT {wa_message_id, chat_id, status, timestamp}, status `sent` → "server", `delivered`,
       `read`, and `failed` → "failed" with `error` (the reason, as `engine_error` words it) and `error_code`
       (Meta's). Group statuses carry the group's chat id and, per member, `participant`.
-    - `messages`: MESSAGE (IncomingMessage.as_dict()): text; image, video, document (audio and sticker as
-      document) with content {"media": {"id", "mimetype"[, "filename"]}, "caption"} — Meta's media id, which the
-      gateway downloads through the Graph API; location; contacts as type "contact" (the first card's full_name,
-      phone_number, organization, plus a vCard of all cards when several were shared); interactive button/list
-      replies and template quick-reply buttons as "text" (the title pressed). In a group the chat id is
-      `<group id>@g.us` and the sender the member. Skipped: reactions, orders, system and unsupported messages,
-      flow replies, and senders known only by a business-scoped user id (no phone number to make a chat id of).
+    - `messages`: MESSAGE (IncomingMessage.as_dict()): text; image, video, document, audio (a voice message with
+      `voice_note`) and sticker with content {"media": {"mimetype"[, "filename", "sha256"]}, "caption"} and
+      `media_ref` {"id"}: Meta's media id, which the engine downloads through the Graph API; location; contacts as
+      type "contact" (the first card's full_name, phone_number, organization, every card in `contacts` and a vCard
+      of all of them when several were shared); interactive button/list replies and template quick-reply buttons as
+      "text" (the title pressed). In a group the chat id is `<group id>@g.us` and the sender the member. Reactions
+      are REACTION {target, chat_id, sender, emoji ("" when removed), timestamp}. Skipped: orders, system and
+      unsupported messages, flow replies, and senders known only by a business-scoped user id (no phone number to
+      make a chat id of).
 
     Group fields, as GROUP {group_id, action, participants, by, timestamp, …, error if Meta reports one}:
     `group_lifecycle_update` → "create" (name, description, invite_code, request_id) or "delete";
@@ -92,14 +94,23 @@ def _receipt_event(status: Mapping[str, Any]) -> EngineEvent | None:
 
 def _message_event(message: Mapping[str, Any]) -> EngineEvent | None:
     sender = user_chat_id(message.get("from", ""))
+    group_id = message.get("group_id")
+    chat_id = group_chat_id(group_id) if group_id else sender
+    when = timestamp(message.get("timestamp")) or dt.datetime.now(dt.UTC)
+    if sender and message.get("type") == "reaction":
+        reaction = message.get("reaction") or {}
+        if not reaction.get("message_id"):
+            return None
+        return EngineEvent(REACTION, {"target": reaction["message_id"], "chat_id": chat_id, "sender": sender,
+                                      "emoji": reaction.get("emoji", ""), "timestamp": when})
     converted = _incoming_content(message)
     if not sender or converted is None or not message.get("id"):
         return None
     kind, content = converted
-    group_id = message.get("group_id")
+    body = message.get(message.get("type", "")) or {}
     incoming = IncomingMessage(
-        wa_message_id=message["id"], chat_id=group_chat_id(group_id) if group_id else sender, sender=sender,
-        type=kind, content=content, timestamp=timestamp(message.get("timestamp")) or dt.datetime.now(dt.UTC))
+        wa_message_id=message["id"], chat_id=chat_id, sender=sender, type=kind, content=content, timestamp=when,
+        media_ref={"id": body["id"]} if kind in _INCOMING_MEDIA_TYPES and body.get("id") else None)
     return EngineEvent(MESSAGE, incoming.as_dict())
 
 
@@ -110,18 +121,23 @@ def _incoming_content(message: Mapping[str, Any]) -> tuple[str, dict[str, Any]] 
     if kind == "text":
         return "text", {"text": body.get("body", "")}
     if kind in _INCOMING_MEDIA_TYPES:
-        media = {"id": body.get("id", ""), "mimetype": body.get("mime_type", "")}
+        media = {"mimetype": body.get("mime_type", "")}
         if body.get("filename"):
             media["filename"] = body["filename"]
+        if digest := _hex_sha256(body.get("sha256", "")):
+            media["sha256"] = digest
         content: dict[str, Any] = {"media": media}
         if body.get("caption"):
             content["caption"] = body["caption"]
-        return _INCOMING_MEDIA_TYPES[kind], content
+        if kind == "audio":
+            content["voice_note"] = bool(body.get("voice"))
+        return kind, content
     if kind == "location":
         keys = ("latitude", "longitude", "name", "address")
         return "location", {"location": {key: body[key] for key in keys if key in body}}
     if kind == "contacts" and body:
-        return "contact", {"contact": _incoming_contact(body)}
+        cards = [_incoming_contact([card]) for card in body]
+        return "contact", {"contact": _incoming_contact(body), **({"contacts": cards} if len(cards) > 1 else {})}
     if kind == "interactive":
         reply = body.get("button_reply") or body.get("list_reply")
         return ("text", {"text": reply.get("title", "")}) if reply else None
@@ -142,6 +158,17 @@ def _incoming_contact(cards: list[Mapping[str, Any]]) -> dict[str, Any]:
         # ContactCard holds one person; a vCard holds them all, so nothing shared is lost.
         contact["vcard"] = "\r\n".join(line for card in cards for line in _vcard_lines(card))
     return contact
+
+
+def _hex_sha256(value: str) -> str:
+    """Meta's media hash as hex: it sends the SHA-256 base64-encoded (hex passes as it is)."""
+    if re.fullmatch(r"[0-9a-f]{64}", value):
+        return value
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except ValueError:
+        return ""
+    return raw.hex() if len(raw) == 32 else ""
 
 
 def _vcard_lines(card: Mapping[str, Any]) -> list[str]:
