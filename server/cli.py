@@ -3,8 +3,15 @@
     python -m server.cli keys create --name NAME --scopes '*' [--profiles a,b] [--expires-days N]
     python -m server.cli keys list
     python -m server.cli keys revoke ID
+    python -m server.cli profiles connect ID [--phone NUMBER]
 
 `keys create` prints the new key alone on stdout (so `KEY=$(… keys create …)` works) and the rest on stderr.
+
+`profiles connect` links a profile from a terminal, for people without a browser: it prints the QR code (and
+each new one as it rotates), or with --phone the pairing code, and returns once the profile is CONNECTED (exit
+status 0; 1 when the login ends otherwise). It acts through the running gateway's public gRPC API
+(WAGW_GRPC_HOST:WAGW_GRPC_PORT), as any client would, with a key it makes for itself in the database: limited to
+that profile, expiring in 15 minutes, and deleted when the command ends.
 """
 
 from __future__ import annotations
@@ -12,11 +19,24 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import grpc
+import segno
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from server.api import auth
 from server.core import config, db, migrations, models
 from server.core.errors import ApiError, not_found
+from wagw.v1 import events_pb2, events_pb2_grpc, profiles_pb2, profiles_pb2_grpc
+
+# profiles connect: what its own key may do, and for how long at most.
+CONNECT_SCOPES = ["profiles:*", "events:read"]
+CONNECT_KEY_LIFETIME = dt.timedelta(minutes=15)
+# Statuses that end a login without a connection.
+LOGIN_ENDED = {"DISCONNECTED", "LOGGED_OUT", "BANNED", "FAILED"}
 
 
 def _list_arg(value: str) -> list[str]:
@@ -68,6 +88,85 @@ def keys_revoke(args: argparse.Namespace) -> None:
     print(f"revoked {row.id} ({row.name})", file=sys.stderr)
 
 
+@contextmanager
+def _own_key(profile_id: str) -> Iterator[str]:
+    """A key for this command alone: the profile's, short-lived, deleted afterwards."""
+    with db.database.connection_context():
+        row, key = auth.create_api_key(f"cli: profiles connect {profile_id}", CONNECT_SCOPES, [profile_id],
+                                       db.utcnow() + CONNECT_KEY_LIFETIME)
+    try:
+        yield key
+    finally:
+        with db.database.connection_context(), db.write_transaction():
+            models.ApiKey.delete_by_id(row.id)
+
+
+def _error_text(error: grpc.RpcError) -> str:
+    """An API error as REST callers read it: our code (the ErrorInfo reason) and the message."""
+    code = error.code().name
+    status = rpc_status.from_call(error)
+    for detail in status.details if status else ():
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info):
+            code = info.reason
+    return f"{code}: {error.details()}"
+
+
+def print_qr(code: str) -> None:
+    """A QR code in the terminal: half-block characters, two modules per line, light on the terminal's dark."""
+    segno.make(code, error="l").terminal(out=sys.stdout, compact=True, border=2)
+    sys.stdout.flush()
+
+
+def profiles_connect(args: argparse.Namespace) -> int:
+    settings = config.load()
+    host = "127.0.0.1" if settings.grpc_host in ("", "0.0.0.0", "::") else settings.grpc_host
+    with _own_key(args.id) as key, grpc.insecure_channel(f"{host}:{settings.grpc_port}") as channel:
+        metadata = [("x-api-key", key)]
+        profiles = profiles_pb2_grpc.ProfileServiceStub(channel)
+        # Watch first, so no QR code or status change falls between the connect and the watch.
+        watch = events_pb2_grpc.EventServiceStub(channel).WatchEvents(events_pb2.WatchEventsRequest(
+            profile_id=args.id, events=["session.status", "qr.updated"], since=-1), metadata=metadata)
+        try:
+            watch.initial_metadata()
+            reply = profiles.ConnectProfile(profiles_pb2.ConnectProfileRequest(
+                id=args.id, phone_number=args.phone), metadata=metadata, timeout=30)
+            status = profiles_pb2.Profile.Status.Name(reply.profile.status)
+            print(f"Profile {args.id}: {status}", flush=True)
+            if reply.pairing_code:
+                print(f"Pairing code: {reply.pairing_code}\nOn the phone: WhatsApp → Linked devices → Link a device → "
+                      "Link with phone number instead, and type it.", flush=True)
+            elif status == "QR_READY":
+                qr = profiles.GetProfileQr(profiles_pb2.GetProfileQrRequest(id=args.id), metadata=metadata, timeout=30)
+                print("Scan it on the phone: WhatsApp → Linked devices → Link a device. It renews itself.", flush=True)
+                print_qr(qr.qr)
+            if status == "CONNECTED":
+                return 0
+            for event in watch:
+                data = dict(event.data)
+                if event.event == "qr.updated" and data.get("qr"):
+                    print("A new QR code:", flush=True)
+                    print_qr(data["qr"])
+                elif event.event == "qr.updated" and data.get("pairingCode"):
+                    print(f"Pairing code: {data['pairingCode']}", flush=True)
+                elif event.event == "session.status" and data.get("status") == "CONNECTED":
+                    print(f"Profile {args.id}: CONNECTED", flush=True)
+                    return 0
+                elif event.event == "session.status" and data.get("status") in LOGIN_ENDED:
+                    print(f"Profile {args.id}: {data['status']} {data.get('reason') or ''}".rstrip(), file=sys.stderr)
+                    return 1
+            return 1
+        except grpc.RpcError as error:
+            if error.code() == grpc.StatusCode.UNAVAILABLE:
+                print(f"error: no API server answers at {host}:{settings.grpc_port}: is the gateway running "
+                      "(make run)?", file=sys.stderr)
+            else:
+                print(f"error: {_error_text(error)}", file=sys.stderr)
+            return 1
+        finally:
+            watch.cancel()
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m server.cli", description="WA Gateway operator commands")
     commands = parser.add_subparsers(dest="group", required=True)
@@ -85,6 +184,13 @@ def _parser() -> argparse.ArgumentParser:
     revoke = keys.add_parser("revoke", help="revoke a key at once")
     revoke.add_argument("id")
     revoke.set_defaults(run=keys_revoke)
+
+    profiles = commands.add_parser("profiles", help="profiles").add_subparsers(dest="command", required=True)
+    connect = profiles.add_parser("connect", help="link a profile: show its QR code (or pairing code) here and "
+                                                  "wait until it is CONNECTED")
+    connect.add_argument("id")
+    connect.add_argument("--phone", default="", help="log in with a pairing code for this number instead of a QR code")
+    connect.set_defaults(run=profiles_connect, own_connections=True)
     return parser
 
 
@@ -93,6 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     db.open_database(config.load().database_url)
     migrations.migrate()
     try:
+        if getattr(args, "own_connections", False):
+            return args.run(args)
         with db.database.connection_context():
             args.run(args)
     except ApiError as error:
