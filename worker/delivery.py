@@ -1,89 +1,74 @@
-"""Delivering one outbound message: wait for its time, its profile's connection and the send gate, then
-hand it to the engine host. Returns how long to wait before trying again, or None when the message is done
-(sent, failed, or no longer pending). Safe to run twice for one message at once: the gate admits one send
-per profile, the status is read again under the gate, and the engine recognises a repeated message id."""
+"""Delivering a profile's outbound messages, one step at a time, by the worker holding the lease of the profile's
+send gate (server/core/send_gate.py, a durable job: server/core/jobs.py). A step sends at most one message: the
+oldest waiting single send or the batch item whose time has come (server/core/lifecycle.py `next_to_send`), once
+the gate and the profile's connection allow it. It answers when the next step is due (the gap after this send, a
+batch's next item, the end of a pause or of the day at the daily cap, a retry), and never waits itself.
+
+Safe against crashes and repeats: a message is handed over (recorded) before the engine call, a crash leaves it
+PENDING and the next holder sends it again, and the engine host recognises a repeated message id.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
-import time
+from collections.abc import Callable
 
-from server.core import bulk, outbox, send_gate
-from server.core.config import load
+from server.core import jobs, lifecycle, send_gate
+from server.core.config import Settings
 from server.core.db import database, utcnow, write_transaction
 from server.core.errors import ApiError
 from server.core.hosts import effective_status
 from server.core.logs import fields
-from server.core.models import Batch, Message, Profile
+from server.core.models import Message, Profile, SendGate
 from server.engine_host import client as engine_client
 from wagw.engine.v1 import engine_host_pb2
 
 log = logging.getLogger("wagw.delivery")
 
-# How long to wait when the profile is not connected, or the engine host cannot be reached.
+# How soon to look again when the profile is not connected, or the engine host cannot be reached.
 NOT_CONNECTED_RETRY_S = 5.0
-# How long WhatsApp's rate-overlimit pauses a profile's whole queue.
-RATE_LIMIT_PAUSE_S = load().rate_limit_pause_s
 
 
-def deliver(message_id: str) -> float | None:
+def step(profile_id: str, lease: jobs.Lease, now: dt.datetime, settings: Settings,
+         clock: Callable[[], dt.datetime] = utcnow) -> dt.datetime | None:
+    """Send the profile's next message if it may go now; returns when to look again (None: nothing waits).
+    `clock` tells the time after the engine call (tests inject both)."""
     with database.connection_context():
-        message = Message.get_or_none(Message.id == message_id)
-        if message is None or message.status != "PENDING":
+        message, later = lifecycle.next_to_send(profile_id, now)
+        if message is None:
+            return later
+        profile = Profile.get_or_none(Profile.id == profile_id)
+        gate = SendGate.get_or_none(SendGate.profile == profile_id)
+        if profile is None or gate is None:  # deleted, with its messages
             return None
-        if message.batch_id and message.not_before is None:
-            return None  # a bulk item whose turn has not come: the previous item schedules it
-        wait = (message.not_before - utcnow()).total_seconds() if message.not_before else 0.0
-        if wait > outbox.EARLY_S:
-            return wait
-        if wait > 0:
-            time.sleep(wait)  # the last stretch, to the millisecond (bulk pacing)
-        profile = Profile.get_by_id(message.profile_id)
+        ready = send_gate.ready_at(gate, profile, now)
+        if ready > now:
+            return ready
         if effective_status(profile) != "CONNECTED":
-            return NOT_CONNECTED_RETRY_S
-        while wait := send_gate.acquire(profile):
-            if wait > outbox.EARLY_S:
-                return wait
-            time.sleep(wait)  # the previous send is finishing, or the profile's gap is running
-        sent = False
-        try:
-            message = Message.get_by_id(message_id)
-            if message.status != "PENDING":  # another delivery of the same message won the race
-                return None
-            with write_transaction():
-                Message.update(handed_at=utcnow(), attempts=Message.attempts + 1).where(
-                    Message.id == message_id).execute()
-                if message.batch_id:
-                    Batch.update(status="PROCESSING", started_at=utcnow()).where(
-                        (Batch.id == message.batch_id) & (Batch.status == "QUEUED")).execute()
-            engine_client.call(profile, lambda host: host.Send, engine_host_pb2.SendRequest(message_id=message_id))
-            sent = True
-        except ApiError as error:
-            return _failed(profile, message, error)
-        finally:
-            send_gate.release(profile, sent=sent)
-        if message.batch_id:  # the next item waits its gap from this one's send
-            bulk.advance(message.batch_id, Message.get_by_id(message_id).sent_at or utcnow())
-        return None
-
-
-def _failed(profile: Profile, message: Message, error: ApiError) -> float | None:
-    """Decide what a refused send means: wait and retry, pause the profile, or fail the message."""
-    if error.code in ("RATE_LIMITED", "PROFILE_NOT_CONNECTED"):
-        # Refused before it left: not handed after all (a bulk cancel may still cancel it).
+            return now + dt.timedelta(seconds=NOT_CONNECTED_RETRY_S)
         with write_transaction():
-            Message.update(handed_at=None).where(Message.id == message.id).execute()
+            jobs.verify(lease)
+            if not lifecycle.hand_over(message, now):
+                return now  # sent or cancelled meanwhile: look again
+        try:
+            engine_client.call(profile, lambda host: host.Send, engine_host_pb2.SendRequest(message_id=message.id))
+        except ApiError as error:
+            return _refused(profile, message, error, settings, clock())
+        return send_gate.attempted(profile, clock())
+
+
+def _refused(profile: Profile, message: Message, error: ApiError, settings: Settings, now: dt.datetime
+             ) -> dt.datetime:
+    """What a refused send means: wait and try again, pause the profile, or fail the message."""
+    if error.code in ("RATE_LIMITED", "PROFILE_NOT_CONNECTED"):
+        lifecycle.unhand(message, now)  # refused before it left: a batch cancel may still cancel it
     if error.code == "RATE_LIMITED":
-        send_gate.pause(profile, RATE_LIMIT_PAUSE_S, error.message)
+        until = now + dt.timedelta(seconds=settings.rate_limit_pause_s)
+        send_gate.pause(profile, until, error.message)
         log.warning("profile paused", extra=fields(profile_id=profile.id, reason=error.message))
-        return RATE_LIMIT_PAUSE_S
+        return until
     if error.code in ("PROFILE_NOT_CONNECTED", "UNAVAILABLE"):
-        return NOT_CONNECTED_RETRY_S
-    with write_transaction():
-        failed = Message.update(status="FAILED", error=f"{error.code}: {error.message}", updated_at=utcnow()).where(
-            (Message.id == message.id) & (Message.status == "PENDING")).execute()
-        if failed:
-            bulk.item_changed(message, "PENDING", "FAILED")
-    if message.batch_id:
-        bulk.advance(message.batch_id, utcnow())
-    return None
+        return now + dt.timedelta(seconds=NOT_CONNECTED_RETRY_S)
+    lifecycle.failed(message, f"{error.code}: {error.message}", now)
+    return send_gate.attempted(profile, now)

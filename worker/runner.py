@@ -1,32 +1,35 @@
-"""Workers inside a process: Dramatiq's consumer threads, the message sweeper and the webhook dispatcher, started
-and stopped together. `python -m worker` runs them on Redis; with the in-process broker the API server's process
-runs them itself (server/launch.py)."""
+"""Workers inside a process: Dramatiq's consumer threads, the job runner (server/core/jobs.py: leases and the
+scheduler of steps due soon), the sweeper and the webhook dispatcher, started and stopped together.
+`python -m worker` runs them on Redis; with the in-process broker the API server's process runs them itself
+(server/launch.py)."""
 
 from __future__ import annotations
 
-import importlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import dramatiq
 
-from server.core import broker
+from server.core import broker, jobs
 from server.core.config import Settings
-from worker import sweeper, webhook_dispatch
+from worker import actors, sweeper, webhook_dispatch
 
 
 @contextmanager
 def running(settings: Settings) -> Iterator[None]:
     """Consume the configured broker's queues until the `with` ends (`broker.configure` must come first)."""
-    importlib.import_module("worker.actors")  # declares the actors on the configured broker
+    runner = jobs.Runner(lease_s=settings.job_lease_s, threads=settings.worker_threads)
+    actors.declare(runner, settings)
+    runner.start()
     consumer = dramatiq.Worker(broker.current(), worker_threads=settings.worker_threads, worker_timeout=100)
     consumer.start()
     stopping = threading.Event()
-    threading.Thread(target=sweeper.run, args=(stopping,), name="sweeper", daemon=True).start()
+    threading.Thread(target=sweeper.run, args=(stopping, settings), name="sweeper", daemon=True).start()
     threading.Thread(target=webhook_dispatch.run, args=(stopping,), name="webhook-dispatcher", daemon=True).start()
     try:
         yield
     finally:
         stopping.set()
         consumer.stop(timeout=10_000)
+        runner.stop()

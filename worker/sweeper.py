@@ -1,44 +1,37 @@
-"""Re-queues pending messages whose queue entry was lost (Redis restarted empty, a worker died holding
-it, the broker was down when they were accepted). Runs beside the workers; harmless when it queues a
-message twice, since delivery is idempotent."""
+"""The sweep beside the workers (server/core/jobs.py): every second it queues a wake-up for the durable jobs that
+are due and free and whose wake-up went missing (the broker was down when they were queued, Redis restarted empty,
+the worker holding them was killed), a profile's deliveries and webhook attempts alike. Harmless when it wakes a
+job twice: a wake-up only claims the job's row. Once an hour it also prunes the event log."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import threading
 import time
 
-from server.core import bulk, outbox
-from server.core.config import load
+from server.core import jobs, send_gate, webhook_deliveries
+from server.core.config import Settings
 from server.core.db import database, utcnow, write_transaction
-from server.core.models import Batch, Event, Message
+from server.core.logs import fields
+from server.core.models import Event
 
 log = logging.getLogger("wagw.sweeper")
 
-EVERY_S = 5.0
-# A message whose queue entry should have run this long ago, and is still pending, is queued again.
-OVERDUE = dt.timedelta(seconds=float(os.environ.get("WAGW_SWEEP_OVERDUE_S", "").strip() or 30))
-BATCH = 500
+EVERY_S = 1.0
 PRUNE_EVERY_S = 3600.0
+KINDS = (send_gate.KIND, webhook_deliveries.KIND)
 
 
-def sweep_once() -> int:
-    now = utcnow()
-    with database.connection_context():
-        overdue = [row.id for row in Message.select(Message.id).where(
-            (Message.status == "PENDING") & (Message.direction == "OUTBOUND")
-            & ((Message.queued_at.is_null()) | (Message.queued_at < now - OVERDUE))
-            & ((Message.not_before.is_null() & Message.batch_id.is_null())
-               | (Message.not_before <= now + dt.timedelta(seconds=EVERY_S)))
-        ).limit(BATCH)]
-        if overdue:
-            outbox.enqueue(overdue)
-        # A batch whose worker died between sending an item and scheduling the next would stall: schedule it.
-        for batch in Batch.select(Batch.id).where(Batch.status.in_(["QUEUED", "PROCESSING"])):
-            bulk.advance(batch.id, now)
-    return len(overdue)
+def sweep_once(overdue_s: float) -> int:
+    """One sweep of every kind of job; returns how many wake-ups it queued."""
+    queued = 0
+    for kind in KINDS:
+        count = jobs.sweep(kind, utcnow(), overdue_s)
+        if count:
+            log.info("queued jobs that waited", extra=fields(kind=kind.name, count=count))
+        queued += count
+    return queued
 
 
 def prune_events(retention_days: float) -> int:
@@ -50,18 +43,15 @@ def prune_events(retention_days: float) -> int:
         return Event.delete().where(Event.created_at < cutoff).execute()
 
 
-def run(stopping: threading.Event) -> None:
-    retention_days = load().event_retention_days
+def run(stopping: threading.Event, settings: Settings) -> None:
     next_prune = 0.0
     while not stopping.wait(EVERY_S):
         try:
-            count = sweep_once()
-            if count:
-                log.info("requeued pending messages", extra={"fields": {"count": count}})
+            sweep_once(settings.sweep_overdue_s)
             if time.monotonic() >= next_prune:
                 next_prune = time.monotonic() + PRUNE_EVERY_S
-                pruned = prune_events(retention_days)
+                pruned = prune_events(settings.event_retention_days)
                 if pruned:
-                    log.info("pruned old events", extra={"fields": {"count": pruned}})
+                    log.info("pruned old events", extra=fields(count=pruned))
         except Exception:
             log.exception("sweep failed")

@@ -3,29 +3,27 @@ from a cursor kept in the database (WebhookCursor) and writes one WebhookDeliver
 webhook) in the transaction that moves the cursor, then queues an attempt for each row it made. Several processes
 may run it: the rows are unique per (webhook, event) and inserted with "ignore", and the cursor only moves forward.
 
-Every few seconds it also sweeps: it queues again the attempts that are overdue (their queue message was lost
-when Redis restarted empty or a broker was down, or their worker died holding the lease).
+It reads the log only up to the settled horizon (server/core/event_horizon.py), so the cursor never passes an
+event whose transaction has yet to commit: every event gets its deliveries, once.
 
-Event ids come from a sequence, and on PostgreSQL a transaction may commit event 101 after another committed
-102. The dispatcher therefore remembers the ids it skipped ("gaps") and looks for them again on each pass; the
-cursor stays below the oldest gap until the gap is filled or, after GAP_GRACE, taken for a rolled-back id.
+Attempts are durable jobs (server/core/jobs.py): the sweeper beside it (worker/sweeper.py) queues again those whose
+wake-up was lost.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
-from server.core import event_bus, event_filters
+from server.core import event_bus, event_filters, event_horizon
 from server.core.db import database, utcnow, write_transaction
 from server.core.ids import new_id
-from server.core.logs import fields
 from server.core.models import Event, Webhook, WebhookCursor, WebhookDelivery
-from server.core.webhook_deliveries import ACTIVE, PENDING, TEST_EVENT, enqueue
+from server.core.webhook_deliveries import PENDING, TEST_EVENT, enqueue
 
 log = logging.getLogger("wagw.webhooks")
 
@@ -35,13 +33,6 @@ CURSOR = "webhooks"
 BACKSTOP_S = 0.5
 POLL_S = 0.05
 BATCH = 500
-GAP_GRACE = dt.timedelta(seconds=30)
-# Larger jumps of the id sequence than this are not waited for (nor more missing ids than MAX_GAPS at once).
-MAX_GAP = 1000
-MAX_GAPS = 10_000
-SWEEP_EVERY_S = 5.0
-# As the message sweeper's (worker/sweeper.py): an attempt this overdue is queued again.
-OVERDUE = dt.timedelta(seconds=float(os.environ.get("WAGW_SWEEP_OVERDUE_S", "").strip() or 30))
 ORPHANS_EVERY_S = 600.0
 
 
@@ -54,44 +45,22 @@ def wants(webhook: Webhook, event: Event) -> bool:
 
 
 class Dispatcher:
-    """Follows the event log. `scanned` is the last id this process has looked at; `gaps` the ids below it
-    it has not seen yet (with when it first missed them); the stored cursor is just below the oldest gap."""
+    """Follows the event log from the stored cursor, up to the horizon `settle` answers (a process's event tail,
+    or a horizon of its own)."""
 
-    def __init__(self) -> None:
-        self.scanned: int | None = None
-        self.gaps: dict[int, dt.datetime] = {}
+    def __init__(self, settle: Callable[[], int] | None = None) -> None:
+        self.settle = settle or event_horizon.Horizon().settle
 
     def run_once(self) -> int:
         """One pass; returns how many events it dispatched."""
+        horizon = self.settle()
         with database.connection_context():
             stored = self._stored_cursor()
-            if self.scanned is None or stored > self.scanned:  # start, or another process went further
-                self.scanned = stored
-                self.gaps = {gap: seen for gap, seen in self.gaps.items() if gap > stored}
-            now = utcnow()
-            columns = (Event.id, Event.name, Event.profile_id, Event.created_at)
-            # Ids missed before that have appeared since (their transactions committed late).
-            filled: list[Event] = []
-            gaps = sorted(self.gaps)
-            for start in range(0, len(gaps), BATCH):
-                filled.extend(Event.select(*columns).where(Event.id.in_(gaps[start:start + BATCH])))
-            for row in filled:
-                del self.gaps[row.id]
-            for gap in [gap for gap, seen in self.gaps.items() if now - seen > GAP_GRACE]:
-                del self.gaps[gap]  # a rolled-back transaction's id: it will never appear
-            new = list(Event.select(*columns).where(Event.id > self.scanned).order_by(Event.id).limit(BATCH))
-            expected = self.scanned + 1
-            for row in new:
-                if row.id - expected <= MAX_GAP and len(self.gaps) < MAX_GAPS:
-                    self.gaps.update((missing, now) for missing in range(expected, row.id))
-                expected = row.id + 1
-            scanned = new[-1].id if new else self.scanned
-            cursor = min(self.gaps) - 1 if self.gaps else scanned
-            dispatched = filled + new
-            made = self._dispatch(dispatched, stored, cursor, now) if dispatched or cursor > stored else []
-            self.scanned = scanned
+            columns = Event.select(Event.id, Event.name, Event.profile_id, Event.created_at)
+            rows, cursor = event_horizon.read(columns, stored, horizon, BATCH)
+            made = self._dispatch(rows, stored, cursor, utcnow()) if cursor > stored else []
         enqueue(made)
-        return len(dispatched)
+        return len(rows)
 
     def _stored_cursor(self) -> int:
         row = WebhookCursor.get_or_none(WebhookCursor.name == CURSOR)
@@ -128,24 +97,6 @@ class Dispatcher:
         return made
 
 
-def sweep_once() -> int:
-    """Queue again the attempts that are overdue: lost queue messages, expired leases."""
-    now = utcnow()
-    with database.connection_context():
-        overdue = [row.id for row in WebhookDelivery.select(WebhookDelivery.id).where(
-            WebhookDelivery.status.in_(ACTIVE)
-            & (WebhookDelivery.next_attempt_at.is_null() | (WebhookDelivery.next_attempt_at <= now))
-            & (WebhookDelivery.queued_at.is_null() | (WebhookDelivery.queued_at < now - OVERDUE))
-            & (WebhookDelivery.leased_until.is_null() | (WebhookDelivery.leased_until < now))
-        ).limit(BATCH)]
-        if not overdue:
-            return 0
-        with write_transaction():  # first, so other processes' sweeps leave them alone for a while
-            WebhookDelivery.update(queued_at=now).where(WebhookDelivery.id.in_(overdue)).execute()
-    enqueue(overdue)
-    return len(overdue)
-
-
 def remove_orphans() -> int:
     """Deliveries of webhooks deleted with their profile (webhook deletion itself removes them)."""
     with database.connection_context(), write_transaction():
@@ -153,23 +104,24 @@ def remove_orphans() -> int:
             WebhookDelivery.webhook_id.not_in(Webhook.select(Webhook.id))).execute()
 
 
-def _wake_on_new_events() -> event_bus.Waiter | None:
-    """A waiter the event bus wakes when the log grows (server/event_bus.py); None when the bus cannot be
-    used, and then the dispatcher polls."""
+def _follow_the_bus() -> tuple[event_bus.Tail, event_bus.Waiter] | None:
+    """The process's event tail (server/core/event_bus.py), whose horizon the dispatcher shares, and a waiter it
+    wakes when the log grows; None when the bus cannot be used: then the dispatcher keeps a horizon of its own
+    and polls."""
     try:
-        waiter = event_bus.Waiter()
-        event_bus.tail().add(waiter)
-        return waiter
+        tail, waiter = event_bus.tail(), event_bus.Waiter()
+        tail.add(waiter)
+        return tail, waiter
     except Exception:
         log.warning("webhook dispatch: no event bus; polling the event log", exc_info=True)
         return None
 
 
 def run(stopping: threading.Event) -> None:
-    """The dispatcher's thread: follow the event log, and sweep every few seconds, until `stopping`."""
-    dispatcher = Dispatcher()
-    waiter = _wake_on_new_events()
-    next_sweep = time.monotonic() + SWEEP_EVERY_S
+    """The dispatcher's thread: follow the event log until `stopping`."""
+    bus = _follow_the_bus()
+    dispatcher = Dispatcher(bus[0].settle if bus else None)
+    waiter = bus[1] if bus else None
     next_orphans = time.monotonic() + ORPHANS_EVERY_S
     while not stopping.is_set():
         busy = False
@@ -177,10 +129,6 @@ def run(stopping: threading.Event) -> None:
             if waiter is not None:
                 waiter.clear()  # before reading the log, so a wake during the pass is not missed
             busy = dispatcher.run_once() >= BATCH
-            if time.monotonic() >= next_sweep:
-                next_sweep = time.monotonic() + SWEEP_EVERY_S
-                if count := sweep_once():
-                    log.info("requeued overdue webhook attempts", extra=fields(count=count))
             if time.monotonic() >= next_orphans:
                 next_orphans = time.monotonic() + ORPHANS_EVERY_S
                 remove_orphans()

@@ -15,6 +15,11 @@ def _int(name: str, default: int) -> int:
     return int(raw) if raw.strip() else default
 
 
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "")
+    return float(raw) if raw.strip() else default
+
+
 @dataclass(frozen=True)
 class Settings:
     # Storage: a SQLite file by default; `postgresql://…` for PostgreSQL.
@@ -45,7 +50,12 @@ class Settings:
     event_retention_days: float = field(
         default_factory=lambda: float(os.environ.get("WAGW_EVENT_RETENTION_DAYS") or 30))
     # How long WhatsApp's rate-overlimit pauses all sends of the profile.
-    rate_limit_pause_s: float = field(default_factory=lambda: float(os.environ.get("WAGW_RATE_LIMIT_PAUSE_S") or 60))
+    rate_limit_pause_s: float = field(default_factory=lambda: _float("WAGW_RATE_LIMIT_PAUSE_S", 60))
+    # Durable jobs (server/core/jobs.py): how long a process's hold on a job lasts unless renewed (it renews every
+    # third of it while the work goes on, so a killed process's jobs are free again this soon), and how late a
+    # queued wake-up may be before the sweep queues another (a queue that forgot it: Redis restarted empty).
+    job_lease_s: float = field(default_factory=lambda: _float("WAGW_JOB_LEASE_S", 5))
+    sweep_overdue_s: float = field(default_factory=lambda: _float("WAGW_SWEEP_OVERDUE_S", 30))
     # Dramatiq worker threads per worker process (one send per profile is in flight at any time anyway).
     worker_threads: int = field(default_factory=lambda: _int("WAGW_WORKER_THREADS", 8))
     # Threads serving RPCs; each open stream holds one.
@@ -59,9 +69,13 @@ class Settings:
     admin_api_key: str = field(default_factory=lambda: os.environ.get("WAGW_ADMIN_API_KEY", ""))
     # The engine a profile gets when its create request names none.
     default_engine: str = field(default_factory=lambda: os.environ.get("WAGW_DEFAULT_ENGINE", "simulator"))
-    # Webhook targets and media URLs on private, loopback or link-local addresses are refused unless this is 1.
+    # Webhook targets and media URLs on addresses that are not public (server/core/urls.py) are refused unless
+    # this is 1.
     allow_private_urls: bool = field(
         default_factory=lambda: os.environ.get("WAGW_ALLOW_PRIVATE_URLS", "") in ("1", "true", "yes"))
+    # Hosts outbound URLs may reach even on private addresses: `host` or `host:port`, comma-separated (an
+    # internal media server or webhook receiver), while the guard stays on for everything else.
+    trusted_url_hosts: str = field(default_factory=lambda: os.environ.get("WAGW_TRUSTED_URL_HOSTS", ""))
     # The Dramatiq broker: "redis" (REDIS_URL), "memory" (in-process: the API server runs the workers
     # itself), or "auto" (redis when it answers at start, else memory).
     broker: str = field(default_factory=lambda: os.environ.get("WAGW_BROKER", "auto"))

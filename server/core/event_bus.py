@@ -7,16 +7,11 @@ pub/sub (channel `<WAGW_REDIS_NAMESPACE>:events`) when the process uses Redis, a
 tail directly. The announcement may arrive before the writer commits: that is fine, because readers go back to
 the database, and the tail keeps looking (with a short backoff) until the announced id is visible.
 
-Readers (WatchEvents, in API servers) share one `Tail` per process: one thread that advances the *horizon*,
-the id up to which the log is settled, and wakes the waiting streams; and, with Redis, one subscriber thread
-(one connection) for the whole process, however many streams wait. Streams read rows with ids up to the
-horizon, and never past it.
-
-Why a horizon rather than the largest id: on PostgreSQL, ids come from a sequence when a row is inserted, not
-when it commits, so id 11 can become visible before id 10. A stream that moved its cursor past 11 would never
-see 10. So the horizon stops before a missing id until the id shows up, or until it is clearly abandoned (a
-rolled-back transaction burns its id): after SETTLE_S seconds of being waited for, or when the row after it is
-older than that. SQLite writers are serialized, so there the horizon is simply the largest id.
+Readers (WatchEvents and ListEvents in API servers, the webhook dispatcher in workers) share one `Tail` per
+process: one thread that advances the process's *horizon* (server/core/event_horizon.py: the id up to which the
+log is settled, so that a reader never passes an id whose transaction may still commit) and wakes the waiting
+streams; and, with Redis, one subscriber thread (one connection) for the whole process, however many streams
+wait. Readers read rows with ids up to the horizon, and never past it.
 
 Without Redis (the embedded default), an event recorded in another process (the engine host) is found by the
 tail's poll, every POLL_EMBEDDED_S; with Redis the poll (POLL_S) is only the backstop for a lost message.
@@ -28,26 +23,21 @@ import logging
 import queue
 import threading
 import time
-from datetime import timedelta
 
 import redis
 
-from server.core import broker
+from server.core import broker, event_horizon
 from server.core.config import Settings, load
-from server.core.db import database, utcnow
+from server.core.db import database
 from server.core.logs import fields
-from server.core.models import Event
 
 log = logging.getLogger("wagw.event_bus")
 
-# How long a missing id may hold the horizon back before it counts as rolled back.
-SETTLE_S = 5.0
 # The tail's poll while streams wait: the backstop with Redis, the way other processes' events arrive without.
 POLL_S = 1.0
 POLL_EMBEDDED_S = 0.2
 # The first retry after an announced id was not visible yet (its transaction had not committed); doubles.
 RETRY_S = 0.01
-_PAGE = 1000
 
 
 def channel(settings: Settings) -> str:
@@ -75,9 +65,10 @@ class Waiter:
 class Tail:
     """The settled end of the event log in this process, and the streams waiting for it to move."""
 
-    def __init__(self, settings: Settings, *, redis_channel: str | None):
-        self.horizon = 0
+    def __init__(self, settings: Settings, *, redis_channel: str | None,
+                 settled: event_horizon.Horizon | None = None):
         self.closed = False
+        self._settled = settled or event_horizon.Horizon()
         self._settings = settings
         self._redis_channel = redis_channel
         self._poll_s = POLL_S if redis_channel else POLL_EMBEDDED_S
@@ -86,11 +77,20 @@ class Tail:
         self._pending = False  # poked since the last look
         self._announced = 0  # the largest id announced to this process
         self._waiters: set[Waiter] = set()
-        self._reading = threading.Lock()  # one _advance at a time
-        self._gaps: dict[int, float] = {}  # first missing id → when this tail first saw it missing
+        self._reading = threading.Lock()  # one advance of the horizon at a time
         self._started = False
 
-    # Streams
+    # Readers
+
+    @property
+    def horizon(self) -> int:
+        """Every id up to this one is settled (server/core/event_horizon.py)."""
+        return self._settled.value
+
+    def settle(self) -> int:
+        """The horizon as of now (for readers that do not wait: ListEvents, the webhook dispatcher)."""
+        self.refresh()
+        return self.horizon
 
     @property
     def streams(self) -> int:
@@ -118,7 +118,7 @@ class Tail:
     def refresh(self) -> None:
         """Look at the log now, and wake the streams if the horizon moved."""
         with self._reading, database.connection_context():
-            moved = self._advance()
+            moved = self._settled.advance()
         if moved:
             with self._lock:
                 waiters = list(self._waiters)
@@ -140,12 +140,6 @@ class Tail:
         with self._reading:
             if self._started or self.closed:
                 return
-            # The settled start: below a row older than SETTLE_S, no missing id can still be in flight.
-            with database.connection_context():
-                old = utcnow() - timedelta(seconds=SETTLE_S)
-                self.horizon = (Event.select(Event.id).where(Event.created_at < old)
-                                .order_by(Event.id.desc()).limit(1).scalar()) or 0
-                self._advance()
             self._started = True
         threading.Thread(target=self._run, name="event-tail", daemon=True).start()
         if self._redis_channel:
@@ -174,26 +168,6 @@ class Tail:
             except Exception:
                 log.warning("reading the event log failed", exc_info=True)
                 time.sleep(self._poll_s)
-
-    def _advance(self) -> bool:
-        """Move the horizon over every id that is visible or abandoned; returns whether it moved."""
-        start = self.horizon
-        while True:
-            rows = list(Event.select(Event.id, Event.created_at).where(Event.id > self.horizon)
-                        .order_by(Event.id).limit(_PAGE).tuples())
-            clock = time.monotonic()
-            settled_before = utcnow() - timedelta(seconds=SETTLE_S)
-            horizon = self.horizon
-            for event_id, created_at in rows:
-                if event_id != horizon + 1:
-                    first_seen = self._gaps.setdefault(horizon + 1, clock)
-                    if created_at > settled_before and clock - first_seen < SETTLE_S:
-                        break  # ids horizon+1 … event_id-1 may still commit
-                horizon = event_id
-            self._gaps = {gap: seen for gap, seen in self._gaps.items() if gap > horizon}
-            self.horizon = horizon
-            if len(rows) < _PAGE or horizon != rows[-1][0]:
-                return self.horizon != start
 
     # The Redis subscriber thread: one connection for every stream of the process
 

@@ -14,7 +14,7 @@ from playhouse.migrate import SchemaMigrator
 from playhouse.migrate import migrate as apply_operations
 
 from server.core import models
-from server.core.db import database, write_transaction
+from server.core.db import database, utcnow, write_transaction
 from server.core.models import ALL_MODELS, BaseModel
 
 
@@ -51,6 +51,31 @@ def _webhook_deliveries(database: peewee.Database, migrator: SchemaMigrator) -> 
     models.WebhookCursor.insert(name="webhooks", last_event_id=last).execute()
 
 
+def _durable_jobs(database: peewee.Database, migrator: SchemaMigrator) -> None:
+    # Tables made by an earlier step of this same upgrade come from today's models already: change what is old.
+    gate, delivery, message = models.SendGate, models.WebhookDelivery, models.Message
+    gate_columns = {column.name for column in database.get_columns("send_gate")}
+    operations = []
+    if "busy_until" in gate_columns:
+        operations.append(migrator.rename_column("send_gate", "busy_until", "leased_until"))
+    for name in ("lease_owner", "due_at", "queued_at", "version"):
+        if name not in gate_columns:
+            operations.append(migrator.add_column("send_gate", name, gate._meta.fields[name]))
+    if "lease_owner" not in {column.name for column in database.get_columns("webhook_delivery")}:
+        operations.append(migrator.add_column("webhook_delivery", "lease_owner", delivery.lease_owner))
+    if "queued_at" in {column.name for column in database.get_columns("message")}:
+        operations.append(migrator.drop_column("message", "queued_at"))
+    order = ["profile_id", "status", "batch_id", "created_at"]
+    if not any(index.columns == order for index in database.get_indexes("message")):
+        operations.append(migrator.add_index("message", order))
+    apply_operations(*operations)
+    # Messages accepted by the older release and still waiting: their profiles' queues need a look now.
+    now = utcnow()
+    for (profile_id,) in message.select(message.profile).where(message.status == "PENDING").distinct().tuples():
+        gate.insert(profile=profile_id, due_at=now).on_conflict(
+            conflict_target=[gate.profile], update={gate.due_at: now}).execute()
+
+
 # (version, what it does, the step). Version 1 is the first schema, made from the models.
 MIGRATIONS: list[tuple[int, str, Migration | None]] = [
     (1, "profiles, contacts, webhooks, api keys", None),
@@ -58,6 +83,7 @@ MIGRATIONS: list[tuple[int, str, Migration | None]] = [
     (3, "messages (the outbox) and the send gate", _outbox),
     (4, "bulk batches", _bulk),
     (5, "webhook deliveries and the dispatcher's cursor", _webhook_deliveries),
+    (6, "durable jobs: owned leases, the send gate as each profile's delivery job", _durable_jobs),
 ]
 
 

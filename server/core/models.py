@@ -146,10 +146,9 @@ class Message(BaseModel):
     mentions = JSONField(default=list)
     sender = peewee.CharField(max_length=100, default="")
     idempotency_key = peewee.CharField(max_length=200, null=True)
-    # Delivery bookkeeping: not before this time (pacing), when it was last queued (the sweeper requeues what
-    # a lost queue forgot), when and how often it was handed to an engine.
+    # Delivery bookkeeping (server/core/lifecycle.py): a bulk item's turn (not before this time; NULL while the
+    # items before it are not out), and when and how often it was handed to an engine.
     not_before = peewee.DateTimeField(null=True)
-    queued_at = peewee.DateTimeField(null=True)
     handed_at = peewee.DateTimeField(null=True)
     attempts = peewee.IntegerField(default=0)
     created_at = peewee.DateTimeField(default=utcnow)
@@ -164,15 +163,24 @@ class Message(BaseModel):
             (("status", "not_before"), False),
             (("profile", "created_at"), False),
             (("batch_id", "batch_index"), False),
+            # A profile's waiting single sends, oldest first (the order they go out in), and counted for its cap.
+            (("profile", "status", "batch_id", "created_at"), False),
         )
 
 
 class SendGate(BaseModel):
-    """The per-profile send gate, shared by every worker: one send in flight (`busy_until` is its lease), a
-    minimum gap before the next (`next_at`), a daily cap, and pauses after WhatsApp pushed back."""
+    """The per-profile send gate, shared by every worker (server/core/send_gate.py), and the profile's delivery
+    job (server/core/jobs.py): whoever holds its lease sends the profile's messages, one at a time, with a
+    minimum gap before the next (`next_at`), a daily cap, and pauses after WhatsApp pushed back. `due_at` says
+    when the profile's waiting messages next need a look (NULL: none wait), `queued_at` when the wake-up queued
+    for that is due, `version` counts the times new work was added."""
 
     profile = peewee.ForeignKeyField(Profile, primary_key=True, on_delete="CASCADE")
-    busy_until = peewee.DateTimeField(null=True)
+    leased_until = peewee.DateTimeField(null=True)
+    lease_owner = peewee.CharField(max_length=40, null=True)
+    due_at = peewee.DateTimeField(null=True)
+    queued_at = peewee.DateTimeField(null=True)
+    version = peewee.IntegerField(default=0)
     next_at = peewee.DateTimeField(null=True)
     paused_until = peewee.DateTimeField(null=True)
     pause_reason = peewee.TextField(default="")
@@ -215,7 +223,7 @@ ALL_MODELS: list[type[BaseModel]] = [
 
 class WebhookDelivery(BaseModel):
     """One event's delivery to one webhook (DESIGN.md §7), made by the dispatcher that follows the event log
-    (worker/webhooks.py). The row is the truth: its status and `next_attempt_at` say what happens next, so a
+    (worker/webhook_dispatch.py). The row is the truth: its status and `next_attempt_at` say what happens next, so a
     lost queue message only delays an attempt (the sweep re-queues it). Attempts are a JSON list of
     {time, httpStatus, latencyMs, responseExcerpt}, appended by the worker holding the row's lease."""
 
@@ -234,6 +242,7 @@ class WebhookDelivery(BaseModel):
     # When the queued attempt should run (the sweep re-queues what is long overdue), and who holds it now.
     queued_at = peewee.DateTimeField(null=True)
     leased_until = peewee.DateTimeField(null=True)
+    lease_owner = peewee.CharField(max_length=40, null=True)
     created_at = peewee.DateTimeField(default=utcnow)
     updated_at = peewee.DateTimeField(default=utcnow)
 

@@ -1,87 +1,108 @@
-"""The per-profile send gate (DESIGN.md §5), enforced through the database so that any number of workers
-share it: one send in flight per profile, a minimum gap with jitter between sends, a daily cap, and pauses
-when WhatsApp pushes back (rate-overlimit, ban). Every decision is one conditional UPDATE, atomic on SQLite
-and PostgreSQL alike."""
+"""The per-profile send gate (DESIGN.md §5), kept in the database so that any number of workers share it: one
+send in flight per profile, a minimum gap with jitter between sends, a daily cap, and pauses when WhatsApp pushes
+back (rate-overlimit).
+
+The gate's row is also the profile's delivery job (server/core/jobs.py): the worker holding its lease sends the
+profile's waiting messages one at a time (worker/delivery.py), which is what makes "one in flight" true and keeps
+a chat's messages in order. Whoever adds messages (server/core/lifecycle.py) marks the row due in the same
+transaction (`add_work`), then queues a wake-up for it.
+
+The daily cap counts the messages WhatsApp accepted (SENT) during the current UTC day: `sent_today`, kept in step
+with each message's SENT transition. The lifecycle checks it when accepting a send; the gate applies it again when
+sending (the cap lowered since, or messages carried over from the day before): a profile at its cap sends nothing
+more until the next UTC day.
+
+Every function takes `now` (and jitter its random source), so the rules are tested on an injected clock.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import random
 
 import peewee
 
-from server.core.db import utcnow, write_transaction
+from server.core import broker, jobs
+from server.core.db import write_transaction
 from server.core.models import Profile, SendGate
 
-# How long a worker may hold the gate for one send before another may take it (a crashed worker's lease).
-LEASE = dt.timedelta(seconds=float(os.environ.get("WAGW_SEND_LEASE_S", "").strip() or 60))
-_EPOCH = dt.datetime(1970, 1, 1)
-# How soon to try again while another send of the profile is in flight.
-BUSY_RETRY_S = 0.05
+KIND = jobs.Kind(
+    name="deliveries", model=SendGate, key=SendGate.profile, due=SendGate.due_at, queued=SendGate.queued_at,
+    leased_until=SendGate.leased_until, lease_owner=SendGate.lease_owner, version=SendGate.version,
+    queue=broker.DELIVERY_QUEUE, actor="deliver",
+)
 
 
-def _today(now: dt.datetime) -> str:
+def day_of(now: dt.datetime) -> str:
     return now.date().isoformat()
 
 
-def _row(profile: Profile) -> SendGate:
-    gate = SendGate.get_or_none(SendGate.profile == profile.id)
-    if gate is None:
-        try:
-            with write_transaction():
-                gate = SendGate.create(profile=profile.id, busy_until=_EPOCH, next_at=_EPOCH, paused_until=_EPOCH)
-        except peewee.IntegrityError:  # another worker made it first
-            gate = SendGate.get(SendGate.profile == profile.id)
-    return gate
+def next_day(now: dt.datetime) -> dt.datetime:
+    """The next UTC midnight: when a daily cap resets."""
+    return dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time())
 
 
-def acquire(profile: Profile) -> float:
-    """Take the gate for one send: 0 when taken, else the seconds to wait before trying again."""
-    now = utcnow()
-    gate = _row(profile)
-    today = _today(now)
-    under_cap = (SendGate.day != today) | (SendGate.sent_today < profile.daily_cap) if profile.daily_cap else True
+def add_work(profile_id: str, due: dt.datetime, now: dt.datetime) -> bool:
+    """Mark the profile's queue due by `due` (inside the transaction that adds the messages). In PostgreSQL this
+    also locks the gate row until the transaction ends, so concurrent accepts of one profile count its cap one
+    after the other. Returns whether the caller must queue a wake-up (none was coming for so early)."""
+    wake = jobs.wake_time(due, now)
+    before = SendGate.select(SendGate.due_at).where(SendGate.profile == profile_id).tuples().first()
+    earlier = SendGate.due_at.is_null() | (SendGate.due_at > due)
+    SendGate.insert(profile=profile_id, due_at=due, queued_at=wake, version=1).on_conflict(
+        conflict_target=[SendGate.profile],
+        update={
+            SendGate.version: SendGate.version + 1,
+            SendGate.due_at: peewee.Case(None, [(earlier, due)], SendGate.due_at),
+            SendGate.queued_at: peewee.Case(None, [(earlier, wake)], SendGate.queued_at),
+        },
+    ).execute()
+    return before is None or before[0] is None or before[0] > due
+
+
+def wake(profile_id: str, due: dt.datetime, now: dt.datetime) -> None:
+    """Queue the wake-up `add_work` asked for (after the transaction committed)."""
+    jobs.enqueue(KIND, [profile_id], due, now)
+
+
+def sent_today(gate: SendGate | None, now: dt.datetime) -> int:
+    return gate.sent_today if gate is not None and gate.day == day_of(now) else 0
+
+
+def count_sent(profile_id: str, now: dt.datetime) -> None:
+    """One more message sent today (inside the transaction that records it SENT)."""
+    today = day_of(now)
+    SendGate.insert(profile=profile_id, day=today, sent_today=1).on_conflict(
+        conflict_target=[SendGate.profile],
+        update={SendGate.sent_today: peewee.Case(None, [(SendGate.day == today, SendGate.sent_today + 1)], 1),
+                SendGate.day: today},
+    ).execute()
+
+
+def ready_at(gate: SendGate, profile: Profile, now: dt.datetime) -> dt.datetime:
+    """When the gate lets the profile's next message go: `now` if it may go now; else the end of the gap after
+    the last send, of WhatsApp's pause, or of the day (at the daily cap)."""
+    ready = max(gate.next_at or now, gate.paused_until or now, now)
+    if profile.daily_cap and sent_today(gate, now) >= profile.daily_cap:
+        ready = max(ready, next_day(now))
+    return ready
+
+
+def gap(profile: Profile, rng: random.Random | None = None) -> dt.timedelta:
+    """The pause after a send: the profile's minimum gap plus a uniform 0..jitter."""
+    jitter = (rng or random).randint(0, profile.jitter_ms) if profile.jitter_ms else 0
+    return dt.timedelta(milliseconds=profile.min_gap_ms + jitter)
+
+
+def attempted(profile: Profile, now: dt.datetime, rng: random.Random | None = None) -> dt.datetime:
+    """A send was attempted (by the lease holder): the next one waits the profile's gap. Returns when it may go."""
+    next_at = now + gap(profile, rng)
     with write_transaction():
-        taken = (SendGate.update(busy_until=now + LEASE)
-                 .where((SendGate.profile == profile.id) & (SendGate.busy_until <= now) & (SendGate.next_at <= now)
-                        & (SendGate.paused_until <= now) & under_cap)
-                 .execute())
-    if taken:
-        return 0.0
-    gate = SendGate.get(SendGate.profile == profile.id)
-    if profile.daily_cap and gate.day == today and gate.sent_today >= profile.daily_cap:
-        tomorrow = dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time())
-        return (tomorrow - now).total_seconds()
-    if (gate.paused_until or _EPOCH) > now:
-        return (gate.paused_until - now).total_seconds()
-    if (gate.busy_until or _EPOCH) > now:
-        # A send is in flight: it usually ends within moments, then the profile's gap runs.
-        return max(BUSY_RETRY_S, profile.min_gap_ms / 1000)
-    return max(((gate.next_at or _EPOCH) - now).total_seconds(), 0.01)
+        SendGate.update(next_at=next_at).where(SendGate.profile == profile.id).execute()
+    return next_at
 
 
-def release(profile: Profile, *, sent: bool) -> None:
-    """Give the gate back after a send attempt; the next send waits the profile's gap plus jitter."""
-    now = utcnow()
-    gap_ms = profile.min_gap_ms + (random.randint(0, profile.jitter_ms) if profile.jitter_ms else 0)
-    today = _today(now)
-    fields: dict[peewee.Field, object] = {SendGate.busy_until: _EPOCH,
-                                          SendGate.next_at: now + dt.timedelta(milliseconds=gap_ms)}
-    if sent:
-        fields[SendGate.sent_today] = peewee.Case(None, [(SendGate.day == today, SendGate.sent_today + 1)], 1)
-        fields[SendGate.day] = today
+def pause(profile: Profile, until: dt.datetime, reason: str) -> None:
+    """Hold every send of the profile until `until` (WhatsApp said rate-overlimit)."""
     with write_transaction():
-        SendGate.update(fields).where(SendGate.profile == profile.id).execute()
-
-
-def pause(profile: Profile, seconds: float, reason: str) -> None:
-    """Hold every send of the profile (WhatsApp said rate-overlimit, or banned it) and free the gate."""
-    with write_transaction():
-        SendGate.update(paused_until=utcnow() + dt.timedelta(seconds=seconds), pause_reason=reason,
-                        busy_until=_EPOCH).where(SendGate.profile == profile.id).execute()
-
-
-def sent_today(profile: Profile) -> int:
-    gate = SendGate.get_or_none(SendGate.profile == profile.id)
-    return gate.sent_today if gate is not None and gate.day == _today(utcnow()) else 0
+        SendGate.update(paused_until=until, pause_reason=reason).where(SendGate.profile == profile.id).execute()

@@ -1,33 +1,29 @@
-"""One attempt to deliver a webhook (DESIGN.md §7): take the delivery row's lease, POST the signed event, append
-the attempt to the row, and either end the delivery (DELIVERED, or FAILED: a 4xx other than 408/429, a refused
-address, or the last attempt) or store `next_attempt_at` and answer the delay to queue the next attempt with.
-The workers' actor makes attempts (worker/actors.py); TestWebhook makes the first one of a test event itself, to
-answer with it. Retries follow BACKOFF_S, jittered; a worker that dies mid-attempt leaves a lease that expires, and the
-dispatcher's sweep (worker/webhook_dispatch.py) queues the attempt again.
+"""One attempt to deliver a webhook (DESIGN.md §7): POST the signed event, append the attempt to the delivery row,
+and either end the delivery (DELIVERED, or FAILED: a 4xx other than 408/429, a refused address, or the last
+attempt) or set when the next attempt is due. Deliveries are durable jobs (server/core/jobs.py): the workers'
+actor (worker/actors.py) runs `step` under the row's lease, and TestWebhook makes the first attempt of a test
+event itself (`attempt`), to answer with it. Retries follow BACKOFF_S, jittered.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import ipaddress
 import logging
 import random
-import socket
 import time
 from functools import cache
 from importlib import metadata
-from typing import Any
 
 import httpx
 from peewee import JOIN
 
-from server.core import urls, webhook_signing
-from server.core.config import Settings, load
+from server.core import jobs, urls, webhook_signing
+from server.core.config import Settings
 from server.core.db import database, utcnow, write_transaction
 from server.core.logs import fields
 from server.core.models import Event, Webhook, WebhookDelivery
-from server.core.webhook_deliveries import ACTIVE, DELIVERED, FAILED, RETRYING
+from server.core.webhook_deliveries import ACTIVE, DELIVERED, FAILED, KIND, RETRYING
 
 log = logging.getLogger("wagw.webhooks")
 
@@ -36,10 +32,6 @@ BACKOFF_S = (10, 30, 120, 600, 1800, 3600, 7200, 14400, 28800)
 MAX_ATTEMPTS = 1 + len(BACKOFF_S)
 JITTER = 0.2
 TIMEOUT_S = 10.0
-# Longer than an attempt can take: a worker that dies mid-attempt leaves a lease that expires by then.
-LEASE = dt.timedelta(seconds=30)
-# A queued attempt may run this early (clocks of different processes) and still be taken.
-EARLY = dt.timedelta(seconds=1)
 EXCERPT_BYTES = 2048
 EXCERPT_CHARS = 500
 # A delivery keeps its last attempts only (redeliveries append to them).
@@ -47,8 +39,9 @@ KEPT_ATTEMPTS = 50
 
 
 @cache
-def settings() -> Settings:
-    return load()
+def guard(settings: Settings) -> urls.Guard:
+    """The URL guard of these settings, made once (Settings are frozen, so they key the cache)."""
+    return urls.Guard.from_settings(settings)
 
 
 @cache
@@ -77,57 +70,19 @@ class Outcome:
     final: bool = False  # no point trying again (a refused address)
 
 
-class Refused(Exception):
-    """The target is on a private address and configuration does not allow it."""
-
-
-def _private(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%")[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return urls.is_private_host(str(ip)) or ip.is_multicast or ip.is_reserved
-
-
-def _target(url: str, allow_private: bool) -> tuple[httpx.URL, dict[str, str], dict[str, Any]]:
-    """Where to connect: with private addresses refused, the host is resolved here, every address checked, and
-    the connection pinned to a checked one (Host header and TLS name kept), so a second lookup cannot swap in
-    a private address. Raises Refused, or OSError when the name does not resolve."""
-    parsed = httpx.URL(url)
-    if allow_private:
-        return parsed, {}, {}
-    host = parsed.host
-    if urls.is_private_host(host):
-        raise Refused(f"'{host}' is a private or loopback address; set WAGW_ALLOW_PRIVATE_URLS=1 to allow it")
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    addresses = [info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
-    for address in addresses:
-        if _private(address):
-            raise Refused(f"'{host}' resolves to {address}, a private or loopback address; "
-                          "set WAGW_ALLOW_PRIVATE_URLS=1 to allow it")
-    extensions = {"sni_hostname": host} if parsed.scheme == "https" else {}
-    return parsed.copy_with(host=addresses[0]), {"Host": parsed.netloc.decode("ascii")}, extensions
-
-
 @cache
-def _client() -> httpx.Client:
-    # No redirects (a redirect could point anywhere, private addresses included) and no proxies from the
-    # environment (the address check must be about the address actually connected to).
-    return httpx.Client(timeout=TIMEOUT_S, follow_redirects=False, trust_env=False,
-                        limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
+def _client(guard: urls.Guard) -> httpx.Client:
+    # Every connection through the URL guard (server/core/urls.py): the address connected to is the one checked.
+    # No redirects: a redirect could point anywhere, and a receiver's answer is its status.
+    return guard.client(timeout=TIMEOUT_S, max_connections=200)
 
 
-def post(url: str, payload: bytes, headers: dict[str, str], *, allow_private: bool) -> Outcome:
-    """One POST, within TIMEOUT_S, answering the status and the first bytes of the response (or the error)."""
+def post(url: str, payload: bytes, headers: dict[str, str], guard: urls.Guard) -> Outcome:
+    """One POST, within TIMEOUT_S, answering the status and the first bytes of the response (or the error).
+    A target the guard refuses is a final outcome: trying again would only be refused again."""
     deadline = time.monotonic() + TIMEOUT_S
     try:
-        target, extra_headers, extensions = _target(url, allow_private)
-    except Refused as refused:
-        return Outcome(0, f"refused: {refused}", final=True)
-    except (OSError, UnicodeError) as error:
-        return Outcome(0, f"cannot resolve the host: {error}")
-    try:
-        with _client().stream("POST", target, content=payload, headers={**headers, **extra_headers},
-                              extensions=extensions) as response:
+        with _client(guard).stream("POST", url, content=payload, headers=headers) as response:
             received = bytearray()
             for chunk in response.iter_bytes():
                 received += chunk
@@ -135,9 +90,11 @@ def post(url: str, payload: bytes, headers: dict[str, str], *, allow_private: bo
                     break
             return Outcome(response.status_code,
                            received[:EXCERPT_BYTES].decode("utf-8", "replace")[:EXCERPT_CHARS])
+    except urls.Refused as refused:
+        return Outcome(0, f"refused: {refused}"[:EXCERPT_CHARS], final=True)
     except httpx.TimeoutException:
         return Outcome(0, f"timed out after {TIMEOUT_S:g} s")
-    except httpx.HTTPError as error:
+    except (httpx.HTTPError, httpx.InvalidURL) as error:
         return Outcome(0, f"{type(error).__name__}: {error}"[:EXCERPT_CHARS])
 
 
@@ -153,28 +110,28 @@ def request_of(webhook: Webhook, event: Event, now: float | None = None) -> tupl
     return payload, headers
 
 
-def attempt(delivery_id: str) -> float | None:
-    """Make the delivery's due attempt, unless it is not due, finished, or being made by another worker.
-    Returns the delay to queue the next attempt with, or None when nothing is to be queued."""
-    config = settings()
+def attempt(delivery_id: str, settings: Settings) -> bool:
+    """Make the delivery's due attempt now, outside the workers (TestWebhook), and queue what follows for them.
+    False when a worker holds the delivery."""
+    return jobs.run_once(KIND, delivery_id, lambda key, lease, now: step(key, lease, now, settings),
+                         settings.job_lease_s)
+
+
+def step(delivery_id: str, lease: jobs.Lease, now: dt.datetime, settings: Settings) -> dt.datetime | None:
+    """The delivery's attempt, if it is due (the caller holds its lease). Returns when the next attempt is due, or
+    None when the delivery is over."""
     # One connection for the whole attempt (no transaction is open during the POST).
     with database.connection_context():
-        now = utcnow()
-        lease = now + LEASE
-        with write_transaction():
-            claimed = WebhookDelivery.update(leased_until=lease).where(
-                (WebhookDelivery.id == delivery_id) & WebhookDelivery.status.in_(ACTIVE)
-                & (WebhookDelivery.next_attempt_at.is_null() | (WebhookDelivery.next_attempt_at <= now + EARLY))
-                & (WebhookDelivery.leased_until.is_null() | (WebhookDelivery.leased_until < now))
-            ).execute()
-        if not claimed:
-            return None
         # The delivery, its webhook and its event in one query (either may be gone: outer joins).
         delivery = (WebhookDelivery.select(WebhookDelivery, Webhook, Event)
                     .join(Webhook, JOIN.LEFT_OUTER, on=(Webhook.id == WebhookDelivery.webhook_id), attr="hook")
                     .switch(WebhookDelivery)
                     .join(Event, JOIN.LEFT_OUTER, on=(Event.id == WebhookDelivery.event_id), attr="logged")
-                    .where(WebhookDelivery.id == delivery_id).get())
+                    .where(WebhookDelivery.id == delivery_id).first())
+        if delivery is None or delivery.status not in ACTIVE:
+            return None
+        if delivery.next_attempt_at is not None and delivery.next_attempt_at > now:
+            return delivery.next_attempt_at
         webhook, event = delivery.hook, delivery.logged
         if webhook is None:  # deleted since: its deliveries go with it
             with write_transaction():
@@ -185,13 +142,13 @@ def attempt(delivery_id: str) -> float | None:
             outcome = Outcome(0, "the event is no longer in the event log", final=True)
         else:
             payload, headers = request_of(webhook, event)
-            outcome = post(webhook.url, payload, headers, allow_private=config.allow_private_urls)
+            outcome = post(webhook.url, payload, headers, guard(settings))
         latency_ms = int((time.monotonic() - started) * 1000)
-        return _record(delivery, lease, outcome, started_at, latency_ms, config.webhook_backoff_scale)
+        return _record(delivery, lease, outcome, started_at, latency_ms, settings.webhook_backoff_scale)
 
 
-def _record(delivery: WebhookDelivery, lease: dt.datetime, outcome: Outcome, started_at: dt.datetime,
-            latency_ms: int, scale: float) -> float | None:
+def _record(delivery: WebhookDelivery, lease: jobs.Lease, outcome: Outcome, started_at: dt.datetime,
+            latency_ms: int, scale: float) -> dt.datetime | None:
     entry = {"time": started_at.isoformat() + "Z", "httpStatus": outcome.status, "latencyMs": latency_ms,
              "responseExcerpt": outcome.excerpt}
     round_attempts = delivery.round_attempts + 1
@@ -205,14 +162,12 @@ def _record(delivery: WebhookDelivery, lease: dt.datetime, outcome: Outcome, sta
         status, delay = RETRYING, backoff_s(round_attempts, scale)
     next_at = now + dt.timedelta(seconds=delay) if delay is not None else None
     with write_transaction():
-        kept = WebhookDelivery.update(
+        jobs.verify(lease)  # a lease that lapsed and went to another worker: that one decides what follows
+        WebhookDelivery.update(
             status=status, attempts=[*delivery.attempts, entry][-KEPT_ATTEMPTS:], round_attempts=round_attempts,
-            next_attempt_at=next_at, queued_at=next_at, leased_until=None, updated_at=now,
-        ).where((WebhookDelivery.id == delivery.id) & (WebhookDelivery.leased_until == lease)).execute()
+            next_attempt_at=next_at, updated_at=now,
+        ).where(WebhookDelivery.id == delivery.id).execute()
     log.log(logging.DEBUG if status == DELIVERED else logging.WARNING, "webhook attempt", extra=fields(
         delivery_id=delivery.id, webhook_id=delivery.webhook_id, event_id=delivery.event_id,
         http_status=outcome.status, latency_ms=latency_ms, status=status, error=outcome.excerpt[:200]))
-    if not kept:  # the lease ran out and another worker took the delivery over: it decides what follows
-        return None
-    return delay
-
+    return next_at

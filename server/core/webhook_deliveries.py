@@ -2,22 +2,20 @@
 workers (worker/webhook_dispatch.py) and attempted by the workers (server/core/webhook_attempts.py). The row is the
 truth: its status and `next_attempt_at` say what happens next, so a lost queue message only delays an attempt.
 
-This module is what every role may do with them: queue attempts, fire a test event at one webhook, deliver one
-again.
+Deliveries are durable jobs (server/core/jobs.py, KIND): claimed with a lease, woken through the broker, swept
+when a wake-up was lost. This module is what every role may do with them: queue attempts, fire a test event at
+one webhook, deliver one again.
 """
 
 from __future__ import annotations
 
-import logging
+import datetime as dt
 from collections.abc import Iterable
 
-from server.core import broker, events
+from server.core import broker, events, jobs
 from server.core.db import utcnow, write_transaction
 from server.core.ids import new_id
-from server.core.logs import fields
 from server.core.models import Webhook, WebhookDelivery
-
-log = logging.getLogger("wagw.webhooks")
 
 ACTOR_NAME = "deliver_webhook"
 # The event TestWebhook records: delivered to the webhook it was fired at only, never fanned out.
@@ -27,16 +25,19 @@ PENDING, RETRYING, DELIVERED, FAILED = "PENDING", "RETRYING", "DELIVERED", "FAIL
 ACTIVE = (PENDING, RETRYING)
 
 
+KIND = jobs.Kind(
+    name="webhooks", model=WebhookDelivery, key=WebhookDelivery.id, due=WebhookDelivery.next_attempt_at,
+    queued=WebhookDelivery.queued_at, leased_until=WebhookDelivery.leased_until,
+    lease_owner=WebhookDelivery.lease_owner, queue=broker.WEBHOOK_QUEUE, actor=ACTOR_NAME,
+    active=lambda: WebhookDelivery.status.in_(ACTIVE),
+)
+
+
 def enqueue(delivery_ids: Iterable[str], delay_s: float = 0.0) -> bool:
     """Queue attempts (the rows say when they are due). A broker that is down only delays them: the sweep
-    queues again what stays overdue."""
-    try:
-        for delivery_id in delivery_ids:
-            broker.enqueue(broker.WEBHOOK_QUEUE, ACTOR_NAME, (delivery_id,), int(delay_s * 1000))
-    except Exception as error:  # redis.ConnectionError and friends: the rows stay due
-        log.warning("queueing webhook attempts failed; the sweep will retry", extra=fields(error=str(error)))
-        return False
-    return True
+    queues them again as soon as it answers."""
+    now = utcnow()
+    return jobs.enqueue(KIND, delivery_ids, now + dt.timedelta(seconds=delay_s), now)
 
 
 def fire_test(webhook: Webhook) -> str:
@@ -58,7 +59,7 @@ def redeliver(delivery: WebhookDelivery) -> bool:
     now = utcnow()
     with write_transaction():
         changed = WebhookDelivery.update(
-            status=PENDING, round_attempts=0, next_attempt_at=now, queued_at=now, leased_until=None,
+            status=PENDING, round_attempts=0, next_attempt_at=now, queued_at=now, leased_until=None, lease_owner=None,
             updated_at=now,
         ).where((WebhookDelivery.id == delivery.id) & WebhookDelivery.status.in_([DELIVERED, FAILED])).execute()
     if changed:

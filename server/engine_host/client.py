@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from functools import cache
 from typing import TypeVar
 
 import grpc
@@ -19,7 +20,12 @@ Reply = TypeVar("Reply")
 _channels: dict[str, grpc.Channel] = {}
 _lock = threading.Lock()
 CALL_TIMEOUT_S = 30.0
-_METADATA = internal_metadata(load())
+
+
+@cache
+def _metadata() -> tuple[tuple[str, str], ...]:
+    """The internal token every call carries, from the settings of the first call (not at import)."""
+    return internal_metadata(load())
 
 
 def _stub(address: str) -> engine_host_pb2_grpc.EngineHostServiceStub:
@@ -49,7 +55,7 @@ def call(profile: Profile, method: Callable[[engine_host_pb2_grpc.EngineHostServ
     """Call one EngineHostService method for the profile; the host's errors come back as ApiErrors."""
     address = host_address(profile)
     try:
-        return method(_stub(address))(request, timeout=CALL_TIMEOUT_S, metadata=_METADATA)
+        return method(_stub(address))(request, timeout=CALL_TIMEOUT_S, metadata=_metadata())
     except grpc.RpcError as error:
         info = error_info(error)
         if info:  # the host's own error, passed on whole (code, message, and details such as the field)

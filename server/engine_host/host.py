@@ -15,7 +15,7 @@ from typing import Any
 import grpc
 from google.protobuf import json_format, struct_pb2
 
-from server.core import broker, runtime
+from server.core import broker, runtime, urls
 from server.core.config import Settings, load
 from server.core.errors import ApiError, invalid
 from server.core.logs import fields
@@ -158,7 +158,7 @@ def serve(settings: Settings) -> None:
     broker.configure(settings)
     address = f"{settings.engine_host}:{settings.engine_port}"
     sessions = SessionManager(settings.engine_host_id or address, address, settings.database_url,
-                              allow_private_urls=settings.allow_private_urls)
+                              url_guard=urls.Guard.from_settings(settings))
     server, _ = build_server(settings, sessions, address)
     server.start()
     sessions.start()

@@ -14,12 +14,11 @@ import threading
 from collections import OrderedDict, defaultdict
 from typing import Any
 
-from server.core import bulk, events
+from server.core import events, lifecycle, urls
 from server.core.db import database, utcnow, write_transaction
 from server.core.engine_specs import CLOUDAPI
 from server.core.errors import ApiError, not_found
 from server.core.hosts import HEARTBEAT_EVERY_S, alive_hosts
-from server.core.ids import new_id
 from server.core.logs import fields
 from server.core.models import EngineHost, Message, Profile
 from server.engine_host.engines import base
@@ -35,7 +34,7 @@ EARLY_RECEIPTS_LIMIT = 10_000
 
 
 class SessionManager:
-    def __init__(self, host_id: str, address: str, database_url: str, *, allow_private_urls: bool = False):
+    def __init__(self, host_id: str, address: str, database_url: str, *, url_guard: urls.Guard | None = None):
         self.host_id = host_id
         self.address = address
         self.database_url = database_url
@@ -50,7 +49,8 @@ class SessionManager:
         # Receipts for a WhatsApp id that no message has yet, by (profile, id). After a crash between an engine's
         # send and its record, the retried send learns the id only after its receipts came: they wait here.
         self._early_receipts: OrderedDict[tuple[str, str], list[dict[str, Any]]] = OrderedDict()
-        self.allow_private_urls = allow_private_urls
+        # What media URLs may reach (server/core/urls.py).
+        self.url_guard = url_guard or urls.Guard()
 
     # Requests
 
@@ -124,25 +124,23 @@ class SessionManager:
             media = content.pop("media", None)
             outgoing = base.OutgoingMessage(
                 chat_id=message.chat_id, type=message.type.lower(), content=content,
-                media=resolve_media(message.type, media, allow_private=self.allow_private_urls) if media else None,
+                media=resolve_media(message.type, media, self.url_guard) if media else None,
                 reply_to=message.reply_to, mentions=tuple(message.mentions), id=message.id,
             )
         engine = self.engine(message.profile_id)
         with self._send_locks[message.profile_id]:
+            with database.connection_context():  # a concurrent retry of the same message may have sent it
+                recorded = Message.get(Message.id == message_id)
+            if recorded.wa_message_id and recorded.status != "PENDING":
+                return recorded.wa_message_id
+            handed_at = utcnow()  # when it went to WhatsApp: its sent time, from which a batch's next item is paced
             wa_message_id = engine.send(outgoing)
             with database.connection_context(), write_transaction():
-                updated = Message.update(
-                    status="SENT", wa_message_id=wa_message_id, sent_at=utcnow(), updated_at=utcnow(), error="",
-                ).where((Message.id == message_id) & (Message.status == "PENDING")).execute()
-                if updated:  # not when a concurrent retry of the same message recorded it first
-                    bulk.item_changed(message, "PENDING", "SENT")
-                    events.record("message.ack", message.profile_id, {
-                        "messageId": message_id, "waMessageId": wa_message_id, "chatId": message.chat_id,
-                        "status": "SENT"})
+                lifecycle.sent(message_id, wa_message_id, handed_at)
                 with self._lock:
                     early = self._early_receipts.pop((message.profile_id, wa_message_id), [])
                 for data in early:
-                    _record_receipt(_profile(message.profile_id), data)
+                    _record_receipt(message.profile_id, data)
         return wa_message_id
 
     # Lifecycle of the host
@@ -263,9 +261,9 @@ class SessionManager:
         elif event.type == base.FAILED:
             self._set_status(profile, "FAILED", data.get("reason", ""))
         elif event.type == base.MESSAGE:
-            _record_incoming(profile, data)
+            _record_incoming(profile.id, data)
         elif event.type == base.RECEIPT:
-            if not _record_receipt(profile, data) and data.get("status") in ("delivered", "read", "failed"):
+            if not _record_receipt(profile.id, data) and data.get("status") in ("delivered", "read", "failed"):
                 with self._lock:
                     self._early_receipts.setdefault((profile.id, data["wa_message_id"]), []).append(data)
                     while len(self._early_receipts) > EARLY_RECEIPTS_LIMIT:
@@ -352,51 +350,27 @@ class SessionManager:
         return handled
 
 
-# Receipts only move a message forward: a late "delivered" never undoes "read".
-_PROGRESS = {"PENDING": 0, "SENT": 1, "DELIVERED": 2, "READ": 3}
+# What an engine's receipt status means for an outbound message ("server": WhatsApp accepted it, which send()
+# records itself).
 _RECEIPT_STATUS = {"server": "SENT", "delivered": "DELIVERED", "read": "READ", "failed": "FAILED"}
 
 
-def _record_receipt(profile: Profile, data: dict[str, Any]) -> bool:
+def _record_receipt(profile_id: str, data: dict[str, Any]) -> bool:
     """Move an outbound message forward; False when no outbound message has the receipt's WhatsApp id (yet)."""
     status = _RECEIPT_STATUS.get(data.get("status", ""))
-    message = Message.get_or_none((Message.profile == profile.id) & (Message.wa_message_id == data["wa_message_id"])
-                                  & (Message.direction == "OUTBOUND"))
-    if status is None or message is None:
-        # Not one of ours (sent from the phone), a "server" ack that send() records itself, or a receipt that
-        # came before send() could record the id.
-        return message is not None
-    if status == "FAILED" or _PROGRESS.get(status, 0) > _PROGRESS.get(message.status, 4):
-        now = utcnow()
-        bulk.item_changed(message, message.status, status)
-        message.status = status
-        message.updated_at = now
-        if status == "DELIVERED":
-            message.delivered_at = now
-        elif status == "READ":
-            message.delivered_at, message.read_at = message.delivered_at or now, now
-        elif status == "FAILED":
-            message.error = data.get("error", "WhatsApp reported the message as failed")
-        message.save()
-        events.record("message.ack", profile.id, {"messageId": message.id, "waMessageId": message.wa_message_id,
-                                                  "chatId": message.chat_id, "status": status})
-    return True
+    if status is None:  # not a status we track: known, as far as waiting goes
+        return True
+    return lifecycle.receipt(profile_id, data["wa_message_id"], status, utcnow(), data.get("error", ""))
 
 
-def _record_incoming(profile: Profile, data: dict[str, Any]) -> None:
+def _record_incoming(profile_id: str, data: dict[str, Any]) -> None:
     """Store an incoming message (once: engines may redeliver) and record `message.received`."""
-    duplicate = Message.get_or_none((Message.profile == profile.id) & (Message.direction == "INBOUND")
-                                    & (Message.wa_message_id == data["wa_message_id"]))
-    if duplicate is not None:
-        return
-    message = Message.create(
-        id=new_id("msg"), profile=profile.id, chat_id=data["chat_id"], direction="INBOUND",
-        type=data["type"].upper(), content=data.get("content", {}), status="RECEIVED",
-        wa_message_id=data["wa_message_id"], sender=data.get("sender", ""),
-        created_at=_naive(data["timestamp"]) if isinstance(data.get("timestamp"), dt.datetime) else utcnow(),
+    timestamp = data.get("timestamp")
+    lifecycle.received(
+        profile_id, wa_message_id=data["wa_message_id"], chat_id=data["chat_id"], type_name=data["type"].upper(),
+        content=data.get("content", {}), sender=data.get("sender", ""),
+        created_at=_naive(timestamp) if isinstance(timestamp, dt.datetime) else utcnow(), details=_camel(data),
     )
-    events.record("message.received", profile.id, {"messageId": message.id, **_camel(data)})
-
 
 
 def _profile(profile_id: str) -> Profile:

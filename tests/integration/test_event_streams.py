@@ -1,11 +1,10 @@
 """Event streams end to end (DESIGN.md §7), on SQLite and on PostgreSQL: gRPC WatchEvents on the API server, its
 REST form (NDJSON through Envoy), and the WebSocket API through Envoy. Stored events after `since` come first,
 then live ones, without a gap or a duplicate; a key limited to some profiles never sees another's events.
-The event bus itself (server/event_bus.py) is tested at the end, without a stack."""
+The event bus and the horizon it reads up to are tested without a stack in tests/unit/test_event_horizon.py."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import queue
 import subprocess
@@ -23,9 +22,7 @@ import websockets
 from google.protobuf import json_format
 from websockets.sync.client import ClientConnection, connect
 
-from server.core import db, event_bus, migrations
-from server.core.config import ROOT, Settings
-from server.core.models import Event
+from server.core.config import ROOT
 from tests.support.api import connected_profile, fails, ok, wait_message
 from tests.support.net import LOCALHOST, free_port, wait_for_port
 from tests.support.stack import Stack
@@ -442,66 +439,3 @@ def test_a_limited_key_cannot_watch_another_profile(stack, rest, unique):
         assert recv(socket)["type"] == "ack"
         refused = request(socket, "subscribe", {"profileId": other})
         assert refused["type"] == "error" and refused["payload"]["code"] == "FORBIDDEN"
-
-
-# --- the event bus, in one process (no stack) ----------------------------------------------------------------
-
-
-@pytest.fixture
-def log_database(tmp_path: Any) -> Iterator[None]:
-    db.open_database(f"sqlite:///{tmp_path / 'bus.db'}")
-    migrations.migrate()
-    yield
-    db.database.close()
-
-
-def _insert(event_id: int, age_s: float = 0.0) -> None:
-    with db.database.connection_context():
-        Event.create(id=event_id, name="session.status", profile_id="p", data={},
-                     created_at=db.utcnow() - dt.timedelta(seconds=age_s))
-
-
-def test_the_horizon_waits_for_a_missing_id_then_gives_it_up(log_database, monkeypatch):
-    monkeypatch.setattr(event_bus, "SETTLE_S", 0.5)
-    tail = event_bus.Tail(Settings(), redis_channel=None)
-    try:
-        _insert(1)
-        _insert(2)
-        assert tail.add(event_bus.Waiter()) == 2
-        _insert(4)  # 3 is not committed yet: a stream must not pass it
-        tail.refresh()
-        assert tail.horizon == 2
-        _insert(3)
-        tail.refresh()
-        assert tail.horizon == 4
-        _insert(6)  # 5 never comes (rolled back): given up after SETTLE_S
-        tail.refresh()
-        assert tail.horizon == 4
-        time.sleep(0.6)
-        tail.refresh()
-        assert tail.horizon == 6
-        _insert(9, age_s=60)  # a gap below an old row is settled at once
-        tail.refresh()
-        assert tail.horizon == 9
-    finally:
-        tail.close()
-
-
-def test_a_poke_wakes_a_waiting_stream(log_database):
-    tail = event_bus.Tail(Settings(), redis_channel=None)
-    waiter = event_bus.Waiter()
-    try:
-        _insert(1)
-        assert tail.add(waiter) == 1
-        waiter.clear()
-        started = time.monotonic()
-        threading.Timer(0.1, lambda: (_insert(2), tail.poke(2))).start()
-        assert waiter.wait(5)
-        assert time.monotonic() - started < 1.0  # woken by the poke, not by the poll
-        assert tail.horizon == 2
-        waiter.clear()
-        tail.close()
-        assert waiter.wait(1)  # closing wakes every stream, which then ends
-    finally:
-        tail.close()
-

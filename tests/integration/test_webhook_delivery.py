@@ -380,18 +380,44 @@ def test_a_key_limited_to_one_profile_sees_only_its_webhooks_and_deliveries(rest
         ok(rest.delete(f"/webhooks/{hook['id']}"))
 
 
-def test_private_targets_are_refused_at_create_and_at_delivery(stack, receiver, unique):
-    """The shared stack runs without WAGW_ALLOW_PRIVATE_URLS: 127.0.0.1 is refused when the webhook is made, and
-    a name that passes that check but resolves to a loopback address is refused when the delivery resolves it."""
+@pytest.mark.parametrize("host", ["127.0.0.1", "2130706433", "0x7f000001", "127.1", "[::ffff:127.0.0.1]", "[::1]",
+                                  "localhost", "169.254.169.254", "100.64.0.1", "10.0.0.1"])
+def test_private_targets_are_refused_when_a_webhook_is_made(stack, host):
+    """The shared stack runs without WAGW_ALLOW_PRIVATE_URLS: an address that is not public, in any notation, is
+    refused at once, naming the field."""
     with stack.rest() as admin:
-        error = fails(admin.post("/webhooks", json={"url": receiver.url("/private")}), 400, "VALIDATION_ERROR")
+        error = fails(admin.post("/webhooks", json={"url": f"http://{host}:8080/hook"}), 400, "VALIDATION_ERROR")
         assert error["details"]["field"] == "url"
-        # 2130706433 is 127.0.0.1 written as one number: not an address literal to the create check.
-        hook = new_hook(admin, f"http://2130706433:{receiver.port}/private")
+        assert "WAGW_ALLOW_PRIVATE_URLS" in error["message"]
+
+
+def test_a_target_that_resolves_to_a_private_address_is_refused_at_each_attempt(stack, receiver, unique):
+    """A webhook on the test Internet (trusted by name and port) is delivered. Pointed, as a DNS change would,
+    at a name that resolves to 127.0.0.1 (changed in the database: the API would refuse `localhost` itself),
+    every attempt, TestWebhook's in the API server and the workers' for the log's events, resolves it, refuses
+    it at once (httpStatus 0, not tried again) and reaches nothing."""
+    from server.core.models import Webhook
+
+    path = f"/hooks/{unique('private')}"
+    stack.web.serve(path, b"ok", "text/plain")
+    with stack.rest() as admin:
+        pid = unique("hookprof")
+        ok(admin.post("/profiles", json={"id": pid, "name": pid, "engine": "simulator"}))
+        hook = new_hook(admin, stack.web.url(path), profileId=pid)
+        assert ok(admin.post(f"/webhooks/{hook['id']}/test", json={}))["status"] == "DELIVERED"
+        assert len(stack.web.hits(path)) == 1
+        db.open_database(stack.database_url)
+        with db.database.connection_context():
+            Webhook.update(url=f"http://localhost:{receiver.port}/private").where(Webhook.id == hook["id"]).execute()
         fired = ok(admin.post(f"/webhooks/{hook['id']}/test", json={}))
-        assert fired["status"] == "FAILED"
-        [refused] = fired["attempts"]
-        assert refused["httpStatus"] == 0 and "private or loopback" in refused["responseExcerpt"]
+        ok(admin.post(f"/profiles/{pid}/connect", json={}))  # session.status and qr.updated events, by the workers
+        refusal = "refused: 'localhost' resolves to 127.0.0.1, a loopback address"
+        for delivery in [fired, *wait_for(lambda: [d for d in deliveries(admin, hook["id"], status="FAILED")
+                                                   if d["event"] != "webhook.test"], "the workers' attempts")]:
+            assert delivery["status"] == "FAILED"
+            [attempt] = delivery["attempts"]
+            assert attempt["httpStatus"] == 0 and attempt["responseExcerpt"].startswith(refusal), attempt
+        ok(admin.post(f"/profiles/{pid}/disconnect", json={}))
         ok(admin.delete(f"/webhooks/{hook['id']}"))
     assert receiver.received() == []
 
@@ -449,52 +475,6 @@ def database(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
             migrations.migrate()
             yield url
             db.database.close()
-
-
-def test_dispatcher_waits_for_late_ids_and_never_dispatches_twice(database, monkeypatch):
-    from server.core.models import Event, Profile, Webhook, WebhookCursor, WebhookDelivery
-    from worker import webhook_dispatch as webhooks
-
-    queued: list[str] = []
-    monkeypatch.setattr(webhooks, "enqueue", lambda ids, delay_s=0.0: queued.extend(ids) or True)
-    old = dt.datetime(2020, 1, 1)
-    with db.database.connection_context():
-        Profile.create(id="p1", name="p1", engine="simulator")
-        Profile.create(id="p2", name="p2", engine="simulator")
-        Webhook.create(id="wh_all", url="https://example.com/a", events=["*"], secret="s" * 16, created_at=old)
-        Webhook.create(id="wh_p1", profile="p1", url="https://example.com/b", events=["message.*"],
-                       secret="s" * 16, created_at=old)
-        Webhook.create(id="wh_off", url="https://example.com/c", events=["*"], secret="s" * 16, active=False,
-                       created_at=old)
-        Webhook.create(id="wh_new", url="https://example.com/d", events=["*"], secret="s" * 16,
-                       created_at=dt.datetime(2100, 1, 1))
-        for event_id, name, profile in ((1, "message.ack", "p1"), (2, "session.status", "p1"),
-                                        (4, "message.received", "p2"), (5, "webhook.test", "p1")):
-            Event.create(id=event_id, name=name, profile_id=profile, data={})
-    first, second = webhooks.Dispatcher(), webhooks.Dispatcher()
-    assert first.run_once() == 4
-    assert sorted(first.gaps) == [3]
-
-    def made() -> set[tuple[str, int]]:
-        return {(d.webhook_id, d.event_id) for d in WebhookDelivery.select()}
-
-    with db.database.connection_context():
-        assert made() == {("wh_all", 1), ("wh_all", 2), ("wh_all", 4), ("wh_p1", 1)}
-        assert WebhookCursor.get().last_event_id == 2  # held below the missing id 3
-        Event.create(id=3, name="message.ack", profile_id="p1", data={})  # its transaction commits late
-    assert second.run_once() == 3  # another process starts from the stored cursor: nothing new but id 3…
-    assert first.run_once() == 1  # …and the first finds 3 in its gaps; one of them made its deliveries
-    with db.database.connection_context():
-        assert made() == {("wh_all", 1), ("wh_all", 2), ("wh_all", 3), ("wh_all", 4), ("wh_p1", 1), ("wh_p1", 3)}
-        assert WebhookCursor.get().last_event_id == 5
-        assert WebhookDelivery.select().count() == len(queued) == len(set(queued)) == 6
-        Event.create(id=9, name="message.ack", profile_id="p1", data={})  # 6, 7, 8 rolled back
-    monkeypatch.setattr(webhooks, "GAP_GRACE", dt.timedelta(0))
-    assert first.run_once() == 1
-    assert first.run_once() == 0
-    with db.database.connection_context():
-        assert WebhookCursor.get().last_event_id == 9  # the gap was given up after its grace
-        assert len(queued) == 8
 
 
 def test_dispatchers_racing_make_each_delivery_once(database, monkeypatch):

@@ -8,9 +8,9 @@ import time
 from server.launch import Child
 from tests.support.net import LOCALHOST, free_port, wait_for_port
 
-# Faster recovery than production, so each test takes seconds: the sweeper re-queues a pending message whose
-# queue entry is 3 s overdue (not 30 s), and a killed worker's hold on a profile's send gate lapses after 5 s.
-FAST_RECOVERY = {"WAGW_SWEEP_OVERDUE_S": "3", "WAGW_SEND_LEASE_S": "5"}
+# Faster recovery than production, so each test takes seconds: a queued wake-up that is 3 s overdue (lost with
+# Redis) is queued again (not after 30 s), and a killed worker's hold on its jobs lapses after 3 s (not 5 s).
+FAST_RECOVERY = {"WAGW_SWEEP_OVERDUE_S": "3", "WAGW_JOB_LEASE_S": "3"}
 
 def kill_and_restart(child: Child, port: int | None) -> None:
     assert child.process is not None and child.process.poll() is None, f"{child.name} is not running"

@@ -26,6 +26,7 @@ from server.core.config import ROOT, Settings
 from server.launch import Child
 from tests.support.grpc_rest import GrpcRestClient
 from tests.support.net import LOCALHOST, free_port, wait_for_port
+from tests.support.web import Web, the_internet
 from wagw.engine.v1 import engine_host_pb2, engine_host_pb2_grpc
 
 # The engine host's internal token for every test stack (the test process talks to the simulator directly).
@@ -75,6 +76,7 @@ class Stack:
     engine_port: int
     env: dict[str, str] = field(default_factory=dict)
     websocket: Child | None = None  # the WebSocket bridge (gateway/websocket.py), behind Envoy's /ws
+    web: Web = field(default_factory=the_internet)  # the Internet the gateway may reach (tests/support/web.py)
 
     @property
     def ws_url(self) -> str:
@@ -143,7 +145,8 @@ def _prepare(database_url: str, admin_key: str) -> None:
 @contextmanager
 def running_stack(database_url: str, **extra_env: str) -> Iterator[Stack]:
     """The API server and the engine host as processes (python -m server.api / server.engine_host), Envoy in
-    front. The simulator's clock runs 20 times faster than real time, so a 60 s QR code lasts 3 s."""
+    front. The simulator's clock runs 20 times faster than real time, so a 60 s QR code lasts 3 s. Outbound
+    URLs may reach the test Internet (`Stack.web`) and no other local address."""
     admin_key = test_admin_key()
     _prepare(database_url, admin_key)
     grpc_port, engine_port, ws_port, metrics_port = free_port(), free_port(), free_port(), free_port()
@@ -168,6 +171,8 @@ def running_stack(database_url: str, **extra_env: str) -> Iterator[Stack]:
         "WAGW_BROKER": "redis",
         "WAGW_REDIS_NAMESPACE": f"wagw-test-{secrets.token_hex(4)}",
         "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'gen'}",
+        # Private addresses stay refused, but for the test Internet (tests/support/web.py), as for a public host.
+        "WAGW_TRUSTED_URL_HOSTS": the_internet().trusted,
         **extra_env,
     }
     api = Child("api", lambda: subprocess.Popen([sys.executable, "-m", "server.api"], env=env, cwd=ROOT))

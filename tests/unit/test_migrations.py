@@ -12,7 +12,7 @@ from playhouse.migrate import SchemaMigrator
 from playhouse.migrate import migrate as run_operations
 
 from server.core import db, migrations
-from server.core.models import Event, Profile
+from server.core.models import Event, Profile, SendGate
 from tests.support.stack import postgres_database
 from worker import sweeper
 
@@ -89,3 +89,31 @@ def test_event_retention_prunes_only_old_events(database_url):
     assert sweeper.prune_events(30) == 1
     with db.database.connection_context():
         assert [e.id for e in Event.select().where(Event.id.in_([old.id, recent.id]))] == [recent.id]
+
+
+def test_version_5_database_upgrades_to_durable_jobs(database_url):
+    """A database of the release before durable jobs: the send gate's lease column renamed and the job columns
+    added, the message's old queue column gone, and a profile whose messages were waiting marked due."""
+    db.open_database(database_url)
+    migrations.migrate()
+    with db.database.connection_context():
+        sql = db.database.execute_sql
+        sql("ALTER TABLE send_gate RENAME COLUMN leased_until TO busy_until")
+        for column in ("lease_owner", "due_at", "queued_at", "version"):
+            sql(f"ALTER TABLE send_gate DROP COLUMN {column}")
+        sql("ALTER TABLE webhook_delivery DROP COLUMN lease_owner")
+        sql("ALTER TABLE message ADD COLUMN queued_at TIMESTAMP")
+        sql("DROP INDEX message_profile_id_status_batch_id_created_at")
+        migrations.SchemaVersion.delete().execute()
+        migrations.SchemaVersion.create(version=5)
+        Profile.create(id="waiting", name="old", engine="simulator")
+        sql("INSERT INTO message (id, profile_id, chat_id, direction, type, content, status, error, reply_to, "
+            "mentions, sender, attempts, created_at, updated_at) VALUES ('msg_old', 'waiting', '62811@s.whatsapp.net',"
+            " 'OUTBOUND', 'TEXT', '{}', 'PENDING', '', '', '[]', '', 0, '2026-11-29 00:00:00', '2026-11-29 00:00:00')")
+    assert migrations.migrate() == migrations.latest_version()
+    with db.database.connection_context():
+        columns = {column.name for column in db.database.get_columns("send_gate")}
+        assert {"leased_until", "lease_owner", "due_at", "queued_at", "version"} <= columns
+        assert "busy_until" not in columns
+        assert "queued_at" not in {column.name for column in db.database.get_columns("message")}
+        assert SendGate.get(SendGate.profile == "waiting").due_at is not None

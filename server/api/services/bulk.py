@@ -12,11 +12,11 @@ import grpc
 from server.api.auth import current_principal, get_visible
 from server.api.services.messages import idempotency_key
 from server.api.services.profiles import get_profile
-from server.core import bulk, content, outbox, templates
+from server.core import content, lifecycle, templates
 from server.core.convert import from_timestamp, to_timestamp
-from server.core.db import database, utcnow, write_transaction
+from server.core.db import database, utcnow
 from server.core.engine_specs import NotSupported, send_operation, supports
-from server.core.errors import ApiError, conflict, invalid
+from server.core.errors import ApiError, invalid
 from server.core.hosts import effective_status
 from server.core.models import Batch, Message
 from server.core.pagination import paginate
@@ -36,7 +36,7 @@ def to_proto(batch: Batch) -> bulk_pb2.Batch:
     """The batch; `batch_id` repeats `id` for callers of the seed's API (proto/wagw/v1/bulk.proto)."""
     return bulk_pb2.Batch(
         id=batch.id, batch_id=batch.id, profile_id=batch.profile_id, status=bulk_pb2.Batch.Status.Value(batch.status),
-        progress=bulk_pb2.BatchProgress(**bulk.progress(batch)),
+        progress=bulk_pb2.BatchProgress(**lifecycle.progress(batch)),
         options=bulk_pb2.BulkOptions(delay_between_messages=batch.delay_ms, randomize_delay=batch.randomize_delay,
                                      stop_on_error=batch.stop_on_error, start_time=to_timestamp(batch.start_at)),
         create_time=to_timestamp(batch.created_at), start_time=to_timestamp(batch.started_at),
@@ -102,12 +102,9 @@ class BulkServicer(bulk_pb2_grpc.BulkServiceServicer):
         if status != "CONNECTED" and not scheduled:
             raise ApiError("PROFILE_NOT_CONNECTED", f"profile '{profile.id}' is {status}, not CONNECTED: connect it "
                                                     "first (or give options.startTime)")
-        with write_transaction():
-            batch = bulk.create(profile.id, items, delay_ms=options.delay_between_messages,
-                                randomize=options.randomize_delay, stop_on_error=options.stop_on_error,
-                                start_at=start_at, idempotency_key=key)
-        first = bulk.first_item(batch)
-        outbox.enqueue([first.id], max((first.not_before - utcnow()).total_seconds(), 0.0))
+        batch = lifecycle.accept_batch(profile, items, delay_ms=options.delay_between_messages,
+                                       randomize=options.randomize_delay, stop_on_error=options.stop_on_error,
+                                       start_at=start_at, idempotency_key=key)
         return to_proto(batch)
 
     def ListBatches(self, request: bulk_pb2.ListBatchesRequest, context: grpc.ServicerContext
@@ -143,13 +140,7 @@ class BulkServicer(bulk_pb2_grpc.BulkServiceServicer):
         return reply
 
     def CancelBatch(self, request: bulk_pb2.CancelBatchRequest, context: grpc.ServicerContext) -> bulk_pb2.Batch:
-        with write_transaction():
-            batch = _get_batch(request.batch_id)
-            if batch.status in bulk.TERMINAL:
-                raise conflict(f"batch '{batch.id}' is already {batch.status}", state=True)
-            bulk.cancel_pending(batch)
-            bulk.finish(Batch.get_by_id(batch.id), "CANCELLED")
-        return to_proto(Batch.get_by_id(batch.id))
+        return to_proto(lifecycle.cancel_batch(_get_batch(request.batch_id), utcnow()))
 
     def WatchBatch(self, request: bulk_pb2.WatchBatchRequest, context: grpc.ServicerContext
                    ) -> Iterator[bulk_pb2.Batch]:
@@ -163,7 +154,7 @@ class BulkServicer(bulk_pb2_grpc.BulkServiceServicer):
             if current != last:
                 yield current
                 last = current
-            if batch.status in bulk.TERMINAL:
+            if batch.status in lifecycle.TERMINAL:
                 return
             time.sleep(WATCH_POLL_S)
 

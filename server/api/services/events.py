@@ -10,7 +10,7 @@ import peewee
 
 from server.api import auth
 from server.api.auth import current_principal
-from server.core import event_bus, event_filters, events
+from server.core import event_bus, event_filters, event_horizon, events
 from server.core.config import Settings, load
 from server.core.db import database
 from server.core.errors import ApiError, invalid
@@ -61,17 +61,18 @@ class EventServicer(events_pb2_grpc.EventServiceServicer):
             raise invalid("pageSize", f"must be between 1 and {MAX_PAGE_SIZE}")
         if request.since < 0:
             raise invalid("since", "must be an event id (0 for the beginning)")
-        rows = list(visible_events(request.profile_id, list(request.events))
-                    .where(Event.id > request.since).order_by(Event.id).limit(size))
-        return events_pb2.ListEventsResponse(events=[events.to_proto(row) for row in rows],
-                                             last_id=rows[-1].id if rows else request.since)
+        query = visible_events(request.profile_id, list(request.events))
+        # Only up to the settled horizon: an id still being committed is never passed (server/core/event_horizon.py).
+        rows, last_id = event_horizon.read(query, request.since, event_bus.tail().settle(), size)
+        return events_pb2.ListEventsResponse(events=[events.to_proto(row) for row in rows], last_id=last_id)
 
     def WatchEvents(self, request: events_pb2.WatchEventsRequest, context: grpc.ServicerContext
                     ) -> Iterator[events_pb2.Event]:
         """The stored events after `since` (-1: none), then each new one as the log grows, in id order.
 
-        The stream reads only up to the bus's horizon (server/event_bus.py), the id below which no event can
-        still appear, and moves its cursor to it: so no event is skipped, and none is sent twice.
+        The stream reads only up to the horizon of the process's tail (server/core/event_bus.py), the id up to
+        which no event can still appear, and moves its cursor to it: so no event is skipped, and none is sent
+        twice.
         """
         if request.since < FROM_NOW:
             raise invalid("since", "must be an event id, 0 for the whole log, or -1 for new events only")
@@ -97,11 +98,9 @@ class EventServicer(events_pb2_grpc.EventServiceServicer):
                 horizon = tail.horizon
                 while cursor < horizon:
                     with database.connection_context():
-                        rows = list(query.where(Event.id > cursor, Event.id <= horizon).order_by(Event.id)
-                                    .limit(WATCH_PAGE_SIZE))
+                        rows, cursor = event_horizon.read(query, cursor, horizon, WATCH_PAGE_SIZE)
                     for row in rows:
                         yield events.to_proto(row)
-                    cursor = rows[-1].id if len(rows) == WATCH_PAGE_SIZE else horizon
                 if time.monotonic() >= recheck_at:
                     self._reauthenticate(context)
                     recheck_at = time.monotonic() + REAUTHENTICATE_S

@@ -9,7 +9,7 @@ from google.protobuf import json_format
 
 from server.api.auth import current_principal, get_visible
 from server.api.services.profiles import acting_profile
-from server.core import content, outbox
+from server.core import content, lifecycle
 from server.core.convert import from_timestamp, to_timestamp
 from server.core.engine_specs import send_operation
 from server.core.errors import invalid
@@ -64,8 +64,9 @@ class MessageServicer(messages_pb2_grpc.MessageServiceServicer):
             raise invalid("mentions", f"at most {MAX_MENTIONS} people (not groups)")
         key = idempotency_key(request, context)
         profile = acting_profile(request.profile_id, send_operation(type_name.lower()))
-        row = outbox.accept(profile, chat_id=chat_id, type_name=type_name, content=checked,
-                            reply_to=getattr(request, "reply_to", ""), mentions=mentioned, idempotency_key=key)
+        row = lifecycle.accept_message(profile, chat_id=chat_id, type_name=type_name, content=checked,
+                                       reply_to=getattr(request, "reply_to", ""), mentions=mentioned,
+                                       idempotency_key=key)
         return to_proto(row)
 
     def SendText(self, request: messages_pb2.SendTextRequest, context: grpc.ServicerContext) -> messages_pb2.Message:

@@ -13,7 +13,7 @@ from google.protobuf import empty_pb2
 
 from server.api.auth import current_principal, get_visible
 from server.api.services.profiles import get_profile
-from server.core import event_filters, validation, webhook_attempts, webhook_deliveries
+from server.core import event_filters, urls, validation, webhook_attempts, webhook_deliveries
 from server.core.config import Settings
 from server.core.convert import to_timestamp
 from server.core.db import utcnow, write_transaction
@@ -21,7 +21,6 @@ from server.core.errors import conflict, forbidden, invalid, not_found
 from server.core.ids import new_id
 from server.core.models import Webhook, WebhookDelivery
 from server.core.pagination import paginate
-from server.core.urls import check_public_url
 from wagw.v1 import webhooks_pb2, webhooks_pb2_grpc
 
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$")
@@ -62,7 +61,7 @@ def delivery_to_proto(row: WebhookDelivery) -> webhooks_pb2.WebhookDelivery:
 
 class WebhookServicer(webhooks_pb2_grpc.WebhookServiceServicer):
     def __init__(self, settings: Settings):
-        self.settings = settings
+        self.url_guard = urls.Guard.from_settings(settings)
 
     def ListWebhooks(self, request: webhooks_pb2.ListWebhooksRequest, context: grpc.ServicerContext
                      ) -> webhooks_pb2.ListWebhooksResponse:
@@ -138,9 +137,7 @@ class WebhookServicer(webhooks_pb2_grpc.WebhookServiceServicer):
                     ) -> webhooks_pb2.WebhookDelivery:
         row = _get_webhook(request.id)
         delivery_id = webhook_deliveries.fire_test(row)
-        delay = webhook_attempts.attempt(delivery_id)  # the first one here, to answer with it
-        if delay is not None:
-            webhook_deliveries.enqueue([delivery_id], delay)
+        webhook_attempts.attempt(delivery_id, self.settings)  # the first one here, to answer with it
         return delivery_to_proto(WebhookDelivery.get_by_id(delivery_id))
 
     def ListWebhookDeliveries(self, request: webhooks_pb2.ListWebhookDeliveriesRequest,
@@ -167,7 +164,7 @@ class WebhookServicer(webhooks_pb2_grpc.WebhookServiceServicer):
         return delivery_to_proto(WebhookDelivery.get_by_id(item.id))
 
     def _url(self, raw: str) -> str:
-        return check_public_url(raw, "url", allow_private=self.settings.allow_private_urls)
+        return urls.check_public_url(raw, "url", self.url_guard)
 
 def _get_webhook(webhook_id: str) -> Webhook:
     return get_visible(Webhook.get_or_none(Webhook.id == webhook_id), "webhook", webhook_id)

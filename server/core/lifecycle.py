@@ -1,0 +1,368 @@
+"""The message lifecycle (DESIGN.md §5, §6): every change of a Message's status and of a Batch's counters
+happens here, with the events that go with it, each in one transaction. No other module writes them.
+
+    accept ─► PENDING ─ hand over ─► (handed, still PENDING) ─ sent ─► SENT ─► DELIVERED ─► READ
+                 │                        └─ refused before it left: unhand (PENDING again)
+                 ├─ cancel (a batch's items not yet handed) ─► CANCELLED
+                 └─ failed ─► FAILED          (WhatsApp may also report FAILED after SENT)
+    an incoming message ─► RECEIVED
+
+Events: `message.ack` for SENT, DELIVERED, READ and FAILED; `bulk.progress` when an item of a batch is sent,
+fails or is cancelled; `bulk.finished` when a batch ends (COMPLETED, FAILED with stopOnError, CANCELLED).
+
+A batch's items go out in order: only the next item has a time (`not_before`), set when the item before it is
+sent or fails, one gap later (`gap_s`: delayBetweenMessages, plus 0-50% with randomizeDelay). Cancelling a
+batch cancels the items not yet handed to the engine; an item in flight ends as its send does.
+
+Single sends wait in the order they were accepted, and a profile's worker sends the oldest first (`next_to_send`),
+one at a time: a chat's messages go out in order, across workers and retries. A message that fails or is
+cancelled stops holding the later ones back; trouble that holds one (a disconnected profile, WhatsApp's rate
+limit) holds the whole profile anyway.
+
+Daily cap, one rule for single and bulk sends: a profile sends at most `dailyCap` messages per UTC day. Accepting
+n more is refused (RATE_LIMITED, with resetAt) when the messages sent today plus those still waiting (whenever
+they are due) plus n would pass it; a batch is accepted whole or not at all. At send time the gate applies the cap
+again (server/core/send_gate.py).
+
+Every function takes `now` (and the random source of the pacing), so the rules are tested on an injected clock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Iterable
+from typing import Any
+
+import peewee
+
+from server.core import events, send_gate
+from server.core.db import insert_rows, utcnow, write_transaction
+from server.core.errors import ApiError, conflict
+from server.core.ids import new_id
+from server.core.models import Batch, Message, Profile, SendGate
+
+TERMINAL = frozenset({"COMPLETED", "CANCELLED", "FAILED"})
+# Item statuses that count as "sent" in a batch's progress (delivered and read are counted as well).
+_SENT = frozenset({"SENT", "DELIVERED", "READ"})
+# Receipts only move a message forward: a late "delivered" never undoes "read" (FAILED applies at any time).
+_PROGRESS = {"PENDING": 0, "SENT": 1, "DELIVERED": 2, "READ": 3}
+# How long the first send of a batch is expected to take, for the estimate.
+_SEND_ESTIMATE_S = 0.5
+# randomizeDelay adds up to this share of the delay to each gap.
+RANDOM_SHARE = 0.5
+
+_random = random.Random()
+
+
+# Accepting
+
+
+def accept_message(profile: Profile, *, chat_id: str, type_name: str, content: dict[str, Any], reply_to: str = "",
+                   mentions: list[str] | None = None, idempotency_key: str = "", now: dt.datetime | None = None
+                   ) -> Message:
+    """Store one outbound message (PENDING) and wake the profile's queue. A repeated idempotency key returns the
+    message the first request made."""
+    now = now or utcnow()
+    if idempotency_key:
+        first = _by_key(profile, idempotency_key)
+        if first is not None:
+            return first
+    try:
+        with write_transaction():
+            wake = send_gate.add_work(profile.id, now, now)
+            check_daily_cap(profile, 1, now)
+            row = Message.create(
+                id=new_id("msg"), profile=profile.id, chat_id=chat_id, direction="OUTBOUND", type=type_name,
+                content=content, status="PENDING", reply_to=reply_to, mentions=mentions or [],
+                idempotency_key=idempotency_key or None, created_at=now, updated_at=now,
+            )
+    except peewee.IntegrityError:  # the same key, raced by a concurrent retry
+        first = _by_key(profile, idempotency_key) if idempotency_key else None
+        if first is None:
+            raise
+        return first
+    if wake:
+        send_gate.wake(profile.id, now, now)
+    return row
+
+
+def _by_key(profile: Profile, key: str) -> Message | None:
+    return Message.get_or_none((Message.profile == profile.id) & (Message.idempotency_key == key))
+
+
+def accept_batch(profile: Profile, items: list[dict[str, Any]], *, delay_ms: int, randomize: bool,
+                 stop_on_error: bool, start_at: dt.datetime | None, idempotency_key: str,
+                 now: dt.datetime | None = None) -> Batch:
+    """Store a batch and all its items (PENDING) in one transaction, the first item scheduled at the start time
+    (or now), and wake the profile's queue for then. Refused whole when it does not fit in the daily cap."""
+    now = now or utcnow()
+    first_at = max(start_at or now, now)
+    average_gap = delay_ms / 1000 * (1 + RANDOM_SHARE / 2 if randomize else 1.0)
+    with write_transaction():
+        wake = send_gate.add_work(profile.id, first_at, now)
+        check_daily_cap(profile, len(items), now)
+        batch = Batch.create(
+            id=new_id("bat"), profile=profile.id, total=len(items), delay_ms=delay_ms, randomize_delay=randomize,
+            stop_on_error=stop_on_error, start_at=start_at, idempotency_key=idempotency_key or None,
+            created_at=now, updated_at=now,
+            estimated_end_at=first_at + dt.timedelta(seconds=(len(items) - 1) * average_gap + _SEND_ESTIMATE_S),
+        )
+        insert_rows(Message, [{
+            "id": new_id("msg"), "profile": profile.id, "chat_id": item["chat_id"], "direction": "OUTBOUND",
+            "type": item["type"], "content": item["content"], "status": "PENDING", "error": "", "reply_to": "",
+            "mentions": [], "sender": "", "attempts": 0, "batch_id": batch.id, "batch_index": index,
+            "not_before": first_at if index == 0 else None, "created_at": now, "updated_at": now,
+        } for index, item in enumerate(items)])
+    if wake:
+        send_gate.wake(profile.id, first_at, now)
+    return batch
+
+
+def check_daily_cap(profile: Profile, count: int, now: dt.datetime) -> None:
+    """RATE_LIMITED when `count` more messages would not fit in today's cap: the messages sent today, plus those
+    waiting to go out, plus these."""
+    if not profile.daily_cap:
+        return
+    sent = send_gate.sent_today(SendGate.get_or_none(SendGate.profile == profile.id), now)
+    waiting = Message.select().where((Message.profile == profile.id) & (Message.status == "PENDING")
+                                     & (Message.direction == "OUTBOUND")).count()
+    room = profile.daily_cap - sent - waiting
+    if count <= room:
+        return
+    reset = send_gate.next_day(now).isoformat() + "Z"
+    usage = f"{sent} sent today and {waiting} waiting to go out"
+    if count == 1:
+        message = (f"profile '{profile.id}' reached its daily cap of {profile.daily_cap} messages ({usage}); "
+                   f"it resets at {reset}")
+    else:
+        message = (f"the batch of {count} messages does not fit in the daily cap of profile '{profile.id}' "
+                   f"({profile.daily_cap} messages, {usage}): {max(room, 0)} more can be accepted today; "
+                   f"it resets at {reset}")
+    raise ApiError("RATE_LIMITED", message, resetAt=reset)
+
+
+# Sending
+
+
+def next_to_send(profile_id: str, now: dt.datetime) -> tuple[Message | None, dt.datetime | None]:
+    """The profile's message to send now, if any: the oldest waiting single send, or a batch item whose time has
+    come, whichever waits longer. Otherwise None, and when the next batch item's time comes (None: nothing
+    waits)."""
+    single = (Message.select().where((Message.profile == profile_id) & (Message.status == "PENDING")
+                                     & Message.batch_id.is_null())
+              .order_by(Message.created_at, Message.id).first())
+    item = (Message.select().where((Message.profile == profile_id) & (Message.status == "PENDING")
+                                   & Message.not_before.is_null(False))
+            .order_by(Message.not_before, Message.batch_index).first())
+    due = []
+    if single is not None:  # due at once (its created_at may be a little ahead: another server's clock)
+        due.append((min(single.created_at, now), single))
+    if item is not None and item.not_before <= now:
+        due.append((item.not_before, item))
+    if due:
+        return min(due, key=lambda pair: pair[0])[1], None
+    return None, item.not_before if item is not None else None
+
+
+def hand_over(message: Message, now: dt.datetime) -> bool:
+    """Mark a message as handed to the engine (from now on a batch cancel leaves it alone). False when it is not
+    PENDING any more (sent meanwhile, or cancelled)."""
+    with write_transaction():
+        handed = Message.update(handed_at=now, attempts=Message.attempts + 1, updated_at=now).where(
+            (Message.id == message.id) & (Message.status == "PENDING")).execute()
+        if handed and message.batch_id:
+            Batch.update(status="PROCESSING", started_at=now, updated_at=now).where(
+                (Batch.id == message.batch_id) & (Batch.status == "QUEUED")).execute()
+    return bool(handed)
+
+
+def unhand(message: Message, now: dt.datetime) -> None:
+    """The engine refused the message before it left (the profile was not connected, WhatsApp's rate limit): it
+    was not handed after all. An item of a batch that ended meanwhile (cancelled) is cancelled now."""
+    with write_transaction():
+        Message.update(handed_at=None, updated_at=now).where(
+            (Message.id == message.id) & (Message.status == "PENDING")).execute()
+        if message.batch_id:
+            batch = Batch.get_or_none(Batch.id == message.batch_id)
+            if batch is not None and batch.status in TERMINAL and _cancel_waiting(batch, now, [message.id]):
+                events.record("bulk.progress", batch.profile_id, {"batchId": batch.id,
+                                                                  **progress(Batch.get_by_id(batch.id))})
+
+
+def sent(message_id: str, wa_message_id: str, sent_at: dt.datetime, rng: random.Random | None = None) -> bool:
+    """WhatsApp accepted the message (`sent_at`: when it was handed to WhatsApp). False when it was recorded
+    already (a repeated send)."""
+    with write_transaction():
+        message = Message.get_or_none(Message.id == message_id)
+        if message is None:
+            return False
+        done = Message.update(status="SENT", wa_message_id=wa_message_id, sent_at=sent_at, updated_at=sent_at,
+                              error="").where((Message.id == message_id) & (Message.status == "PENDING")).execute()
+        if not done:
+            return False
+        send_gate.count_sent(message.profile_id, sent_at)
+        _ack(message, "SENT", wa_message_id)
+        _item_changed(message, "PENDING", "SENT", sent_at, rng)
+    return True
+
+
+def failed(message: Message, reason: str, now: dt.datetime, rng: random.Random | None = None) -> bool:
+    """The send failed for good (WhatsApp refused it, bad media, …). False when the message was no longer
+    PENDING."""
+    with write_transaction():
+        done = Message.update(status="FAILED", error=reason, updated_at=now).where(
+            (Message.id == message.id) & (Message.status == "PENDING")).execute()
+        if not done:
+            return False
+        _ack(message, "FAILED", message.wa_message_id or "", error=reason)
+        _item_changed(message, "PENDING", "FAILED", now, rng)
+    return True
+
+
+def receipt(profile_id: str, wa_message_id: str, status: str, now: dt.datetime, error: str = "") -> bool:
+    """WhatsApp's word on a sent message (SENT, DELIVERED, READ or FAILED): moves it forward only. False when no
+    outbound message has that WhatsApp id (yet)."""
+    with write_transaction():
+        message = Message.get_or_none((Message.profile == profile_id) & (Message.wa_message_id == wa_message_id)
+                                      & (Message.direction == "OUTBOUND"))
+        if message is None:
+            return False
+        old = message.status
+        if old == status or (status != "FAILED" and _PROGRESS.get(status, 0) <= _PROGRESS.get(old, 4)):
+            return True
+        changes: dict[Any, Any] = {Message.status: status, Message.updated_at: now}
+        if status == "DELIVERED":
+            changes[Message.delivered_at] = now
+        elif status == "READ":
+            changes[Message.delivered_at] = message.delivered_at or now
+            changes[Message.read_at] = now
+        elif status == "FAILED":
+            changes[Message.error] = error or "WhatsApp reported the message as failed"
+        if not Message.update(changes).where((Message.id == message.id) & (Message.status == old)).execute():
+            return True  # another receipt moved it meanwhile
+        _ack(message, status, wa_message_id, error=changes.get(Message.error, ""))
+        _item_changed(message, old, status, now, None)
+    return True
+
+
+def received(profile_id: str, *, wa_message_id: str, chat_id: str, type_name: str, content: dict[str, Any],
+             sender: str, created_at: dt.datetime, details: dict[str, Any]) -> Message | None:
+    """Store an incoming message (once: engines may deliver it again) and record `message.received` with
+    `details` (the engine's description, in the API's case). None when it was stored already."""
+    with write_transaction():
+        duplicate = Message.get_or_none((Message.profile == profile_id) & (Message.direction == "INBOUND")
+                                        & (Message.wa_message_id == wa_message_id))
+        if duplicate is not None:
+            return None
+        message = Message.create(
+            id=new_id("msg"), profile=profile_id, chat_id=chat_id, direction="INBOUND", type=type_name,
+            content=content, status="RECEIVED", wa_message_id=wa_message_id, sender=sender, created_at=created_at,
+        )
+        events.record("message.received", profile_id, {"messageId": message.id, **details})
+    return message
+
+
+def _ack(message: Message, status: str, wa_message_id: str, *, error: str = "") -> None:
+    data = {"messageId": message.id, "waMessageId": wa_message_id, "chatId": message.chat_id, "status": status}
+    if error:
+        data["error"] = error
+    events.record("message.ack", message.profile_id, data)
+
+
+# Batches
+
+
+def gap_s(batch: Batch, rng: random.Random | None = None) -> float:
+    """The pause before a batch's next item: the asked delay, plus a uniform 0-50% when randomized."""
+    factor = 1 + (rng or _random).uniform(0, RANDOM_SHARE) if batch.randomize_delay else 1.0
+    return batch.delay_ms / 1000 * factor
+
+
+def cancel_batch(batch: Batch, now: dt.datetime) -> Batch:
+    """Cancel every item not yet handed to the engine and end the batch CANCELLED; items in flight end as their
+    sends do. CONFLICT when the batch has ended already."""
+    with write_transaction():
+        batch = Batch.get_by_id(batch.id)
+        if batch.status in TERMINAL:
+            raise conflict(f"batch '{batch.id}' is already {batch.status}", state=True)
+        _cancel_waiting(batch, now)
+        _finish(Batch.get_by_id(batch.id), "CANCELLED", now)
+    return Batch.get_by_id(batch.id)
+
+
+def progress(batch: Batch) -> dict[str, int]:
+    return {"total": batch.total, "sent": batch.sent, "failed": batch.failed, "cancelled": batch.cancelled,
+            "pending": batch.total - batch.sent - batch.failed - batch.cancelled,
+            "delivered": batch.delivered, "read": batch.read}
+
+
+def _cancel_waiting(batch: Batch, now: dt.datetime, only: list[str] | None = None) -> int:
+    """Cancel the batch's items that wait and were not handed over (only those of `only`, if given)."""
+    waiting = (Message.batch_id == batch.id) & (Message.status == "PENDING") & Message.handed_at.is_null()
+    if only is not None:
+        waiting &= Message.id.in_(only)
+    count = Message.update(status="CANCELLED", updated_at=now).where(waiting).execute()
+    if count:
+        Batch.update(cancelled=Batch.cancelled + count, updated_at=now).where(Batch.id == batch.id).execute()
+    return count
+
+
+def _item_changed(message: Message, old: str, new: str, now: dt.datetime, rng: random.Random | None) -> None:
+    """Keep the batch's counters in step with one item's status change (inside the same transaction), record
+    `bulk.progress`, schedule the next item once this one has left the queue, and finish the batch when no item
+    is left to send."""
+    if not message.batch_id or old == new:
+        return
+    changes: dict[Any, Any] = {}
+    for status, delta in ((old, -1), (new, 1)):
+        for column in _columns(status):
+            changes[column] = changes.get(column, getattr(Batch, column.name)) + delta
+    if changes:
+        changes[Batch.updated_at] = now
+        Batch.update(changes).where(Batch.id == message.batch_id).execute()
+    batch = Batch.get_by_id(message.batch_id)
+    if new == "FAILED" and batch.stop_on_error and batch.status not in TERMINAL:
+        _cancel_waiting(batch, now)
+        batch = Batch.get_by_id(message.batch_id)
+    if new in ("SENT", "FAILED", "CANCELLED") or old == "PENDING":
+        events.record("bulk.progress", batch.profile_id, {"batchId": batch.id, **progress(batch)})
+    if batch.status in TERMINAL:
+        return
+    if batch.sent + batch.failed + batch.cancelled >= batch.total:
+        _finish(batch, "FAILED" if batch.stop_on_error and batch.failed else "COMPLETED", now)
+    elif old == "PENDING":
+        _schedule_next(batch, now + dt.timedelta(seconds=gap_s(batch, rng)), now)
+
+
+def _columns(status: str) -> Iterable[Any]:
+    if status in _SENT:
+        yield Batch.sent
+    if status in ("DELIVERED", "READ"):
+        yield Batch.delivered
+    if status == "READ":
+        yield Batch.read
+    if status == "FAILED":
+        yield Batch.failed
+    if status == "CANCELLED":
+        yield Batch.cancelled
+
+
+def _schedule_next(batch: Batch, at: dt.datetime, now: dt.datetime) -> None:
+    """Give the batch's next waiting item its time, and mark the profile's queue due then (its worker, or the
+    sweep after that worker died, picks it up). Idempotent: an item already scheduled keeps its time."""
+    following = (Message.select(Message.id, Message.not_before)
+                 .where((Message.batch_id == batch.id) & (Message.status == "PENDING"))
+                 .order_by(Message.batch_index).first())
+    if following is None or following.not_before is not None:
+        return
+    Message.update(not_before=at).where((Message.id == following.id) & Message.not_before.is_null()).execute()
+    send_gate.add_work(batch.profile_id, at, now)
+
+
+def _finish(batch: Batch, status: str, now: dt.datetime) -> None:
+    Batch.update(status=status, finished_at=now, updated_at=now).where(
+        (Batch.id == batch.id) & Batch.status.not_in(list(TERMINAL))).execute()
+    batch = Batch.get_by_id(batch.id)
+    events.record("bulk.finished", batch.profile_id, {"batchId": batch.id, "status": batch.status,
+                                                      **progress(batch)})

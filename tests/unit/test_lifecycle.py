@@ -1,0 +1,367 @@
+"""The message lifecycle (server/core/lifecycle.py) on an injected clock, on SQLite and PostgreSQL: every
+transition with its counters and events, repeats that change nothing, the daily cap at accept time, the order
+of what goes out, batch pacing (randomizeDelay's bounds, the start time) and the cancel windows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import random
+from typing import Any
+
+import pytest
+
+from server.core import jobs, lifecycle, send_gate
+from server.core.errors import ApiError
+from server.core.models import Batch, Event, Message, Profile, SendGate
+
+NOW = dt.datetime(2026, 11, 30, 10, 0, 0)
+_ids = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def _setup(database, stub_broker):
+    """Every test runs on a fresh database of each backend, with the in-process broker."""
+
+
+def profile(**limits: Any) -> Profile:
+    return Profile.create(id=f"p{next(_ids)}", name="P", engine="simulator", status="CONNECTED", **limits)
+
+
+def send(owner: Profile, chat: str = "628111000001@s.whatsapp.net", text: str = "hi", now: dt.datetime = NOW,
+         key: str = "") -> Message:
+    return lifecycle.accept_message(owner, chat_id=chat, type_name="TEXT", content={"text": text},
+                                    idempotency_key=key, now=now)
+
+
+def batch_of(owner: Profile, count: int, *, delay_ms: int = 1000, randomize: bool = False, stop_on_error: bool = False,
+             start_at: dt.datetime | None = None, now: dt.datetime = NOW) -> Batch:
+    items = [{"chat_id": f"62811{i:07d}@s.whatsapp.net", "type": "TEXT", "content": {"text": f"#{i}"}}
+             for i in range(count)]
+    return lifecycle.accept_batch(owner, items, delay_ms=delay_ms, randomize=randomize, stop_on_error=stop_on_error,
+                                  start_at=start_at, idempotency_key="", now=now)
+
+
+def items(batch: Batch) -> list[Message]:
+    return list(Message.select().where(Message.batch_id == batch.id).order_by(Message.batch_index))
+
+
+def events(name: str) -> list[dict[str, Any]]:
+    return [row.data for row in Event.select().where(Event.name == name).order_by(Event.id)]
+
+
+def gate(owner: Profile) -> SendGate:
+    return SendGate.get(SendGate.profile == owner.id)
+
+
+def reload(row: Any) -> Any:
+    return type(row).get_by_id(row.id)
+
+
+def send_out(message: Message, at: dt.datetime, rng: random.Random | None = None) -> None:
+    """What a worker and the engine host do with a message: hand it over, then WhatsApp accepts it."""
+    assert lifecycle.hand_over(message, at)
+    assert lifecycle.sent(message.id, f"wa-{message.id}", at, rng)
+
+
+# Accepting
+
+
+def test_an_accepted_message_waits_and_wakes_its_profiles_queue(queued):
+    owner = profile()
+    message = send(owner)
+    assert (message.status, message.direction, message.created_at) == ("PENDING", "OUTBOUND", NOW)
+    row = gate(owner)
+    assert (row.due_at, row.queued_at, row.version) == (NOW, NOW, 1)
+    wakes = queued(send_gate.KIND.queue)
+    assert [(m.actor_name, m.args) for m in wakes] == [("deliver", (owner.id,))]  # the profile's queue, not the message
+    send(owner)  # a second one: the queue is already due, and a wake-up on its way
+    assert len(queued(send_gate.KIND.queue)) == 1
+    assert gate(owner).version == 2
+
+
+def test_a_repeated_idempotency_key_returns_the_first_message():
+    owner = profile()
+    first = send(owner, key="order-42")
+    assert send(owner, text="again", key="order-42").id == first.id
+    assert Message.select().where(Message.profile == owner.id).count() == 1
+
+
+def test_the_daily_cap_counts_what_was_sent_today_and_what_waits():
+    owner = profile(daily_cap=3)
+    first, second = send(owner), send(owner)
+    send_out(first, NOW)
+    send(owner)  # 1 sent + 2 waiting = 3
+    with pytest.raises(ApiError) as refused:
+        send(owner)
+    assert refused.value.code == "RATE_LIMITED"
+    assert refused.value.metadata["resetAt"] == "2026-12-01T00:00:00Z"
+    assert "1 sent today and 2 waiting" in refused.value.message
+    assert lifecycle.failed(second, "ENGINE_ERROR: no", NOW)  # a failed one does not count
+    send(owner)
+    tomorrow = NOW + dt.timedelta(days=1)
+    for message in Message.select().where((Message.profile == owner.id) & (Message.status == "PENDING")):
+        lifecycle.failed(message, "ENGINE_ERROR: no", tomorrow)
+    assert send(owner, now=tomorrow)  # yesterday's sends do not count today
+    send(owner, now=tomorrow)
+    send(owner, now=tomorrow)
+    with pytest.raises(ApiError):
+        send(owner, now=tomorrow)
+
+
+def test_a_batch_larger_than_what_is_left_of_the_cap_is_refused_whole():
+    owner = profile(daily_cap=5)
+    send(owner)
+    with pytest.raises(ApiError) as refused:
+        batch_of(owner, 5)
+    assert refused.value.code == "RATE_LIMITED" and refused.value.metadata["resetAt"] == "2026-12-01T00:00:00Z"
+    assert "the batch of 5 messages does not fit" in refused.value.message
+    assert "4 more can be accepted today" in refused.value.message
+    assert Batch.select().count() == 0
+    assert Message.select().where(Message.batch_id.is_null(False)).count() == 0
+    batch_of(owner, 4)
+    with pytest.raises(ApiError):
+        send(owner)
+
+
+# Order
+
+
+def test_single_sends_go_out_oldest_first_and_batch_items_when_their_time_comes():
+    owner = profile()
+    later = NOW + dt.timedelta(seconds=5)
+    batch = batch_of(owner, 2, start_at=later)
+    a = send(owner, chat="628111000001@s.whatsapp.net", now=NOW + dt.timedelta(milliseconds=1))
+    b = send(owner, chat="628111000002@s.whatsapp.net", now=NOW + dt.timedelta(milliseconds=2))
+    c = send(owner, chat="628111000001@s.whatsapp.net", now=NOW + dt.timedelta(milliseconds=3))
+    clock = NOW + dt.timedelta(seconds=1)
+    order = []
+    while True:
+        message, next_at = lifecycle.next_to_send(owner.id, clock)
+        if message is None:
+            break
+        order.append(message.id)
+        send_out(message, clock)
+    assert order == [a.id, b.id, c.id]
+    assert next_at == later  # the batch's first item waits for its start
+    first = items(batch)[0]
+    message, _ = lifecycle.next_to_send(owner.id, later)
+    assert message.id == first.id
+    d = send(owner, now=later + dt.timedelta(milliseconds=1))
+    message, _ = lifecycle.next_to_send(owner.id, later + dt.timedelta(seconds=1))
+    assert message.id == first.id  # due before the new single send was accepted
+    send_out(first, later + dt.timedelta(seconds=1))
+    message, next_at = lifecycle.next_to_send(owner.id, later + dt.timedelta(seconds=1))
+    assert message.id == d.id
+
+
+def test_a_message_that_failed_stops_holding_back_the_rest_of_its_chat():
+    owner = profile()
+    first, second = send(owner), send(owner, now=NOW + dt.timedelta(milliseconds=1))
+    assert lifecycle.next_to_send(owner.id, NOW)[0].id == first.id
+    assert lifecycle.hand_over(first, NOW)
+    lifecycle.unhand(first, NOW)  # refused before it left: still first
+    assert lifecycle.next_to_send(owner.id, NOW)[0].id == first.id
+    lifecycle.failed(first, "ENGINE_ERROR: refused", NOW)
+    assert lifecycle.next_to_send(owner.id, NOW)[0].id == second.id
+
+
+# Transitions and their events
+
+
+def test_sent_records_once_with_its_ack_and_counts_for_the_day():
+    owner = profile()
+    message = send(owner)
+    assert lifecycle.hand_over(message, NOW)
+    handed = reload(message)
+    assert (handed.status, handed.handed_at, handed.attempts) == ("PENDING", NOW, 1)
+    sent_at = NOW + dt.timedelta(milliseconds=20)
+    assert lifecycle.sent(message.id, "wa-1", sent_at)
+    assert not lifecycle.sent(message.id, "wa-1", sent_at)  # a repeat changes nothing
+    row = reload(message)
+    assert (row.status, row.wa_message_id, row.sent_at) == ("SENT", "wa-1", sent_at)
+    assert events("message.ack") == [{"messageId": message.id, "waMessageId": "wa-1",
+                                      "chatId": message.chat_id, "status": "SENT"}]
+    assert send_gate.sent_today(gate(owner), NOW) == 1
+    assert not lifecycle.hand_over(message, NOW)  # not PENDING any more
+
+
+def test_receipts_move_a_message_forward_only_and_acknowledge_each_status_once():
+    owner = profile()
+    message = send(owner)
+    send_out(message, NOW)
+    wa = f"wa-{message.id}"
+    assert not lifecycle.receipt(owner.id, "wa-unknown", "DELIVERED", NOW)
+    assert lifecycle.receipt(owner.id, wa, "DELIVERED", NOW + dt.timedelta(seconds=1))
+    assert lifecycle.receipt(owner.id, wa, "READ", NOW + dt.timedelta(seconds=2))
+    assert lifecycle.receipt(owner.id, wa, "DELIVERED", NOW + dt.timedelta(seconds=3))  # late: ignored
+    assert lifecycle.receipt(owner.id, wa, "READ", NOW + dt.timedelta(seconds=3))  # again: ignored
+    row = reload(message)
+    assert (row.status, row.delivered_at, row.read_at) == (
+        "READ", NOW + dt.timedelta(seconds=1), NOW + dt.timedelta(seconds=2))
+    assert [e["status"] for e in events("message.ack")] == ["SENT", "DELIVERED", "READ"]
+    assert lifecycle.receipt(owner.id, wa, "FAILED", NOW + dt.timedelta(seconds=4), "blocked")
+    assert (reload(message).status, reload(message).error) == ("FAILED", "blocked")
+    assert events("message.ack")[-1] == {"messageId": message.id, "waMessageId": wa, "chatId": message.chat_id,
+                                         "status": "FAILED", "error": "blocked"}
+
+
+def test_a_failed_send_is_acknowledged_with_its_reason():
+    owner = profile()
+    message = send(owner)
+    assert lifecycle.failed(message, "ENGINE_ERROR: not on WhatsApp", NOW)
+    assert not lifecycle.failed(message, "again", NOW)
+    assert (reload(message).status, reload(message).error) == ("FAILED", "ENGINE_ERROR: not on WhatsApp")
+    assert [e["status"] for e in events("message.ack")] == ["FAILED"]
+
+
+def test_an_incoming_message_is_stored_and_announced_once():
+    owner = profile()
+    kwargs = {"wa_message_id": "in-1", "chat_id": "628555@s.whatsapp.net", "type_name": "TEXT",
+              "content": {"text": "hello"}, "sender": "628555@s.whatsapp.net", "created_at": NOW,
+              "details": {"chatId": "628555@s.whatsapp.net"}}
+    stored = lifecycle.received(owner.id, **kwargs)
+    assert stored is not None and (stored.status, stored.direction) == ("RECEIVED", "INBOUND")
+    assert lifecycle.received(owner.id, **kwargs) is None
+    assert events("message.received") == [{"messageId": stored.id, "chatId": "628555@s.whatsapp.net"}]
+
+
+# Batches
+
+
+def test_a_batch_is_accepted_whole_with_its_first_item_at_the_start_time(queued):
+    owner = profile()
+    start = NOW + dt.timedelta(minutes=10)
+    batch = batch_of(owner, 3, delay_ms=2000, start_at=start)
+    rows = items(batch)
+    assert [(m.batch_index, m.status, m.not_before) for m in rows] == [(0, "PENDING", start), (1, "PENDING", None),
+                                                                      (2, "PENDING", None)]
+    assert (batch.status, batch.total, batch.estimated_end_at) == ("QUEUED", 3, start + dt.timedelta(seconds=4.5))
+    assert gate(owner).due_at == start
+    assert queued(send_gate.KIND.queue) == []
+    (wake,) = queued(f"{send_gate.KIND.queue}.DQ")  # delayed: it comes a little before the start
+    assert wake.args == (owner.id,) and wake.options["eta"]
+    assert gate(owner).queued_at == start - dt.timedelta(seconds=jobs.EARLY_S)
+    past = batch_of(owner, 1, start_at=NOW - dt.timedelta(hours=1))
+    assert items(past)[0].not_before == NOW
+
+
+def test_each_item_waits_the_delay_after_the_one_before_was_sent():
+    owner = profile()
+    batch = batch_of(owner, 3, delay_ms=1500)
+    first, second, third = items(batch)
+    send_out(first, NOW)
+    assert reload(batch).status == "PROCESSING"
+    assert reload(second).not_before == NOW + dt.timedelta(seconds=1.5)
+    assert reload(third).not_before is None  # only the next item has a time
+    assert gate(owner).due_at == NOW  # still due from the accept: the worker holding it finds the item
+    failed_at = NOW + dt.timedelta(seconds=2)
+    lifecycle.failed(second, "ENGINE_ERROR: no", failed_at)  # a failed item does not stop the batch
+    assert reload(third).not_before == failed_at + dt.timedelta(seconds=1.5)
+    assert [e["sent"] for e in events("bulk.progress")] == [1, 1]
+
+
+def test_randomize_delay_keeps_every_gap_between_the_delay_and_one_and_a_half_times_it():
+    """Seeded: 60 items, each sent at an injected time; every gap to the next item's time is within
+    [delay, 1.5 x delay], and they spread over that range (not all equal, not beyond 50%)."""
+    owner = profile()
+    delay_ms = 1000
+    batch = batch_of(owner, 60, delay_ms=delay_ms, randomize=True)
+    rng = random.Random(7)
+    clock = NOW
+    gaps = []
+    for index, message in enumerate(items(batch)):
+        message = reload(message)
+        if index:
+            assert message.not_before is not None
+            gaps.append((message.not_before - clock).total_seconds())
+            clock = message.not_before
+        send_out(message, clock, rng)
+    assert len(gaps) == 59
+    assert all(delay_ms / 1000 <= gap <= delay_ms / 1000 * 1.5 for gap in gaps), gaps
+    assert min(gaps) < 1.05 and max(gaps) > 1.45, gaps  # the whole 0-50% range is used
+    assert reload(batch).status == "COMPLETED"
+
+
+def test_without_randomize_every_gap_is_the_delay():
+    owner = profile()
+    batch = batch_of(owner, 4, delay_ms=250)
+    clock = NOW
+    for index, message in enumerate(items(batch)):
+        message = reload(message)
+        if index:
+            assert message.not_before == clock + dt.timedelta(milliseconds=250)
+            clock = message.not_before
+        send_out(message, clock)
+
+
+def test_the_last_item_completes_the_batch_and_receipts_keep_counting():
+    owner = profile()
+    batch = batch_of(owner, 2, delay_ms=0)
+    for message in items(batch):
+        send_out(reload(message), NOW)
+    done = reload(batch)
+    assert (done.status, done.finished_at) == ("COMPLETED", NOW)
+    assert events("bulk.finished") == [{"batchId": batch.id, "status": "COMPLETED", "total": 2, "sent": 2,
+                                        "failed": 0, "cancelled": 0, "pending": 0, "delivered": 0, "read": 0}]
+    first = items(batch)[0]
+    lifecycle.receipt(owner.id, first.wa_message_id, "READ", NOW)
+    assert lifecycle.progress(reload(batch)) == {"total": 2, "sent": 2, "failed": 0, "cancelled": 0, "pending": 0,
+                                                 "delivered": 1, "read": 1}
+
+
+def test_stop_on_error_cancels_the_rest_after_a_failure():
+    owner = profile()
+    batch = batch_of(owner, 4, delay_ms=0, stop_on_error=True)
+    first, second, *_ = items(batch)
+    send_out(first, NOW)
+    lifecycle.failed(reload(second), "ENGINE_ERROR: no", NOW)
+    done = reload(batch)
+    assert done.status == "FAILED"
+    assert lifecycle.progress(done) == {"total": 4, "sent": 1, "failed": 1, "cancelled": 2, "pending": 0,
+                                        "delivered": 0, "read": 0}
+    assert [m.status for m in items(batch)] == ["SENT", "FAILED", "CANCELLED", "CANCELLED"]
+    assert events("bulk.finished")[-1]["status"] == "FAILED"
+
+
+def test_cancel_leaves_the_item_in_flight_to_end_as_its_send_does():
+    owner = profile()
+    batch = batch_of(owner, 3, delay_ms=0)
+    in_flight, *_ = items(batch)
+    assert lifecycle.hand_over(in_flight, NOW)  # the engine has it when the cancel arrives
+    cancelled = lifecycle.cancel_batch(batch, NOW)
+    assert cancelled.status == "CANCELLED"
+    assert [m.status for m in items(batch)] == ["PENDING", "CANCELLED", "CANCELLED"]
+    assert lifecycle.progress(cancelled)["pending"] == 1
+    assert lifecycle.sent(in_flight.id, "wa-late", NOW + dt.timedelta(seconds=3))
+    assert lifecycle.receipt(owner.id, "wa-late", "READ", NOW + dt.timedelta(seconds=4))
+    done = reload(batch)
+    assert done.status == "CANCELLED"
+    assert lifecycle.progress(done) == {"total": 3, "sent": 1, "failed": 0, "cancelled": 2, "pending": 0,
+                                        "delivered": 1, "read": 1}
+    assert [m.status for m in items(batch)] == ["READ", "CANCELLED", "CANCELLED"]
+    assert [e["status"] for e in events("bulk.finished")] == ["CANCELLED"]
+    with pytest.raises(ApiError) as again:
+        lifecycle.cancel_batch(batch, NOW)
+    assert again.value.code == "CONFLICT"
+
+
+def test_an_item_picked_but_not_yet_handed_when_the_cancel_arrives_is_never_handed():
+    owner = profile()
+    batch = batch_of(owner, 2, delay_ms=0)
+    picked, _ = lifecycle.next_to_send(owner.id, NOW)
+    lifecycle.cancel_batch(batch, NOW)
+    assert not lifecycle.hand_over(picked, NOW)
+    assert lifecycle.progress(reload(batch))["cancelled"] == 2
+
+
+def test_an_item_refused_before_it_left_after_a_cancel_is_cancelled_too():
+    owner = profile()
+    batch = batch_of(owner, 2, delay_ms=0)
+    first, _ = items(batch)
+    assert lifecycle.hand_over(first, NOW)
+    lifecycle.cancel_batch(batch, NOW)
+    lifecycle.unhand(first, NOW)  # the profile was not connected after all: it never left
+    assert [m.status for m in items(batch)] == ["CANCELLED", "CANCELLED"]
+    assert lifecycle.progress(reload(batch)) == {"total": 2, "sent": 0, "failed": 0, "cancelled": 2, "pending": 0,
+                                                 "delivered": 0, "read": 0}

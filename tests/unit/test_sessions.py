@@ -1,0 +1,126 @@
+"""What engine events mean (server/engine_host/sessions.py), without an engine: each event of a session becomes the
+profile's status and a `session.status` event; receipts move outbound messages through the lifecycle, also when
+they arrive before the send that caused them is recorded; incoming messages are stored once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Iterator
+
+import pytest
+
+from server.core import lifecycle
+from server.core.models import Event, Message, Profile
+from server.engine_host.engines import base
+from server.engine_host.sessions import SessionManager
+
+NOW = dt.datetime(2026, 11, 30, 10, 0, 0)
+_ids = itertools.count()
+
+
+@pytest.fixture
+def manager(database, stub_broker, tmp_path) -> Iterator[SessionManager]:
+    """A host's session manager with no engines; stopped first, so a dropped connection schedules no reconnect."""
+    sessions = SessionManager("unit-host", "127.0.0.1:1", "sqlite:///unused")
+    sessions.stop()
+    yield sessions
+
+
+def profile(status: str = "CONNECTING", desired: str = "connected") -> Profile:
+    return Profile.create(id=f"s{next(_ids)}", name="S", engine="simulator", status=status, desired_state=desired)
+
+
+def statuses(profile_id: str) -> list[tuple[str, str, str]]:
+    rows = Event.select().where((Event.name == "session.status") & (Event.profile_id == profile_id))
+    return [(e.data["previousStatus"], e.data["status"], e.data["reason"]) for e in rows.order_by(Event.id)]
+
+
+def current(profile_id: str) -> Profile:
+    return Profile.get_by_id(profile_id)
+
+
+@pytest.mark.parametrize(("event", "status", "reason", "desired"), [
+    (base.EngineEvent(base.CONNECTED, {"phone_number": "+628111"}), "CONNECTED", "", "connected"),
+    (base.EngineEvent(base.DISCONNECTED, {"reason": "connection lost", "reconnect": True}), "RECONNECTING",
+     "connection lost", "connected"),
+    (base.EngineEvent(base.DISCONNECTED, {"reason": "closed", "reconnect": False}), "DISCONNECTED", "closed",
+     "connected"),
+    (base.EngineEvent(base.LOGGED_OUT, {"reason": "unlinked"}), "LOGGED_OUT", "unlinked", "disconnected"),
+    (base.EngineEvent(base.BANNED, {"reason": "spam", "until": None}), "BANNED", "spam", "connected"),
+    (base.EngineEvent(base.FAILED, {"reason": "bad token"}), "FAILED", "bad token", "connected"),
+    (base.EngineEvent(base.QR_TIMEOUT, {}), "DISCONNECTED", "the QR code expired before it was scanned",
+     "disconnected"),
+])
+def test_session_events_set_the_status_and_announce_it(manager, event, status, reason, desired):
+    owner = profile()
+    manager.on_event(owner.id, event)
+    assert (current(owner.id).status, current(owner.id).last_error, current(owner.id).desired_state) == (
+        status, reason, desired)
+    assert statuses(owner.id) == [("CONNECTING", status, reason)]
+    manager.on_event(owner.id, event)  # the same again: no second announcement
+    assert len(statuses(owner.id)) == 1
+
+
+def test_a_qr_code_is_shown_until_the_session_connects(manager):
+    owner = profile()
+    expires = dt.datetime(2026, 11, 30, 10, 1, tzinfo=dt.UTC)
+    manager.on_event(owner.id, base.EngineEvent(base.QR, {"code": "2@abc", "expires_at": expires}))
+    row = current(owner.id)
+    assert (row.status, row.qr_code, row.qr_expires_at) == ("QR_READY", "2@abc", dt.datetime(2026, 11, 30, 10, 1))
+    qr = Event.get((Event.name == "qr.updated") & (Event.profile_id == owner.id))
+    assert qr.data == {"qr": "2@abc", "expiresAt": "2026-11-30T10:01:00Z"}
+    manager.on_event(owner.id, base.EngineEvent(base.CONNECTED, {"phone_number": "+628111"}))
+    row = current(owner.id)
+    assert (row.status, row.qr_code, row.phone_number) == ("CONNECTED", "", "+628111")
+
+
+def sent_message(owner: Profile) -> Message:
+    message = lifecycle.accept_message(owner, chat_id="628111000001@s.whatsapp.net", type_name="TEXT",
+                                       content={"text": "hi"}, now=NOW)
+    lifecycle.hand_over(message, NOW)
+    lifecycle.sent(message.id, "wa-1", NOW)
+    return message
+
+
+def test_receipts_become_message_statuses(manager):
+    owner = profile(status="CONNECTED")
+    message = sent_message(owner)
+    for status in ("server", "delivered", "read", "delivered"):
+        manager.on_event(owner.id, base.EngineEvent(base.RECEIPT, {"wa_message_id": "wa-1", "status": status}))
+    assert Message.get_by_id(message.id).status == "READ"
+    acks = [e.data["status"] for e in Event.select().where(Event.name == "message.ack").order_by(Event.id)]
+    assert acks == ["SENT", "DELIVERED", "READ"]
+
+
+def test_a_receipt_before_its_send_is_recorded_waits_for_it(manager, monkeypatch):
+    """WhatsApp may report "delivered" before the engine's send returned: the receipt waits on the host, and is
+    applied when send() records the message."""
+    owner = profile(status="CONNECTED")
+    message = lifecycle.accept_message(owner, chat_id="628111000001@s.whatsapp.net", type_name="TEXT",
+                                       content={"text": "hi"}, now=NOW)
+
+    class Engine:
+        def send(self, outgoing: base.OutgoingMessage) -> str:
+            manager.on_event(owner.id, base.EngineEvent(base.RECEIPT, {"wa_message_id": "wa-early",
+                                                                       "status": "delivered"}))
+            return "wa-early"
+
+    monkeypatch.setattr(manager, "engine", lambda profile_id: Engine())
+    assert manager.send(message.id) == "wa-early"
+    assert Message.get_by_id(message.id).status == "DELIVERED"
+    assert manager.send(message.id) == "wa-early"  # a repeat is answered, not sent again
+
+
+def test_incoming_messages_are_stored_once(manager):
+    owner = profile(status="CONNECTED")
+    incoming = base.IncomingMessage("in-1", "628555000111@s.whatsapp.net", "628555000111@s.whatsapp.net", "text",
+                                    {"text": "Hi gateway"}, dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.UTC))
+    for _ in range(2):
+        manager.on_event(owner.id, base.EngineEvent(base.MESSAGE, incoming.as_dict()))
+    (stored,) = Message.select().where((Message.profile == owner.id) & (Message.direction == "INBOUND"))
+    assert (stored.status, stored.type, stored.content, stored.created_at) == (
+        "RECEIVED", "TEXT", {"text": "Hi gateway"}, dt.datetime(2026, 11, 30, 9, 0))
+    (event,) = Event.select().where(Event.name == "message.received")
+    assert event.data["messageId"] == stored.id and event.data["chatId"] == "628555000111@s.whatsapp.net"
+    assert event.data["waMessageId"] == "in-1"
