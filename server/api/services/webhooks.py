@@ -61,6 +61,7 @@ def delivery_to_proto(row: WebhookDelivery) -> webhooks_pb2.WebhookDelivery:
 
 class WebhookServicer(webhooks_pb2_grpc.WebhookServiceServicer):
     def __init__(self, settings: Settings):
+        self.settings = settings
         self.url_guard = urls.Guard.from_settings(settings)
 
     def ListWebhooks(self, request: webhooks_pb2.ListWebhooksRequest, context: grpc.ServicerContext
