@@ -30,8 +30,9 @@ DEB_PACKAGES := libmagic1
 deb_check_libmagic1 := ldconfig -p | grep -q libmagic.so.1
 deb_check = $(or $(deb_check_$(1)),dpkg-query -W -f='$${Status}' $(1) 2>/dev/null | grep -q 'ok installed')
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
-# Debian packages only the tests need: chromium, which the browser tests drive (tests/browser; never downloaded).
-TEST_DEB_PACKAGES := chromium
+# Debian packages only the tests need: chromium, which the browser tests drive (tests/browser; never downloaded),
+# and jq, which the README's examples use (tests/integration/test_readme.py runs them).
+TEST_DEB_PACKAGES := chromium jq
 
 # Code generation. GEN_OUT may point elsewhere (tests/test_contract.py regenerates into a temp dir).
 GEN_OUT          ?= gen
