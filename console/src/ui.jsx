@@ -8,11 +8,11 @@ export const Session = createContext(null);
 
 export const useSession = () => useContext(Session);
 
-/** Hands an error on to the session when it means the key no longer holds. */
+/** Hands an error on to the session when it means the key no longer holds (before signing in there is none). */
 function useErrorSink() {
   const session = useSession();
   return useCallback((error) => {
-    if (error?.code === 'UNAUTHORIZED') session.signOut(error.message);
+    if (error?.code === 'UNAUTHORIZED' && session) session.signOut(error.message);
   }, [session]);
 }
 
@@ -97,11 +97,13 @@ export function When({ time }) {
 
 export function Field({ label, hint, children }) {
   return (
-    <label class="field">
-      <span class="label">{label}</span>
-      {children}
+    <div class="field">
+      <label>
+        <span class="label">{label}</span>
+        {children}
+      </label>
       {hint && <span class="hint">{hint}</span>}
-    </label>
+    </div>
   );
 }
 
