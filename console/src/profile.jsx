@@ -154,7 +154,9 @@ function SessionControls({ profile, onProfile, qr, setQr, pairingCode, setPairin
       )}
       <div class="actions">
         {CONNECTABLE.has(profile.status) && (
-          <button type="button" disabled={busy} onClick={() => connect('')}>Connect (QR code)</button>
+          <button type="button" disabled={busy} onClick={() => connect('')}>
+            {profile.engine === 'CLOUDAPI' ? 'Connect' : 'Connect (QR code)'}
+          </button>
         )}
         {RUNNING.has(profile.status) && (
           <button type="button" class="secondary" disabled={busy} onClick={() => act('disconnect')}>Disconnect</button>

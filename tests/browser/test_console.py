@@ -125,6 +125,28 @@ def test_statuses_are_live_without_polling(page: Page, stack, rest, unique):
     assert asked == []
 
 
+def test_live_events_ride_out_a_restart_of_the_websocket_bridge(page: Page, stack, rest, unique):
+    """While the bridge is down the console says so; once it is back, it resubscribes from the last event it saw,
+    so a status change made meanwhile still reaches the screen."""
+    profile_id = unique("resume")
+    ok(rest.post("/profiles", json={"id": profile_id, "name": "Meanwhile", "engine": "simulator",
+                                    "engineSettings": {"autoPair": True, "autoPairPhone": "+628111000035"}}))
+    sign_in(page, stack)
+    live = page.locator(".live")
+    expect(live).to_have_text("live")
+    card = page.locator(f"[data-profile-id='{profile_id}']")
+    expect(card.locator(".badge")).to_have_text("DISCONNECTED")
+    stack.websocket.stop()
+    try:
+        expect(live).to_have_text("reconnecting")
+        ok(rest.post(f"/profiles/{profile_id}/connect", json={}))
+        wait_status(rest, profile_id, "CONNECTED")
+    finally:
+        stack.websocket.start()
+    expect(live).to_have_text("live", timeout=20_000)
+    expect(card.locator(".badge")).to_have_text("CONNECTED")
+
+
 def test_pairing_code_instead_of_a_qr_code(page: Page, stack, rest, unique):
     profile_id = unique("pair")
     sign_in(page, stack)
