@@ -36,8 +36,9 @@ TEST_DEB_PACKAGES := chromium jq
 
 # Code generation. GEN_OUT may point elsewhere (tests/test_contract.py regenerates into a temp dir).
 GEN_OUT          ?= gen
-# Proto packages: the public API (wagw/v1) and the internal engine-host API (wagw/engine/v1).
-PROTO_DIRS       := wagw/v1 wagw/engine/v1
+# Proto packages: the public API (wagw/v1), the internal engine-host API (wagw/engine/v1) and the simulated
+# WhatsApp's service (wagw/simulator/v1, internal too).
+PROTO_DIRS       := wagw/v1 wagw/engine/v1 wagw/simulator/v1
 PROTOS           := $(sort $(foreach d,$(PROTO_DIRS),$(wildcard proto/$(d)/*.proto)))
 # googleapis protos our files import, vendored verbatim from the googleapis-common-protos wheel (see buf.yaml).
 GOOGLEAPIS_DIR   := third_party/googleapis
@@ -100,7 +101,7 @@ define generate
 	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	  $(PROTOC) --descriptor_set_out=$$tmp/source.binpb --include_imports --include_source_info $(PROTOS) && \
 	  $(PY) -m gateway.openapi $$tmp/source.binpb $(GEN_OUT)
-	touch -a $(GEN_OUT)/wagw/__init__.py $(GEN_OUT)/wagw/engine/__init__.py \
+	touch -a $(GEN_OUT)/wagw/__init__.py $(GEN_OUT)/wagw/engine/__init__.py $(GEN_OUT)/wagw/simulator/__init__.py \
 	  $(foreach d,$(PROTO_DIRS),$(GEN_OUT)/$(d)/__init__.py)
 endef
 
@@ -157,7 +158,8 @@ ifeq ($(RUFF_FORMAT),1)
 endif
 
 # The roles' layer rules ([tool.importlinter] in pyproject.toml): the core imports no role, the API server and the
-# workers reach the engine host only through its client, nothing imports the tests.
+# workers reach the engine host only through its client, the engine host reaches the simulator only over gRPC
+# (which imports the core only), nothing imports the tests.
 lint-imports: $(VENV_STAMP)
 	PYTHONPATH=.:gen $(VENV)/bin/lint-imports
 

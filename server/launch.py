@@ -1,9 +1,10 @@
 """`make run`: every role of the gateway as one process tree on this machine.
 
-Prepares the database (migrations, a first admin key), then starts the gRPC API server, the engine host,
-Envoy and the WebSocket bridge as child processes, restarts a child that dies, and stops them all on Ctrl-C
-or SIGTERM. Once every role answers, it prints what a newcomer needs, last, below the roles' start-up logs:
-where the API, the docs and the console are, and the first admin key.
+Prepares the database (migrations, a first admin key), then starts the simulated WhatsApp (the `simulator`
+engine's network), the gRPC API server, the engine host, Envoy and the WebSocket bridge as child processes,
+restarts a child that dies, and stops them all on Ctrl-C or SIGTERM. Once every role answers, it prints what a
+newcomer needs, last, below the roles' start-up logs: where the API, the docs and the console are, and the first
+admin key.
 """
 
 from __future__ import annotations
@@ -97,10 +98,11 @@ def _listening(host: str, port: int) -> bool:
 
 def ready(settings: Settings) -> bool:
     """Whether every role answers: Envoy's /healthz (the API server passes its health check behind Envoy), the
-    WebSocket bridge and the engine host."""
+    WebSocket bridge, the engine host and the simulated WhatsApp."""
     return (_answers(f"http://{_local(settings.http_host)}:{settings.http_port}/healthz")
             and _listening(settings.ws_host, settings.ws_port)
-            and _listening(settings.engine_host, settings.engine_port))
+            and _listening(settings.engine_host, settings.engine_port)
+            and _listening(settings.simulator_host, settings.simulator_port))
 
 
 def wait_until_ready(settings: Settings, children: list[Child], stopping: threading.Event,
@@ -156,9 +158,11 @@ def main() -> None:
     # Every process must agree on the broker: decide once, here, and tell the children.
     embedded = not broker.uses_redis(settings)
     os.environ["WAGW_BROKER"] = "memory" if embedded else "redis"
-    # The engine host only answers the gateway's own processes.
+    # The engine host and the simulator only answer the gateway's own processes.
     os.environ.setdefault("WAGW_INTERNAL_TOKEN", secrets.token_urlsafe(32))
     children = [
+        # The simulated WhatsApp, before the engine host that connects to it (which waits for it anyway).
+        Child("simulator", lambda: subprocess.Popen([sys.executable, "-m", "server.simulator"])),
         # With the in-process broker, the workers must live in the API server's process (api_with_workers).
         Child("api", lambda: subprocess.Popen(
             [sys.executable, "-m", "server.launch", "api-with-workers"] if embedded

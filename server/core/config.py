@@ -44,7 +44,19 @@ class Settings:
     engine_host: str = field(default_factory=lambda: os.environ.get("WAGW_ENGINE_HOST", "127.0.0.1"))
     engine_port: int = field(default_factory=lambda: _int("WAGW_ENGINE_PORT", 50061))
     engine_host_id: str = field(default_factory=lambda: os.environ.get("WAGW_ENGINE_HOST_ID", ""))
-    # The secret the gateway's processes show each other on internal calls (engine host); `make run` makes one.
+    # The simulated WhatsApp (`python -m server.simulator`, internal like the engine host): where it listens, and
+    # the address engine hosts dial (default: host:port). Its state (a SQLite file; "" keeps it in memory only),
+    # the seed of its ids and codes, and its clock (0.05: a 60 s QR code lasts 3 s).
+    simulator_host: str = field(default_factory=lambda: os.environ.get("WAGW_SIMULATOR_HOST", "127.0.0.1"))
+    simulator_port: int = field(default_factory=lambda: _int("WAGW_SIMULATOR_PORT", 50071))
+    simulator_address: str = field(default_factory=lambda: os.environ.get("WAGW_SIMULATOR_ADDRESS", ""))
+    simulator_state: str = field(default_factory=lambda: os.environ.get(
+        "WAGW_SIMULATOR_STATE", str(ROOT / "data" / "simulator.db")))
+    simulator_seed: str = field(default_factory=lambda: os.environ.get("WAGW_SIMULATOR_SEED") or "wagw")
+    simulator_time_scale: float = field(
+        default_factory=lambda: float(os.environ.get("WAGW_SIMULATOR_TIME_SCALE", "").strip() or 1.0))
+    # The secret the gateway's processes show each other on internal calls (engine host, simulator); `make run`
+    # makes one.
     internal_token: str = field(default_factory=lambda: os.environ.get("WAGW_INTERNAL_TOKEN", ""))
     # Events older than this many days are deleted from the event log (0: keep them all).
     event_retention_days: float = field(
@@ -85,6 +97,11 @@ class Settings:
     # A multiplier of the webhook retry schedule (10 s … 8 h): tests shrink it to milliseconds.
     webhook_backoff_scale: float = field(
         default_factory=lambda: float(os.environ.get("WAGW_WEBHOOK_BACKOFF_SCALE", "").strip() or 1.0))
+
+    @property
+    def simulator_target(self) -> str:
+        """The address engine hosts dial to reach the simulated WhatsApp."""
+        return self.simulator_address or f"{self.simulator_host}:{self.simulator_port}"
 
 
 def load() -> Settings:

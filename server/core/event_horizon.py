@@ -33,8 +33,10 @@ from server.core.models import Event
 
 log = logging.getLogger("wagw.event_horizon")
 
-# How long a missing id that no transaction holds may keep the horizon back before it counts as rolled back.
-SETTLE_S = 5.0
+# How long a missing id that no transaction holds may keep the horizon back before it counts as rolled back: the
+# window it covers is one INSERT statement's (between the id and the lock), so a second is ample; it is also how
+# long a rollback anywhere can hold readers back, so no longer.
+SETTLE_S = 1.0
 # Rows looked at per query while advancing.
 PAGE = 1000
 # The advisory-lock key of event id N is N + LOCK_TAG ("wa" in the top bits, so no other use of advisory locks in

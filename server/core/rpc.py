@@ -49,10 +49,16 @@ def internal_metadata(settings: Settings) -> tuple[tuple[str, str], ...]:
 
 class Interceptor(grpc.ServerInterceptor):
     """The base: admits callers with the internal token. Subclasses change `admit` (who may call), `scoped`
-    (what a handler sees of its caller) and `observe` (metrics)."""
+    (what a handler sees of its caller) and `observe` (metrics). A server without the gateway's database (the
+    simulator) passes `uses_database=False`."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, *, uses_database: bool = True):
         self.settings = settings
+        self.uses_database = uses_database
+
+    def _connection(self) -> contextlib.AbstractContextManager[Any]:
+        """A database connection around a call's work, for servers that have the database."""
+        return database.connection_context() if self.uses_database else contextlib.nullcontext()
 
     def admit(self, method: str, metadata: Mapping[str, str]) -> Any:
         """The caller of `method`, or an ApiError (UNAUTHORIZED, FORBIDDEN)."""
@@ -99,7 +105,7 @@ class Interceptor(grpc.ServerInterceptor):
             started, caller, code = time.perf_counter(), None, "OK"
             try:
                 _check(request)
-                with database.connection_context():
+                with self._connection():
                     caller = self._caller(method, context)
                     with self.scoped(caller):
                         return behavior(request, context)
@@ -120,7 +126,7 @@ class Interceptor(grpc.ServerInterceptor):
             started, caller, code = time.perf_counter(), None, "OK"
             try:
                 _check(request)
-                with database.connection_context():
+                with self._connection():
                     caller = self._caller(method, context)
                 with self.scoped(caller):
                     yield from behavior(request, context)

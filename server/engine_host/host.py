@@ -13,15 +13,14 @@ import os
 from typing import Any
 
 import grpc
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import json_format
 
 from server.core import broker, runtime, urls
 from server.core.config import Settings, load
-from server.core.errors import ApiError, invalid
+from server.core.errors import invalid
 from server.core.logs import fields
 from server.core.rpc import Interceptor
 from server.engine_host.sessions import SessionManager
-from server.simulator.network import SimulationError, network
 from wagw.engine.v1 import engine_host_pb2, engine_host_pb2_grpc
 
 log = logging.getLogger("wagw.engine_host")
@@ -108,30 +107,6 @@ class EngineHostServicer(engine_host_pb2_grpc.EngineHostServiceServicer):
         return reply
 
 
-class SimulatorServicer(engine_host_pb2_grpc.SimulatorServiceServicer):
-    """The test phone's remote control: the simulated network's phone-side operations, by name."""
-
-    OPERATIONS = frozenset({
-        "scan", "enter_pairing_code", "send_from", "join_by_invite", "inbox", "inject", "is_registered",
-        "unregister", "set_privacy", "set_online", "set_reads", "set_push_name",
-    })
-
-    def Control(self, request: engine_host_pb2.ControlRequest, context: grpc.ServicerContext
-                ) -> engine_host_pb2.ControlResponse:
-        if request.operation not in self.OPERATIONS:
-            raise invalid("operation", f"'{request.operation}' is not one of " + ", ".join(sorted(self.OPERATIONS)))
-        arguments = json_format.MessageToDict(request.arguments)
-        try:
-            result = getattr(network(), request.operation)(**arguments)
-        except TypeError as error:
-            raise invalid("arguments", str(error)) from error
-        except SimulationError as error:
-            raise ApiError("CONFLICT", str(error), grpc.StatusCode.FAILED_PRECONDITION) from error
-        value = struct_pb2.Value()
-        json_format.ParseDict(_jsonable(result), value)
-        return engine_host_pb2.ControlResponse(result=value)
-
-
 def _jsonable(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return _jsonable(dataclasses.asdict(value))
@@ -149,7 +124,6 @@ def _jsonable(value: Any) -> Any:
 def build_server(settings: Settings, sessions: SessionManager, address: str) -> tuple[grpc.Server, int]:
     server = runtime.new_server(settings, Interceptor(settings), thread_name="engine-rpc")
     engine_host_pb2_grpc.add_EngineHostServiceServicer_to_server(EngineHostServicer(sessions), server)
-    engine_host_pb2_grpc.add_SimulatorServiceServicer_to_server(SimulatorServicer(), server)
     return server, runtime.listen(server, address)
 
 

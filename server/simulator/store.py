@@ -1,16 +1,18 @@
-"""What the simulated WhatsApp's servers keep when the process running the network (the engine host) dies.
+"""What the simulated WhatsApp's servers keep when the simulator service (`python -m server.simulator`) stops.
 
-Real WhatsApp's servers outlive any client: a message they accepted still reaches its recipients, a repeated
-send of the same message id is still recognised, and receipts a device has not acknowledged are handed to it
-when it reconnects. The simulated network lives inside the engine host, so without help all of that would die
-with it. `SqliteNetworkState` keeps it in a small SQLite file (WAGW_SIMULATOR_STATE):
+Real WhatsApp's servers outlive any client, and a restart of theirs loses nothing: a message they accepted still
+reaches its recipients, a repeated send of the same message id is still recognised, and events a device has not
+acknowledged are handed to it when it reconnects. `SqliteNetworkState` keeps that in a small SQLite file
+(WAGW_SIMULATOR_STATE), so the simulator service can be restarted (or killed) like any other process:
 
 - messages: sender, sending profile, the gateway's message id, WhatsApp's id, recipients, and who has yet to
   receive and read each one (the dedupe memory, and the deliveries and receipts still to come);
 - inboxes: what each number (and group) received;
-- the offline queue: events for linked devices (receipts, incoming messages) not yet acknowledged; a device
-  acknowledges an event once its handler returned, as whatsmeow acks a node after dispatching it;
-- links (which number each profile's device is linked to), revoked credentials, and the id counters.
+- the offline queue: events for linked devices (receipts, incoming messages, group changes) not yet
+  acknowledged; an engine host acknowledges an event once it has recorded it, as whatsmeow acks a node after
+  dispatching it;
+- links (which number each profile's device is linked to), and the counters (ids, devices linked, devices
+  unlinked: credentials of an unlinked device stay refused).
 
 Not kept, as a real network would not keep them either, or because tests set them up again: phone-side
 settings (online, reads, push names), groups, bans, and injected faults.
@@ -24,13 +26,14 @@ any event is handed to a device: what a device sees was durable first.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import sqlite3
 import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from server.engine_host.engines.base import EngineEvent
+from server.simulator.events import Event
 
 
 @dataclass
@@ -39,16 +42,18 @@ class Snapshot:
 
     messages: list[dict[str, Any]] = field(default_factory=list)
     inbox: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (chat, entry), oldest first
-    queued: list[tuple[int, str, EngineEvent]] = field(default_factory=list)  # (seq, profile id, event)
+    queued: list[tuple[str, Event]] = field(default_factory=list)  # (profile id, event with its seq), in order
     links: dict[str, str] = field(default_factory=dict)  # profile id → linked chat id
     counters: dict[str, int] = field(default_factory=dict)
-    revoked: set[str] = field(default_factory=set)
 
 
 class NetworkState:
     """In memory only: nothing outlives the process."""
 
     durable = False
+
+    def __init__(self) -> None:
+        self._seqs = itertools.count(1)
 
     def load(self) -> Snapshot:
         return Snapshot()
@@ -59,12 +64,12 @@ class NetworkState:
     def append_inbox(self, chat: str, entry: dict[str, Any]) -> None:
         pass
 
-    def queue_event(self, profile_id: str, event: EngineEvent) -> int | None:
-        """Keep an event for a device until it is acknowledged; returns its sequence number."""
-        return None
+    def queue_event(self, profile_id: str, event: Event) -> int:
+        """Keep an event for a device until it is acknowledged; returns its sequence number (from 1 up)."""
+        return next(self._seqs)
 
     def ack_event(self, seq: int) -> None:
-        """The device handled the event. May be called outside the network's lock."""
+        """The device recorded the event (or it is dropped)."""
 
     def drop_events(self, profile_id: str) -> None:
         pass
@@ -73,9 +78,6 @@ class NetworkState:
         """The number a profile's device is linked to ("": none)."""
 
     def set_counter(self, scope: str, value: int) -> None:
-        pass
-
-    def revoke(self, token: str) -> None:
         pass
 
     def commit(self) -> None:
@@ -93,7 +95,6 @@ CREATE TABLE IF NOT EXISTS queued (seq INTEGER PRIMARY KEY AUTOINCREMENT, profil
 CREATE INDEX IF NOT EXISTS queued_profile ON queued (profile_id);
 CREATE TABLE IF NOT EXISTS links (profile_id TEXT PRIMARY KEY, jid TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS counters (scope TEXT PRIMARY KEY, value INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS revoked (token TEXT PRIMARY KEY);
 """
 
 
@@ -127,11 +128,10 @@ class SqliteNetworkState(NetworkState):
                 messages=[_decode(record) for (record,) in db.execute("SELECT record FROM messages ORDER BY rowid")],
                 inbox=[(chat, _decode(entry))
                        for chat, entry in db.execute("SELECT chat, entry FROM inbox ORDER BY seq")],
-                queued=[(seq, profile_id, EngineEvent(type, _decode(data))) for seq, profile_id, type, data
+                queued=[(profile_id, Event(type, _decode(data), seq)) for seq, profile_id, type, data
                         in db.execute("SELECT seq, profile_id, type, data FROM queued ORDER BY seq")],
                 links=dict(db.execute("SELECT profile_id, jid FROM links")),
                 counters=dict(db.execute("SELECT scope, value FROM counters")),
-                revoked={token for (token,) in db.execute("SELECT token FROM revoked")},
             )
 
     def save_message(self, wa_message_id: str, record: dict[str, Any]) -> None:
@@ -141,14 +141,14 @@ class SqliteNetworkState(NetworkState):
     def append_inbox(self, chat: str, entry: dict[str, Any]) -> None:
         self._write("INSERT INTO inbox (chat, entry) VALUES (?, ?)", (chat, _encode(entry)))
 
-    def queue_event(self, profile_id: str, event: EngineEvent) -> int | None:
-        return self._write("INSERT INTO queued (profile_id, type, data) VALUES (?, ?, ?)",
-                           (profile_id, event.type, _encode(event.data)))
+    def queue_event(self, profile_id: str, event: Event) -> int:
+        seq = self._write("INSERT INTO queued (profile_id, type, data) VALUES (?, ?, ?)",
+                          (profile_id, event.type, _encode(event.data)))
+        assert seq is not None  # an INSERT into a table with an integer key always has a row id
+        return seq
 
     def ack_event(self, seq: int) -> None:
-        # Outside the network's lock: joins a transaction another thread has open, or commits by itself.
-        with self._lock:
-            self._db.execute("DELETE FROM queued WHERE seq = ?", (seq,))
+        self._write("DELETE FROM queued WHERE seq = ?", (seq,))
 
     def drop_events(self, profile_id: str) -> None:
         self._write("DELETE FROM queued WHERE profile_id = ?", (profile_id,))
@@ -161,9 +161,6 @@ class SqliteNetworkState(NetworkState):
 
     def set_counter(self, scope: str, value: int) -> None:
         self._write("INSERT OR REPLACE INTO counters (scope, value) VALUES (?, ?)", (scope, value))
-
-    def revoke(self, token: str) -> None:
-        self._write("INSERT OR IGNORE INTO revoked (token) VALUES (?)", (token,))
 
     def commit(self) -> None:
         with self._lock:

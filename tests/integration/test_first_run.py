@@ -18,7 +18,8 @@ from server.core.config import ROOT
 from tests.support.api import ok, wait_for
 from tests.support.net import LOCALHOST, free_port
 
-STARTED = ("grpc server listening", "engine host listening", "websocket bridge listening", "metrics listening")
+STARTED = ("grpc server listening", "engine host listening", "websocket bridge listening", "metrics listening",
+           "simulator listening")
 
 
 def _messages(lines: list[str]) -> list[str]:
@@ -28,14 +29,15 @@ def _messages(lines: list[str]) -> list[str]:
 def test_first_run_ends_with_the_console_and_the_admin_key(tmp_path: Path) -> None:
     port = free_port()
     env = {key: value for key, value in os.environ.items()
-           if key not in ("WAGW_ADMIN_API_KEY", "WAGW_LOG_LEVEL", "WAGW_INTERNAL_TOKEN")}
+           if key not in ("WAGW_ADMIN_API_KEY", "WAGW_LOG_LEVEL", "WAGW_INTERNAL_TOKEN", "WAGW_SIMULATOR_ADDRESS")}
     env |= {
         "DATABASE_URL": f"sqlite:///{tmp_path / 'wagw.db'}",
         "WAGW_BROKER": "memory",
         "WAGW_HTTP_HOST": LOCALHOST,
         "WAGW_HTTP_PORT": str(port),
+        "WAGW_SIMULATOR_STATE": str(tmp_path / "simulator.db"),
         **{name: str(free_port()) for name in ("WAGW_GRPC_PORT", "WAGW_ENGINE_PORT", "WAGW_WS_PORT",
-                                               "WAGW_METRICS_PORT", "WAGW_ENVOY_ADMIN_PORT")},
+                                               "WAGW_METRICS_PORT", "WAGW_ENVOY_ADMIN_PORT", "WAGW_SIMULATOR_PORT")},
         "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'gen'}",
     }
     process = subprocess.Popen([sys.executable, "-m", "server.launch"], env=env, cwd=ROOT, text=True,

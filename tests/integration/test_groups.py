@@ -142,7 +142,8 @@ def test_a_group_from_creation_to_leaving(stack: Stack, rest: httpx.Client, pair
     assert seen[10]["inviteLinkRevoked"] is True
     assert set(seen[0]["participants"]) == {a_jid, b_jid, chat_id(carol)}
     # A, a member throughout, saw B leave too.
-    assert ("leave", [b_jid], b_jid) in [(e["action"], e["participants"], e["by"]) for e in group_events(rest, a)]
+    wait_for(lambda: ("leave", [b_jid], b_jid) in [(e["action"], e["participants"], e["by"])
+                                                  for e in group_events(rest, a)], "A's event of B leaving")
 
 
 def test_list_pages_by_group_id(rest: httpx.Client, pair):

@@ -1,9 +1,12 @@
-"""The whole gateway as a user runs it: the API server as its own process (`python -m server.api`) on a
-fresh database, and the real Envoy in front. Integration tests talk to it over REST and gRPC.
+"""The whole gateway as a user runs it: the simulated WhatsApp (`python -m server.simulator`), the API server,
+the engine host(s), the workers and the WebSocket bridge as processes on a fresh database, and the real Envoy in
+front. Integration tests talk to it over REST and gRPC, and drive the simulated phones through the simulator
+service (Stack.simulator).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import subprocess
@@ -17,7 +20,7 @@ from typing import Any
 import grpc
 import httpx
 import psycopg
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import json_format
 
 from gateway import envoy as envoy_mod
 from server.api import auth
@@ -27,9 +30,9 @@ from server.launch import Child
 from tests.support.grpc_rest import GrpcRestClient
 from tests.support.net import LOCALHOST, free_port, wait_for_port
 from tests.support.web import Web, the_internet
-from wagw.engine.v1 import engine_host_pb2, engine_host_pb2_grpc
+from wagw.simulator.v1 import simulator_pb2, simulator_pb2_grpc
 
-# The engine host's internal token for every test stack (the test process talks to the simulator directly).
+# The internal token of every test stack (the test process talks to the simulator service directly).
 INTERNAL_TOKEN = secrets.token_urlsafe(16)
 POSTGRES_ADMIN_URL = os.environ.get("WAGW_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -65,18 +68,37 @@ def scratch_database(kind: str) -> Iterator[str]:
 
 
 @dataclass
+class EngineHost:
+    """One engine host process: its id (WAGW_ENGINE_HOST_ID) and port."""
+
+    child: Child
+    port: int
+    host_id: str
+
+
+@dataclass
 class Stack:
     database_url: str
     admin_key: str
     grpc_port: int
     envoy: envoy_mod.Envoy
     api: Child
-    engines: Child
+    engine_hosts: list[EngineHost]
     workers: Child
-    engine_port: int
+    simulator_service: Child  # the simulated WhatsApp, which every engine host connects to
+    simulator_port: int
     env: dict[str, str] = field(default_factory=dict)
     websocket: Child | None = None  # the WebSocket bridge (gateway/websocket.py), behind Envoy's /ws
     web: Web = field(default_factory=the_internet)  # the Internet the gateway may reach (tests/support/web.py)
+
+    @property
+    def engines(self) -> Child:
+        """The (first) engine host."""
+        return self.engine_hosts[0].child
+
+    @property
+    def engine_port(self) -> int:
+        return self.engine_hosts[0].port
 
     @property
     def ws_url(self) -> str:
@@ -84,24 +106,28 @@ class Stack:
         return f"ws://{LOCALHOST}:{self.envoy.listen_port}/ws"
 
     def simulator(self, operation: str, **arguments: Any) -> Any:
-        """Run an operation of the engine host's simulated network (the test phone): scan, inbox, inject…"""
-        with grpc.insecure_channel(f"{LOCALHOST}:{self.engine_port}") as channel:
-            args = struct_pb2.Struct()
-            args.update(arguments)
-            reply = engine_host_pb2_grpc.SimulatorServiceStub(channel).Control(
-                engine_host_pb2.ControlRequest(operation=operation, arguments=args), timeout=10,
-                metadata=[("x-wagw-internal-token", INTERNAL_TOKEN)])
-        return json_format.MessageToDict(reply.result)
+        """A call of the simulator service's PhoneService (the simulated phones and faults), named as the network's
+        method: scan, enter_pairing_code, send_from, join_by_invite, inbox, inject, set_reads… `content` goes
+        and comes back as a dict; an answer of one field is that field's value (inbox: the list of messages)."""
+        method = "".join(part.title() for part in operation.split("_"))
+        if "content" in arguments:
+            arguments["content"] = json.dumps(arguments["content"])
+        request = json_format.ParseDict(arguments, getattr(simulator_pb2, f"{method}Request")())
+        with grpc.insecure_channel(f"{LOCALHOST}:{self.simulator_port}") as channel:
+            reply = getattr(simulator_pb2_grpc.PhoneServiceStub(channel), method)(
+                request, timeout=10, metadata=[("x-wagw-internal-token", INTERNAL_TOKEN)])
+        answer = _with_content(json_format.MessageToDict(reply, preserving_proto_field_name=True,
+                                                         always_print_fields_with_no_presence=True))
+        return next(iter(answer.values())) if len(answer) == 1 else answer or None
 
     def restart_engines(self, *, kill: bool = False) -> None:
         """Stop the engine host (SIGTERM, or SIGKILL with kill=True) and start it again."""
-        if kill:
-            self.engines.process.kill()
-            self.engines.process.wait()
-        else:
-            self.engines.stop()
-        self.engines.start()
-        wait_for_port(self.engine_port, timeout=20)
+        _restart(self.engines, self.engine_port, kill=kill)
+
+    def restart_simulator(self, *, kill: bool = False) -> None:
+        """Stop the simulator service (SIGTERM, or SIGKILL with kill=True) and start it again: its state is kept
+        (WAGW_SIMULATOR_STATE), as WhatsApp's servers keep theirs."""
+        _restart(self.simulator_service, self.simulator_port, kill=kill)
 
     @property
     def base_url(self) -> str:
@@ -133,6 +159,26 @@ class Stack:
         return dict(headers) if headers is not None else {"X-API-Key": key or self.admin_key}
 
 
+def _restart(child: Child, port: int, *, kill: bool) -> None:
+    if kill:
+        child.process.kill()
+        child.process.wait()
+    else:
+        child.stop()
+    child.start()
+    wait_for_port(port, timeout=20)
+
+
+def _with_content(value: Any) -> Any:
+    """A PhoneService answer with every `content` (JSON text on the wire) as a dict."""
+    if isinstance(value, list):
+        return [_with_content(item) for item in value]
+    if isinstance(value, dict):
+        return {key: json.loads(item) if key == "content" and isinstance(item, str) else _with_content(item)
+                for key, item in value.items()}
+    return value
+
+
 def _prepare(database_url: str, admin_key: str) -> None:
     """What `make run` does before starting the roles: migrate, and make sure the admin key exists."""
     db.open_database(database_url)
@@ -143,14 +189,15 @@ def _prepare(database_url: str, admin_key: str) -> None:
 
 
 @contextmanager
-def running_stack(database_url: str, **extra_env: str) -> Iterator[Stack]:
-    """The API server and the engine host as processes (python -m server.api / server.engine_host), Envoy in
-    front. The simulator's clock runs 20 times faster than real time, so a 60 s QR code lasts 3 s. Outbound
-    URLs may reach the test Internet (`Stack.web`) and no other local address."""
+def running_stack(database_url: str, *, engine_hosts: int = 1, **extra_env: str) -> Iterator[Stack]:
+    """The simulator service, the API server, `engine_hosts` engine hosts (ids engine-host-1, -2, …), the workers
+    and the WebSocket bridge as processes, Envoy in front. The simulator's clock runs 20 times faster than real
+    time, so a 60 s QR code lasts 3 s. Outbound URLs may reach the test Internet (`Stack.web`) and no other local
+    address."""
     admin_key = test_admin_key()
     _prepare(database_url, admin_key)
-    grpc_port, engine_port, ws_port, metrics_port = free_port(), free_port(), free_port(), free_port()
-    # The simulated WhatsApp's server side outlives an engine-host restart, as the real one would.
+    grpc_port, ws_port, metrics_port, simulator_port = free_port(), free_port(), free_port(), free_port()
+    # The simulated WhatsApp's server side outlives a restart of its service, as the real one would.
     state_dir = tempfile.TemporaryDirectory(prefix="wagw-simulator-")
     env = {
         **os.environ,
@@ -158,15 +205,16 @@ def running_stack(database_url: str, **extra_env: str) -> Iterator[Stack]:
         "WAGW_GRPC_HOST": LOCALHOST,
         "WAGW_GRPC_PORT": str(grpc_port),
         "WAGW_ENGINE_HOST": LOCALHOST,
-        "WAGW_ENGINE_PORT": str(engine_port),
         "WAGW_WS_PORT": str(ws_port),
         "WAGW_METRICS_PORT": str(metrics_port),
         "WAGW_ADMIN_API_KEY": admin_key,
         "WAGW_LOG_LEVEL": "WARNING",
+        "WAGW_SIMULATOR_HOST": LOCALHOST,
+        "WAGW_SIMULATOR_PORT": str(simulator_port),
         "WAGW_SIMULATOR_TIME_SCALE": "0.05",
+        "WAGW_SIMULATOR_STATE": os.path.join(state_dir.name, "network.db"),
         "WAGW_RATE_LIMIT_PAUSE_S": "2",
         "WAGW_INTERNAL_TOKEN": INTERNAL_TOKEN,
-        "WAGW_SIMULATOR_STATE": os.path.join(state_dir.name, "network.db"),
         # The real Redis at REDIS_URL, in a namespace of this stack's own.
         "WAGW_BROKER": "redis",
         "WAGW_REDIS_NAMESPACE": f"wagw-test-{secrets.token_hex(4)}",
@@ -175,27 +223,40 @@ def running_stack(database_url: str, **extra_env: str) -> Iterator[Stack]:
         "WAGW_TRUSTED_URL_HOSTS": the_internet().trusted,
         **extra_env,
     }
-    api = Child("api", lambda: subprocess.Popen([sys.executable, "-m", "server.api"], env=env, cwd=ROOT))
-    engines = Child("engines", lambda: subprocess.Popen([sys.executable, "-m", "server.engine_host"], env=env,
-                                                        cwd=ROOT))
-    workers = Child("workers", lambda: subprocess.Popen([sys.executable, "-m", "worker"], env=env, cwd=ROOT))
-    websocket = Child("websocket", lambda: subprocess.Popen([sys.executable, "-m", "gateway.websocket"], env=env,
-                                                            cwd=ROOT))
-    api.start()
-    engines.start()
-    workers.start()
-    websocket.start()
+
+    def child(name: str, module: str, **own_env: str) -> Child:
+        return Child(name, lambda: subprocess.Popen([sys.executable, "-m", module], env={**env, **own_env}, cwd=ROOT))
+
+    simulator = child("simulator", "server.simulator")
+    api = child("api", "server.api")
+    hosts = []
+    for number in range(1, engine_hosts + 1):
+        port, host_id = free_port(), f"engine-host-{number}"
+        hosts.append(EngineHost(child(host_id, "server.engine_host", WAGW_ENGINE_PORT=str(port),
+                                      WAGW_ENGINE_HOST_ID=host_id), port, host_id))
+    workers = child("workers", "worker")
+    websocket = child("websocket", "gateway.websocket")
+    simulator.start()
     try:
+        wait_for_port(simulator_port, timeout=20)  # before the engine hosts, which connect to it
+        api.start()
+        for host in hosts:
+            host.child.start()
+        workers.start()
+        websocket.start()
         wait_for_port(grpc_port, timeout=20)
-        wait_for_port(engine_port, timeout=20)
+        for host in hosts:
+            wait_for_port(host.port, timeout=20)
         wait_for_port(ws_port, timeout=20)
         with envoy_mod.start(free_port(), grpc_port, free_port(), websocket_port=ws_port,
                              metrics_port=metrics_port) as envoy:
-            yield Stack(database_url, admin_key, grpc_port, envoy, api, engines, workers, engine_port, env,
-                        websocket=websocket)
+            yield Stack(database_url, admin_key, grpc_port, envoy, api, hosts, workers, simulator, simulator_port,
+                        env, websocket=websocket)
     finally:
         websocket.stop()
         workers.stop()
-        engines.stop()
+        for host in hosts:
+            host.child.stop()
         api.stop()
+        simulator.stop()
         state_dir.cleanup()

@@ -1,5 +1,6 @@
-"""The `simulator` engine: a profile's device on the simulated WhatsApp network (simnet.py), for tests, demos
-and benchmarks (DESIGN.md §4). It supports everything; the network decides what WhatsApp would answer.
+"""The `simulator` engine: a profile's device on the simulated WhatsApp (DESIGN.md §4), for tests, demos and
+benchmarks. It supports everything; the simulator service (`python -m server.simulator`, the one network every
+engine host connects to) decides what WhatsApp would answer.
 
 Engine settings (all optional):
 - `autoPair` (bool, default false): the simulated phone links the profile by itself — it scans the first QR
@@ -7,24 +8,65 @@ Engine settings (all optional):
 - `autoPairPhone` (E.164): the number that links; by default one derived from the profile id (`+62812…`, on
   WhatsApp by the network's rules);
 - `autoPairDelayMs` (0 to 60000, default 3000): how long the phone takes, in simulated time.
+
+How it talks to the service: one SimulatorLink per engine-host process holds one gRPC channel and one event
+stream (proto/wagw/simulator/v1: DeviceService.StreamEvents), multiplexing the events of every device of the
+host. One stream rather than one per device, because a stream holds a server thread for its whole life and a
+host may hold hundreds of profiles; and the link demultiplexes at once: each profile's events are handled in
+order on a shared pool (one profile at a time per thread), so a profile whose events are slow to record delays
+only itself. An event the network keeps (receipts, messages, group changes) is acknowledged after the host has
+recorded it; one that is not, because the host died first, is handed to the profile's next attachment.
+
+When the stream breaks (the simulator service restarted, or is gone), every open session hears DISCONNECTED
+with reconnect: the engine host reconnects it (with its backoff), the device attaches again and resumes with its
+credentials, and what waited for it on the network arrives.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import json
+import logging
+import threading
+import uuid
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import grpc
+
 from server.core import engine_specs
+from server.core.config import load
 from server.core.engine_specs import send_operation
+from server.core.errors import error_info
+from server.core.logs import fields
+from server.core.rpc import internal_metadata
+from server.engine_host.engines import base
 from server.engine_host.engines.base import (
     Emit,
     Engine,
+    EngineError,
+    EngineEvent,
     GroupInfo,
     OutgoingMessage,
+    Participant,
     ParticipantResult,
     SessionStore,
 )
-from server.simulator import network as simnet
+from wagw.simulator.v1 import simulator_pb2 as pb
+from wagw.simulator.v1 import simulator_pb2_grpc
+
+log = logging.getLogger("wagw.engines.simulator")
+
+ENGINE = engine_specs.SIMULATOR.name
+# A call may wait on an injected timeout or slow ack (simulated seconds, scaled): longer than any test injects.
+CALL_TIMEOUT_S = 60.0
+# How long connect() waits for the event stream to be open (the simulator service starting, or restarting).
+STREAM_WAIT_S = 5.0
+STREAM_RETRY_S = (0.1, 0.2, 0.5, 1.0, 2.0)
+EVENT_THREADS = 16
 
 
 def default_auto_pair_phone(profile_id: str) -> str:
@@ -36,67 +78,369 @@ def default_auto_pair_phone(profile_id: str) -> str:
     return f"+62812{digits}"
 
 
+class _InOrder:
+    """Runs each key's work in submission order on a shared pool. A key's work holds at most one thread, so a
+    key whose work is slow delays only itself (until every thread is held by a slow key)."""
+
+    def __init__(self, threads: int):
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="simulator-events")
+        self._lock = threading.Lock()
+        self._queues: dict[str, deque[Callable[[], None]]] = {}
+        self._closed = False
+
+    def submit(self, key: str, work: Callable[[], None]) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            queue = self._queues.get(key)
+            if queue is not None:  # a thread is draining this key: it will run this too
+                queue.append(work)
+                return
+            self._queues[key] = deque([work])
+        self._pool.submit(self._drain, key)
+
+    def _drain(self, key: str) -> None:
+        while True:
+            with self._lock:
+                queue = self._queues[key]
+                if not queue or self._closed:
+                    del self._queues[key]
+                    return
+                work = queue.popleft()
+            try:
+                work()
+            except Exception:
+                log.exception("handling a simulator event failed", extra=fields(profile_id=key))
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class SimulatorLink:
+    """An engine host's connection to the simulator service: the channel, the event stream, and which engine is
+    each profile's current device here."""
+
+    def __init__(self, address: str, metadata: tuple[tuple[str, str], ...] = (), *,
+                 stream_wait_s: float = STREAM_WAIT_S):
+        self.address = address
+        self._metadata = metadata
+        self._stream_wait_s = stream_wait_s
+        # gRPC's own reconnect backoff grows to two minutes: a restarted service would wait that long for us.
+        self._channel = grpc.insecure_channel(address, options=[
+            ("grpc.initial_reconnect_backoff_ms", 100), ("grpc.min_reconnect_backoff_ms", 100),
+            ("grpc.max_reconnect_backoff_ms", int(STREAM_RETRY_S[-1] * 1000))])
+        self._devices = simulator_pb2_grpc.DeviceServiceStub(self._channel)
+        self._engines: dict[str, SimulatorEngine] = {}
+        self._lock = threading.Lock()
+        self._opened = threading.Condition(self._lock)
+        self._connection_id = ""
+        self._events = _InOrder(EVENT_THREADS)
+        self._closed = threading.Event()
+        self._stream: grpc.RpcContext | None = None
+        threading.Thread(target=self._run, name="simulator-stream", daemon=True).start()
+
+    def register(self, engine: SimulatorEngine) -> None:
+        """`engine` is now its profile's device on this host: events of an engine before it are dropped (the
+        network hands the ones it keeps to the new attachment when it connects)."""
+        with self._lock:
+            self._engines[engine.profile_id] = engine
+
+    def unregister(self, engine: SimulatorEngine) -> None:
+        with self._lock:
+            if self._engines.get(engine.profile_id) is engine:
+                del self._engines[engine.profile_id]
+
+    def device(self, engine: SimulatorEngine, *, wait: bool = True) -> pb.Device:
+        """The engine as the service knows it, through the open stream (waited for a few seconds, or not)."""
+        with self._opened:
+            opened = self._opened.wait_for(lambda: self._connection_id or self._closed.is_set(),
+                                           self._stream_wait_s if wait else 0)
+            if not opened or self._closed.is_set():
+                raise EngineError(ENGINE, f"the simulated WhatsApp at {self.address} is unreachable", "UNAVAILABLE")
+            return pb.Device(connection_id=self._connection_id, attachment_id=engine.attachment_id,
+                             profile_id=engine.profile_id)
+
+    def call(self, method: str, request: Any) -> Any:
+        """One DeviceService call; the network's refusals come back as EngineErrors with their code, a service
+        that does not answer as UNAVAILABLE."""
+        try:
+            return getattr(self._devices, method)(request, timeout=CALL_TIMEOUT_S, metadata=self._metadata)
+        except grpc.RpcError as error:
+            info = error_info(error)
+            if info:
+                code, metadata = info
+                raise EngineError(ENGINE, error.details(), code, **metadata) from error
+            raise EngineError(ENGINE, f"the simulated WhatsApp at {self.address} did not answer "
+                                      f"({error.code().name})", "UNAVAILABLE") from error
+
+    def acknowledge(self, seq: int) -> None:
+        if self._closed.is_set():  # kept by the network: handed out again to the next attachment
+            return
+        try:
+            self._devices.Acknowledge(pb.AcknowledgeRequest(seqs=[seq]), timeout=CALL_TIMEOUT_S,
+                                      metadata=self._metadata)
+        except grpc.RpcError as error:  # kept by the network: handed out again to the next attachment
+            log.warning("acknowledging a simulator event failed", extra=fields(seq=seq, error=error.code().name))
+
+    def close(self) -> None:
+        self._closed.set()
+        with self._opened:
+            self._opened.notify_all()
+        if self._stream is not None:
+            self._stream.cancel()
+        self._events.close()
+        self._channel.close()
+
+    def _run(self) -> None:
+        attempt = 0
+        while not self._closed.is_set():
+            try:
+                self._stream = self._devices.StreamEvents(pb.StreamEventsRequest(), metadata=self._metadata)
+                for event in self._stream:
+                    if event.HasField("opened"):
+                        attempt = 0
+                        with self._opened:
+                            self._connection_id = event.opened.connection_id
+                            self._opened.notify_all()
+                    else:
+                        self._dispatch(event)
+            except grpc.RpcError as error:
+                failure = error.code().name
+            except Exception:  # a bug here must not end the link: the host would never reconnect
+                log.exception("reading the simulator's event stream failed")
+                failure = "an error"
+            else:
+                failure = "the stream ended"
+            with self._opened:
+                lost, self._connection_id = self._connection_id, ""
+                engines = list(self._engines.values())
+            if self._closed.is_set():
+                return
+            if lost:
+                log.warning("the simulator's event stream broke", extra=fields(address=self.address, error=failure))
+                for engine in engines:
+                    self._events.submit(engine.profile_id, engine.connection_lost)
+            else:
+                log.info("the simulator is unreachable", extra=fields(address=self.address, error=failure))
+            self._closed.wait(STREAM_RETRY_S[min(attempt, len(STREAM_RETRY_S) - 1)])
+            attempt += 1
+
+    def _dispatch(self, event: pb.DeviceEvent) -> None:
+        with self._lock:
+            engine = self._engines.get(event.profile_id)
+        if engine is not None and engine.attachment_id == event.attachment_id:
+            self._events.submit(event.profile_id, lambda: engine.handle(event))
+
+
+_link: SimulatorLink | None = None
+_link_lock = threading.Lock()
+
+
+def process_link() -> SimulatorLink:
+    """This engine host's link to the simulator service (WAGW_SIMULATOR_ADDRESS), made on first use."""
+    global _link
+    with _link_lock:
+        if _link is None:
+            settings = load()
+            _link = SimulatorLink(settings.simulator_target, internal_metadata(settings))
+        return _link
+
+
 class SimulatorEngine(Engine):
     spec = engine_specs.SIMULATOR
 
     def __init__(self, profile_id: str, settings: dict[str, Any], store: SessionStore, emit: Emit, *,
-                 network: simnet.SimulatedNetwork | None = None):
+                 link: SimulatorLink | None = None):
         super().__init__(profile_id, settings, store, emit)
-        self.network = network or simnet.network()
-        self.network.attach(self)
-
-    def _auto_pair(self) -> simnet.AutoPair | None:
-        if not self.settings.get("autoPair"):
-            return None
-        return simnet.AutoPair(
-            self.settings.get("autoPairPhone") or default_auto_pair_phone(self.profile_id),
-            int(self.settings.get("autoPairDelayMs", engine_specs.SIMULATOR_AUTO_PAIR_DELAY_MS)) / 1000,
-        )
+        self.link = link or process_link()
+        self.attachment_id = uuid.uuid4().hex
+        # A session is open or opening: a broken stream means a dropped connection, to be reconnected.
+        self._open = False
+        self.link.register(self)
 
     # Session
 
     def connect(self, phone_number: str = "") -> str:
-        return self.network.connect(self.profile_id, phone_number, self._auto_pair())
+        credentials = self.store.load()
+        self._open = True
+        try:
+            request = pb.ConnectRequest(device=self.link.device(self), phone_number=phone_number,
+                                        auto_pair=self._auto_pair())
+            if credentials:
+                request.credentials.CopyFrom(pb.Credentials(
+                    phone_number=str(credentials.get("phone_number", "")),
+                    push_name=str(credentials.get("push_name", "")),
+                    device_id=int(credentials.get("device_id", 0)), token=str(credentials.get("token", ""))))
+            return self.link.call("Connect", request).pairing_code
+        except EngineError as error:
+            if error.code == "UNAVAILABLE":  # no answer: a dropped connection, which the host reconnects
+                self.connection_lost()
+            else:
+                self._open = False
+            raise
 
     def disconnect(self) -> None:
-        self.network.disconnect(self.profile_id)
+        self._open = False
+        self._quietly("Disconnect", lambda device: pb.DisconnectRequest(device=device))
 
     def logout(self) -> None:
-        self.network.logout(self.profile_id)
+        self._open = False
+        self.link.call("Logout", pb.LogoutRequest(device=self.link.device(self)))
 
     def close(self) -> None:
-        self.network.release(self.profile_id)
+        self._open = False
+        self._quietly("Release", lambda device: pb.ReleaseRequest(device=device))
+        self.link.unregister(self)
 
     # Messages
 
     def send(self, message: OutgoingMessage) -> str:
         self.require(send_operation(message.type))
-        return self.network.send(self.profile_id, message)
+        request = pb.SendRequest(device=self.link.device(self), chat_id=message.chat_id, type=message.type,
+                                 content=json.dumps(message.content), id=message.id)
+        if message.media is not None:
+            data = message.media.data
+            request.media.CopyFrom(pb.Media(mimetype=message.media.mimetype, filename=message.media.filename,
+                                            size=len(data), sha256=hashlib.sha256(data).hexdigest()))
+        return self.link.call("Send", request).wa_message_id
 
     def lookup(self, phone_numbers: list[str]) -> dict[str, bool]:
-        return self.network.lookup(self.profile_id, phone_numbers)
+        reply = self.link.call("Lookup", pb.LookupRequest(device=self.link.device(self), phone_numbers=phone_numbers))
+        return dict(reply.registered)
 
     # Groups
 
     def list_groups(self) -> list[GroupInfo]:
-        return self.network.list_groups(self.profile_id)
+        reply = self.link.call("ListGroups", pb.ListGroupsRequest(device=self.link.device(self)))
+        return [_group(group) for group in reply.groups]
 
     def get_group(self, group_id: str) -> GroupInfo:
-        return self.network.get_group(self.profile_id, group_id)
+        return _group(self.link.call("GetGroup", pb.GetGroupRequest(device=self.link.device(self),
+                                                                    group_id=group_id)))
 
     def create_group(self, name: str, participants: list[str]) -> tuple[GroupInfo, list[ParticipantResult]]:
-        return self.network.create_group(self.profile_id, name, participants)
+        reply = self.link.call("CreateGroup", pb.CreateGroupRequest(device=self.link.device(self), name=name,
+                                                                    participants=participants))
+        return _group(reply.group), [_result(result) for result in reply.results]
 
     def update_group(self, group_id: str, *, name: str | None = None, description: str | None = None,
                      announce: bool | None = None, locked: bool | None = None) -> GroupInfo:
-        return self.network.update_group(self.profile_id, group_id, name=name, description=description,
-                                         announce=announce, locked=locked)
+        changes = {key: value for key, value in
+                   {"name": name, "description": description, "announce": announce, "locked": locked}.items()
+                   if value is not None}
+        return _group(self.link.call("UpdateGroup", pb.UpdateGroupRequest(
+            device=self.link.device(self), group_id=group_id, **changes)))
 
     def update_participants(self, group_id: str, action: str, participants: list[str]) -> list[ParticipantResult]:
-        return self.network.update_participants(self.profile_id, group_id, action, participants)
+        reply = self.link.call("UpdateParticipants", pb.UpdateParticipantsRequest(
+            device=self.link.device(self), group_id=group_id, action=action, participants=participants))
+        return [_result(result) for result in reply.results]
 
     def leave_group(self, group_id: str) -> None:
-        self.network.leave_group(self.profile_id, group_id)
+        self.link.call("LeaveGroup", pb.LeaveGroupRequest(device=self.link.device(self), group_id=group_id))
 
     def invite_link(self, group_id: str, *, revoke: bool = False) -> str:
-        return self.network.invite_link(self.profile_id, group_id, revoke=revoke)
+        return self.link.call("InviteLink", pb.InviteLinkRequest(device=self.link.device(self), group_id=group_id,
+                                                                 revoke=revoke)).code
+
+    # Events, on the link's threads: one profile's in order
+
+    def handle(self, event: pb.DeviceEvent) -> None:
+        """One event of the network for this device: credentials are kept, the rest goes to the host as an
+        EngineEvent; then an event the network keeps is acknowledged."""
+        kind = event.WhichOneof("kind")
+        if kind == "credentials":
+            credentials = event.credentials
+            self.store.save({"phone_number": credentials.phone_number, "push_name": credentials.push_name,
+                             "device_id": credentials.device_id, "token": credentials.token})
+        elif kind == "replaced":  # another engine host attached this device: the session is its now
+            self._open = False
+        else:
+            if kind in ("qr_timeout", "disconnected", "logged_out", "banned"):
+                self._open = False
+            if kind == "logged_out":
+                self.store.clear()
+            self.emit(_engine_event(event))
+        if event.seq:
+            self.link.acknowledge(event.seq)
+
+    def connection_lost(self) -> None:
+        """The stream to the network broke (or a call got no answer): an open session dropped."""
+        if self._open:
+            self._open = False
+            self.emit(EngineEvent(base.DISCONNECTED, {
+                "reason": "the connection to the simulated WhatsApp was lost", "reconnect": True}))
+
+    def _auto_pair(self) -> pb.AutoPair | None:
+        if not self.settings.get("autoPair"):
+            return None
+        return pb.AutoPair(
+            phone_number=self.settings.get("autoPairPhone") or default_auto_pair_phone(self.profile_id),
+            delay_seconds=int(self.settings.get("autoPairDelayMs", engine_specs.SIMULATOR_AUTO_PAIR_DELAY_MS)) / 1000,
+        )
+
+    def _quietly(self, method: str, request: Callable[[pb.Device], Any]) -> None:
+        """A call that closes the session: when the service cannot be reached, the session is closed already
+        (the service drops a broken stream's devices; a restarted one has none)."""
+        try:
+            self.link.call(method, request(self.link.device(self, wait=False)))
+        except EngineError as error:
+            if error.code not in ("UNAVAILABLE", "PROFILE_NOT_CONNECTED"):
+                raise
+
+
+def _time(stamp: Any) -> dt.datetime:
+    return stamp.ToDatetime(tzinfo=dt.UTC)
+
+
+def _engine_event(event: pb.DeviceEvent) -> EngineEvent:
+    """The network's event as the engine interface's (base.py)."""
+    kind = event.WhichOneof("kind")
+    if kind == "qr_code":
+        return EngineEvent(base.QR, {"code": event.qr_code.code, "expires_at": _time(event.qr_code.expires_at)})
+    if kind == "pairing_code":
+        return EngineEvent(base.PAIRING, {"code": event.pairing_code.code})
+    if kind == "qr_timeout":
+        return EngineEvent(base.QR_TIMEOUT, {})
+    if kind == "connected":
+        return EngineEvent(base.CONNECTED, {"phone_number": event.connected.phone_number,
+                                            "push_name": event.connected.push_name})
+    if kind == "disconnected":
+        return EngineEvent(base.DISCONNECTED, {"reason": event.disconnected.reason,
+                                               "reconnect": event.disconnected.reconnect})
+    if kind == "logged_out":
+        return EngineEvent(base.LOGGED_OUT, {"reason": event.logged_out.reason})
+    if kind == "banned":
+        until = _time(event.banned.until) if event.banned.HasField("until") else None
+        return EngineEvent(base.BANNED, {"reason": event.banned.reason, "until": until})
+    if kind == "message":
+        message = event.message
+        return EngineEvent(base.MESSAGE, {
+            "wa_message_id": message.wa_message_id, "chat_id": message.chat_id, "sender": message.sender,
+            "type": message.type, "content": json.loads(message.content), "timestamp": _time(message.timestamp)})
+    if kind == "receipt":
+        receipt = event.receipt
+        return EngineEvent(base.RECEIPT, {"wa_message_id": receipt.wa_message_id, "chat_id": receipt.chat_id,
+                                          "status": receipt.status, "timestamp": _time(receipt.timestamp)})
+    if kind == "group_change":
+        change = event.group_change
+        data: dict[str, Any] = {"group_id": change.group_id, "action": change.action,
+                                "participants": list(change.participants), "by": change.by}
+        for name in ("name", "description", "announce", "locked", "invite_link_revoked"):
+            if change.HasField(name):
+                data[name] = getattr(change, name)
+        return EngineEvent(base.GROUP, data)
+    raise ValueError(f"no engine event for a simulator '{kind}' event")
+
+
+def _group(group: pb.Group) -> GroupInfo:
+    return GroupInfo(group_id=group.group_id, name=group.name, description=group.description, owner=group.owner,
+                     created_at=_time(group.created_at),
+                     participants=tuple(Participant(p.chat_id, p.role) for p in group.participants),
+                     announce=group.announce, locked=group.locked)
+
+
+def _result(result: pb.ParticipantResult) -> ParticipantResult:
+    return ParticipantResult(result.chat_id, result.status, result.error)

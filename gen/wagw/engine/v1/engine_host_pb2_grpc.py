@@ -380,8 +380,9 @@ class EngineHostService:
 
 
 class SimulatorServiceStub:
-    """SimulatorService drives the simulated WhatsApp network of an engine host: the test "phone" that scans,
-    sends, reads, and the faults to inject. Served only when the simulator engine is enabled.
+    """Deprecated, and no longer served: the simulated WhatsApp is a service of its own (`python -m
+    server.simulator`), and its phones are driven through wagw.simulator.v1.PhoneService. Kept only because
+    `buf breaking` refuses to delete a service.
     """
 
     def __init__(self, channel):
@@ -398,12 +399,13 @@ class SimulatorServiceStub:
 
 
 class SimulatorServiceServicer:
-    """SimulatorService drives the simulated WhatsApp network of an engine host: the test "phone" that scans,
-    sends, reads, and the faults to inject. Served only when the simulator engine is enabled.
+    """Deprecated, and no longer served: the simulated WhatsApp is a service of its own (`python -m
+    server.simulator`), and its phones are driven through wagw.simulator.v1.PhoneService. Kept only because
+    `buf breaking` refuses to delete a service.
     """
 
     def Control(self, request, context):
-        """Runs one network operation by name (e.g. `scan`, `send_from`, `inbox`, `inject`) with JSON arguments.
+        """Deprecated: see wagw.simulator.v1.PhoneService.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -426,8 +428,9 @@ def add_SimulatorServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class SimulatorService:
-    """SimulatorService drives the simulated WhatsApp network of an engine host: the test "phone" that scans,
-    sends, reads, and the faults to inject. Served only when the simulator engine is enabled.
+    """Deprecated, and no longer served: the simulated WhatsApp is a service of its own (`python -m
+    server.simulator`), and its phones are driven through wagw.simulator.v1.PhoneService. Kept only because
+    `buf breaking` refuses to delete a service.
     """
 
     @staticmethod
