@@ -4,37 +4,40 @@
     python -m server.cli keys list
     python -m server.cli keys revoke ID
     python -m server.cli profiles connect ID [--phone NUMBER]
+    python -m server.cli profiles simulate-message ID TEXT [--from NUMBER]
 
 `keys create` prints the new key alone on stdout (so `KEY=$(… keys create …)` works) and the rest on stderr.
 
 `profiles connect` links a profile from a terminal, for people without a browser: it prints the QR code (and
 each new one as it rotates), or with --phone the pairing code, and returns once the profile is CONNECTED (exit
-status 0; 1 when the login ends otherwise). It acts through the running gateway's public gRPC API
-(WAGW_GRPC_HOST:WAGW_GRPC_PORT), as any client would, with a key it makes for itself in the database: limited to
-that profile, expiring in 15 minutes, and deleted when the command ends.
+status 0; 1 when the login ends otherwise). `profiles simulate-message` makes a contact of the simulated WhatsApp
+write TEXT to a simulator profile, which receives it as any incoming message (`message.received`, webhooks).
+
+The profiles commands act through the running gateway's public gRPC API (WAGW_GRPC_HOST:WAGW_GRPC_PORT), as any
+client would, with a key each makes for itself in the database: limited to that profile, expiring in 15
+minutes, and deleted when the command ends. The API's errors are printed as its code and message (exit status 1).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import grpc
 import segno
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from server.api import auth
 from server.core import config, db, migrations, models
-from server.core.errors import ApiError, not_found
+from server.core.errors import ApiError, error_reason, not_found
 from wagw.v1 import events_pb2, events_pb2_grpc, profiles_pb2, profiles_pb2_grpc
 
-# profiles connect: what its own key may do, and for how long at most.
-CONNECT_SCOPES = ["profiles:*", "events:read"]
-CONNECT_KEY_LIFETIME = dt.timedelta(minutes=15)
+# The profiles commands: what their own key may do, and for how long at most.
+COMMAND_SCOPES = ["profiles:*", "events:read"]
+COMMAND_KEY_LIFETIME = dt.timedelta(minutes=15)
 # Statuses that end a login without a connection.
 LOGIN_ENDED = {"DISCONNECTED", "LOGGED_OUT", "BANNED", "FAILED"}
 
@@ -88,28 +91,42 @@ def keys_revoke(args: argparse.Namespace) -> None:
     print(f"revoked {row.id} ({row.name})", file=sys.stderr)
 
 
+def _api_target(settings: config.Settings) -> str:
+    host = "127.0.0.1" if settings.grpc_host in ("", "0.0.0.0", "::") else settings.grpc_host
+    return f"{host}:{settings.grpc_port}"
+
+
 @contextmanager
-def _own_key(profile_id: str) -> Iterator[str]:
-    """A key for this command alone: the profile's, short-lived, deleted afterwards."""
+def _gateway(command: str, profile_id: str) -> Iterator[tuple[grpc.Channel, list[tuple[str, str]]]]:
+    """A channel to the API server, and the metadata of a key for this command alone: the profile's, short-lived,
+    deleted afterwards."""
     with db.database.connection_context():
-        row, key = auth.create_api_key(f"cli: profiles connect {profile_id}", CONNECT_SCOPES, [profile_id],
-                                       db.utcnow() + CONNECT_KEY_LIFETIME)
+        row, key = auth.create_api_key(f"cli: profiles {command} {profile_id}", COMMAND_SCOPES, [profile_id],
+                                       db.utcnow() + COMMAND_KEY_LIFETIME)
     try:
-        yield key
+        with grpc.insecure_channel(_api_target(config.load())) as channel:
+            yield channel, [("x-api-key", key)]
     finally:
         with db.database.connection_context(), db.write_transaction():
             models.ApiKey.delete_by_id(row.id)
 
 
-def _error_text(error: grpc.RpcError) -> str:
-    """An API error as REST callers read it: our code (the ErrorInfo reason) and the message."""
-    code = error.code().name
-    status = rpc_status.from_call(error)
-    for detail in status.details if status else ():
-        info = error_details_pb2.ErrorInfo()
-        if detail.Unpack(info):
-            code = info.reason
-    return f"{code}: {error.details()}"
+def _reported(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """A command whose API errors are printed as REST callers read them (our code and the message): exit status 1."""
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except grpc.RpcError as error:
+            reason = error_reason(error)
+            if reason is None and error.code() == grpc.StatusCode.UNAVAILABLE:
+                print(f"error: no API server answers at {_api_target(config.load())}: is the gateway running "
+                      "(make run)?", file=sys.stderr)
+            else:
+                print(f"error: {reason or error.code().name}: {error.details()}", file=sys.stderr)
+            return 1
+
+    return run
 
 
 def print_qr(code: str) -> None:
@@ -118,11 +135,9 @@ def print_qr(code: str) -> None:
     sys.stdout.flush()
 
 
+@_reported
 def profiles_connect(args: argparse.Namespace) -> int:
-    settings = config.load()
-    host = "127.0.0.1" if settings.grpc_host in ("", "0.0.0.0", "::") else settings.grpc_host
-    with _own_key(args.id) as key, grpc.insecure_channel(f"{host}:{settings.grpc_port}") as channel:
-        metadata = [("x-api-key", key)]
+    with _gateway("connect", args.id) as (channel, metadata):
         profiles = profiles_pb2_grpc.ProfileServiceStub(channel)
         # Watch first, so no QR code or status change falls between the connect and the watch.
         watch = events_pb2_grpc.EventServiceStub(channel).WatchEvents(events_pb2.WatchEventsRequest(
@@ -140,31 +155,37 @@ def profiles_connect(args: argparse.Namespace) -> int:
                 qr = profiles.GetProfileQr(profiles_pb2.GetProfileQrRequest(id=args.id), metadata=metadata, timeout=30)
                 print("Scan it on the phone: WhatsApp → Linked devices → Link a device. It renews itself.", flush=True)
                 print_qr(qr.qr)
-            if status == "CONNECTED":
-                return 0
-            for event in watch:
-                data = dict(event.data)
-                if event.event == "qr.updated" and data.get("qr"):
-                    print("A new QR code:", flush=True)
-                    print_qr(data["qr"])
-                elif event.event == "qr.updated" and data.get("pairingCode"):
-                    print(f"Pairing code: {data['pairingCode']}", flush=True)
-                elif event.event == "session.status" and data.get("status") == "CONNECTED":
-                    print(f"Profile {args.id}: CONNECTED", flush=True)
-                    return 0
-                elif event.event == "session.status" and data.get("status") in LOGIN_ENDED:
-                    print(f"Profile {args.id}: {data['status']} {data.get('reason') or ''}".rstrip(), file=sys.stderr)
-                    return 1
-            return 1
-        except grpc.RpcError as error:
-            if error.code() == grpc.StatusCode.UNAVAILABLE:
-                print(f"error: no API server answers at {host}:{settings.grpc_port}: is the gateway running "
-                      "(make run)?", file=sys.stderr)
-            else:
-                print(f"error: {_error_text(error)}", file=sys.stderr)
-            return 1
+            return 0 if status == "CONNECTED" else _follow_login(args.id, watch)
         finally:
             watch.cancel()
+
+
+def _follow_login(profile_id: str, watch: Iterator[events_pb2.Event]) -> int:
+    """Prints each new QR or pairing code until the profile is CONNECTED (0) or the login ends otherwise (1)."""
+    for event in watch:
+        data = dict(event.data)
+        if event.event == "qr.updated" and data.get("qr"):
+            print("A new QR code:", flush=True)
+            print_qr(data["qr"])
+        elif event.event == "qr.updated" and data.get("pairingCode"):
+            print(f"Pairing code: {data['pairingCode']}", flush=True)
+        elif event.event == "session.status" and data.get("status") == "CONNECTED":
+            print(f"Profile {profile_id}: CONNECTED", flush=True)
+            return 0
+        elif event.event == "session.status" and data.get("status") in LOGIN_ENDED:
+            print(f"Profile {profile_id}: {data['status']} {data.get('reason') or ''}".rstrip(), file=sys.stderr)
+            return 1
+    return 1
+
+
+@_reported
+def profiles_simulate_message(args: argparse.Namespace) -> int:
+    with _gateway("simulate-message", args.id) as (channel, metadata):
+        reply = profiles_pb2_grpc.ProfileServiceStub(channel).SimulateIncomingMessage(
+            profiles_pb2.SimulateIncomingMessageRequest(id=args.id, phone_number=args.sender, text=args.text),
+            metadata=metadata, timeout=30)
+    print(f"Profile {args.id} received it: waMessageId {reply.wa_message_id} (its message.received event follows)")
+    return 0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -191,6 +212,14 @@ def _parser() -> argparse.ArgumentParser:
     connect.add_argument("id")
     connect.add_argument("--phone", default="", help="log in with a pairing code for this number instead of a QR code")
     connect.set_defaults(run=profiles_connect, own_connections=True)
+
+    message = profiles.add_parser("simulate-message", help="simulator profiles: a simulated contact writes TEXT to "
+                                                           "the profile")
+    message.add_argument("id")
+    message.add_argument("text")
+    message.add_argument("--from", dest="sender", default="",
+                         help="the contact's number (default: the gateway's simulated contact, +628987654321)")
+    message.set_defaults(run=profiles_simulate_message, own_connections=True)
     return parser
 
 

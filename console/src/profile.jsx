@@ -175,7 +175,32 @@ function SessionControls({ profile, onProfile, qr, setQr, pairingCode, setPairin
         </form>
       )}
       <ErrorNote error={error} />
+      {profile.engine === 'SIMULATOR' && profile.status === 'CONNECTED' && <SimulatedContact profileId={profile.id} />}
     </div>
+  );
+}
+
+/** Simulator profiles: a contact of the simulated WhatsApp writes to the profile, which receives it as any message. */
+function SimulatedContact({ profileId }) {
+  const [from, setFrom] = useState('+62 898-7654-321');
+  const [text, setText] = useState('Hi! Is the shop open today?');
+  const { run, busy, error } = useAction();
+  const submit = (event) => {
+    event.preventDefault();
+    run(() => post(`/profiles/${encodeURIComponent(profileId)}/simulator/messages`, { phoneNumber: from, text }));
+  };
+  return (
+    <form class="form simulated" onSubmit={submit} aria-label="A simulated contact writes">
+      <h3>A simulated contact writes</h3>
+      <div class="grid">
+        <Field label="From"><input name="from" value={from} onInput={(event) => setFrom(event.currentTarget.value)} /></Field>
+        <Field label="Message" hint="It arrives as any incoming message: message.received, webhooks">
+          <input name="incoming" required value={text} onInput={(event) => setText(event.currentTarget.value)} />
+        </Field>
+      </div>
+      <ErrorNote error={error} />
+      <button type="submit" class="secondary" disabled={busy}>Receive it</button>
+    </form>
   );
 }
 

@@ -24,6 +24,8 @@ GROUP_OPERATIONS = (
     "promote_participants", "demote_participants", "leave_group", "invite_link", "revoke_invite_link",
 )
 LOOKUP = "lookup"
+# A contact of the simulated WhatsApp writes to the profile (ProfileService.SimulateIncomingMessage).
+SIMULATED_INCOMING = "simulated_incoming"
 
 
 def send_operation(message_type: str) -> str:
@@ -69,6 +71,14 @@ SIMULATOR_MAX_AUTO_PAIR_DELAY_MS = 60_000
 _SIMULATOR_SETTINGS = ("autoPair", "autoPairPhone", "autoPairDelayMs")
 
 
+def simulator_phone(value: str, field: str) -> str:
+    """A number of the simulated WhatsApp, as E.164: any valid number but those ending in 0000."""
+    phone = normalize_phone(value, field)
+    if phone.endswith("0000"):
+        raise invalid(field, "numbers ending in 0000 are not on WhatsApp in the simulator")
+    return phone
+
+
 def _simulator_settings(settings: dict[str, Any]) -> dict[str, Any]:
     """`autoPair` (bool): the simulated phone links the profile by itself; `autoPairPhone` (E.164): the number
     that links; `autoPairDelayMs` (0 to 60000): how long the phone takes, in simulated time."""
@@ -82,10 +92,7 @@ def _simulator_settings(settings: dict[str, Any]) -> dict[str, Any]:
         elif key == "autoPairPhone":
             if not isinstance(value, str):
                 raise invalid(name, "must be a phone number in E.164 form (+628123456789)")
-            phone = normalize_phone(value, name)
-            if phone.endswith("0000"):
-                raise invalid(name, "numbers ending in 0000 are not on WhatsApp in the simulator")
-            checked[key] = phone
+            checked[key] = simulator_phone(value, name)
         elif key == "autoPairDelayMs":
             # JSON settings arrive through a protobuf Struct, where every number is a float.
             if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
@@ -149,8 +156,8 @@ def _cloudapi_settings(settings: dict[str, Any]) -> dict[str, Any]:
 
 _EVERY_SEND = frozenset(send_operation(kind) for kind in SEND_TYPES)
 
-SIMULATOR = EngineSpec("simulator", frozenset({QR_LOGIN, PAIRING_CODE, LOOKUP, *GROUP_OPERATIONS, *_EVERY_SEND}),
-                       _simulator_settings)
+SIMULATOR = EngineSpec("simulator", frozenset({QR_LOGIN, PAIRING_CODE, LOOKUP, SIMULATED_INCOMING, *GROUP_OPERATIONS,
+                                               *_EVERY_SEND}), _simulator_settings)
 WHATSMEOW = EngineSpec("whatsmeow", frozenset({QR_LOGIN, PAIRING_CODE, LOOKUP, *GROUP_OPERATIONS, *_EVERY_SEND}),
                        _no_settings("whatsmeow"))
 CLOUDAPI = EngineSpec(

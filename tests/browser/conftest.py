@@ -27,9 +27,8 @@ PHONE = {"width": 390, "height": 844}
 def stack() -> Iterator[Stack]:
     """One gateway for the browser tests, on SQLite (the console is a client of the REST API: the backend makes no
     difference to it). The simulator runs 10 times faster than real time: a first QR code lasts 6 s, the next
-    ones 2 s, so a test sees one rotate. Webhooks may point at 127.0.0.1, where the tests receive them."""
-    with scratch_database("sqlite") as url, running_stack(url, WAGW_SIMULATOR_TIME_SCALE="0.1",
-                                                          WAGW_ALLOW_PRIVATE_URLS="1") as running:
+    ones 2 s, so a test sees one rotate."""
+    with scratch_database("sqlite") as url, running_stack(url, WAGW_SIMULATOR_TIME_SCALE="0.1") as running:
         yield running
 
 

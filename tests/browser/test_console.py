@@ -6,45 +6,17 @@ from __future__ import annotations
 
 import base64
 import re
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import OUTPUT
 from tests.browser.console import create_profile, shown_qr, sign_in, status_badge, wait_qr_matching_the_api
-from tests.support.api import fails, ok, wait_for, wait_status
+from tests.support.api import connected_profile, fails, ok, wait_for, wait_status
 
 PHONE = "+628111000031"
 # A 1x1 PNG, as a person would pick a file to send.
 DOT_PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgAAACAAAB4iG8MwAAAABJRU5ErkJggg==")
-
-
-@pytest.fixture
-def hook_url() -> Iterator[str]:
-    """A webhook receiver on 127.0.0.1 that answers 200 to every POST (the browser tests' stack allows private
-    webhook addresses)."""
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/hook"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_link_a_profile_send_and_run_a_bulk(page: Page, stack, rest, unique):
@@ -147,6 +119,33 @@ def test_live_events_ride_out_a_restart_of_the_websocket_bridge(page: Page, stac
     expect(card.locator(".badge")).to_have_text("CONNECTED")
 
 
+def test_a_simulated_contact_writes(page: Page, stack, rest, unique):
+    """The simulator's button: a contact writes to the profile, which receives it as any incoming message, live
+    on the screen, and its webhook fires."""
+    profile_id, _ = connected_profile(rest, unique)
+    path = f"/hooks/{unique('inbound')}"
+    stack.web.serve(path, b"ok", "text/plain")
+    hook = ok(rest.post("/webhooks", json={"profileId": profile_id, "url": stack.web.url(path),
+                                           "events": ["message.received"]}))
+    sign_in(page, stack)
+    page.goto(f"{stack.envoy.url}/#/profiles/{profile_id}")
+    form = page.get_by_role("form", name="A simulated contact writes")
+    form.get_by_label("From").fill("+62 898-7654-321")
+    form.get_by_label("Message", exact=True).fill("Is the shop open today?")
+    form.get_by_role("button", name="Receive it").click()
+
+    message = page.get_by_role("list", name="Recent messages").get_by_role("listitem").filter(
+        has_text="Is the shop open today?")
+    expect(message.locator(".badge")).to_have_text("RECEIVED")
+    expect(message).to_contain_text("628987654321")
+    expect(page.get_by_role("list", name="Recent events")).to_contain_text("message.received")
+    stored = ok(rest.get(f"/messages/{message.get_attribute('data-message-id')}"))
+    assert stored["direction"] == "INBOUND"
+    wait_for(lambda: [item for item in ok(rest.get(f"/webhooks/{hook['id']}/deliveries"))["deliveries"]
+                      if item["event"] == "message.received" and item["status"] == "DELIVERED"],
+             "the webhook's delivery of message.received")
+
+
 def test_pairing_code_instead_of_a_qr_code(page: Page, stack, rest, unique):
     profile_id = unique("pair")
     sign_in(page, stack)
@@ -189,7 +188,7 @@ def test_errors_show_the_envelope_message(page: Page, stack, rest, unique):
     expect(form.get_by_role("alert")).to_have_text(f"CONFLICT {conflict['message']}")
 
 
-def test_webhooks_and_api_keys(page: Page, stack, rest, unique, hook_url):
+def test_webhooks_and_api_keys(page: Page, stack, rest, unique):
     sign_in(page, stack)
 
     # A key made in the console is shown once, works, and stops working once revoked.
@@ -210,7 +209,9 @@ def test_webhooks_and_api_keys(page: Page, stack, rest, unique, hook_url):
     # A webhook: its secret once, a test delivery with its attempt, and a redelivery of a finished delivery.
     page.get_by_role("link", name="Webhooks").click()
     form = page.get_by_role("form", name="Create a webhook")
-    url = f"{hook_url}/{unique('hook')}"
+    path = f"/hooks/{unique('hook')}"
+    stack.web.serve(path, b"ok", "text/plain")  # the test Internet (tests/support/web.py) answers 200
+    url = stack.web.url(path)
     form.get_by_label("URL").fill(url)
     form.get_by_role("button", name="Create webhook").click()
     expect(page.locator(".secret-value")).to_have_text(re.compile(r"^whsec_"))

@@ -81,6 +81,11 @@ class ProfileServiceStub:
                 request_serializer=wagw_dot_v1_dot_profiles__pb2.LogoutProfileRequest.SerializeToString,
                 response_deserializer=wagw_dot_v1_dot_profiles__pb2.Profile.FromString,
                 _registered_method=True)
+        self.SimulateIncomingMessage = channel.unary_unary(
+                '/wagw.v1.ProfileService/SimulateIncomingMessage',
+                request_serializer=wagw_dot_v1_dot_profiles__pb2.SimulateIncomingMessageRequest.SerializeToString,
+                response_deserializer=wagw_dot_v1_dot_profiles__pb2.SimulateIncomingMessageResponse.FromString,
+                _registered_method=True)
 
 
 class ProfileServiceServicer:
@@ -153,6 +158,16 @@ class ProfileServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SimulateIncomingMessage(self, request, context):
+        """Simulator profiles only: a contact on the simulated WhatsApp writes a text to the profile's number, as a person
+        would from their phone. The profile receives it like any incoming message (stored INBOUND, a
+        `message.received` event, webhooks), so the gateway can be tried without a phone. The profile must be
+        CONNECTED (PROFILE_NOT_CONNECTED otherwise); NOT_SUPPORTED for the other engines.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ProfileServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -195,6 +210,11 @@ def add_ProfileServiceServicer_to_server(servicer, server):
                     servicer.LogoutProfile,
                     request_deserializer=wagw_dot_v1_dot_profiles__pb2.LogoutProfileRequest.FromString,
                     response_serializer=wagw_dot_v1_dot_profiles__pb2.Profile.SerializeToString,
+            ),
+            'SimulateIncomingMessage': grpc.unary_unary_rpc_method_handler(
+                    servicer.SimulateIncomingMessage,
+                    request_deserializer=wagw_dot_v1_dot_profiles__pb2.SimulateIncomingMessageRequest.FromString,
+                    response_serializer=wagw_dot_v1_dot_profiles__pb2.SimulateIncomingMessageResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -419,6 +439,33 @@ class ProfileService:
             '/wagw.v1.ProfileService/LogoutProfile',
             wagw_dot_v1_dot_profiles__pb2.LogoutProfileRequest.SerializeToString,
             wagw_dot_v1_dot_profiles__pb2.Profile.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SimulateIncomingMessage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wagw.v1.ProfileService/SimulateIncomingMessage',
+            wagw_dot_v1_dot_profiles__pb2.SimulateIncomingMessageRequest.SerializeToString,
+            wagw_dot_v1_dot_profiles__pb2.SimulateIncomingMessageResponse.FromString,
             options,
             channel_credentials,
             insecure,

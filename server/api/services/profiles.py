@@ -1,4 +1,5 @@
-"""ProfileService: the WhatsApp numbers the gateway drives. Session control arrives with the engines."""
+"""ProfileService: the WhatsApp numbers the gateway drives, their sessions, and (simulator profiles only) messages
+from simulated contacts."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ import peewee
 import segno
 from google.protobuf import empty_pb2, json_format
 
+from server.api import simulated_phones
 from server.api.auth import current_principal
-from server.core import validation
+from server.core import content, validation
 from server.core.config import Settings
 from server.core.convert import to_timestamp
 from server.core.db import utcnow, write_transaction
-from server.core.engine_specs import NotSupported, supports, validate_settings
+from server.core.engine_specs import SIMULATED_INCOMING, NotSupported, simulator_phone, supports, validate_settings
 from server.core.errors import ApiError, conflict, forbidden, invalid, not_found
 from server.core.hosts import alive_hosts, effective_status
 from server.core.ids import new_id
@@ -23,12 +25,14 @@ from server.core.pagination import paginate
 from server.core.phones import normalize_phone
 from server.engine_host import client as engine_client
 from wagw.engine.v1 import engine_host_pb2
-from wagw.v1 import profiles_pb2, profiles_pb2_grpc
+from wagw.v1 import messages_pb2, profiles_pb2, profiles_pb2_grpc
 
 Engine = profiles_pb2.Profile.Engine
 ENGINE_NAMES = {Engine.WHATSMEOW: "whatsmeow", Engine.CLOUDAPI: "cloudapi", Engine.SIMULATOR: "simulator"}
 ENGINES_BY_NAME = {name: value for value, name in ENGINE_NAMES.items()}
 MAX_GAP_MS = 3_600_000
+# Who writes to a simulator profile when SimulateIncomingMessage names no one.
+SIMULATED_CONTACT = "+628987654321"
 
 
 def get_profile(profile_id: str) -> Profile:
@@ -185,3 +189,10 @@ class ProfileServicer(profiles_pb2_grpc.ProfileServiceServicer):
         engine_client.call(profile, lambda host: host.Logout, engine_host_pb2.LogoutRequest(profile_id=profile.id))
         return to_proto(get_profile(profile.id))
 
+    def SimulateIncomingMessage(self, request: profiles_pb2.SimulateIncomingMessageRequest,
+                                context: grpc.ServicerContext) -> profiles_pb2.SimulateIncomingMessageResponse:
+        checked = content.check("TEXT", messages_pb2.MessageContent(text=request.text))
+        phone = simulator_phone(request.phone_number or SIMULATED_CONTACT, "phoneNumber")
+        profile = acting_profile(request.id, SIMULATED_INCOMING)
+        return profiles_pb2.SimulateIncomingMessageResponse(
+            wa_message_id=simulated_phones.send_from(self.settings, phone, profile.phone_number, checked))

@@ -1,7 +1,8 @@
-"""`python -m server.cli profiles connect ID`: a profile linked from a terminal. The QR code it prints is the
-profile's (decoded back from the terminal's characters, as a phone would read it) and renews as the codes rotate;
-the command returns 0 once the phone has scanned it, or prints the pairing code with --phone; it leaves no key
-behind."""
+"""The CLI's profiles commands, through the running gateway. `profiles connect ID` links a profile from a terminal:
+the QR code it prints is the profile's (decoded back from the terminal's characters, as a phone would read it)
+and renews as the codes rotate; it returns 0 once the phone has scanned it, or prints the pairing code with
+--phone. `profiles simulate-message ID TEXT` makes a simulated contact write to the profile. Neither leaves its
+key behind."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from contextlib import contextmanager
 import grpc
 
 from server.core.config import ROOT
-from tests.support.api import ok, status_of, wait_for
+from tests.support.api import connected_profile, ok, status_of, wait_for
 from tests.support.qr import decode_terminal, terminal_blocks
 
 
@@ -43,7 +44,7 @@ def _printed_codes(lines: list[str]) -> list[str]:
 
 def _cli_keys(rest, profile_id: str) -> list[dict]:
     keys = ok(rest.get("/keys", params={"pageSize": 500}))["apiKeys"]
-    return [key for key in keys if key["name"] == f"cli: profiles connect {profile_id}"]
+    return [key for key in keys if key["name"].startswith("cli: profiles ") and key["name"].endswith(f" {profile_id}")]
 
 
 def test_connect_prints_the_qr_code_and_returns_once_connected(stack, rest, unique):
@@ -88,3 +89,28 @@ def test_connect_names_what_is_wrong(stack, rest, unique):
     with cli(stack, "profiles", "connect", unique("missing")) as (process, lines):
         assert process.wait(timeout=30) == 1
     assert lines[-1].startswith("error: NOT_FOUND: ")
+
+
+def test_simulate_message(stack, rest, unique):
+    profile_id, _ = connected_profile(rest, unique)
+    with cli(stack, "profiles", "simulate-message", profile_id, "Hello from a terminal", "--from", "+628555000141") \
+            as (process, lines):
+        assert process.wait(timeout=30) == 0, lines
+    wa_message_id = lines[-1].split("waMessageId ")[1].split(" ")[0]
+
+    def received() -> dict | None:
+        events = ok(rest.get("/events", params={"profileId": profile_id, "events": "message.received"}))["events"]
+        return next((event for event in events if event["data"]["waMessageId"] == wa_message_id), None)
+
+    event = wait_for(received, "the message.received event")
+    assert event["data"]["chatId"] == "628555000141@s.whatsapp.net"
+    assert ok(rest.get(f"/messages/{event['data']['messageId']}"))["content"]["text"] == "Hello from a terminal"
+    assert _cli_keys(rest, profile_id) == []
+
+
+def test_simulate_message_names_what_is_wrong(stack, rest, unique):
+    idle = unique("idle")
+    ok(rest.post("/profiles", json={"id": idle, "name": "Idle", "engine": "simulator"}))
+    with cli(stack, "profiles", "simulate-message", idle, "Hi") as (process, lines):
+        assert process.wait(timeout=30) == 1
+    assert lines[-1].startswith("error: PROFILE_NOT_CONNECTED: ")
