@@ -187,6 +187,22 @@ def test_errors_show_the_envelope_message(page: Page, stack, rest, unique):
                      "CONFLICT")
     expect(form.get_by_role("alert")).to_have_text(f"CONFLICT {conflict['message']}")
 
+    # A bulk whose message names a variable the list has no column for: the server's refusal, naming the field.
+    page.get_by_role("link", name="Bulk", exact=True).click()
+    bulk = page.get_by_role("form", name="Start a bulk send")
+    bulk.get_by_label("Profile").select_option(taken)
+    bulk.get_by_label("Message", exact=True).fill("Hello {name} from {city}!")
+    bulk.get_by_label("Recipients (CSV)").fill("phone,name\n628123456789,John\n")
+    bulk.get_by_role("button", name="Start").click()
+    refusal = fails(rest.post("/bulk/send", json={"profileId": taken, "messages": [
+        {"chatId": "628123456789", "type": "text", "content": {"text": "Hello {name} from {city}!"},
+         "variables": {"name": "John"}}]}), 400, "VALIDATION_ERROR")
+    expect(bulk.get_by_role("alert")).to_have_text(f"VALIDATION_ERROR {refusal['message']}")
+    # A list without its header line is the console's own refusal, before anything is sent.
+    bulk.get_by_label("Recipients (CSV)").fill("628123456789,John\n")
+    bulk.get_by_role("button", name="Start").click()
+    expect(bulk.get_by_role("alert")).to_contain_text("The first line names the columns")
+
 
 def test_webhooks_and_api_keys(page: Page, stack, rest, unique):
     sign_in(page, stack)
@@ -250,6 +266,8 @@ def test_a_phone_sized_screen(phone_page: Page, stack, rest, unique):
     _fits(page)
     page.locator(f"[data-profile-id='{profile_id}']").get_by_role("link").click()
     expect(status_badge(page)).to_have_text("CONNECTED")
+    # The events recorded before the page opened are there too, read back from the log.
+    expect(page.get_by_role("list", name="Recent events")).to_contain_text("session.status")
 
     # An image picked from a file, sent inline.
     send = page.get_by_role("form", name="Send a test message")
