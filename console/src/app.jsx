@@ -10,6 +10,15 @@ import { href, useRoute } from './route.js';
 import { ErrorNote, Field, Session, useAction } from './ui.jsx';
 import { Webhooks } from './webhooks.jsx';
 
+// What the live-events socket is doing (LiveEvents' states), as the header says it.
+const LIVE_STATES = {
+  connecting: 'connecting',
+  live: 'live',
+  reconnecting: 'reconnecting',
+  refused: 'refused',
+  forbidden: 'no live updates: the key lacks events:read',
+};
+
 const VIEWS = [
   ['profiles', 'Profiles'],
   ['bulk', 'Bulk'],
@@ -78,7 +87,7 @@ function Console({ apiKeyValue, signOut }) {
           ))}
           <a href="/docs" target="_blank" rel="noopener">Docs</a>
         </nav>
-        <span class={`live live-${state}`} title="Live events over /ws">{state}</span>
+        <span class={`live live-${state}`} title="Live events over /ws">{LIVE_STATES[state]}</span>
         <button type="button" class="secondary" onClick={() => signOut()}>Sign out</button>
       </header>
       <main class="view">

@@ -2,8 +2,9 @@
 // subscription per view that wants events. Nothing here polls: statuses, QR codes and receipts arrive as events.
 //
 // When the socket drops (the gateway restarted, the network blinked) it is opened again, and each subscription
-// is made again with `since` = the last event id it saw, so the gateway replays what it missed. A close with
-// 4401/4403 means the key no longer holds: the console then asks for a key again.
+// is made again with `since` = the last event id it saw, so the gateway replays what it missed. A close with 4401
+// means the key no longer holds: the console then asks for a key again. With 4403 the key may not read events
+// (no `events:read`): the console goes on without live updates, and says so.
 
 const RETRY_FIRST_MS = 500;
 const RETRY_MAX_MS = 10_000;
@@ -38,10 +39,15 @@ export class LiveEvents {
       this.requests.clear();
       for (const subscription of this.subscriptions.values()) subscription.serverId = null;
       if (this.closed) return;
-      if (close.code === 4401 || close.code === 4403) {
+      if (close.code === 4401) {
         this.closed = true;
         this.onState('refused');
         this.onRefused(this.refusal || 'the API key was refused');
+        return;
+      }
+      if (close.code === 4403) {
+        this.closed = true;
+        this.onState('forbidden');
         return;
       }
       this.onState('reconnecting');

@@ -204,6 +204,15 @@ def test_errors_show_the_envelope_message(page: Page, stack, rest, unique):
     expect(bulk.get_by_role("alert")).to_contain_text("The first line names the columns")
 
 
+def test_a_key_without_events_read_works_without_live_updates(page: Page, stack, rest, unique):
+    key = ok(rest.post("/keys", json={"name": unique("no-events"), "scopes": ["profiles:*"]}))["key"]
+    sign_in(page, stack, key)
+    expect(page.locator(".live")).to_have_text("no live updates: the key lacks events:read")
+    profile_id = unique("quiet")
+    create_profile(page, profile_id, "Without live updates")
+    expect(status_badge(page)).to_have_text("DISCONNECTED")
+
+
 def test_webhooks_and_api_keys(page: Page, stack, rest, unique):
     sign_in(page, stack)
 
