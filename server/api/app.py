@@ -18,7 +18,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from server.api import metrics
+from server.api import auth, metrics
 from server.api.interceptors import GatewayInterceptor
 from server.api.services.api_keys import ApiKeyServicer
 from server.api.services.bulk import BulkServicer
@@ -31,6 +31,7 @@ from server.api.services.profiles import ProfileServicer
 from server.api.services.webhooks import WebhookServicer
 from server.core import broker, event_bus, runtime
 from server.core.config import Settings, load
+from server.core.db import database
 from server.core.logs import fields
 from wagw.v1 import (
     api_keys_pb2,
@@ -92,6 +93,8 @@ def serve(settings: Settings, beside: Callable[[Settings], contextlib.AbstractCo
     """Run until SIGTERM or SIGINT, then finish the calls in flight (up to 10 s) and stop. `beside` runs along
     (the workers, when the broker is in-process: server/launch.py)."""
     runtime.prepare(settings)
+    with database.connection_context():
+        auth.ensure_configured_admin_key(settings)  # WAGW_ADMIN_API_KEY works whichever process started first
     embedded = broker.configure(settings)
     server, port = build_server(settings, f"{settings.grpc_host}:{settings.grpc_port}")
     server.start()

@@ -312,31 +312,34 @@ def revoke_api_key(key: models.ApiKey) -> None:
     key.revoked_at = now
 
 
-def ensure_admin_key(settings: Settings) -> str | None:
-    """Make sure someone can administer the gateway; return a new key's plaintext for the launcher to print.
-
-    WAGW_ADMIN_API_KEY set: that exact key exists as an unrestricted, unrevoked "admin" key (the environment
-    is the source of truth for it), and nothing is returned. Otherwise, on a database without any key, a
-    first admin key is made and returned, once.
-    """
+def ensure_configured_admin_key(settings: Settings) -> bool:
+    """With WAGW_ADMIN_API_KEY set, make sure that exact key exists as an unrestricted, unrevoked "admin" key (the
+    environment is the source of truth for it): every API server does this at start, so the key works whichever
+    process was started first. Safe from several processes at once (one upsert). Returns whether a key was set."""
     configured = settings.admin_api_key.strip()
+    if not configured:
+        return False
     match = _KEY_FORMAT.fullmatch(configured)
-    if configured and match is None:
+    if match is None:
         log.warning("WAGW_ADMIN_API_KEY is not of the form wagw_<8 of a-z0-9>_<43+ of A-Za-z0-9_->; ignored")
+        return False
+    prefix, secret = match.groups()
+    admin: dict[str, Any] = {"name": "admin", "key_hash": _hash_secret(secret), "scopes": ["*"], "profile_ids": [],
+                             "expires_at": None, "revoked_at": None}
     with write_transaction():
-        if match is not None:
-            prefix, secret = match.groups()
-            admin: dict[str, Any] = {
-                "name": "admin",
-                "key_hash": _hash_secret(secret),
-                "scopes": ["*"],
-                "profile_ids": [],
-                "expires_at": None,
-                "revoked_at": None,
-            }
-            if not models.ApiKey.update(admin).where(models.ApiKey.prefix == prefix).execute():
-                models.ApiKey.create(id=new_id("key"), prefix=prefix, **admin)
-            return None
+        models.ApiKey.insert(id=new_id("key"), prefix=prefix, **admin).on_conflict(
+            conflict_target=[models.ApiKey.prefix],
+            update={getattr(models.ApiKey, name): value for name, value in admin.items()}).execute()
+    return True
+
+
+def ensure_admin_key(settings: Settings) -> str | None:
+    """Make sure someone can administer the gateway (`make run`): the configured key (see
+    ensure_configured_admin_key), or else, on a database without any key, a first admin key, made and returned
+    once for the launcher to print."""
+    if ensure_configured_admin_key(settings):
+        return None
+    with write_transaction():
         if models.ApiKey.select().exists():
             return None
         _, key = _insert_key("admin", ["*"], [], None)

@@ -14,7 +14,7 @@ from playhouse.migrate import SchemaMigrator
 from playhouse.migrate import migrate as apply_operations
 
 from server.core import models
-from server.core.db import database, utcnow, write_transaction
+from server.core.db import database, is_sqlite, utcnow, write_transaction
 from server.core.models import ALL_MODELS, BaseModel
 
 
@@ -98,9 +98,18 @@ def current_version() -> int:
     return row or 0
 
 
+# The advisory-lock key migrations hold on PostgreSQL ("wagw-mig"): one process migrates, the others wait and then
+# find the work done. PostgreSQL's `CREATE TABLE IF NOT EXISTS` is not safe against itself in concurrent
+# transactions (a unique violation in pg_type), so "if not exists" alone is not enough.
+_LOCK_KEY = int.from_bytes(b"wagw-mig", "big") & 0x7FFF_FFFF_FFFF_FFFF
+
+
 def migrate() -> int:
-    """Bring the bound database to the latest version; safe to run from several processes at once."""
+    """Bring the bound database to the latest version; safe to run from several processes at once: on PostgreSQL
+    they take turns on an advisory lock, on SQLite on the write lock (an IMMEDIATE transaction)."""
     with database.connection_context(), write_transaction():
+        if not is_sqlite():
+            database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
         database.create_tables([SchemaVersion], safe=True)
         version = current_version()
         if version == 0:
