@@ -45,7 +45,21 @@ async function eventsBefore(profileId, head, want) {
 }
 
 export function Profile({ id }) {
-  const profile = useLoad(() => get(`/profiles/${encodeURIComponent(id)}`), [id]);
+  const path = `/profiles/${encodeURIComponent(id)}`;
+  const [profile, setProfile] = useState(null);
+  const load = useAction();
+  // The newest session.status event, and how many came: an API answer asked for before one of them may reach the
+  // page after it, and must not bring back the older status.
+  const statusEvents = useRef({ count: 0, last: {} });
+  /** Shows the profile a request answers (picked from the answer), keeping a status that overtook it. */
+  const track = async (request, pick = (answer) => answer) => {
+    const seen = statusEvents.current.count;
+    const answer = await request();
+    const answered = pick(answer);
+    setProfile(statusEvents.current.count === seen ? answered : { ...answered, ...statusEvents.current.last });
+    return answer;
+  };
+  useEffect(() => { load.run(() => track(() => get(path))); }, [id]);
   const messages = useLoad(() => get('/messages', { profileId: id, pageSize: RECENT }).then((page) => page.messages), [id]);
   const [events, setEvents] = useState([]);
   const [qr, setQr] = useState('');
@@ -68,9 +82,14 @@ export function Profile({ id }) {
       setEvents((list) => mergeEvents(list, [event]));
       const { data } = event;
       if (event.event === 'session.status') {
-        profile.setData((current) => current && { ...current, status: data.status, lastError: data.reason || '' });
+        const last = { status: data.status, lastError: data.reason || '' };
+        statusEvents.current = { count: statusEvents.current.count + 1, last };
+        setProfile((current) => current && { ...current, ...last });
         if (data.status !== 'QR_READY') setQr('');
-        if (data.status === 'CONNECTED') setPairingCode('');
+        if (data.status === 'CONNECTED') {
+          setPairingCode('');
+          track(() => get(path)).catch(() => {}); // the linked phone's number
+        }
       } else if (event.event === 'qr.updated') {
         if (data.qr) setQr(data.qr);
         if (data.pairingCode) setPairingCode(data.pairingCode);
@@ -80,11 +99,12 @@ export function Profile({ id }) {
     },
   });
 
-  if (profile.error && !profile.data) {
-    return <section><p><a href={href('profiles')}>← Profiles</a></p><ErrorNote error={profile.error} /></section>;
+  if (!profile) {
+    return load.error
+      ? <section><p><a href={href('profiles')}>← Profiles</a></p><ErrorNote error={load.error} /></section>
+      : <p class="muted">Loading…</p>;
   }
-  if (!profile.data) return <p class="muted">Loading…</p>;
-  const current = profile.data;
+  const current = profile;
   return (
     <section class="profile">
       <p><a href={href('profiles')}>← Profiles</a></p>
@@ -93,7 +113,7 @@ export function Profile({ id }) {
       <div class="columns">
         <div class="card">
           <h2>Session</h2>
-          <SessionControls profile={current} onProfile={profile.setData} qr={qr} setQr={setQr}
+          <SessionControls profile={current} track={track} qr={qr} setQr={setQr}
             pairingCode={pairingCode} setPairingCode={setPairingCode} />
         </div>
         <div class="card">
@@ -117,7 +137,7 @@ export function Profile({ id }) {
   );
 }
 
-function SessionControls({ profile, onProfile, qr, setQr, pairingCode, setPairingCode }) {
+function SessionControls({ profile, track, qr, setQr, pairingCode, setPairingCode }) {
   const { run, busy, error } = useAction();
   const [phone, setPhone] = useState('');
   const path = `/profiles/${encodeURIComponent(profile.id)}`;
@@ -129,12 +149,11 @@ function SessionControls({ profile, onProfile, qr, setQr, pairingCode, setPairin
   useEffect(() => { if (profile.status === 'QR_READY' && !qr) showQr(); }, [profile.id]);
 
   const connect = (phoneNumber) => run(async () => {
-    const answer = await post(`${path}/connect`, phoneNumber ? { phoneNumber } : {});
-    onProfile(answer.profile);
+    const answer = await track(() => post(`${path}/connect`, phoneNumber ? { phoneNumber } : {}), (a) => a.profile);
     if (answer.pairingCode) setPairingCode(answer.pairingCode);
     if (answer.profile.status === 'QR_READY' && !qr) await showQr();
   });
-  const act = (what) => run(async () => onProfile(await post(`${path}/${what}`)));
+  const act = (what) => run(() => track(() => post(`${path}/${what}`)));
   const remove = () => {
     if (!window.confirm(`Delete profile ${profile.id}, with its session, messages, contacts and webhooks?`)) return;
     run(async () => { await del(path); go('profiles'); });

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from server.core.config import ROOT
 from tests.support.stack import Stack, running_stack, scratch_database
@@ -21,6 +21,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--no-first-run"]
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
+# How long an expectation waits for the page (Playwright's default is 5 s): the machines that run `make test` may
+# be busy, and a send, say, goes through the workers and the simulated WhatsApp before the page shows READ.
+expect.set_options(timeout=20_000)
 
 
 @pytest.fixture(scope="session")

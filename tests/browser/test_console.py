@@ -46,6 +46,7 @@ def test_link_a_profile_send_and_run_a_bulk(page: Page, stack, rest, unique):
     wait_for(scan_what_is_shown, "the phone to scan the code on the screen", timeout=30)
     expect(status_badge(page)).to_have_text("CONNECTED")
     expect(page.get_by_role("img", name="QR code")).to_have_count(0)
+    expect(page.locator(".profile > p.muted")).to_contain_text(PHONE)  # the linked phone's number
     assert page.evaluate("window.notReloaded") is True
 
     # A text, whose status follows the receipts up to READ.
