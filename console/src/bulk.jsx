@@ -112,7 +112,7 @@ function Batch({ id, onChange }) {
       setBatch(batch);
       onChange(batch);
     };
-    get(`/bulk/batch/${id}`).then(show, setError);
+    // The watch stream's first object is the batch as it is now; then one per change, to its end.
     stream(`/bulk/batch/${id}/watch`, {}, show, stop.signal).catch(setError);
     return () => stop.abort();
   }, [id]);
