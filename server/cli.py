@@ -91,11 +91,6 @@ def keys_revoke(args: argparse.Namespace) -> None:
     print(f"revoked {row.id} ({row.name})", file=sys.stderr)
 
 
-def _api_target(settings: config.Settings) -> str:
-    host = "127.0.0.1" if settings.grpc_host in ("", "0.0.0.0", "::") else settings.grpc_host
-    return f"{host}:{settings.grpc_port}"
-
-
 @contextmanager
 def _gateway(command: str, profile_id: str) -> Iterator[tuple[grpc.Channel, list[tuple[str, str]]]]:
     """A channel to the API server, and the metadata of a key for this command alone: the profile's, short-lived,
@@ -104,7 +99,7 @@ def _gateway(command: str, profile_id: str) -> Iterator[tuple[grpc.Channel, list
         row, key = auth.create_api_key(f"cli: profiles {command} {profile_id}", COMMAND_SCOPES, [profile_id],
                                        db.utcnow() + COMMAND_KEY_LIFETIME)
     try:
-        with grpc.insecure_channel(_api_target(config.load())) as channel:
+        with grpc.insecure_channel(config.load().api_target) as channel:
             yield channel, [("x-api-key", key)]
     finally:
         with db.database.connection_context(), db.write_transaction():
@@ -120,7 +115,7 @@ def _reported(command: Callable[[argparse.Namespace], int]) -> Callable[[argpars
         except grpc.RpcError as error:
             reason = error_reason(error)
             if reason is None and error.code() == grpc.StatusCode.UNAVAILABLE:
-                print(f"error: no API server answers at {_api_target(config.load())}: is the gateway running "
+                print(f"error: no API server answers at {config.load().api_target}: is the gateway running "
                       "(make run)?", file=sys.stderr)
             else:
                 print(f"error: {reason or error.code().name}: {error.details()}", file=sys.stderr)

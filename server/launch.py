@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from gateway import envoy
 from server.api import app, auth
 from server.core import broker, db, logs, migrations
-from server.core.config import ROOT, Settings, load
+from server.core.config import ROOT, Settings, load, reachable
 from server.core.logs import fields
 from worker import runner
 
@@ -70,11 +70,6 @@ class Child:
                 self.process.kill()
 
 
-def _local(host: str) -> str:
-    """Where this machine reaches a server listening on `host`."""
-    return "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
-
-
 def _answers(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=1) as response:
@@ -90,7 +85,7 @@ def _listening(host: str, port: int) -> bool:
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            probe.bind((_local(host), port))
+            probe.bind((reachable(host), port))
         except OSError:
             return True
         return False
@@ -99,7 +94,7 @@ def _listening(host: str, port: int) -> bool:
 def ready(settings: Settings) -> bool:
     """Whether every role answers: Envoy's /healthz (the API server passes its health check behind Envoy), the
     WebSocket bridge, the engine host and the simulated WhatsApp."""
-    return (_answers(f"http://{_local(settings.http_host)}:{settings.http_port}/healthz")
+    return (_answers(f"http://{reachable(settings.http_host)}:{settings.http_port}/healthz")
             and _listening(settings.ws_host, settings.ws_port)
             and _listening(settings.engine_host, settings.engine_port)
             and _listening(settings.simulator_host, settings.simulator_port))
