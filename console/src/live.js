@@ -5,6 +5,9 @@
 // is made again with `since` = the last event id it saw, so the gateway replays what it missed. A close with 4401
 // means the key no longer holds: the console then asks for a key again. With 4403 the key may not read events
 // (no `events:read`): the console goes on without live updates, and says so.
+//
+// A view reads its state from the API when its subscription starts (`onReady(head, resumed)` with resumed false):
+// then every change after that read arrives as an event. While there is no socket (`onLost`), it reads anyway.
 
 const RETRY_FIRST_MS = 500;
 const RETRY_MAX_MS = 10_000;
@@ -23,6 +26,7 @@ export class LiveEvents {
     this.numbers = 0;
     this.retryMs = RETRY_FIRST_MS;
     this.closed = false;
+    this.lost = false; // the socket closed and is not back (yet)
     this.open();
   }
 
@@ -39,6 +43,8 @@ export class LiveEvents {
       this.requests.clear();
       for (const subscription of this.subscriptions.values()) subscription.serverId = null;
       if (this.closed) return;
+      this.lost = true;
+      for (const subscription of this.subscriptions.values()) subscription.onLost?.();
       if (close.code === 4401) {
         this.closed = true;
         this.onState('refused');
@@ -60,6 +66,7 @@ export class LiveEvents {
     if (frame.type === 'ack' && frame.requestId === undefined) {
       // The connection is accepted: (re)make every subscription.
       this.ready = true;
+      this.lost = false;
       this.retryMs = RETRY_FIRST_MS;
       this.onState('live');
       for (const subscription of this.subscriptions.values()) this.send(subscription);
@@ -68,7 +75,7 @@ export class LiveEvents {
       this.requests.delete(frame.requestId);
       subscription.serverId = frame.payload.subscriptionId;
       if (subscription.lastId === null) subscription.lastId = frame.payload.since;
-      subscription.onReady?.(frame.payload.since);
+      subscription.onReady?.(frame.payload.since, subscription.resuming);
     } else if (frame.type === 'event') {
       const subscription = [...this.subscriptions.values()].find((item) => item.serverId === frame.subscriptionId);
       if (!subscription) return;
@@ -86,19 +93,24 @@ export class LiveEvents {
     const requestId = `r${++this.numbers}`;
     this.requests.set(requestId, subscription);
     const payload = { profileId: subscription.profileId || undefined, events: subscription.events };
-    if (subscription.lastId !== null) payload.since = subscription.lastId;
+    // Resumed where it stopped (the gateway replays what came meanwhile), or started afresh (the view reads).
+    subscription.resuming = subscription.lastId !== null;
+    if (subscription.resuming) payload.since = subscription.lastId;
     this.socket.send(JSON.stringify({ type: 'subscribe', requestId, payload }));
   }
 
   /**
    * Follows events of one profile (or all the key may see) matching `events` (`*`, `message.*`, names) from now
-   * on. `onReady(head)` tells the id the subscription started after. Returns the function that ends it.
+   * on. `onReady(head, resumed)` tells the id the subscription started after, and whether it resumed from the last
+   * event it saw (nothing was missed) or started afresh; `onLost()` that there is no socket for now. Returns the
+   * function that ends it.
    */
-  subscribe({ profileId = '', events = ['*'], onEvent, onReady, onError }) {
+  subscribe({ profileId = '', events = ['*'], onEvent, onReady, onLost, onError }) {
     const id = ++this.numbers;
-    const subscription = { profileId, events, onEvent, onReady, onError, lastId: null, serverId: null };
+    const subscription = { profileId, events, onEvent, onReady, onLost, onError, lastId: null, serverId: null };
     this.subscriptions.set(id, subscription);
     if (this.ready) this.send(subscription);
+    else if (this.lost || this.closed) queueMicrotask(() => this.subscriptions.has(id) && onLost?.());
     return () => {
       this.subscriptions.delete(id);
       if (this.ready && subscription.serverId) {

@@ -5,7 +5,7 @@ import { del, get, post } from './api.js';
 import { QrImage } from './qr.jsx';
 import { go, href } from './route.js';
 import { SendMessage } from './send.jsx';
-import { Badge, ErrorNote, Field, When, useAction, useLiveEvents, useLoad } from './ui.jsx';
+import { Badge, ErrorNote, Field, When, useAction, useFollowed } from './ui.jsx';
 
 const RECENT = 30;
 // A message's status only moves forward (README, "Sending"): a late answer must not undo a receipt.
@@ -46,65 +46,66 @@ async function eventsBefore(profileId, head, want) {
 
 export function Profile({ id }) {
   const path = `/profiles/${encodeURIComponent(id)}`;
-  const [profile, setProfile] = useState(null);
-  const load = useAction();
-  // The newest session.status event, and how many came: an API answer asked for before one of them may reach the
-  // page after it, and must not bring back the older status.
-  const statusEvents = useRef({ count: 0, last: {} });
-  /** Shows the profile a request answers (picked from the answer), keeping a status that overtook it. */
-  const track = async (request, pick = (answer) => answer) => {
-    const seen = statusEvents.current.count;
-    const answer = await request();
-    const answered = pick(answer);
-    setProfile(statusEvents.current.count === seen ? answered : { ...answered, ...statusEvents.current.last });
-    return answer;
-  };
-  useEffect(() => { load.run(() => track(() => get(path))); }, [id]);
-  const messages = useLoad(() => get('/messages', { profileId: id, pageSize: RECENT }).then((page) => page.messages), [id]);
+  const [messages, setMessages] = useState(undefined);
+  const [messagesError, setMessagesError] = useState(null);
   const [events, setEvents] = useState([]);
+  const [eventsError, setEventsError] = useState(null);
   const [qr, setQr] = useState('');
   const [pairingCode, setPairingCode] = useState('');
-  const [eventsError, setEventsError] = useState(null);
-  const storedRead = useRef(false);
+  // How many session.status events came: an action's answer asked for before one of them is older than it.
+  const statusEvents = useRef(0);
 
-  const refreshMessage = (messageId) => get(`/messages/${messageId}`)
-    .then((message) => messages.setData((list) => upsert(list || [], message)), () => {});
-
-  useLiveEvents({
+  const messagesAsked = useRef(false);
+  const showMessage = (message) => setMessages((list) => upsert(list || [], message));
+  const readMessages = () => {
+    messagesAsked.current = true;
+    get('/messages', { profileId: id, pageSize: RECENT })
+      .then((page) => setMessages((list) => page.messages.reduce(upsert, list || [])), setMessagesError);
+  };
+  const profile = useFollowed({
     profileId: id,
     events: ['*'],
-    onReady: (head) => {
-      if (storedRead.current) return; // a reconnect resumes from the last event seen: nothing to read again
-      storedRead.current = true;
+    read: () => get(path),
+    apply: (current, event) => (event.event === 'session.status'
+      ? { ...current, status: event.data.status, lastError: event.data.reason || '' } : current),
+    // Started afresh (not resumed where it stopped): the messages and events of before, read from the API.
+    onReady: (head, resumed) => {
+      if (resumed) return;
+      readMessages();
       eventsBefore(id, head, RECENT).then((stored) => setEvents((list) => mergeEvents(list, stored)), setEventsError);
     },
     onEvent: (event) => {
       setEvents((list) => mergeEvents(list, [event]));
       const { data } = event;
       if (event.event === 'session.status') {
-        const last = { status: data.status, lastError: data.reason || '' };
-        statusEvents.current = { count: statusEvents.current.count + 1, last };
-        setProfile((current) => current && { ...current, ...last });
+        statusEvents.current += 1;
+        profile.reload(); // the whole profile as it is now: its phone number once CONNECTED, whether it has a session
         if (data.status !== 'QR_READY') setQr('');
-        if (data.status === 'CONNECTED') {
-          setPairingCode('');
-          track(() => get(path)).catch(() => {}); // the linked phone's number
-        }
+        if (data.status === 'CONNECTED') setPairingCode('');
       } else if (event.event === 'qr.updated') {
         if (data.qr) setQr(data.qr);
         if (data.pairingCode) setPairingCode(data.pairingCode);
       } else if (event.event === 'message.ack' || event.event === 'message.received') {
-        refreshMessage(data.messageId);
+        get(`/messages/${data.messageId}`).then(showMessage, () => {});
       }
     },
   });
+  // Without live events (no socket for now, or a key that may not read them), the messages are read all the same.
+  useEffect(() => { if (profile.data && !messagesAsked.current) readMessages(); }, [profile.data]);
+  /** Shows the profile an action answers (picked from the answer), unless a status event came meanwhile. */
+  const track = async (request, pick = (answer) => answer) => {
+    const seen = statusEvents.current;
+    const answer = await request();
+    if (statusEvents.current === seen) profile.setData(pick(answer));
+    return answer;
+  };
 
-  if (!profile) {
-    return load.error
-      ? <section><p><a href={href('profiles')}>← Profiles</a></p><ErrorNote error={load.error} /></section>
+  if (!profile.data) {
+    return profile.error
+      ? <section><p><a href={href('profiles')}>← Profiles</a></p><ErrorNote error={profile.error} /></section>
       : <p class="muted">Loading…</p>;
   }
-  const current = profile;
+  const current = profile.data;
   return (
     <section class="profile">
       <p><a href={href('profiles')}>← Profiles</a></p>
@@ -118,14 +119,14 @@ export function Profile({ id }) {
         </div>
         <div class="card">
           <h2>Send a test message</h2>
-          <SendMessage profileId={current.id} onSent={(sent) => messages.setData((list) => upsert(list || [], sent))} />
+          <SendMessage profileId={current.id} onSent={showMessage} />
         </div>
       </div>
       <div class="columns">
         <div class="card">
           <h2>Recent messages</h2>
-          <ErrorNote error={messages.error} />
-          <MessageList messages={messages.data || []} />
+          <ErrorNote error={messagesError} />
+          <MessageList messages={messages || []} />
         </div>
         <div class="card">
           <h2>Recent events</h2>

@@ -2,24 +2,19 @@
 import { useState } from 'preact/hooks';
 import { all, post } from './api.js';
 import { go, href } from './route.js';
-import { Badge, ErrorNote, Field, useAction, useLiveEvents, useLoad } from './ui.jsx';
+import { Badge, ErrorNote, Field, useAction, useFollowed } from './ui.jsx';
 
 export const listProfiles = () => all('/profiles', 'profiles');
 
+/** The list after a session.status event; undefined (read it again) for a profile made elsewhere. */
+function withStatus(list, event) {
+  if (!list.some((profile) => profile.id === event.profileId)) return undefined;
+  return list.map((profile) => (profile.id === event.profileId
+    ? { ...profile, status: event.data.status, lastError: event.data.reason || '' } : profile));
+}
+
 export function Profiles() {
-  const profiles = useLoad(listProfiles, []);
-  useLiveEvents({
-    events: ['session.status'],
-    onEvent: (event) => {
-      const known = profiles.data?.some((profile) => profile.id === event.profileId);
-      if (!known) {
-        profiles.reload(); // made elsewhere (another tab, the API): read the list again
-        return;
-      }
-      profiles.setData((list) => list.map((profile) => (profile.id === event.profileId
-        ? { ...profile, status: event.data.status, lastError: event.data.reason || '' } : profile)));
-    },
-  });
+  const profiles = useFollowed({ events: ['session.status'], read: listProfiles, apply: withStatus });
   return (
     <section>
       <h1>Profiles</h1>

@@ -63,16 +63,72 @@ export function useAction() {
 }
 
 /** Follows live events while the view is shown (see LiveEvents.subscribe); handlers may change between renders. */
-export function useLiveEvents({ profileId = '', events = ['*'], onEvent, onReady }, deps = []) {
+export function useLiveEvents({ profileId = '', events = ['*'], onEvent, onReady, onLost }) {
   const { live } = useSession();
   const handlers = useRef({});
-  handlers.current = { onEvent, onReady };
+  handlers.current = { onEvent, onReady, onLost };
   useEffect(() => live.subscribe({
     profileId,
     events,
     onEvent: (event) => handlers.current.onEvent?.(event),
-    onReady: (head) => handlers.current.onReady?.(head),
-  }), [live, profileId, events.join(','), ...deps]);
+    onReady: (head, resumed) => handlers.current.onReady?.(head, resumed),
+    onLost: () => handlers.current.onLost?.(),
+  }), [live, profileId, events.join(',')]);
+}
+
+/**
+ * State read from the API and kept current by live events, with no event missed in between: it is read when the
+ * subscription starts (again when a reconnect could not resume it), events that arrive during the read are applied
+ * on top of it, and while there is no socket it is read anyway. `apply(data, event)` answers the new state, or
+ * undefined to have it read again. Returns {data, setData, error, reload}; `onReady` and `onEvent` are also told.
+ */
+export function useFollowed({ profileId = '', events = ['*'], read, apply, onReady, onEvent }) {
+  const [state, setState] = useState({ data: undefined, error: null });
+  const data = useRef(undefined); // the state as last set, for the handlers below
+  const during = useRef(null); // events that came while a read was under way
+  const reads = useRef(0);
+  const sink = useErrorSink();
+  const show = useCallback((update) => {
+    data.current = typeof update === 'function' ? update(data.current) : update;
+    setState({ data: data.current, error: null });
+  }, []);
+  const reload = () => {
+    const round = ++reads.current;
+    during.current = [];
+    read().then((answer) => {
+      if (round !== reads.current) return;
+      const caught = during.current.reduce((current, event) => current && apply(current, event), answer);
+      during.current = null;
+      if (caught === undefined) reload();
+      else show(caught);
+    }, (error) => {
+      sink(error);
+      if (round !== reads.current) return;
+      during.current = null;
+      setState((previous) => ({ ...previous, error }));
+    });
+  };
+  useLiveEvents({
+    profileId,
+    events,
+    onReady: (head, resumed) => {
+      if (!resumed) reload();
+      onReady?.(head, resumed);
+    },
+    onLost: () => {
+      if (data.current === undefined && during.current === null) reload();
+    },
+    onEvent: (event) => {
+      onEvent?.(event);
+      if (during.current) during.current.push(event);
+      else if (data.current !== undefined) {
+        const next = apply(data.current, event);
+        if (next === undefined) reload();
+        else show(next);
+      }
+    },
+  });
+  return { ...state, setData: show, reload };
 }
 
 /** An error from the API, as the person should read it: the envelope's message, and its code. */

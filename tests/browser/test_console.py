@@ -147,6 +147,26 @@ def test_a_simulated_contact_writes(page: Page, stack, rest, unique):
              "the webhook's delivery of message.received")
 
 
+def test_the_console_works_while_the_websocket_bridge_is_down(page: Page, stack, rest, unique):
+    """Without the socket the views are read all the same; once it is back, they are read again, so a change made
+    while it was down shows."""
+    profile_id = unique("later")
+    ok(rest.post("/profiles", json={"id": profile_id, "name": "While away", "engine": "simulator",
+                                    "engineSettings": {"autoPair": True, "autoPairPhone": "+628111000036"}}))
+    stack.websocket.stop()
+    try:
+        sign_in(page, stack)
+        card = page.locator(f"[data-profile-id='{profile_id}']")
+        expect(card.locator(".badge")).to_have_text("DISCONNECTED")
+        expect(page.locator(".live")).to_have_text("reconnecting")
+        ok(rest.post(f"/profiles/{profile_id}/connect", json={}))
+        wait_status(rest, profile_id, "CONNECTED")
+    finally:
+        stack.websocket.start()
+    expect(page.locator(".live")).to_have_text("live")
+    expect(card.locator(".badge")).to_have_text("CONNECTED")
+
+
 def test_pairing_code_instead_of_a_qr_code(page: Page, stack, rest, unique):
     profile_id = unique("pair")
     sign_in(page, stack)
