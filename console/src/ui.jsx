@@ -63,7 +63,7 @@ export function useAction() {
 }
 
 /** Follows live events while the view is shown (see LiveEvents.subscribe); handlers may change between renders. */
-export function useLiveEvents({ profileId = '', events = ['*'], onEvent, onReady, onLost }) {
+function useLiveEvents({ profileId = '', events = ['*'], onEvent, onReady, onLost }) {
   const { live } = useSession();
   const handlers = useRef({});
   handlers.current = { onEvent, onReady, onLost };
