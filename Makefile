@@ -1,10 +1,12 @@
 # WA Gateway — the one entry point for setting up, generating, checking and running.
 #
-#   make setup   install what is missing: .venv (pip -e '.[dev]'), node_modules (buf), Debian packages
+#   make setup   install what is missing: .venv (pip -e '.[dev]'), node_modules (buf, Vite...), Debian packages
 #   make gen     regenerate gen/ from proto/ (Python stubs, .pyi, gRPC stubs, descriptor set for Envoy,
 #                openapi.json with the examples of proto/wagw/v1/examples.yaml)
+#   make console build the operator console (console/ → console/dist, served by Envoy at /); run and test do it
 #   make lint    buf lint, buf breaking against main (BREAKING_BRANCH=...), ruff check, the layer rules (lint-imports)
-#   make test    setup, lint, then pytest: the unit tests, then the integration tests (PYTEST_ARGS='-k bulk -x')
+#   make test    setup, lint, then pytest: the unit tests, the integration tests, then the browser tests
+#                (Playwright driving Debian's chromium) (PYTEST_ARGS='-k bulk -x')
 #   make test-unit  the unit tests alone (tests/unit: no processes, seconds)
 #   make run     setup, gen if a proto changed, then start the gateway (python -m server.launch)
 #   make bench   run the benchmarks in bench/ (BENCHES='api streams send bulk webhooks'; BENCH_ARGS_api='--seconds 5')
@@ -20,6 +22,7 @@ PY          := $(VENV)/bin/python
 VENV_STAMP  := $(VENV)/.installed
 NODE_STAMP  := node_modules/.installed
 BUF         := node_modules/.bin/buf
+VITE        := node_modules/.bin/vite
 
 # Debian packages the project needs at run time (libmagic1: neonize imports python-magic; ffmpeg: voice notes
 # converted to OGG/Opus, with their duration and waveform, server/core/media_convert.py).
@@ -29,6 +32,9 @@ deb_check_libmagic1 := ldconfig -p | grep -q libmagic.so.1
 deb_check_ffmpeg := command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null
 deb_check = $(or $(deb_check_$(1)),dpkg-query -W -f='$${Status}' $(1) 2>/dev/null | grep -q 'ok installed')
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+# Debian packages only the tests need: chromium, which the browser tests drive (tests/browser; never downloaded),
+# and jq, which the README's examples use (tests/integration/test_readme.py runs them).
+TEST_DEB_PACKAGES := chromium jq
 
 # Code generation. GEN_OUT may point elsewhere (tests/test_contract.py regenerates into a temp dir).
 GEN_OUT          ?= gen
@@ -49,7 +55,7 @@ RUFF_FORMAT ?= 0
 PYTEST_ARGS ?=
 RUN_ARGS    ?=
 
-.PHONY: help setup deb-packages gen lint lint-proto lint-breaking lint-python lint-imports test test-unit run bench clean distclean
+.PHONY: help setup deb-packages gen console lint lint-proto lint-breaking lint-python lint-imports test test-unit run bench clean distclean
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
@@ -108,6 +114,19 @@ gen: | $(VENV_STAMP)
 $(GEN_OUT)/descriptor.binpb: $(PROTOS) $(GOOGLEAPIS_PROTOS) $(OPENAPI_INPUTS) | $(VENV_STAMP)
 	$(generate)
 
+# -------------------------------------------------------------------------------------------- console
+
+# The operator console: Vite builds console/ into console/dist, which Envoy serves (gateway/envoy.py routes each
+# built file). The build is not committed: it is made here, from the sources and the packages package-lock.json
+# pins, whenever one of them is newer than it; Vite's output is the same for the same input.
+CONSOLE_DIST    := console/dist/index.html
+CONSOLE_SOURCES := $(shell find console -path console/dist -prune -o -type f -print)
+
+$(CONSOLE_DIST): $(CONSOLE_SOURCES) $(NODE_STAMP)
+	$(VITE) build --config console/vite.config.mjs
+
+console: $(CONSOLE_DIST)
+
 # ----------------------------------------------------------------------------------------------- lint
 
 lint: lint-proto lint-breaking lint-python lint-imports
@@ -151,17 +170,19 @@ lint-imports: $(VENV_STAMP)
 # pytest exits with 5 when it collects no test: that is not a failure here.
 PYTEST = $(PY) -m pytest $(PYTEST_ARGS) $(1) || { rc=$$?; [ $$rc -eq 5 ] || exit $$rc; echo "pytest: no tests collected"; }
 
-test: setup
+test: setup $(CONSOLE_DIST)
+	@$(MAKE) --no-print-directory deb-packages DEB_PACKAGES="$(TEST_DEB_PACKAGES)"
 	@$(MAKE) --no-print-directory lint
 	$(call PYTEST,tests/unit)
 	$(call PYTEST,tests/integration)
+	$(call PYTEST,tests/browser)
 
 test-unit: setup
 	$(call PYTEST,tests/unit)
 
 # ------------------------------------------------------------------------------------------------ run
 
-run: setup $(GEN_OUT)/descriptor.binpb
+run: setup $(GEN_OUT)/descriptor.binpb $(CONSOLE_DIST)
 	$(PY) -m server.launch $(RUN_ARGS)
 
 # ---------------------------------------------------------------------------------------------- bench
@@ -178,14 +199,14 @@ define run_bench
 
 endef
 
-bench: setup $(GEN_OUT)/descriptor.binpb
+bench: setup $(GEN_OUT)/descriptor.binpb $(CONSOLE_DIST)
 	@$(MAKE) --no-print-directory deb-packages DEB_PACKAGES="$(BENCH_DEB_PACKAGES)"
 	$(foreach b,$(BENCHES),$(call run_bench,$(b)))
 
 # ---------------------------------------------------------------------------------------------- clean
 
 clean:
-	rm -rf .pytest_cache .ruff_cache build *.egg-info $(VENV_STAMP) $(NODE_STAMP)
+	rm -rf .pytest_cache .ruff_cache build *.egg-info $(VENV_STAMP) $(NODE_STAMP) console/dist test-output
 	find . -path ./.venv -prune -o -path ./node_modules -prune -o -name __pycache__ -type d -print0 \
 	  | xargs -0 rm -rf
 

@@ -3,9 +3,11 @@
 envoy.yaml stays the single source of the gateway's config. This module loads it and changes only what differs
 between `make run` and a test: the listener, upstream (API server, WebSocket bridge, metrics) and admin ports,
 the listener address, and the paths of the descriptor set and the direct_response files (gen/openapi.json,
-gateway/docs.html, the docs UI's files in node_modules) (absolute here, so Envoy may run from any directory). The
-Lua envelope is inlined, after the table of REST routes it answers 405 from, made here from the descriptor set:
-the protos stay the one source.
+gateway/docs.html, the docs UI's files in node_modules, the console's build in console/dist) (absolute here, so
+Envoy may run from any directory). The Lua envelope is inlined, after the table of REST routes it answers 405
+from, made here from the descriptor set: the protos stay the one source. The console's asset route, which names
+a directory, becomes one exact route per file in it (console_routes): the build names its files by their
+content's hash, so they are known only once `make console` has run.
 
     envoy = start(listen_port=8080, upstream_port=50051, admin_port=8081)
     ...
@@ -49,8 +51,21 @@ LISTENER = "api"
 CLUSTER = "grpc_api"
 WEBSOCKET_CLUSTER = "websocket"
 METRICS_CLUSTER = "metrics"
+CONSOLE_PAGE_ROUTE = "console-page"
+CONSOLE_ASSETS_ROUTE = "console-assets"
 LUA_FILTER = "envoy.filters.http.lua"
 TRANSCODER_FILTER = "envoy.filters.http.grpc_json_transcoder"
+
+# The content types of what the console's build writes: its scripts and styles, and files they may import.
+CONTENT_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+    ".woff2": "font/woff2",
+}
 
 _base_ids = itertools.count()
 
@@ -114,6 +129,7 @@ def render_config(
 
     manager = listener["filter_chains"][0]["filters"][0]["typed_config"]
     for virtual_host in manager["route_config"]["virtual_hosts"]:
+        virtual_host["routes"] = console_routes(virtual_host["routes"])
         for route in virtual_host["routes"]:
             body = route.get("direct_response", {}).get("body", {})
             if "filename" in body:
@@ -126,6 +142,36 @@ def render_config(
         descriptor.resolve()
     )
     return config
+
+
+def console_routes(routes: list[dict[str, Any]], root: Path = REPO_ROOT) -> list[dict[str, Any]]:
+    """`routes` with the console's asset route (its direct_response names a directory, relative to `root`) made
+    one exact route per file in it, each with the file's content-type; the console's files must exist, so a
+    gateway started before `make console` fails with that advice rather than Envoy's own error."""
+    expanded = []
+    for route in routes:
+        name = route.get("name")
+        if name not in (CONSOLE_PAGE_ROUTE, CONSOLE_ASSETS_ROUTE):
+            expanded.append(route)
+            continue
+        path = root / route["direct_response"]["body"]["filename"]
+        if not path.exists():
+            raise EnvoyError(f"the console is not built ({path} is missing): run `make console`")
+        if name == CONSOLE_PAGE_ROUTE:
+            expanded.append(route)
+            continue
+        for file in sorted(item for item in path.rglob("*") if item.is_file()):
+            one = copy.deepcopy(route)
+            one["name"] = f"{name}/{file.relative_to(path).as_posix()}"
+            one["match"] = {"path": route["match"]["prefix"] + file.relative_to(path).as_posix()}
+            one["direct_response"]["body"]["filename"] = str(file.resolve())
+            one["response_headers_to_add"] = [
+                {"header": {"key": "content-type", "value": CONTENT_TYPES.get(file.suffix, "application/octet-stream")},
+                 "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"},
+                *route.get("response_headers_to_add", []),
+            ]
+            expanded.append(one)
+    return expanded
 
 
 def rest_routes(descriptor: Path) -> dict[str, list[str]]:

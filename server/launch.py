@@ -2,7 +2,9 @@
 
 Prepares the database (migrations, a first admin key), then starts the simulated WhatsApp (the `simulator`
 engine's network), the gRPC API server, the engine host, Envoy and the WebSocket bridge as child processes,
-restarts a child that dies, and stops them all on Ctrl-C or SIGTERM.
+restarts a child that dies, and stops them all on Ctrl-C or SIGTERM. Once every role answers, it prints what a
+newcomer needs, last, below the roles' start-up logs: where the API, the docs and the console are, and the first
+admin key.
 """
 
 from __future__ import annotations
@@ -11,20 +13,27 @@ import logging
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gateway import envoy
 from server.api import app, auth
 from server.core import broker, db, logs, migrations
-from server.core.config import ROOT, Settings, load
+from server.core.config import ROOT, Settings, load, reachable
 from server.core.logs import fields
 from worker import runner
 
 log = logging.getLogger("wagw.launch")
+
+# How long the banner waits for every role to answer before it is printed anyway, with a warning.
+READY_TIMEOUT_S = 60.0
 
 
 @dataclass
@@ -61,27 +70,73 @@ class Child:
                 self.process.kill()
 
 
-def banner(settings: Settings, first_key: str | None, embedded: bool) -> str:
-    base = f"http://localhost:{settings.http_port}/api"
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _listening(host: str, port: int) -> bool:
+    """Whether a server listens on host:port, found without connecting to it (the WebSocket bridge would log a
+    probe's connection as a client's): its address cannot be bound while it does. SO_REUSEADDR lets the probe
+    bind past connections of an earlier run that linger in TIME_WAIT, never past a listening socket."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((reachable(host), port))
+        except OSError:
+            return True
+        return False
+
+
+def ready(settings: Settings) -> bool:
+    """Whether every role answers: Envoy's /healthz (the API server passes its health check behind Envoy), the
+    WebSocket bridge, the engine host and the simulated WhatsApp."""
+    return (_answers(f"http://{reachable(settings.http_host)}:{settings.http_port}/healthz")
+            and _listening(settings.ws_host, settings.ws_port)
+            and _listening(settings.engine_host, settings.engine_port)
+            and _listening(settings.simulator_host, settings.simulator_port))
+
+
+def wait_until_ready(settings: Settings, children: list[Child], stopping: threading.Event,
+                     timeout: float = READY_TIMEOUT_S) -> bool:
+    """Whether every role answered within `timeout` (children that die meanwhile are restarted)."""
+    deadline = time.monotonic() + timeout
+    while not ready(settings):
+        if time.monotonic() > deadline or stopping.is_set():
+            return False
+        for child in children:
+            child.check()
+        stopping.wait(0.2)
+    return True
+
+
+def banner(settings: Settings, first_key: str | None, embedded: bool, is_ready: bool = True) -> str:
+    """What `make run` prints once the gateway answers: the console and the admin key come last, where a
+    newcomer looks."""
+    site = f"http://localhost:{settings.http_port}"
     key = first_key or "<your API key>"
     broker = "an in-process broker" if embedded else f"Redis at {settings.redis_url}"
     lines = [
         "",
-        f"WA Gateway is running: REST on {base}, gRPC on localhost:{settings.http_port}, deliveries through {broker}",
+        f"WA Gateway is running: REST on {site}/api (reference and \"Try it out\": {site}/docs), gRPC on "
+        f"localhost:{settings.http_port}, deliveries through {broker}.",
     ]
+    if not is_ready:
+        lines.append(f"Not every role answered within {READY_TIMEOUT_S:.0f} s: see the logs above.")
+    lines += ["", "Try it:", f"    curl -s -H 'X-API-Key: {key}' {site}/api/profiles", "",
+              f"Open the console: {site}/"]
     if first_key:
-        lines += [
-            "",
-            "A first admin API key was created. It is shown only this once: keep it.",
-            f"    {first_key}",
-        ]
+        lines += ["Sign in with the first admin API key, created now and shown only this once (keep it):",
+                  f"    {first_key}"]
     elif settings.admin_api_key:
-        lines.append("Admin API key: the one in WAGW_ADMIN_API_KEY.")
+        lines.append("Sign in with the admin API key in WAGW_ADMIN_API_KEY.")
     else:
-        lines.append("API keys exist already; make another with: .venv/bin/python -m server.cli keys create "
-                     "--name me --scopes '*'")
-    lines += ["", "Try it:", f"    curl -s -H 'X-API-Key: {key}' {base}/profiles", ""]
-    return "\n".join(lines)
+        lines.append("Sign in with an API key: the one printed at the first start, or a new one from "
+                     ".venv/bin/python -m server.cli keys create --name me --scopes '*'")
+    return "\n".join([*lines, ""])
 
 
 def main() -> None:
@@ -108,7 +163,7 @@ def main() -> None:
             [sys.executable, "-m", "server.launch", "api-with-workers"] if embedded
             else [sys.executable, "-m", "server.api"])),
         Child("engines", lambda: subprocess.Popen([sys.executable, "-m", "server.engine_host"])),
-        # envoy.start returns once Envoy listens, so the banner below is printed when curl can work.
+        # envoy.start returns once Envoy listens.
         Child("envoy", lambda: envoy.start(
             settings.http_port, settings.grpc_port, settings.envoy_admin_port,
             listen_address=settings.http_host, websocket_port=settings.ws_port, metrics_port=settings.metrics_port,
@@ -119,22 +174,18 @@ def main() -> None:
     ]
     if not embedded:  # with the in-process broker, the API server runs the workers itself
         children.append(Child("workers", lambda: subprocess.Popen([sys.executable, "-m", "worker"])))
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
     for child in children:
         child.start()
-    print(banner(settings, first_key, embedded), flush=True)
-
-    stopping = False
-
-    def stop(_signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    while not stopping:
+    # The banner comes once every role answers, so it is the last thing on the screen, below their start-up logs.
+    is_ready = wait_until_ready(settings, children, stopping)
+    if not stopping.is_set():
+        print(banner(settings, first_key, embedded, is_ready), flush=True)
+    while not stopping.wait(0.5):
         for child in children:
             child.check()
-        time.sleep(0.5)
     for child in reversed(children):
         child.stop()
 

@@ -3,10 +3,12 @@ Envoy at /metrics.
 
     wagw_rpc_requests_total{method, code}          RPCs finished, by full method and our error code (OK)
     wagw_rpc_duration_seconds{method}              RPC latency histogram (streams: their whole life)
+    wagw_health_checks_total{code}                 gRPC health checks answered (Envoy's, every second), counted
+                                                   apart so they do not swamp the RPC metrics
     wagw_outbox_messages{status}                   messages in the outbox by status, counted on scrape
     wagw_webhook_deliveries{status}                webhook deliveries by status, counted on scrape
 
-The RPC metrics are recorded by server/interceptors.py where it writes the access log.
+The RPC metrics are recorded by server/api/interceptors.py where server/core/rpc.py writes the access log.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from server.core.logs import fields
+from server.core.rpc import is_health_check
 
 log = logging.getLogger("wagw.metrics")
 
@@ -30,9 +33,13 @@ RPC_REQUESTS = Counter("wagw_rpc_requests", "RPCs finished, by method and code."
 RPC_DURATION = Histogram("wagw_rpc_duration_seconds", "RPC latency in seconds, by method.", ["method"],
                          registry=REGISTRY,
                          buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+HEALTH_CHECKS = Counter("wagw_health_checks", "gRPC health checks answered, by code.", ["code"], registry=REGISTRY)
 
 
 def observe_rpc(method: str, code: str, seconds: float) -> None:
+    if is_health_check(method):
+        HEALTH_CHECKS.labels(code).inc()
+        return
     RPC_REQUESTS.labels(method, code).inc()
     RPC_DURATION.labels(method).observe(seconds)
 

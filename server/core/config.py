@@ -116,6 +116,16 @@ class Settings:
         """The address engine hosts dial to reach the simulated WhatsApp."""
         return self.simulator_address or f"{self.simulator_host}:{self.simulator_port}"
 
+    @property
+    def api_target(self) -> str:
+        """The address a process on this machine dials to reach the API server (the operator CLI does)."""
+        return f"{reachable(self.grpc_host)}:{self.grpc_port}"
+
+
+def reachable(host: str) -> str:
+    """Where a process on this machine reaches a server that listens on `host`: a wildcard address is the loopback."""
+    return "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+
 
 def load() -> Settings:
     return Settings()

@@ -29,6 +29,8 @@ REACT, EDIT, REVOKE, DELETE_FOR_ME = "react", "edit", "revoke", "delete_for_me"
 MARK_READ, PRESENCE, CONTACT_PICTURE, BLOCK, UNBLOCK = "mark_read", "presence", "contact_picture", "block", "unblock"
 CHAT_OPERATIONS = (REACT, EDIT, REVOKE, DELETE_FOR_ME, MARK_READ, PRESENCE, CONTACT_PICTURE, BLOCK, UNBLOCK)
 DOWNLOAD_MEDIA = "download_media"
+# A contact of the simulated WhatsApp writes to the profile (ProfileService.SimulateIncomingMessage).
+SIMULATED_INCOMING = "simulated_incoming"
 
 
 def send_operation(message_type: str) -> str:
@@ -74,6 +76,14 @@ SIMULATOR_MAX_AUTO_PAIR_DELAY_MS = 60_000
 _SIMULATOR_SETTINGS = ("autoPair", "autoPairPhone", "autoPairDelayMs")
 
 
+def simulator_phone(value: str, field: str) -> str:
+    """A number of the simulated WhatsApp, as E.164: any valid number but those ending in 0000."""
+    phone = normalize_phone(value, field)
+    if phone.endswith("0000"):
+        raise invalid(field, "numbers ending in 0000 are not on WhatsApp in the simulator")
+    return phone
+
+
 def _simulator_settings(settings: dict[str, Any]) -> dict[str, Any]:
     """`autoPair` (bool): the simulated phone links the profile by itself; `autoPairPhone` (E.164): the number
     that links; `autoPairDelayMs` (0 to 60000): how long the phone takes, in simulated time."""
@@ -87,10 +97,7 @@ def _simulator_settings(settings: dict[str, Any]) -> dict[str, Any]:
         elif key == "autoPairPhone":
             if not isinstance(value, str):
                 raise invalid(name, "must be a phone number in E.164 form (+628123456789)")
-            phone = normalize_phone(value, name)
-            if phone.endswith("0000"):
-                raise invalid(name, "numbers ending in 0000 are not on WhatsApp in the simulator")
-            checked[key] = phone
+            checked[key] = simulator_phone(value, name)
         elif key == "autoPairDelayMs":
             # JSON settings arrive through a protobuf Struct, where every number is a float.
             if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
@@ -154,8 +161,8 @@ def _cloudapi_settings(settings: dict[str, Any]) -> dict[str, Any]:
 
 _EVERY_SEND = frozenset(send_operation(kind) for kind in SEND_TYPES)
 
-SIMULATOR = EngineSpec("simulator", frozenset({QR_LOGIN, PAIRING_CODE, LOOKUP, *GROUP_OPERATIONS, *_EVERY_SEND,
-                                                *CHAT_OPERATIONS, DOWNLOAD_MEDIA}),
+SIMULATOR = EngineSpec("simulator", frozenset({QR_LOGIN, PAIRING_CODE, LOOKUP, SIMULATED_INCOMING, *GROUP_OPERATIONS,
+                                                *_EVERY_SEND, *CHAT_OPERATIONS, DOWNLOAD_MEDIA}),
                        _simulator_settings)
 # whatsmeow has no "delete for me": that is an app-state patch neonize does not build.
 WHATSMEOW = EngineSpec("whatsmeow", frozenset({QR_LOGIN, PAIRING_CODE, LOOKUP, *GROUP_OPERATIONS, *_EVERY_SEND,

@@ -87,6 +87,16 @@ def error_info(error: grpc.RpcError) -> tuple[str, dict[str, str]] | None:
     return None
 
 
+def passed_on(error: grpc.RpcError, unanswered: str) -> ApiError:
+    """The error a gateway process's internal server (an engine host, the simulated WhatsApp) answered, as the
+    API's own: its code, message and details (its ErrorInfo); UNAVAILABLE, `unanswered` and the gRPC code when it
+    carried none (the server did not answer)."""
+    info = error_info(error)
+    if info:
+        return ApiError(info[0], error.details(), error.code(), **info[1])
+    return ApiError("UNAVAILABLE", f"{unanswered} ({error.code().name})")
+
+
 def error_reason(error: grpc.RpcError) -> str | None:
     """The ErrorInfo reason of a status a gRPC client received, if it carries one."""
     info = error_info(error)

@@ -34,6 +34,14 @@ from server.core.logs import fields
 log = logging.getLogger("wagw.rpc")
 
 INTERNAL_TOKEN_HEADER = "x-wagw-internal-token"
+# The standard gRPC health service. Envoy asks it every second (envoy.yaml's health check), so its calls are
+# logged at DEBUG, not INFO: at INFO they would bury everything else (the first run's banner included).
+HEALTH_SERVICE_PREFIX = "/grpc.health.v1.Health/"
+
+
+def is_health_check(method: str) -> bool:
+    """Whether `method` (a full gRPC method name) is a call of the gRPC health service."""
+    return method.startswith(HEALTH_SERVICE_PREFIX)
 
 
 def check_internal_token(metadata: Mapping[str, str], settings: Settings) -> None:
@@ -91,10 +99,12 @@ class Rules:
     def _log(self, method: str, request_id: str, started: float, code: str, caller: Any) -> None:
         seconds = time.perf_counter() - started
         self.observe(method, code, seconds)
-        if log.isEnabledFor(logging.INFO):
-            log.info("rpc", extra=fields(request_id=request_id, method=method, code=code,
-                                         ms=round(seconds * 1000, 2),
-                                         subject=self.subject(caller) if caller is not None else None))
+        # Envoy checks the API server's health every second: those calls are logged at DEBUG only.
+        level = logging.DEBUG if is_health_check(method) else logging.INFO
+        if log.isEnabledFor(level):
+            log.log(level, "rpc", extra=fields(request_id=request_id, method=method, code=code,
+                                               ms=round(seconds * 1000, 2),
+                                               subject=self.subject(caller) if caller is not None else None))
 
 
 class Interceptor(Rules, grpc.ServerInterceptor):

@@ -10,7 +10,7 @@ from typing import TypeVar
 import grpc
 
 from server.core.config import load
-from server.core.errors import ApiError, error_info
+from server.core.errors import ApiError, passed_on
 from server.core.hosts import alive_hosts
 from server.core.models import Profile
 from server.core.rpc import internal_metadata
@@ -59,8 +59,5 @@ def call(profile: Profile, method: Callable[[engine_host_pb2_grpc.EngineHostServ
     address = host_address(profile)
     try:
         return method(_stub(address))(request, timeout=CALL_TIMEOUT_S, metadata=_metadata())
-    except grpc.RpcError as error:
-        info = error_info(error)
-        if info:  # the host's own error, passed on whole (code, message, and details such as the field)
-            raise ApiError(info[0], error.details(), error.code(), **info[1]) from error
-        raise ApiError("UNAVAILABLE", f"the engine host at {address} did not answer ({error.code().name})") from error
+    except grpc.RpcError as error:  # the host's own error, passed on whole (code, message, details such as the field)
+        raise passed_on(error, f"the engine host at {address} did not answer") from error

@@ -1,6 +1,7 @@
 """The operations routes through the real stack: the OpenAPI document generated from the protos
-(gateway/openapi.py) and /docs (Swagger UI over it), /healthz (Envoy's health_check filter over the API server's
-gRPC health check) and /metrics (server/metrics.py)."""
+(gateway/openapi.py) and /docs (Swagger UI over it), the operator console's files (console/dist, routed by
+gateway/envoy.py), /healthz (Envoy's health_check filter over the API server's gRPC health check) and /metrics
+(server/metrics.py)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from tests.support.contract import SEED_ROUTES, annotated_routes, path_shape
 from tests.support.net import wait_for_port
 
 UI_PACKAGE = ROOT / "node_modules" / "swagger-ui-dist"
+CONSOLE_DIST = ROOT / "console" / "dist"
 
 
 def _get(stack, path: str) -> httpx.Response:
@@ -98,6 +100,34 @@ def test_docs_page_is_swagger_ui_over_the_openapi_document(stack):
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "NOT_FOUND"
 
 
+def test_console_is_served_by_envoy(stack):
+    """The console's page at /, /console and /console/, and every file of its build at its own path: what `make
+    console` wrote, byte for byte, with its content-type; the page with a policy that keeps it to the gateway."""
+    page = (CONSOLE_DIST / "index.html").read_bytes()
+    for path in ("/", "/console", "/console/"):
+        response = _get(stack, path)
+        assert response.status_code == 200, path
+        assert response.headers["content-type"].startswith("text/html"), path
+        assert response.content == page, path
+        assert response.headers["cache-control"] == "no-cache"
+        policy = response.headers["content-security-policy"]
+        assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    referenced = set(re.findall(r'(?:src|href)="(/console/assets/[^"]+)"', page.decode()))
+    built = {f"/console/assets/{item.relative_to(CONSOLE_DIST / 'assets').as_posix()}"
+             for item in (CONSOLE_DIST / "assets").rglob("*") if item.is_file()}
+    assert referenced and referenced <= built
+    kinds = {".js": "text/javascript", ".css": "text/css"}
+    for path in sorted(built):
+        served = _get(stack, path)
+        assert served.status_code == 200, path
+        assert served.content == (CONSOLE_DIST / path.removeprefix("/console/")).read_bytes(), path
+        assert served.headers["content-type"].startswith(kinds[Path(path).suffix]), path
+        assert "immutable" in served.headers["cache-control"], path
+    missing = _get(stack, "/console/assets/index-nothing.js")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "NOT_FOUND"
+    assert _get(stack, "/console/elsewhere").status_code == 404
+
+
 def _healthz_until(stack, status: int, timeout: float = 15) -> httpx.Response:
     deadline = time.monotonic() + timeout
     while True:
@@ -126,10 +156,12 @@ def test_healthz_follows_the_api_server(stack):
 def test_metrics(stack):
     with stack.rest() as client:
         assert client.get("/profiles").status_code == 200
+    # Envoy's health checks (every second) are counted apart, not as RPCs of their own.
+    health_checks = re.compile(r'^wagw_health_checks_total\{code="OK"\} [1-9]', re.MULTILINE)
     deadline = time.monotonic() + 10
     while True:
         response = _get(stack, "/metrics")
-        if response.status_code == 200 or time.monotonic() > deadline:
+        if (response.status_code == 200 and health_checks.search(response.text)) or time.monotonic() > deadline:
             break
         time.sleep(0.2)  # the API server may just have restarted (test_healthz_follows_the_api_server)
     assert response.status_code == 200
@@ -138,3 +170,5 @@ def test_metrics(stack):
     assert 'wagw_rpc_requests_total{code="OK",method="/wagw.v1.ProfileService/ListProfiles"}' in text
     assert "wagw_rpc_duration_seconds_bucket{" in text
     assert "# TYPE wagw_outbox_messages gauge" in text
+    assert health_checks.search(text), text
+    assert "grpc.health.v1" not in text

@@ -233,3 +233,19 @@ class LogoutProfileRequest(_message.Message):
     ID_FIELD_NUMBER: _ClassVar[int]
     id: str
     def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class SimulateIncomingMessageRequest(_message.Message):
+    __slots__ = ("id", "phone_number", "text")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    PHONE_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    phone_number: str
+    text: str
+    def __init__(self, id: _Optional[str] = ..., phone_number: _Optional[str] = ..., text: _Optional[str] = ...) -> None: ...
+
+class SimulateIncomingMessageResponse(_message.Message):
+    __slots__ = ("wa_message_id",)
+    WA_MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    wa_message_id: str
+    def __init__(self, wa_message_id: _Optional[str] = ...) -> None: ...

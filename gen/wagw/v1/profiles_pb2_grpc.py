@@ -96,6 +96,11 @@ class ProfileServiceStub:
                 request_serializer=wagw_dot_v1_dot_profiles__pb2.UnblockContactsRequest.SerializeToString,
                 response_deserializer=wagw_dot_v1_dot_profiles__pb2.UnblockContactsResponse.FromString,
                 _registered_method=True)
+        self.SimulateIncomingMessage = channel.unary_unary(
+                '/wagw.v1.ProfileService/SimulateIncomingMessage',
+                request_serializer=wagw_dot_v1_dot_profiles__pb2.SimulateIncomingMessageRequest.SerializeToString,
+                response_deserializer=wagw_dot_v1_dot_profiles__pb2.SimulateIncomingMessageResponse.FromString,
+                _registered_method=True)
 
 
 class ProfileServiceServicer:
@@ -192,6 +197,16 @@ class ProfileServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SimulateIncomingMessage(self, request, context):
+        """Simulator profiles only: a contact on the simulated WhatsApp writes a text to the profile's number, as a person
+        would from their phone. The profile receives it like any incoming message (stored INBOUND, a
+        `message.received` event, webhooks), so the gateway can be tried without a phone. The profile must be
+        CONNECTED (PROFILE_NOT_CONNECTED otherwise); NOT_SUPPORTED for the other engines.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ProfileServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -249,6 +264,11 @@ def add_ProfileServiceServicer_to_server(servicer, server):
                     servicer.UnblockContacts,
                     request_deserializer=wagw_dot_v1_dot_profiles__pb2.UnblockContactsRequest.FromString,
                     response_serializer=wagw_dot_v1_dot_profiles__pb2.UnblockContactsResponse.SerializeToString,
+            ),
+            'SimulateIncomingMessage': grpc.unary_unary_rpc_method_handler(
+                    servicer.SimulateIncomingMessage,
+                    request_deserializer=wagw_dot_v1_dot_profiles__pb2.SimulateIncomingMessageRequest.FromString,
+                    response_serializer=wagw_dot_v1_dot_profiles__pb2.SimulateIncomingMessageResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -554,6 +574,33 @@ class ProfileService:
             '/wagw.v1.ProfileService/UnblockContacts',
             wagw_dot_v1_dot_profiles__pb2.UnblockContactsRequest.SerializeToString,
             wagw_dot_v1_dot_profiles__pb2.UnblockContactsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SimulateIncomingMessage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wagw.v1.ProfileService/SimulateIncomingMessage',
+            wagw_dot_v1_dot_profiles__pb2.SimulateIncomingMessageRequest.SerializeToString,
+            wagw_dot_v1_dot_profiles__pb2.SimulateIncomingMessageResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,5 +1,5 @@
-"""ProfileService: the WhatsApp numbers the gateway drives, their sessions, and what a number decides about
-others (contact pictures, blocking)."""
+"""ProfileService: the WhatsApp numbers the gateway drives, their sessions, what a number decides about others
+(contact pictures, blocking), and (simulator profiles only) messages from simulated contacts."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ import peewee
 import segno
 from google.protobuf import empty_pb2, json_format
 
+from server.api import simulated_phones
 from server.api.auth import current_principal
 from server.api.services.chat_calls import chat_call
-from server.core import engine_specs, validation
+from server.core import content, engine_specs, validation
 from server.core.config import Settings
 from server.core.convert import to_timestamp
 from server.core.db import Prepared, utcnow, write_transaction
-from server.core.engine_specs import NotSupported, supports, validate_settings
+from server.core.engine_specs import SIMULATED_INCOMING, NotSupported, simulator_phone, supports, validate_settings
 from server.core.errors import ApiError, conflict, forbidden, invalid, not_found
 from server.core.hosts import VIEW_S, alive_hosts, effective_status
 from server.core.ids import new_id
@@ -26,7 +27,7 @@ from server.core.pagination import paginate
 from server.core.phones import is_group, normalize_chat_id, normalize_phone
 from server.engine_host import client as engine_client
 from wagw.engine.v1 import engine_host_pb2
-from wagw.v1 import profiles_pb2, profiles_pb2_grpc
+from wagw.v1 import messages_pb2, profiles_pb2, profiles_pb2_grpc
 
 Engine = profiles_pb2.Profile.Engine
 ENGINE_NAMES = {Engine.WHATSMEOW: "whatsmeow", Engine.CLOUDAPI: "cloudapi", Engine.SIMULATOR: "simulator"}
@@ -36,6 +37,8 @@ MAX_GAP_MS = 3_600_000
 _PROFILE = Prepared(lambda profile_id: Profile.select().where(Profile.id == profile_id).limit(1))
 _SESSION = Prepared(lambda profile_id: EngineSession.select(EngineSession.profile)
                     .where(EngineSession.profile == profile_id).limit(1))
+# Who writes to a simulator profile when SimulateIncomingMessage names no one.
+SIMULATED_CONTACT = "+628987654321"
 
 
 def get_profile(profile_id: str) -> Profile:
@@ -209,6 +212,15 @@ class ProfileServicer(profiles_pb2_grpc.ProfileServiceServicer):
     def UnblockContacts(self, request: profiles_pb2.UnblockContactsRequest, context: grpc.ServicerContext
                         ) -> profiles_pb2.UnblockContactsResponse:
         return profiles_pb2.UnblockContactsResponse(chat_ids=_blocklist(request, engine_specs.UNBLOCK))
+
+
+    def SimulateIncomingMessage(self, request: profiles_pb2.SimulateIncomingMessageRequest,
+                                context: grpc.ServicerContext) -> profiles_pb2.SimulateIncomingMessageResponse:
+        checked = content.check("TEXT", messages_pb2.MessageContent(text=request.text))
+        phone = simulator_phone(request.phone_number or SIMULATED_CONTACT, "phoneNumber")
+        profile = acting_profile(request.id, SIMULATED_INCOMING)
+        return profiles_pb2.SimulateIncomingMessageResponse(
+            wa_message_id=simulated_phones.send_from(self.settings, phone, profile.phone_number, checked))
 
 
 MAX_BLOCK = 100
