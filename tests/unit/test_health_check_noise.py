@@ -4,7 +4,9 @@ RPC metrics. Through a real in-process gRPC server with the API server's interce
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 from collections.abc import Iterator
 from concurrent import futures
 from pathlib import Path
@@ -24,20 +26,33 @@ OTHER_METHOD = "/test.Echo/Say"  # not a health check: needs credentials, which 
 
 @pytest.fixture
 def channel(tmp_path: Path) -> Iterator[grpc.Channel]:
+    """The API server's interceptor on a grpc.aio server of its own, on an event loop of its own thread."""
     database = open_database(f"sqlite:///{tmp_path / 'wagw.db'}")
-    server = grpc.server(futures.ThreadPoolExecutor(4), interceptors=[GatewayInterceptor(Settings(internal_token=""))])
-    health_pb2_grpc.add_HealthServicer_to_server(health.HealthServicer(), server)
-    echo = grpc.unary_unary_rpc_method_handler(lambda request, context: request,
-                                               request_deserializer=empty_pb2.Empty.FromString,
-                                               response_serializer=empty_pb2.Empty.SerializeToString)
-    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("test.Echo", {"Say": echo})])
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
+    pool = futures.ThreadPoolExecutor(4)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+
+    async def start() -> tuple[grpc.aio.Server, int]:
+        server = grpc.aio.server(interceptors=[GatewayInterceptor(Settings(internal_token=""), pool)])
+        health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), server)
+        echo = grpc.unary_unary_rpc_method_handler(lambda request, context: request,
+                                                   request_deserializer=empty_pb2.Empty.FromString,
+                                                   response_serializer=empty_pb2.Empty.SerializeToString)
+        server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("test.Echo", {"Say": echo})])
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        return server, port
+
+    server, port = asyncio.run_coroutine_threadsafe(start(), loop).result(10)
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as client:
             yield client
     finally:
-        server.stop(None)
+        asyncio.run_coroutine_threadsafe(server.stop(None), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        pool.shutdown()
         database.close()
 
 
