@@ -4,11 +4,11 @@ envoy.yaml stays the single source of the gateway's config. This module loads it
 between `make run`, a scaled-out deployment and a test: the listener and admin ports, the listener address, the
 upstreams (every API server, WebSocket bridge and metrics endpoint, as `host:port`: WAGW_API_SERVERS,
 WAGW_WS_SERVERS, WAGW_METRICS_SERVERS by default), and the paths of the descriptor set and the direct_response
-files (gen/openapi.json, gateway/docs.html, the docs UI's files in node_modules, the console's build in console/dist) (absolute here, so
-Envoy may run from any directory). The Lua envelope is inlined, after the table of REST routes it answers 405
-from, made here from the descriptor set: the protos stay the one source. The console's asset route, which names
-a directory, becomes one exact route per file in it (console_routes): the build names its files by their
-content's hash, so they are known only once `make console` has run.
+files (gen/openapi.json, gateway/docs.html, the docs UI's files in node_modules, the console's build in
+console/dist) (absolute here, so Envoy may run from any directory). The Lua envelope is inlined, after the table of
+REST routes it answers 405 from, made here from the descriptor set: the protos stay the one source. The console's
+asset route, which names a directory, becomes one exact route per file in it (console_routes): the build names its
+files by their content's hash, so they are known only once `make console` has run.
 
     envoy = start(listen_port=8080, api_servers=["127.0.0.1:50051", "127.0.0.1:50052"], admin_port=8081)
     ...
