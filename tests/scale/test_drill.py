@@ -179,10 +179,14 @@ def test_drill(stack: Stack) -> None:
         statuses = Counter(message.status for message in messages)
         latencies = [(message.sent_at - message.created_at).total_seconds() for message in messages
                      if message.sent_at and message.batch_id is None]
+        # The engine host's part (issue 14 point 10): from the worker's hand-over to WhatsApp's answer.
+        engine_s = [(message.sent_at - message.handed_at).total_seconds() for message in messages
+                    if message.sent_at and message.handed_at]
         print(f"\ndrill: takeover {takeover_s:.1f} s; longest failing stretch after the API server's death "
               f"{prober.longest:.2f} s ({prober.failures} of {prober.requests} probes failed); "
               f"statuses {dict(statuses)}; single sends accepted→SENT median {_median(latencies):.1f} s, "
-              f"max {max(latencies, default=0):.1f} s")
+              f"max {max(latencies, default=0):.1f} s; engine-host sends median {_median(engine_s):.2f} s, "
+              f"max {max(engine_s, default=0):.2f} s")
 
     assert len(messages) == expected
     delivered = Counter()
