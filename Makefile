@@ -8,6 +8,7 @@
 #   make test    setup, lint, then pytest: the unit tests, the integration tests, then the browser tests
 #                (Playwright driving Debian's chromium) (PYTEST_ARGS='-k bulk -x')
 #   make test-unit  the unit tests alone (tests/unit: no processes, seconds)
+#   make test-scale the scale-out drill (tests/scale: 2 of each role on PostgreSQL + Redis, SIGKILLs; minutes)
 #   make run     setup, gen if a proto changed, then start the gateway (python -m server.launch)
 #   make bench   run the benchmarks in bench/ (BENCHES='api streams send bulk webhooks'; BENCH_ARGS_api='--seconds 5')
 #   make clean   remove caches and install stamps; `make distclean` also removes .venv and node_modules
@@ -55,7 +56,7 @@ RUFF_FORMAT ?= 0
 PYTEST_ARGS ?=
 RUN_ARGS    ?=
 
-.PHONY: help setup deb-packages gen console lint lint-proto lint-breaking lint-python lint-imports test test-unit run bench clean distclean
+.PHONY: help setup deb-packages gen console lint lint-proto lint-breaking lint-python lint-imports test test-unit test-scale run bench clean distclean
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
@@ -179,6 +180,11 @@ test: setup $(CONSOLE_DIST)
 
 test-unit: setup
 	$(call PYTEST,tests/unit)
+
+# The scale-out drill (tests/scale): every role twice on PostgreSQL and Redis, processes killed mid-way; it prints
+# its numbers (takeover time, longest failing stretch). .ci/run runs it after `make test`.
+test-scale: setup $(CONSOLE_DIST)
+	$(PY) -m pytest -s $(PYTEST_ARGS) tests/scale
 
 # ------------------------------------------------------------------------------------------------ run
 

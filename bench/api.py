@@ -92,7 +92,7 @@ def without_lua(config: dict[str, Any]) -> None:
 @contextmanager
 def envoy_in_front(upstream_port: int, edit: Callable[[dict[str, Any]], None] | None = None
                    ) -> Iterator[gateway_envoy.Envoy]:
-    proxy = gateway_envoy.start(free_port(), upstream_port, free_port(), edit=edit)
+    proxy = gateway_envoy.start(free_port(), [f"127.0.0.1:{upstream_port}"], free_port(), edit=edit)
     try:
         wait_healthy(proxy.url)
         yield proxy

@@ -1,26 +1,28 @@
 """Render envoy.yaml for given ports and run Envoy as a child process.
 
 envoy.yaml stays the single source of the gateway's config. This module loads it and changes only what differs
-between `make run` and a test: the listener, upstream (API server, WebSocket bridge, metrics) and admin ports,
-the listener address, and the paths of the descriptor set and the direct_response files (gen/openapi.json,
-gateway/docs.html, the docs UI's files in node_modules, the console's build in console/dist) (absolute here, so
-Envoy may run from any directory). The Lua envelope is inlined, after the table of REST routes it answers 405
-from, made here from the descriptor set: the protos stay the one source. The console's asset route, which names
-a directory, becomes one exact route per file in it (console_routes): the build names its files by their
-content's hash, so they are known only once `make console` has run.
+between `make run`, a scaled-out deployment and a test: the listener and admin ports, the listener address, the
+upstreams (every API server, WebSocket bridge and metrics endpoint, as `host:port`: WAGW_API_SERVERS,
+WAGW_WS_SERVERS, WAGW_METRICS_SERVERS by default), and the paths of the descriptor set and the direct_response
+files (gen/openapi.json, gateway/docs.html, the docs UI's files in node_modules, the console's build in
+console/dist) (absolute here, so Envoy may run from any directory). The Lua envelope is inlined, after the table of
+REST routes it answers 405 from, made here from the descriptor set: the protos stay the one source. The console's
+asset route, which names a directory, becomes one exact route per file in it (console_routes): the build names its
+files by their content's hash, so they are known only once `make console` has run.
 
-    envoy = start(listen_port=8080, upstream_port=50051, admin_port=8081)
+    envoy = start(listen_port=8080, api_servers=["127.0.0.1:50051", "127.0.0.1:50052"], admin_port=8081)
     ...
     envoy.stop()
 
 `python -m gateway.envoy --validate` checks the rendered config with `envoy --mode validate`;
-`python -m gateway.envoy` runs Envoy in the foreground.
+`python -m gateway.envoy` runs Envoy in the foreground (README "Scaling out").
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import ipaddress
 import itertools
 import json
 import os
@@ -32,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -40,6 +42,8 @@ from typing import IO, Any
 import yaml
 from google.api import annotations_pb2
 from google.protobuf import descriptor_pb2
+
+from server.core.config import load
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_PATH = REPO_ROOT / "envoy.yaml"
@@ -88,18 +92,18 @@ def load_config(path: Path = CONFIG_PATH) -> dict[str, Any]:
 
 def render_config(
     listen_port: int | None = None,
-    upstream_port: int | None = None,
+    api_servers: Sequence[str] | None = None,
     admin_port: int | None = None,
     *,
     listen_address: str | None = None,
-    upstream_host: str | None = None,
-    websocket_port: int | None = None,
-    metrics_port: int | None = None,
+    websocket_servers: Sequence[str] | None = None,
+    metrics_servers: Sequence[str] | None = None,
     descriptor: Path = DESCRIPTOR_PATH,
     lua: Path = LUA_PATH,
     source: Path = CONFIG_PATH,
 ) -> dict[str, Any]:
-    """envoy.yaml as a dict, with the given ports and addresses (None keeps the file's) and absolute paths."""
+    """envoy.yaml as a dict, with the given ports, listener address and upstreams (`host:port` each; None keeps
+    the file's) and absolute paths."""
     config = copy.deepcopy(load_config(source))
     if admin_port is not None:
         config["admin"]["address"]["socket_address"]["port_value"] = admin_port
@@ -112,20 +116,10 @@ def render_config(
     if listen_address is not None:
         listener_address["address"] = listen_address
 
-    cluster = _named(resources["clusters"], CLUSTER, "cluster")
-    for locality in cluster["load_assignment"]["endpoints"]:
-        for endpoint in locality["lb_endpoints"]:
-            upstream_address = endpoint["endpoint"]["address"]["socket_address"]
-            if upstream_port is not None:
-                upstream_address["port_value"] = upstream_port
-            if upstream_host is not None:
-                upstream_address["address"] = upstream_host
-    for name, port in ((WEBSOCKET_CLUSTER, websocket_port), (METRICS_CLUSTER, metrics_port)):
-        if port is None:
-            continue
-        for locality in _named(resources["clusters"], name, "cluster")["load_assignment"]["endpoints"]:
-            for endpoint in locality["lb_endpoints"]:
-                endpoint["endpoint"]["address"]["socket_address"]["port_value"] = port
+    for name, servers in ((CLUSTER, api_servers), (WEBSOCKET_CLUSTER, websocket_servers),
+                          (METRICS_CLUSTER, metrics_servers)):
+        if servers is not None:
+            set_endpoints(_named(resources["clusters"], name, "cluster"), servers)
 
     manager = listener["filter_chains"][0]["filters"][0]["typed_config"]
     for virtual_host in manager["route_config"]["virtual_hosts"]:
@@ -142,6 +136,25 @@ def render_config(
         descriptor.resolve()
     )
     return config
+
+
+def set_endpoints(cluster: dict[str, Any], servers: Sequence[str]) -> None:
+    """The cluster's endpoints: one per `host:port` (`[v6]:port` for IPv6). Names that are not IP addresses are
+    resolved by DNS (STRICT_DNS: every address a name has is an endpoint)."""
+    if not servers:
+        raise EnvoyError(f"cluster {cluster['name']!r} needs at least one server")
+    endpoints = []
+    for server in servers:
+        host, _, port = server.rpartition(":")
+        host = host.strip("[]")
+        if not host or not port.isdigit():
+            raise EnvoyError(f"cluster {cluster['name']!r}: {server!r} is not host:port")
+        endpoints.append({"endpoint": {"address": {"socket_address": {"address": host, "port_value": int(port)}}}})
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            cluster["type"] = "STRICT_DNS"
+    cluster["load_assignment"]["endpoints"] = [{"lb_endpoints": endpoints}]
 
 
 def console_routes(routes: list[dict[str, Any]], root: Path = REPO_ROOT) -> list[dict[str, Any]]:
@@ -294,13 +307,12 @@ class Envoy:
 
 def start(
     listen_port: int,
-    upstream_port: int,
+    api_servers: Sequence[str],
     admin_port: int,
     *,
     listen_address: str = "127.0.0.1",
-    upstream_host: str | None = None,
-    websocket_port: int | None = None,
-    metrics_port: int | None = None,
+    websocket_servers: Sequence[str] | None = None,
+    metrics_servers: Sequence[str] | None = None,
     workdir: Path | None = None,
     timeout: float = 15.0,
     edit: Callable[[dict[str, Any]], None] | None = None,
@@ -316,8 +328,8 @@ def start(
         tmp = tempfile.TemporaryDirectory(prefix="wagw-envoy-")
         workdir = Path(tmp.name)
     config = render_config(
-        listen_port, upstream_port, admin_port, listen_address=listen_address, upstream_host=upstream_host,
-        websocket_port=websocket_port, metrics_port=metrics_port,
+        listen_port, api_servers, admin_port, listen_address=listen_address, websocket_servers=websocket_servers,
+        metrics_servers=metrics_servers,
     )
     if edit is not None:
         edit(config)
@@ -376,21 +388,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--print", action="store_true", help="print the rendered config and exit")
     parser.add_argument("--port", type=int, help="listener port (envoy.yaml: 3001)")
     parser.add_argument("--address", help="listener address (envoy.yaml: 0.0.0.0)")
-    parser.add_argument("--upstream-port", type=int, help="gRPC API server port (envoy.yaml: 50051)")
-    parser.add_argument("--upstream-host", help="gRPC API server address (envoy.yaml: 127.0.0.1)")
     parser.add_argument("--admin-port", type=int, help="admin port on 127.0.0.1 (envoy.yaml: 9901)")
-    parser.add_argument("--websocket-port", type=int, help="WebSocket bridge port (envoy.yaml: 3002)")
-    parser.add_argument("--metrics-port", type=int, help="API server metrics port (envoy.yaml: 9464)")
+    settings = load()
+    for flag, variable, servers in (
+        ("--api-servers", "WAGW_API_SERVERS", settings.api_upstreams),
+        ("--websocket-servers", "WAGW_WS_SERVERS", settings.ws_upstreams),
+        ("--metrics-servers", "WAGW_METRICS_SERVERS", settings.metrics_upstreams),
+    ):
+        parser.add_argument(flag, type=lambda text: [item.strip() for item in text.split(",") if item.strip()],
+                            default=list(servers), help=f"host:port,... (default {variable}: {','.join(servers)})")
     args = parser.parse_args(argv)
 
     config = render_config(
         args.port,
-        args.upstream_port,
+        args.api_servers,
         args.admin_port,
         listen_address=args.address,
-        upstream_host=args.upstream_host,
-        websocket_port=args.websocket_port,
-        metrics_port=args.metrics_port,
+        websocket_servers=args.websocket_servers,
+        metrics_servers=args.metrics_servers,
     )
     if args.print:
         yaml.safe_dump(config, sys.stdout, sort_keys=False)

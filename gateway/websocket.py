@@ -33,6 +33,8 @@ import json
 import logging
 import secrets
 import signal
+import socket
+from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -74,8 +76,10 @@ _CODE_OF_GRPC = {
 # or is stopping); any other error ends the subscription with an error frame.
 _RESUMABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED, grpc.StatusCode.OK}
 RESUME_FIRST_S, RESUME_MAX_S = 0.2, 5.0
-# The channel to the API server reconnects about as fast as subscriptions retry (grpcio waits 1 s, then more).
-_CHANNEL_OPTIONS = [("grpc.initial_reconnect_backoff_ms", 200), ("grpc.max_reconnect_backoff_ms", 5000)]
+# The channel to the API servers reconnects about as fast as subscriptions retry (grpcio waits 1 s, then more),
+# and spreads subscriptions over every API server that answers (a dead one's are resumed on the others).
+_CHANNEL_OPTIONS = [("grpc.initial_reconnect_backoff_ms", 200), ("grpc.max_reconnect_backoff_ms", 5000),
+                    ("grpc.lb_policy_name", "round_robin")]
 
 
 class FrameError(Exception):
@@ -307,10 +311,22 @@ def _only_the_ws_path(connection: ServerConnection, request: Request) -> Respons
     return None
 
 
+def api_target(servers: Sequence[str]) -> str:
+    """One gRPC target naming every API server (`host:port` each, WAGW_API_SERVERS): `ipv4:a:port,b:port`, names
+    resolved to their IPv4 addresses now."""
+    addresses = []
+    for server in servers:
+        host, _, port = server.rpartition(":")
+        for *_, (address, _) in socket.getaddrinfo(host, int(port), socket.AF_INET, socket.SOCK_STREAM):
+            if f"{address}:{port}" not in addresses:
+                addresses.append(f"{address}:{port}")
+    return "ipv4:" + ",".join(addresses)
+
+
 async def serve_forever(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    host = "127.0.0.1" if settings.grpc_host in ("0.0.0.0", "::", "") else settings.grpc_host
+    target = api_target(settings.api_upstreams)
     stop = stop or asyncio.Event()
-    async with grpc.aio.insecure_channel(f"{host}:{settings.grpc_port}", options=_CHANNEL_OPTIONS) as channel:
+    async with grpc.aio.insecure_channel(target, options=_CHANNEL_OPTIONS) as channel:
         stub = events_pb2_grpc.EventServiceStub(channel)
 
         async def handler(socket: ServerConnection) -> None:
@@ -322,7 +338,7 @@ async def serve_forever(settings: Settings, stop: asyncio.Event | None = None) -
         async with serve(handler, settings.ws_host, settings.ws_port, process_request=_only_the_ws_path,
                          max_size=MAX_FRAME_BYTES, ping_interval=20, ping_timeout=20, close_timeout=5):
             log.info("websocket bridge listening", extra=fields(
-                address=f"{settings.ws_host}:{settings.ws_port}", api=f"{host}:{settings.grpc_port}"))
+                address=f"{settings.ws_host}:{settings.ws_port}", api=target))
             await stop.wait()
 
 

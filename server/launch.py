@@ -165,9 +165,9 @@ def main() -> None:
         Child("engines", lambda: subprocess.Popen([sys.executable, "-m", "server.engine_host"])),
         # envoy.start returns once Envoy listens.
         Child("envoy", lambda: envoy.start(
-            settings.http_port, settings.grpc_port, settings.envoy_admin_port,
-            listen_address=settings.http_host, websocket_port=settings.ws_port, metrics_port=settings.metrics_port,
-            workdir=envoy_dir,
+            settings.http_port, settings.api_upstreams, settings.envoy_admin_port,
+            listen_address=settings.http_host, websocket_servers=settings.ws_upstreams,
+            metrics_servers=settings.metrics_upstreams, workdir=envoy_dir,
         ).process),
         # The WebSocket API on /ws: a client of the API server's event streams.
         Child("websocket", lambda: subprocess.Popen([sys.executable, "-m", "gateway.websocket"])),

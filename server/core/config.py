@@ -15,6 +15,16 @@ def _int(name: str, default: int) -> int:
     return int(raw) if raw.strip() else default
 
 
+def _addresses(name: str) -> tuple[str, ...]:
+    """A comma-separated list of `host:port` addresses (blanks ignored); a malformed one stops the start."""
+    found = tuple(item.strip() for item in os.environ.get(name, "").split(",") if item.strip())
+    for address in found:
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"{name}: '{address}' is not host:port")
+    return found
+
+
 def _float(name: str, default: float) -> float:
     raw = os.environ.get(name, "")
     return float(raw) if raw.strip() else default
@@ -44,6 +54,16 @@ class Settings:
     engine_host: str = field(default_factory=lambda: os.environ.get("WAGW_ENGINE_HOST", "127.0.0.1"))
     engine_port: int = field(default_factory=lambda: _int("WAGW_ENGINE_PORT", 50061))
     engine_host_id: str = field(default_factory=lambda: os.environ.get("WAGW_ENGINE_HOST_ID", ""))
+    # Where the API servers and the workers dial this engine host (it registers the address in the database):
+    # needed when it listens on a wildcard address or behind NAT; by default its host (the loopback for a
+    # wildcard) and port.
+    engine_address: str = field(default_factory=lambda: os.environ.get("WAGW_ENGINE_ADDRESS", ""))
+    # Scaled out (README "Scaling out"): every API server (gRPC), WebSocket bridge and API server metrics endpoint
+    # Envoy spreads requests over, and the API servers every WebSocket bridge uses, as `host:port,host:port`.
+    # Unset: the one of this machine (WAGW_GRPC_HOST:WAGW_GRPC_PORT, WAGW_WS_…, WAGW_METRICS_…).
+    api_servers: tuple[str, ...] = field(default_factory=lambda: _addresses("WAGW_API_SERVERS"))
+    ws_servers: tuple[str, ...] = field(default_factory=lambda: _addresses("WAGW_WS_SERVERS"))
+    metrics_servers: tuple[str, ...] = field(default_factory=lambda: _addresses("WAGW_METRICS_SERVERS"))
     # The simulated WhatsApp (`python -m server.simulator`, internal like the engine host): where it listens, and
     # the address engine hosts dial (default: host:port). Its state (a SQLite file; "" keeps it in memory only),
     # the seed of its ids and codes, and its clock (0.05: a 60 s QR code lasts 3 s).
@@ -115,6 +135,26 @@ class Settings:
     def simulator_target(self) -> str:
         """The address engine hosts dial to reach the simulated WhatsApp."""
         return self.simulator_address or f"{self.simulator_host}:{self.simulator_port}"
+
+    @property
+    def engine_target(self) -> str:
+        """The address other processes dial to reach this engine host."""
+        return self.engine_address or f"{reachable(self.engine_host)}:{self.engine_port}"
+
+    @property
+    def api_upstreams(self) -> tuple[str, ...]:
+        """Every API server, for Envoy and the WebSocket bridge."""
+        return self.api_servers or (self.api_target,)
+
+    @property
+    def ws_upstreams(self) -> tuple[str, ...]:
+        """Every WebSocket bridge, for Envoy."""
+        return self.ws_servers or (f"{reachable(self.ws_host)}:{self.ws_port}",)
+
+    @property
+    def metrics_upstreams(self) -> tuple[str, ...]:
+        """Every API server's metrics endpoint, for Envoy."""
+        return self.metrics_servers or (f"{reachable(self.metrics_host)}:{self.metrics_port}",)
 
     @property
     def api_target(self) -> str:

@@ -1,8 +1,11 @@
 """Which engine hosts are alive, and what that means for a profile's status (DESIGN.md §4).
 
-Every engine host writes a heartbeat row (EngineHost) every HEARTBEAT_EVERY_S; a host whose heartbeat is older
-than HOST_STALE_AFTER is gone, its profiles are shown RECONNECTING (or DISCONNECTED, if nobody wants them
-connected), and another host takes them over. Every role reads this: the API to show statuses and refuse sends,
+Every engine host writes a heartbeat row (EngineHost) every HEARTBEAT_EVERY_S: a lease on its sessions. A host
+whose heartbeat is older than HOST_STALE_AFTER (three missed beats) is gone: its profiles are shown RECONNECTING
+(or DISCONNECTED, if nobody wants them connected), sends to them are refused (PROFILE_NOT_CONNECTED) rather than
+accepted for a host that will never answer, and the live hosts take them over (server/engine_host/placement.py).
+The lease is short so that all of this happens within seconds of a crash; a host that stops cleanly deletes its
+row and is gone at once. Every role reads this: the API to show statuses and refuse sends,
 the workers to wait, the engine hosts to take over.
 
 The API server reads liveness on every request that shows or uses a profile's status, so it may take a view up to
@@ -21,9 +24,10 @@ from collections.abc import Callable, Collection
 from server.core.db import utcnow
 from server.core.models import EngineHost, Profile
 
-# A host whose heartbeat is older than this is gone: its profiles may be taken over.
-HOST_STALE_AFTER = dt.timedelta(seconds=10)
-HEARTBEAT_EVERY_S = 2.0
+# A host whose heartbeat is older than this is gone: its profiles may be taken over. Three beats, so that one
+# slow write (a loaded database) does not hand a live host's sessions away.
+HEARTBEAT_EVERY_S = 1.0
+HOST_STALE_AFTER = dt.timedelta(seconds=3 * HEARTBEAT_EVERY_S)
 # Statuses that need a live session somewhere.
 LIVE_STATUSES = frozenset({"CONNECTING", "QR_READY", "CONNECTED", "RECONNECTING"})
 

@@ -1,4 +1,10 @@
-"""How the API server (and the workers) reach the engine host that holds, or should hold, a profile."""
+"""How the API server (and the workers) reach the engine host that holds, or should hold, a profile.
+
+Channels are kept per host address. gRPC's own reconnect backoff grows to two minutes while a host is down, so a
+cached channel to a host that died and came back (same address) would refuse calls for up to that long: the
+backoff here stays within RECONNECT_MAX_MS, and a call waits for the connection (wait-for-ready) up to
+CONNECT_WAIT_S before it fails, so a host that restarts within seconds is reached within seconds.
+"""
 
 from __future__ import annotations
 
@@ -17,11 +23,23 @@ from server.core.rpc import internal_metadata
 from wagw.engine.v1 import engine_host_pb2_grpc
 
 Reply = TypeVar("Reply")
-_channels: dict[str, grpc.Channel] = {}
+_hosts: dict[str, _Host] = {}
 _lock = threading.Lock()
 CALL_TIMEOUT_S = 30.0
 # DownloadMedia answers with whole files: documents are up to 100 MiB (gRPC's default limit is 4 MiB).
 MAX_REPLY_BYTES = 101 * 1024 * 1024
+# Reconnect attempts to a host that went away: every 100 ms at first, never more than a second apart.
+RECONNECT_MIN_MS = 100
+RECONNECT_MAX_MS = 1000
+CHANNEL_OPTIONS = (
+    ("grpc.max_receive_message_length", MAX_REPLY_BYTES),
+    ("grpc.initial_reconnect_backoff_ms", RECONNECT_MIN_MS),
+    ("grpc.min_reconnect_backoff_ms", RECONNECT_MIN_MS),
+    ("grpc.max_reconnect_backoff_ms", RECONNECT_MAX_MS),
+)
+# How long a call waits for a host that cannot be reached before it fails UNAVAILABLE (the caller tries again
+# later: a worker's delivery re-queues itself).
+CONNECT_WAIT_S = 2.0
 
 
 @cache
@@ -30,13 +48,37 @@ def _metadata() -> tuple[tuple[str, str], ...]:
     return internal_metadata(load())
 
 
-def _stub(address: str) -> engine_host_pb2_grpc.EngineHostServiceStub:
+class _Host:
+    """The channel to one engine host address, and its connection state as gRPC last reported it."""
+
+    def __init__(self, address: str):
+        self.address = address
+        self.channel = grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
+        self.stub = engine_host_pb2_grpc.EngineHostServiceStub(self.channel)
+        self.state: grpc.ChannelConnectivity | None = None
+        self.channel.subscribe(self._changed, try_to_connect=True)
+
+    def _changed(self, state: grpc.ChannelConnectivity) -> None:
+        self.state = state
+
+    def ready_stub(self) -> engine_host_pb2_grpc.EngineHostServiceStub:
+        """The stub once the channel is connected: at once while it is, else after waiting up to CONNECT_WAIT_S
+        for a (re)connection."""
+        if self.state is not grpc.ChannelConnectivity.READY:
+            try:
+                grpc.channel_ready_future(self.channel).result(timeout=CONNECT_WAIT_S)
+            except grpc.FutureTimeoutError:
+                raise ApiError("UNAVAILABLE", f"the engine host at {self.address} cannot be reached; "
+                                              "retry later") from None
+        return self.stub
+
+
+def _host(address: str) -> _Host:
     with _lock:
-        channel = _channels.get(address)
-        if channel is None:
-            channel = _channels[address] = grpc.insecure_channel(
-                address, options=[("grpc.max_receive_message_length", MAX_REPLY_BYTES)])
-    return engine_host_pb2_grpc.EngineHostServiceStub(channel)
+        host = _hosts.get(address)
+        if host is None:
+            host = _hosts[address] = _Host(address)
+    return host
 
 
 def host_address(profile: Profile) -> str:
@@ -56,8 +98,13 @@ def host_address(profile: Profile) -> str:
 def call(profile: Profile, method: Callable[[engine_host_pb2_grpc.EngineHostServiceStub], Callable[..., Reply]],
          request: object) -> Reply:
     """Call one EngineHostService method for the profile; the host's errors come back as ApiErrors."""
-    address = host_address(profile)
+    return call_at(host_address(profile), method, request)
+
+
+def call_at(address: str, method: Callable[[engine_host_pb2_grpc.EngineHostServiceStub], Callable[..., Reply]],
+            request: object) -> Reply:
+    """Call one EngineHostService method of the host at `address`."""
     try:
-        return method(_stub(address))(request, timeout=CALL_TIMEOUT_S, metadata=_metadata())
+        return method(_host(address).ready_stub())(request, timeout=CALL_TIMEOUT_S, metadata=_metadata())
     except grpc.RpcError as error:  # the host's own error, passed on whole (code, message, details such as the field)
         raise passed_on(error, f"the engine host at {address} did not answer") from error

@@ -146,7 +146,8 @@ def serve(settings: Settings) -> None:
     runtime.prepare(settings)
     broker.configure(settings)
     address = f"{settings.engine_host}:{settings.engine_port}"
-    sessions = SessionManager(settings.engine_host_id or address, address, settings.database_url,
+    sessions = SessionManager(settings.engine_host_id or settings.engine_target, settings.engine_target,
+                              settings.database_url,
                               url_guard=urls.Guard.from_settings(settings))
     server, _ = build_server(settings, sessions, address)
     server.start()

@@ -23,6 +23,7 @@ from server.core.hosts import HEARTBEAT_EVERY_S, alive_hosts
 from server.core.logs import fields
 from server.core.media_store import MediaStore
 from server.core.models import EngineHost, Message, Profile
+from server.engine_host import placement
 from server.engine_host.conversations import Conversations
 from server.engine_host.engines import base
 from server.engine_host.engines.registry import engine_class
@@ -161,6 +162,7 @@ class SessionManager:
         self._beat()
         self.restore()
         threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True).start()
+        threading.Thread(target=self._placement_loop, name="placement", daemon=True).start()
 
     def stop(self) -> None:
         """Close every session without changing what the profiles want: the next host reopens them."""
@@ -177,29 +179,78 @@ class SessionManager:
             EngineHost.delete().where(EngineHost.id == self.host_id).execute()
 
     def restore(self) -> None:
-        """Open every profile that should be connected and that no live host holds: after a restart of this
-        host (same id), or when another host died."""
+        """One round of placement (server/engine_host/placement.py): open the profiles this host holds and has no
+        session for (after a restart with the same id, or handed over by another host), claim this host's share
+        of the orphans of hosts that died, and hand sessions over to a host that holds fewer."""
         with database.connection_context():
-            alive = set(alive_hosts())
-            orphans = [
-                profile.id for profile in Profile.select().where(Profile.desired_state == "connected")
-                if profile.id not in self._engines
-                and (profile.host_id == self.host_id or profile.host_id not in alive)
-            ]
-        for profile_id in orphans:
+            alive = alive_hosts()
+            holders = {row.id: row.host_id for row in Profile.select(Profile.id, Profile.host_id)
+                       .where(Profile.desired_state == "connected")}
+        if self.host_id not in alive:  # our own lease lapsed: our profiles are the others' to take now
+            return
+        loads = dict.fromkeys(alive, 0)
+        for host_id in holders.values():
+            if host_id in loads:
+                loads[host_id] += 1
+        todo = placement.plan(loads, [profile_id for profile_id, host_id in holders.items() if host_id not in loads])
+        mine = sorted(profile_id for profile_id, host_id in holders.items()
+                      if host_id == self.host_id and profile_id not in self._engines)
+        claimed = [profile_id for profile_id, host_id in todo.claims.items()
+                   if host_id == self.host_id and self._claim(profile_id, holders[profile_id])]
+        for profile_id in mine + claimed:
             log.info("restoring session", extra=fields(profile_id=profile_id))
             try:
                 self.connect(profile_id)
             except ApiError as error:
                 log.warning("restore failed", extra=fields(profile_id=profile_id, error=error.message))
+        targets = [to for giver, to in todo.moves if giver == self.host_id]
+        for profile_id, target in zip(self._movable(), targets, strict=False):
+            self._hand_over(profile_id, target)
+
+    def _claim(self, profile_id: str, previous: str | None) -> bool:
+        """Take an orphan, unless another host took it since we looked (compare-and-set on its row)."""
+        held = Profile.host_id.is_null() if previous is None else Profile.host_id == previous
+        with database.connection_context(), write_transaction():
+            return bool(Profile.update(host_id=self.host_id).where((Profile.id == profile_id) & held).execute())
+
+    def _movable(self) -> list[str]:
+        """The sessions this host may hand over: connected ones (a login in progress stays where it is)."""
+        with database.connection_context():
+            connected = [row.id for row in Profile.select(Profile.id).where(
+                (Profile.host_id == self.host_id) & (Profile.status == "CONNECTED")
+                & (Profile.desired_state == "connected")).order_by(Profile.id.desc())]
+        return [profile_id for profile_id in connected if profile_id in self._engines]
+
+    def _hand_over(self, profile_id: str, target: str) -> None:
+        """Close the profile's session here, then name `target` as its host, which opens it on its next round.
+        Under the profile's send lock, so no send is half-way through this host's session when it closes."""
+        self._cancel_reconnect(profile_id)
+        with self._send_locks[profile_id]:
+            engine = self._engines.pop(profile_id, None)
+            if engine is not None:
+                engine.close()
+            with database.connection_context(), write_transaction():
+                profile = Profile.get_or_none(Profile.id == profile_id)
+                if profile is None or profile.host_id != self.host_id:
+                    return
+                profile.host_id = target
+                self._set_status(profile, "RECONNECTING", f"moving to engine host {target}")
+        log.info("session handed over", extra=fields(profile_id=profile_id, to=target))
 
     def _heartbeat_loop(self) -> None:
         while not self._stopping.wait(HEARTBEAT_EVERY_S):
             try:
                 self._beat()
-                self.restore()
             except Exception:
                 log.exception("heartbeat failed")
+
+    def _placement_loop(self) -> None:
+        """Apart from the heartbeat, so that slow connects never delay the beat that keeps this host's lease."""
+        while not self._stopping.wait(HEARTBEAT_EVERY_S):
+            try:
+                self.restore()
+            except Exception:
+                log.exception("placement failed")
 
     def _beat(self) -> None:
         with database.connection_context(), write_transaction():
@@ -316,7 +367,8 @@ class SessionManager:
         self._reconnects.pop(profile_id, None)
         with database.connection_context():
             profile = Profile.get_or_none(Profile.id == profile_id)
-        if profile is None or profile.desired_state != "connected" or profile.status == "CONNECTED":
+        if (profile is None or profile.desired_state != "connected" or profile.status == "CONNECTED"
+                or profile.host_id != self.host_id):  # handed over or taken over meanwhile: the other host's now
             return
         try:
             self._open(profile_id, "")

@@ -207,7 +207,7 @@ def test_module_validate_renders_and_validates() -> None:
 
 
 def test_render_changes_only_ports_addresses_and_paths() -> None:
-    config = gateway_envoy.render_config(4001, 4002, 4003, listen_address="127.0.0.1")
+    config = gateway_envoy.render_config(4001, ["127.0.0.1:4002"], 4003, listen_address="127.0.0.1")
     text = json.dumps(config)
     assert '"port_value": 4001' in text
     assert '"port_value": 4002' in text

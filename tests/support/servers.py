@@ -42,7 +42,7 @@ def grpc_server(*registrations: Registration, max_workers: int = 8) -> Iterator[
 @contextmanager
 def envoy_gateway(upstream_port: int) -> Iterator[Envoy]:
     """Runs Envoy (envoy.yaml, on free ports, 127.0.0.1 only) in front of the gRPC server at upstream_port."""
-    envoy = start(listen_port=free_port(), upstream_port=upstream_port, admin_port=free_port())
+    envoy = start(listen_port=free_port(), api_servers=[f"127.0.0.1:{upstream_port}"], admin_port=free_port())
     try:
         yield envoy
     finally:

@@ -77,19 +77,40 @@ class EngineHost:
 
 
 @dataclass
+class ApiServer:
+    """One API server process and its gRPC port."""
+
+    child: Child
+    port: int
+
+
+@dataclass
 class Stack:
     database_url: str
     admin_key: str
-    grpc_port: int
     envoy: envoy_mod.Envoy
-    api: Child
+    api_servers: list[ApiServer]
     engine_hosts: list[EngineHost]
-    workers: Child
+    worker_processes: list[Child]
     simulator_service: Child  # the simulated WhatsApp, which every engine host connects to
     simulator_port: int
     env: dict[str, str] = field(default_factory=dict)
     websocket: Child | None = None  # the WebSocket bridge (gateway/websocket.py), behind Envoy's /ws
     web: Web = field(default_factory=the_internet)  # the Internet the gateway may reach (tests/support/web.py)
+
+    @property
+    def api(self) -> Child:
+        """The (first) API server."""
+        return self.api_servers[0].child
+
+    @property
+    def grpc_port(self) -> int:
+        return self.api_servers[0].port
+
+    @property
+    def workers(self) -> Child:
+        """The (first) worker process."""
+        return self.worker_processes[0]
 
     @property
     def engines(self) -> Child:
@@ -189,14 +210,18 @@ def _prepare(database_url: str, admin_key: str) -> None:
 
 
 @contextmanager
-def running_stack(database_url: str, *, engine_hosts: int = 1, **extra_env: str) -> Iterator[Stack]:
-    """The simulator service, the API server, `engine_hosts` engine hosts (ids engine-host-1, -2, …), the workers
-    and the WebSocket bridge as processes, Envoy in front. The simulator's clock runs 20 times faster than real
-    time, so a 60 s QR code lasts 3 s. Outbound URLs may reach the test Internet (`Stack.web`) and no other local
-    address."""
+def running_stack(database_url: str, *, engine_hosts: int = 1, api_servers: int = 1, workers: int = 1,
+                  prepared: bool = True, **extra_env: str) -> Iterator[Stack]:
+    """The simulator service, `api_servers` API servers, `engine_hosts` engine hosts (ids engine-host-1, -2, …),
+    `workers` worker processes and the WebSocket bridge as processes, Envoy in front of every API server. The
+    simulator's clock runs 20 times faster than real time, so a 60 s QR code lasts 3 s. Outbound URLs may reach
+    the test Internet (`Stack.web`) and no other local address. With prepared=False the database is left empty
+    and every process is started at once: they migrate it and ensure the admin key themselves, concurrently."""
     admin_key = test_admin_key()
-    _prepare(database_url, admin_key)
-    grpc_port, ws_port, metrics_port, simulator_port = free_port(), free_port(), free_port(), free_port()
+    if prepared:
+        _prepare(database_url, admin_key)
+    api_ports = [(free_port(), free_port()) for _ in range(api_servers)]  # gRPC, metrics
+    grpc_port, ws_port, simulator_port = api_ports[0][0], free_port(), free_port()
     # The simulated WhatsApp's server side outlives a restart of its service, as the real one would.
     state_dir = tempfile.TemporaryDirectory(prefix="wagw-simulator-")
     env = {
@@ -204,9 +229,10 @@ def running_stack(database_url: str, *, engine_hosts: int = 1, **extra_env: str)
         "DATABASE_URL": database_url,
         "WAGW_GRPC_HOST": LOCALHOST,
         "WAGW_GRPC_PORT": str(grpc_port),
+        "WAGW_API_SERVERS": ",".join(f"{LOCALHOST}:{port}" for port, _ in api_ports),
         "WAGW_ENGINE_HOST": LOCALHOST,
         "WAGW_WS_PORT": str(ws_port),
-        "WAGW_METRICS_PORT": str(metrics_port),
+        "WAGW_METRICS_PORT": str(api_ports[0][1]),
         "WAGW_ADMIN_API_KEY": admin_key,
         "WAGW_LOG_LEVEL": "WARNING",
         "WAGW_SIMULATOR_HOST": LOCALHOST,
@@ -230,35 +256,33 @@ def running_stack(database_url: str, *, engine_hosts: int = 1, **extra_env: str)
         return Child(name, lambda: subprocess.Popen([sys.executable, "-m", module], env={**env, **own_env}, cwd=ROOT))
 
     simulator = child("simulator", "server.simulator")
-    api = child("api", "server.api")
+    apis = [ApiServer(child(f"api-{number}", "server.api", WAGW_GRPC_PORT=str(port), WAGW_METRICS_PORT=str(metrics)),
+                      port) for number, (port, metrics) in enumerate(api_ports, 1)]
     hosts = []
     for number in range(1, engine_hosts + 1):
         port, host_id = free_port(), f"engine-host-{number}"
         hosts.append(EngineHost(child(host_id, "server.engine_host", WAGW_ENGINE_PORT=str(port),
                                       WAGW_ENGINE_HOST_ID=host_id), port, host_id))
-    workers = child("workers", "worker")
+    worker_processes = [child(f"workers-{number}", "worker") for number in range(1, workers + 1)]
     websocket = child("websocket", "gateway.websocket")
+    processes = [*(api.child for api in apis), *(host.child for host in hosts), *worker_processes]
     simulator.start()
     try:
-        wait_for_port(simulator_port, timeout=20)  # before the engine hosts, which connect to it
-        api.start()
-        for host in hosts:
-            host.child.start()
-        workers.start()
+        if prepared:
+            wait_for_port(simulator_port, timeout=20)  # before the engine hosts, which connect to it
+        for process in processes:
+            process.start()
         websocket.start()
-        wait_for_port(grpc_port, timeout=20)
-        for host in hosts:
-            wait_for_port(host.port, timeout=20)
-        wait_for_port(ws_port, timeout=20)
-        with envoy_mod.start(free_port(), grpc_port, free_port(), websocket_port=ws_port,
-                             metrics_port=metrics_port) as envoy:
-            yield Stack(database_url, admin_key, grpc_port, envoy, api, hosts, workers, simulator, simulator_port,
+        for port in [simulator_port, *(api.port for api in apis), *(host.port for host in hosts), ws_port]:
+            wait_for_port(port, timeout=40)
+        with envoy_mod.start(free_port(), [f"{LOCALHOST}:{api.port}" for api in apis], free_port(),
+                             websocket_servers=[f"{LOCALHOST}:{ws_port}"],
+                             metrics_servers=[f"{LOCALHOST}:{metrics}" for _, metrics in api_ports]) as envoy:
+            yield Stack(database_url, admin_key, envoy, apis, hosts, worker_processes, simulator, simulator_port,
                         env, websocket=websocket)
     finally:
         websocket.stop()
-        workers.stop()
-        for host in hosts:
-            host.child.stop()
-        api.stop()
+        for process in reversed(processes):
+            process.stop()
         simulator.stop()
         state_dir.cleanup()
