@@ -58,6 +58,10 @@ class EngineSpec:
     validate_settings: Validator
     # Settings that are credentials: never returned by the API.
     secret_settings: frozenset[str] = field(default_factory=frozenset)
+    # Whether WhatsApp, through this engine, recognises a message sent again under our message id and does not
+    # deliver it twice: a send whose outcome is unknown is then simply sent again (exactly once), whatever the
+    # profile's deliveryGuarantee (server/core/delivery_guarantee.py).
+    recognises_repeats: bool = False
 
 
 def _no_settings(name: str) -> Validator:
@@ -163,7 +167,7 @@ _EVERY_SEND = frozenset(send_operation(kind) for kind in SEND_TYPES)
 
 SIMULATOR = EngineSpec("simulator", frozenset({QR_LOGIN, PAIRING_CODE, LOOKUP, SIMULATED_INCOMING, *GROUP_OPERATIONS,
                                                 *_EVERY_SEND, *CHAT_OPERATIONS, DOWNLOAD_MEDIA}),
-                       _simulator_settings)
+                       _simulator_settings, recognises_repeats=True)
 # whatsmeow has no "delete for me": that is an app-state patch neonize does not build.
 WHATSMEOW = EngineSpec("whatsmeow", frozenset({QR_LOGIN, PAIRING_CODE, LOOKUP, *GROUP_OPERATIONS, *_EVERY_SEND,
                                                 *(set(CHAT_OPERATIONS) - {DELETE_FOR_ME}), DOWNLOAD_MEDIA}),

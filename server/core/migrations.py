@@ -88,6 +88,16 @@ def _conversations(database: peewee.Database, migrator: SchemaMigrator) -> None:
     apply_operations(*operations)
 
 
+def _delivery_guarantee(database: peewee.Database, migrator: SchemaMigrator) -> None:
+    profile, message = models.Profile, models.Message
+    operations = []
+    if "delivery_guarantee" not in {column.name for column in database.get_columns("profile")}:
+        operations.append(migrator.add_column("profile", "delivery_guarantee", profile.delivery_guarantee))
+    if "dispatched_at" not in {column.name for column in database.get_columns("message")}:
+        operations.append(migrator.add_column("message", "dispatched_at", message.dispatched_at))
+    apply_operations(*operations)
+
+
 # (version, what it does, the step). Version 1 is the first schema, made from the models.
 MIGRATIONS: list[tuple[int, str, Migration | None]] = [
     (1, "profiles, contacts, webhooks, api keys", None),
@@ -97,6 +107,8 @@ MIGRATIONS: list[tuple[int, str, Migration | None]] = [
     (5, "webhook deliveries and the dispatcher's cursor", _webhook_deliveries),
     (6, "durable jobs: owned leases, the send gate as each profile's delivery job", _durable_jobs),
     (7, "conversations: reactions, edits, revokes, poll votes, sender names, media references", _conversations),
+    (10, "delivery guarantees: the profile's policy for unknown outcomes, the message's dispatch mark",
+     _delivery_guarantee),
 ]
 
 
