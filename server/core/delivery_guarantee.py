@@ -5,7 +5,8 @@ An engine host marks a message as dispatched (Message.dispatched_at, server/core
 conditional UPDATE before it gives the message to WhatsApp, and records WhatsApp's answer after. A host that dies
 in between (SIGKILL, a crash, a takeover by another host) leaves the message PENDING and marked: whoever sends it
 next cannot know whether WhatsApp has it. An engine through which WhatsApp recognises our message id
-(`EngineSpec.recognises_repeats`: the simulator) sends it again, and WhatsApp delivers it once. The others cannot:
+(`EngineSpec.recognises_repeats`: the simulator, unless its profile's `recognisesRepeats` setting is false) sends
+it again, and WhatsApp delivers it once. The others cannot:
 neonize does not expose whatsmeow's `SendRequestExtra.ID`, so a repeat gets a new WhatsApp id, whatsmeow's cache
 of sent messages lives in the memory of the process that died, and the Graph API has no idempotency key. For
 them the profile chooses:
@@ -17,8 +18,6 @@ them the profile chooses:
 
 from __future__ import annotations
 
-from server.core.engine_specs import EngineSpec
-
 AT_MOST_ONCE = "AT_MOST_ONCE"
 AT_LEAST_ONCE = "AT_LEAST_ONCE"
 GUARANTEES = (AT_MOST_ONCE, AT_LEAST_ONCE)
@@ -28,9 +27,10 @@ DEFAULT = AT_MOST_ONCE
 OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"
 
 
-def resend_unknown(spec: EngineSpec, guarantee: str) -> bool:
-    """Whether a message whose earlier send has an unknown outcome is sent again (else it fails)."""
-    return spec.recognises_repeats or guarantee == AT_LEAST_ONCE
+def resend_unknown(recognises_repeats: bool, guarantee: str) -> bool:
+    """Whether a message whose earlier send has an unknown outcome is sent again (else it fails), through an
+    engine that makes WhatsApp recognise a repeat, or not."""
+    return recognises_repeats or guarantee == AT_LEAST_ONCE
 
 
 def outcome_unknown_reason(engine: str) -> str:

@@ -77,7 +77,7 @@ def _no_settings(name: str) -> Validator:
 SIMULATOR_AUTO_PAIR_DELAY_MS = 3000
 # The first QR code lives 60 s: a phone slower than that would find it gone.
 SIMULATOR_MAX_AUTO_PAIR_DELAY_MS = 60_000
-_SIMULATOR_SETTINGS = ("autoPair", "autoPairPhone", "autoPairDelayMs")
+_SIMULATOR_SETTINGS = ("autoPair", "autoPairPhone", "autoPairDelayMs", "recognisesRepeats")
 
 
 def simulator_phone(value: str, field: str) -> str:
@@ -90,11 +90,14 @@ def simulator_phone(value: str, field: str) -> str:
 
 def _simulator_settings(settings: dict[str, Any]) -> dict[str, Any]:
     """`autoPair` (bool): the simulated phone links the profile by itself; `autoPairPhone` (E.164): the number
-    that links; `autoPairDelayMs` (0 to 60000): how long the phone takes, in simulated time."""
+    that links; `autoPairDelayMs` (0 to 60000): how long the phone takes, in simulated time;
+    `recognisesRepeats` (bool, true when left out): false keeps the gateway's message id from the simulated
+    WhatsApp, so that, as with the real engines, a message sent again is delivered again, and the profile's
+    deliveryGuarantee decides (server/core/delivery_guarantee.py), to try that choice before going live."""
     checked: dict[str, Any] = {}
     for key, value in settings.items():
         name = f"engineSettings.{key}"
-        if key == "autoPair":
+        if key in ("autoPair", "recognisesRepeats"):
             if not isinstance(value, bool):
                 raise invalid(name, "must be true or false")
             checked[key] = value

@@ -175,7 +175,7 @@ class SessionManager:
         died, or the engine did not answer): send it again if the engine or the profile's guarantee allows,
         else fail it OUTCOME_UNKNOWN and raise."""
         profile = _profile(message.profile_id)
-        if delivery_guarantee.resend_unknown(engine.spec, profile.delivery_guarantee):
+        if delivery_guarantee.resend_unknown(engine.recognises_repeats, profile.delivery_guarantee):
             log.info("sending again a message whose outcome is unknown",
                      extra=fields(message_id=message.id, engine=engine.name,
                                   guarantee=profile.delivery_guarantee))

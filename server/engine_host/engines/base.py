@@ -211,6 +211,11 @@ class Engine(ABC):
     def name(self) -> str:
         return self.spec.name
 
+    @property
+    def recognises_repeats(self) -> bool:
+        """Whether WhatsApp, through this engine, recognises a message sent again (delivery_guarantee.py)."""
+        return self.spec.recognises_repeats
+
     def require(self, operation: str) -> None:
         if operation not in self.spec.supports:
             raise NotSupported(self.name, operation)

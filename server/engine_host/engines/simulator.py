@@ -7,7 +7,9 @@ Engine settings (all optional):
   code, or types the pairing code when connect was given a phone number — so a demo needs nothing but the API;
 - `autoPairPhone` (E.164): the number that links; by default one derived from the profile id (`+62812…`, on
   WhatsApp by the network's rules);
-- `autoPairDelayMs` (0 to 60000, default 3000): how long the phone takes, in simulated time.
+- `autoPairDelayMs` (0 to 60000, default 3000): how long the phone takes, in simulated time;
+- `recognisesRepeats` (bool, default true): false sends without the gateway's message id, so the network cannot
+  recognise a message sent again, as with whatsmeow and the Cloud API (server/core/delivery_guarantee.py).
 
 How it talks to the service: one SimulatorLink per engine-host process holds one gRPC channel and one event
 stream (proto/wagw/simulator/v1: DeviceService.StreamEvents), multiplexing the events of every device of the
@@ -275,6 +277,12 @@ class SimulatorEngine(Engine):
         self._open = False
         self.link.register(self)
 
+    @property
+    def recognises_repeats(self) -> bool:
+        """The simulated WhatsApp dedupes by our message id, unless the profile's `recognisesRepeats` setting
+        keeps the id from it (to try a deliveryGuarantee as a real engine would need it)."""
+        return bool(self.settings.get("recognisesRepeats", True))
+
     # Session
 
     def connect(self, phone_number: str = "") -> str:
@@ -314,7 +322,8 @@ class SimulatorEngine(Engine):
     def send(self, message: OutgoingMessage) -> str:
         self.require(send_operation(message.type))
         request = pb.SendRequest(device=self.link.device(self), chat_id=message.chat_id, type=message.type,
-                                 content=json.dumps(message.content), id=message.id)
+                                 content=json.dumps(message.content),
+                                 id=message.id if self.recognises_repeats else "")
         if message.media is not None:
             data = message.media.data
             request.media.CopyFrom(pb.Media(mimetype=message.media.mimetype, filename=message.media.filename,
