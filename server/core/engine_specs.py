@@ -58,6 +58,10 @@ class EngineSpec:
     validate_settings: Validator
     # Settings that are credentials: never returned by the API.
     secret_settings: frozenset[str] = field(default_factory=frozenset)
+    # Whether WhatsApp, through this engine, recognises a message sent again under our message id and does not
+    # deliver it twice: a send whose outcome is unknown is then simply sent again (exactly once), whatever the
+    # profile's deliveryGuarantee (server/core/delivery_guarantee.py).
+    recognises_repeats: bool = False
 
 
 def _no_settings(name: str) -> Validator:
@@ -73,7 +77,7 @@ def _no_settings(name: str) -> Validator:
 SIMULATOR_AUTO_PAIR_DELAY_MS = 3000
 # The first QR code lives 60 s: a phone slower than that would find it gone.
 SIMULATOR_MAX_AUTO_PAIR_DELAY_MS = 60_000
-_SIMULATOR_SETTINGS = ("autoPair", "autoPairPhone", "autoPairDelayMs")
+_SIMULATOR_SETTINGS = ("autoPair", "autoPairPhone", "autoPairDelayMs", "recognisesRepeats")
 
 
 def simulator_phone(value: str, field: str) -> str:
@@ -86,11 +90,14 @@ def simulator_phone(value: str, field: str) -> str:
 
 def _simulator_settings(settings: dict[str, Any]) -> dict[str, Any]:
     """`autoPair` (bool): the simulated phone links the profile by itself; `autoPairPhone` (E.164): the number
-    that links; `autoPairDelayMs` (0 to 60000): how long the phone takes, in simulated time."""
+    that links; `autoPairDelayMs` (0 to 60000): how long the phone takes, in simulated time;
+    `recognisesRepeats` (bool, true when left out): false keeps the gateway's message id from the simulated
+    WhatsApp, so that, as with the real engines, a message sent again is delivered again, and the profile's
+    deliveryGuarantee decides (server/core/delivery_guarantee.py), to try that choice before going live."""
     checked: dict[str, Any] = {}
     for key, value in settings.items():
         name = f"engineSettings.{key}"
-        if key == "autoPair":
+        if key in ("autoPair", "recognisesRepeats"):
             if not isinstance(value, bool):
                 raise invalid(name, "must be true or false")
             checked[key] = value
@@ -163,7 +170,7 @@ _EVERY_SEND = frozenset(send_operation(kind) for kind in SEND_TYPES)
 
 SIMULATOR = EngineSpec("simulator", frozenset({QR_LOGIN, PAIRING_CODE, LOOKUP, SIMULATED_INCOMING, *GROUP_OPERATIONS,
                                                 *_EVERY_SEND, *CHAT_OPERATIONS, DOWNLOAD_MEDIA}),
-                       _simulator_settings)
+                       _simulator_settings, recognises_repeats=True)
 # whatsmeow has no "delete for me": that is an app-state patch neonize does not build.
 WHATSMEOW = EngineSpec("whatsmeow", frozenset({QR_LOGIN, PAIRING_CODE, LOOKUP, *GROUP_OPERATIONS, *_EVERY_SEND,
                                                 *(set(CHAT_OPERATIONS) - {DELETE_FOR_ME}), DOWNLOAD_MEDIA}),

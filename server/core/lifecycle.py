@@ -1,10 +1,15 @@
 """The message lifecycle (DESIGN.md §5, §6): every change of a Message's status and of a Batch's counters
 happens here, with the events that go with it, each in one transaction. No other module writes them.
 
-    accept ─► PENDING ─ hand over ─► (handed, still PENDING) ─ sent ─► SENT ─► DELIVERED ─► READ
+    accept ─► PENDING ─ hand over ─► (handed) ─ dispatch ─► (dispatched) ─ sent ─► SENT ─► DELIVERED ─► READ
+                 │                        │                      └─ refused before it left: undispatch
                  │                        └─ refused before it left: unhand (PENDING again)
                  ├─ cancel (a batch's items not yet handed) ─► CANCELLED
                  └─ failed ─► FAILED          (WhatsApp may also report FAILED after SENT)
+
+A worker hands a message over to an engine host; the engine host dispatches it (marks it given to WhatsApp)
+just before the engine call. A message found dispatched but still PENDING has an unknown outcome: what follows
+is the profile's delivery guarantee (server/core/delivery_guarantee.py), OUTCOME_UNKNOWN being one reason to fail.
     an incoming message ─► RECEIVED
 
 Events: `message.ack` for SENT, DELIVERED, READ and FAILED; `bulk.progress` when an item of a batch is sent,
@@ -208,6 +213,22 @@ def unhand(message: Message, now: dt.datetime) -> None:
             if batch is not None and batch.status in TERMINAL and _cancel_waiting(batch, now, [message.id]):
                 events.record("bulk.progress", batch.profile_id, {"batchId": batch.id,
                                                                   **progress(Batch.get_by_id(batch.id))})
+
+
+def dispatch(message_id: str, now: dt.datetime) -> bool:
+    """Mark a PENDING message as given to WhatsApp, before the engine call (one conditional UPDATE, committed
+    before WhatsApp hears of it). False when it was marked already: an earlier send of it has an outcome nobody
+    recorded (server/core/delivery_guarantee.py)."""
+    with write_transaction():
+        return bool(Message.update(dispatched_at=now, updated_at=now).where(
+            (Message.id == message_id) & (Message.status == "PENDING") & Message.dispatched_at.is_null()).execute())
+
+
+def undispatch(message_id: str, now: dt.datetime) -> None:
+    """The engine refused the message before it left (its answer is known): it was not given to WhatsApp."""
+    with write_transaction():
+        Message.update(dispatched_at=None, updated_at=now).where(
+            (Message.id == message_id) & (Message.status == "PENDING")).execute()
 
 
 def sent(message_id: str, wa_message_id: str, sent_at: dt.datetime, rng: random.Random | None = None) -> bool:

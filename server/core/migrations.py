@@ -88,6 +88,16 @@ def _conversations(database: peewee.Database, migrator: SchemaMigrator) -> None:
     apply_operations(*operations)
 
 
+def _delivery_guarantee(database: peewee.Database, migrator: SchemaMigrator) -> None:
+    if "delivery_guarantee" not in {column.name for column in database.get_columns("profile")}:
+        # Not the migrator's add_column: for a NOT NULL column, on SQLite, it rebuilds the table, and dropping the
+        # old `profile` would cascade to every message. A column with a default needs no rebuild on either backend.
+        database.execute_sql("ALTER TABLE profile ADD COLUMN delivery_guarantee VARCHAR(20) NOT NULL "
+                             f"DEFAULT '{models.Profile.delivery_guarantee.default}'")
+    if "dispatched_at" not in {column.name for column in database.get_columns("message")}:
+        apply_operations(migrator.add_column("message", "dispatched_at", models.Message.dispatched_at))
+
+
 # (version, what it does, the step). Version 1 is the first schema, made from the models.
 MIGRATIONS: list[tuple[int, str, Migration | None]] = [
     (1, "profiles, contacts, webhooks, api keys", None),
@@ -97,6 +107,8 @@ MIGRATIONS: list[tuple[int, str, Migration | None]] = [
     (5, "webhook deliveries and the dispatcher's cursor", _webhook_deliveries),
     (6, "durable jobs: owned leases, the send gate as each profile's delivery job", _durable_jobs),
     (7, "conversations: reactions, edits, revokes, poll votes, sender names, media references", _conversations),
+    (10, "delivery guarantees: the profile's policy for unknown outcomes, the message's dispatch mark",
+     _delivery_guarantee),
 ]
 
 

@@ -48,6 +48,9 @@ class Profile(BaseModel):
     qr_code = peewee.TextField(default="")
     qr_expires_at = peewee.DateTimeField(null=True)
     pairing_code = peewee.CharField(max_length=20, default="")
+    # What to do with a send whose outcome is unknown (server/core/delivery_guarantee.py): AT_MOST_ONCE or
+    # AT_LEAST_ONCE.
+    delivery_guarantee = peewee.CharField(max_length=20, default="AT_MOST_ONCE")
 
 
 class Contact(BaseModel):
@@ -147,9 +150,12 @@ class Message(BaseModel):
     sender = peewee.CharField(max_length=100, default="")
     idempotency_key = peewee.CharField(max_length=200, null=True)
     # Delivery bookkeeping (server/core/lifecycle.py): a bulk item's turn (not before this time; NULL while the
-    # items before it are not out), and when and how often it was handed to an engine.
+    # items before it are not out), and when and how often a worker handed it to an engine host.
     not_before = peewee.DateTimeField(null=True)
     handed_at = peewee.DateTimeField(null=True)
+    # When the engine host gave it to WhatsApp, written before the engine call: while the message is still
+    # PENDING, a send whose answer was never recorded (server/core/delivery_guarantee.py).
+    dispatched_at = peewee.DateTimeField(null=True)
     attempts = peewee.IntegerField(default=0)
     created_at = peewee.DateTimeField(default=utcnow)
     sent_at = peewee.DateTimeField(null=True)

@@ -14,11 +14,11 @@ import threading
 from collections import OrderedDict, defaultdict
 from typing import Any
 
-from server.core import events, lifecycle, urls
+from server.core import delivery_guarantee, events, lifecycle, urls
 from server.core.config import load
 from server.core.db import database, utcnow, write_transaction
 from server.core.engine_specs import CLOUDAPI
-from server.core.errors import ApiError, not_found
+from server.core.errors import ApiError, conflict, not_found
 from server.core.hosts import HEARTBEAT_EVERY_S, alive_hosts
 from server.core.logs import fields
 from server.core.media_store import MediaStore
@@ -51,9 +51,10 @@ class SessionManager:
         # One per profile: a send and the receipts for it are recorded in order (an engine may report a
         # receipt before send() has returned the message's WhatsApp id).
         self._send_locks: dict[str, threading.RLock] = defaultdict(threading.RLock)
-        # Receipts for a WhatsApp id that no message has yet, by (profile, id). After a crash between an engine's
-        # send and its record, the retried send learns the id only after its receipts came: they wait here.
-        self._early_receipts: OrderedDict[tuple[str, str], list[dict[str, Any]]] = OrderedDict()
+        # Receipts for a WhatsApp id that no message has yet, by (profile, id), not acknowledged. After a crash
+        # between an engine's send and its record, the retried send learns the id only after its receipts came:
+        # they wait here, and are acknowledged once applied.
+        self._early_receipts: OrderedDict[tuple[str, str], list[base.EngineEvent]] = OrderedDict()
         # What media URLs may reach (server/core/urls.py).
         self.url_guard = url_guard or urls.Guard()
         # Reactions, edits, revokes, reads, presence, pictures, blocks and media (conversations.py).
@@ -123,7 +124,8 @@ class SessionManager:
 
     def send(self, message_id: str) -> str:
         """Send a stored outbound message through its profile's session; record it SENT. Returns WhatsApp's id.
-        A message already sent is answered with its id, not sent again."""
+        A message already sent is answered with its id, not sent again; one whose earlier send has an unknown
+        outcome follows the profile's delivery guarantee (server/core/delivery_guarantee.py)."""
         with database.connection_context():
             message = Message.get_or_none(Message.id == message_id)
             if message is None:
@@ -142,19 +144,47 @@ class SessionManager:
         with self._send_locks[message.profile_id]:
             with database.connection_context():  # a concurrent retry of the same message may have sent it
                 recorded = Message.get(Message.id == message_id)
-            if recorded.wa_message_id and recorded.status != "PENDING":
-                return recorded.wa_message_id
-            handed_at = utcnow()  # when it went to WhatsApp: its sent time, from which a batch's next item is paced
-            wa_message_id = engine.send(outgoing)
+                if recorded.wa_message_id and recorded.status != "PENDING":
+                    return recorded.wa_message_id
+                if recorded.status != "PENDING":
+                    raise conflict(f"message '{message_id}' is {recorded.status}: {recorded.error}", state=True)
+                handed_at = utcnow()  # when it went to WhatsApp: its sent time, from which a batch's next item is paced
+                if not lifecycle.dispatch(message_id, handed_at):
+                    self._outcome_unknown(engine, recorded, handed_at)
+            try:
+                wa_message_id = engine.send(outgoing)
+            except ApiError as error:
+                if error.code != "UNAVAILABLE":  # the engine's answer: it did not leave (no answer: unknown)
+                    with database.connection_context():
+                        lifecycle.undispatch(message_id, utcnow())
+                raise
             with database.connection_context(), write_transaction():
                 lifecycle.sent(message_id, wa_message_id, handed_at)
                 with self._lock:
                     early = self._early_receipts.pop((message.profile_id, wa_message_id), [])
-                for data in early:
-                    _record_receipt(message.profile_id, data)
+                for receipt in early:
+                    _record_receipt(message.profile_id, receipt.data)
+            for receipt in early:
+                _acknowledge(receipt)
         if media is not None and "url" in media and outgoing.media is not None:  # inline media stays in the row
             self.conversations.keep(message, outgoing.media.data, outgoing.media.mimetype, outgoing.media.filename)
         return wa_message_id
+
+    @staticmethod
+    def _outcome_unknown(engine: base.Engine, message: Message, now: dt.datetime) -> None:
+        """An earlier send of the message was given to WhatsApp and its answer never recorded (its engine host
+        died, or the engine did not answer): send it again if the engine or the profile's guarantee allows,
+        else fail it OUTCOME_UNKNOWN and raise."""
+        profile = _profile(message.profile_id)
+        if delivery_guarantee.resend_unknown(engine.recognises_repeats, profile.delivery_guarantee):
+            log.info("sending again a message whose outcome is unknown",
+                     extra=fields(message_id=message.id, engine=engine.name,
+                                  guarantee=profile.delivery_guarantee))
+            return
+        reason = delivery_guarantee.outcome_unknown_reason(engine.name)
+        lifecycle.failed(message, reason, now)
+        log.warning("a message whose outcome is unknown failed", extra=fields(message_id=message.id))
+        raise conflict(f"message '{message.id}' is FAILED: {reason}", state=True)
 
     # Lifecycle of the host
 
@@ -283,20 +313,25 @@ class SessionManager:
         return code
 
     def on_event(self, profile_id: str, event: base.EngineEvent) -> None:
-        """Called on the engine's own threads for everything that happens on a session."""
+        """Called on the engine's own threads for everything that happens on a session. The event is
+        acknowledged (`event.ack`) once it is recorded: a receipt for a message whose send is not recorded yet
+        waits on this host, unacknowledged, until it is (so a host that dies meanwhile loses nothing: the
+        network hands it to the next host). Raises when recording failed: the engine keeps the event and
+        offers it again."""
         try:
             with self._send_locks[profile_id], database.connection_context(), write_transaction():
                 profile = Profile.get_or_none(Profile.id == profile_id)
-                if profile is None:
-                    return
-                self._apply(profile, event)
+                waiting = profile is not None and self._apply(profile, event)
         except Exception:
             log.exception("handling an engine event failed",
                           extra=fields(profile_id=profile_id, event=event.type))
-            return
+            raise
+        if not waiting:
+            _acknowledge(event)
         self._follow_up(profile_id, event)
 
-    def _apply(self, profile: Profile, event: base.EngineEvent) -> None:
+    def _apply(self, profile: Profile, event: base.EngineEvent) -> bool:
+        """Record the event, in the caller's transaction; True when it waits for a send to be recorded."""
         data = event.data
         if event.type == base.QR:
             profile.qr_code, profile.qr_expires_at = data["code"], _naive(data["expires_at"])
@@ -328,13 +363,15 @@ class SessionManager:
         elif event.type == base.RECEIPT:
             if not _record_receipt(profile.id, data) and data.get("status") in ("delivered", "read", "failed"):
                 with self._lock:
-                    self._early_receipts.setdefault((profile.id, data["wa_message_id"]), []).append(data)
+                    self._early_receipts.setdefault((profile.id, data["wa_message_id"]), []).append(event)
                     while len(self._early_receipts) > EARLY_RECEIPTS_LIMIT:
                         self._early_receipts.popitem(last=False)
+                return True
         elif event.type == base.GROUP:
             events.record("group.updated", profile.id, _camel(data))
         else:
             self.conversations.record(profile.id, event)
+        return False
 
     def _follow_up(self, profile_id: str, event: base.EngineEvent) -> None:
         """What happens after the event is recorded: reconnects, forgetting credentials."""
@@ -427,6 +464,11 @@ def _record_receipt(profile_id: str, data: dict[str, Any]) -> bool:
     if status is None:  # not a status we track: known, as far as waiting goes
         return True
     return lifecycle.receipt(profile_id, data["wa_message_id"], status, utcnow(), data.get("error", ""))
+
+
+def _acknowledge(event: base.EngineEvent) -> None:
+    if event.ack is not None:
+        event.ack()
 
 
 def _record_incoming(profile_id: str, data: dict[str, Any]) -> None:

@@ -238,6 +238,36 @@ def test_engine_host_killed_after_whatsapp_accepted_but_before_the_gateway_recor
     assert acks == ["SENT", "DELIVERED", "READ"]
 
 
+@pytest.mark.parametrize(("guarantee", "outcome", "deliveries"), [("AT_MOST_ONCE", "FAILED", 1),
+                                                                  ("AT_LEAST_ONCE", "READ", 2)])
+def test_an_unknown_outcome_follows_the_profiles_delivery_guarantee(crash_stack, rest, unique, guarantee, outcome,
+                                                                    deliveries):
+    """The same window, on a profile whose simulated WhatsApp is not told the gateway's message id (as with
+    whatsmeow and the Cloud API): the send sent again would be delivered again. AT_MOST_ONCE ends the message
+    FAILED with OUTCOME_UNKNOWN, once delivered, never sent again; AT_LEAST_ONCE sends it again (READ, delivered
+    twice)."""
+    settings = {"autoPair": True, "autoPairDelayMs": 100, "recognisesRepeats": False}
+    pid, _ = connected_profile(rest, unique, engineSettings=settings, deliveryGuarantee=guarantee, **SEND_LIMITS)
+    assert ok(rest.get(f"/profiles/{pid}"))["deliveryGuarantee"] == guarantee
+    (number,) = recipients(1)
+    crash_stack.simulator("inject", profile_id=pid, fault="slow_ack", seconds=600)  # 30 s at the tests' scale
+    text = f"unknown outcome {guarantee} {secrets.token_hex(4)}"
+    message_id = ok(rest.post("/messages/text", json={"profileId": pid, "chatId": number, "text": text}))["id"]
+    wait_for(lambda: crash_stack.simulator("inbox", phone_or_chat_id=number), "the message to reach the phone", 15)
+    assert ok(rest.get(f"/messages/{message_id}"))["status"] == "PENDING"
+    kill_and_restart(crash_stack.engines, crash_stack.engine_port)
+    ended = wait_message(rest, message_id, "READ", "FAILED", timeout=30)
+    assert ended["status"] == outcome, ended
+    if outcome == "FAILED":
+        assert ended["error"].startswith("OUTCOME_UNKNOWN: "), ended
+        acks = [event["data"] for event in events(rest, pid, "message.ack")
+                if event["data"]["messageId"] == message_id]
+        assert [(ack["status"], ack["error"]) for ack in acks] == [("FAILED", ended["error"])]
+        time.sleep(3)  # a worker that sent it again would have done so by now (it retries every 5 s at most)
+    inbox = [entry["content"]["text"] for entry in crash_stack.simulator("inbox", phone_or_chat_id=number)]
+    assert inbox == [text] * deliveries
+
+
 # B. Redis down
 
 

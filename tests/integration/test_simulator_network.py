@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import secrets
+import time
 from collections.abc import Iterator
 
 import grpc
@@ -142,6 +143,47 @@ def test_receipts_reach_the_host_that_took_a_profile_over(hosts_stack, rest, uni
         assert sorted(texts(hosts_stack, to)) == sorted(f"takeover {to} #{i}" for i in range(3))
     assert {message_id: statuses for message_id, statuses in acks(rest, sender).items() if message_id in sent} == {
         message_id: ["SENT", "DELIVERED", "READ"] for message_id in sent}
+
+
+def test_a_send_in_flight_on_a_dead_host_is_delivered_once_and_its_receipts_survive_two_takeovers(
+        hosts_stack, rest, unique):
+    """Host 1 dies while WhatsApp has taken a send and not yet answered (the workers are down, so nothing sends
+    it again for now). Host 2 takes the profile over and hears the message's receipts before any send has told
+    it the message's WhatsApp id: they wait there, unacknowledged. Host 2 dies too; host 1, back, takes the
+    profile over, and the workers, back, send the message again: the simulated WhatsApp recognises it (exactly
+    once), and the receipts, handed to host 1 in turn, bring it to READ."""
+    first, second = hosts_stack.engine_hosts
+    sender = unique("in-flight")
+    connected_on(hosts_stack, rest, first, sender)
+    reader = new_number(8)
+    hosts_stack.simulator("inject", profile_id=sender, fault="slow_ack", seconds=600)  # 30 s at the tests' scale
+    message_id = send(rest, sender, reader, "in flight at the takeover")
+    wait_for(lambda: texts(hosts_stack, reader), "the message to reach the phone")
+    workers = hosts_stack.workers
+    try:
+        workers.process.kill()
+        workers.process.wait()
+        first.child.process.kill()
+        first.child.process.wait()
+        wait_for(lambda: holder(hosts_stack, sender) == second.host_id and status_of(rest, sender) == "CONNECTED",
+                 "host 2 to take the profile over", TAKEOVER_S)
+        time.sleep(2)  # delivered and read (0.06 s at the tests' scale): handed to host 2, which cannot place them
+        assert ok(rest.get(f"/messages/{message_id}"))["status"] == "PENDING"
+        second.child.process.kill()
+        second.child.process.wait()
+        first.child.start()
+        wait_for_port(first.port, timeout=20)
+        wait_for(lambda: holder(hosts_stack, sender) == first.host_id and status_of(rest, sender) == "CONNECTED",
+                 "host 1 to take the profile back", TAKEOVER_S)
+    finally:
+        if workers.process.poll() is not None:
+            workers.start()
+        if second.child.process.poll() is not None:
+            second.child.start()
+            wait_for_port(second.port, timeout=20)
+    assert wait_message(rest, message_id, "READ", "FAILED", timeout=30)["status"] == "READ"
+    assert texts(hosts_stack, reader) == ["in flight at the takeover"]
+    assert acks(rest, sender)[message_id] == ["SENT", "DELIVERED", "READ"]
 
 
 def test_the_simulator_service_can_die_and_come_back(hosts_stack, rest, unique):

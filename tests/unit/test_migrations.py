@@ -144,3 +144,27 @@ def test_version_6_database_upgrades_to_conversations(database_url):
                    for index in db.database.get_indexes("message"))
         old = Message.get_by_id("msg_old")
         assert (old.reactions, old.edits, old.revoked_at, old.media_ref) == (None, None, None, None)
+
+
+def test_version_7_database_upgrades_to_delivery_guarantees(database_url):
+    """A database of the release before delivery guarantees: its profiles get AT_MOST_ONCE, and its messages a
+    dispatch mark that is not set (their outcomes were all recorded, or they were never given to WhatsApp)."""
+    db.open_database(database_url)
+    migrations.migrate()
+    with db.database.connection_context():
+        sql = db.database.execute_sql
+        sql("ALTER TABLE profile DROP COLUMN delivery_guarantee")
+        sql("ALTER TABLE message DROP COLUMN dispatched_at")
+        migrations.SchemaVersion.delete().execute()
+        migrations.SchemaVersion.create(version=7)
+        sql("INSERT INTO profile (id, name, engine, status, phone_number, last_error, engine_settings, min_gap_ms, "
+            "jitter_ms, daily_cap, labels, created_at, updated_at, desired_state, qr_code, pairing_code) VALUES "
+            "('old', 'old', 'whatsmeow', 'DISCONNECTED', '', '', '{}', 0, 0, 0, '{}', '2026-11-29 00:00:00', "
+            "'2026-11-29 00:00:00', 'disconnected', '', '')")
+        sql("INSERT INTO message (id, profile_id, chat_id, direction, type, content, status, error, reply_to, "
+            "mentions, sender, attempts, created_at, updated_at) VALUES ('msg_old', 'old', '62811@s.whatsapp.net', "
+            "'OUTBOUND', 'TEXT', '{}', 'PENDING', '', '', '[]', '', 0, '2026-11-29 00:00:00', '2026-11-29 00:00:00')")
+    assert migrations.migrate() == migrations.latest_version()
+    with db.database.connection_context():
+        assert Profile.get_by_id("old").delivery_guarantee == "AT_MOST_ONCE"
+        assert Message.get_by_id("msg_old").dispatched_at is None

@@ -8,9 +8,11 @@ import datetime as dt
 import itertools
 from collections.abc import Iterator
 
+import peewee
 import pytest
 
-from server.core import lifecycle
+from server.core import events, lifecycle
+from server.core.errors import ApiError
 from server.core.models import Event, Message, Profile
 from server.engine_host.engines import base
 from server.engine_host.sessions import SessionManager
@@ -124,3 +126,135 @@ def test_incoming_messages_are_stored_once(manager):
     (event,) = Event.select().where(Event.name == "message.received")
     assert event.data["messageId"] == stored.id and event.data["chatId"] == "628555000111@s.whatsapp.net"
     assert event.data["waMessageId"] == "in-1"
+
+
+# Sends whose outcome is unknown (server/core/delivery_guarantee.py)
+
+
+class Engine:
+    """An engine that records what it sends; `error` makes it refuse."""
+
+    name = "whatsmeow"
+
+    def __init__(self, recognises_repeats: bool = False, error: ApiError | None = None):
+        self.recognises_repeats = recognises_repeats
+        self.error = error
+        self.sent: list[str] = []
+        self.dispatched_before_send: list[bool] = []
+
+    def send(self, outgoing: base.OutgoingMessage) -> str:
+        self.dispatched_before_send.append(Message.get_by_id(outgoing.id).dispatched_at is not None)
+        if self.error is not None:
+            raise self.error
+        self.sent.append(outgoing.id)
+        return f"wa-{outgoing.id}-{len(self.sent)}"
+
+
+def waiting_message(guarantee: str = "AT_MOST_ONCE") -> Message:
+    owner = Profile.create(id=f"s{next(_ids)}", name="S", engine="whatsmeow", status="CONNECTED",
+                           desired_state="connected", delivery_guarantee=guarantee)
+    message = lifecycle.accept_message(owner, chat_id="628111000001@s.whatsapp.net", type_name="TEXT",
+                                       content={"text": "hi"}, now=NOW)
+    lifecycle.hand_over(message, NOW)
+    return message
+
+
+def test_a_send_is_marked_dispatched_before_the_engine_is_called(manager, monkeypatch):
+    message = waiting_message()
+    engine = Engine()
+    monkeypatch.setattr(manager, "engine", lambda profile_id: engine)
+    assert manager.send(message.id) == f"wa-{message.id}-1"
+    assert engine.dispatched_before_send == [True]
+    assert Message.get_by_id(message.id).status == "SENT"
+
+
+def test_a_message_whose_outcome_is_unknown_fails_at_most_once(manager, monkeypatch):
+    """An engine host died between giving the message to WhatsApp and recording the answer: the message is
+    PENDING and marked dispatched. With AT_MOST_ONCE, on an engine that cannot make WhatsApp recognise a repeat,
+    it ends FAILED (OUTCOME_UNKNOWN, in its status and a `message.ack` event) and is not sent again."""
+    message = waiting_message("AT_MOST_ONCE")
+    assert lifecycle.dispatch(message.id, NOW)  # by the host that died
+    engine = Engine()
+    monkeypatch.setattr(manager, "engine", lambda profile_id: engine)
+    with pytest.raises(ApiError) as refused:
+        manager.send(message.id)
+    assert refused.value.code == "CONFLICT"
+    row = Message.get_by_id(message.id)
+    assert row.status == "FAILED" and row.error.startswith("OUTCOME_UNKNOWN: ")
+    assert engine.sent == []
+    [ack] = Event.select().where((Event.name == "message.ack") & (Event.profile_id == row.profile_id))
+    assert (ack.data["messageId"], ack.data["status"], ack.data["error"]) == (message.id, "FAILED", row.error)
+    with pytest.raises(ApiError):  # asked again: still not sent
+        manager.send(message.id)
+    assert engine.sent == []
+
+
+@pytest.mark.parametrize(("recognises_repeats", "guarantee"), [(False, "AT_LEAST_ONCE"), (True, "AT_MOST_ONCE")])
+def test_a_message_whose_outcome_is_unknown_is_sent_again_when_allowed(manager, monkeypatch, recognises_repeats,
+                                                                      guarantee):
+    """AT_LEAST_ONCE sends it again; so does an engine through which WhatsApp recognises the repeat (the
+    simulator), whatever the guarantee."""
+    message = waiting_message(guarantee)
+    assert lifecycle.dispatch(message.id, NOW)
+    engine = Engine(recognises_repeats=recognises_repeats)
+    monkeypatch.setattr(manager, "engine", lambda profile_id: engine)
+    assert manager.send(message.id) == f"wa-{message.id}-1"
+    assert engine.sent == [message.id]
+    assert Message.get_by_id(message.id).status == "SENT"
+
+
+@pytest.mark.parametrize(("code", "marked"), [("ENGINE_ERROR", False), ("RATE_LIMITED", False),
+                                              ("UNAVAILABLE", True)])
+def test_a_refusal_clears_the_dispatch_mark_and_no_answer_keeps_it(manager, monkeypatch, code, marked):
+    """The engine's refusal is an answer (the message did not leave); no answer leaves the outcome unknown."""
+    message = waiting_message()
+    engine = Engine(error=base.EngineError("whatsmeow", "no", code=code))
+    monkeypatch.setattr(manager, "engine", lambda profile_id: engine)
+    with pytest.raises(ApiError):
+        manager.send(message.id)
+    assert (Message.get_by_id(message.id).dispatched_at is not None) is marked
+
+
+# Acknowledging events
+
+
+def test_an_event_is_acknowledged_only_once_recorded(manager, monkeypatch):
+    owner = profile(status="CONNECTED")
+    acknowledged: list[str] = []
+    event = base.EngineEvent(base.DISCONNECTED, {"reason": "lost", "reconnect": False},
+                             ack=lambda: acknowledged.append("disconnected"))
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise peewee.OperationalError("database is locked")
+
+    monkeypatch.setattr(events, "record", refuse)
+    with pytest.raises(peewee.OperationalError):  # the engine keeps it and offers it again
+        manager.on_event(owner.id, event)
+    assert acknowledged == [] and current(owner.id).status == "CONNECTED"
+    monkeypatch.undo()
+    manager.on_event(owner.id, event)
+    assert acknowledged == ["disconnected"] and current(owner.id).status == "DISCONNECTED"
+
+
+def test_an_early_receipt_is_acknowledged_when_its_send_is_recorded(manager, monkeypatch):
+    """A receipt for a WhatsApp id no message has yet waits on the host unacknowledged (so a host that dies
+    meanwhile leaves it to the next), and is acknowledged once the send it belongs to is recorded."""
+    owner = profile(status="CONNECTED")
+    message = lifecycle.accept_message(owner, chat_id="628111000001@s.whatsapp.net", type_name="TEXT",
+                                       content={"text": "hi"}, now=NOW)
+    acknowledged: list[str] = []
+    manager.on_event(owner.id, base.EngineEvent(base.RECEIPT, {"wa_message_id": "wa-early", "status": "read"},
+                                                ack=lambda: acknowledged.append("read")))
+    assert acknowledged == []
+
+    class Sends:
+        recognises_repeats = True
+        name = "simulator"
+
+        def send(self, outgoing: base.OutgoingMessage) -> str:
+            return "wa-early"
+
+    monkeypatch.setattr(manager, "engine", lambda profile_id: Sends())
+    manager.send(message.id)
+    assert acknowledged == ["read"]
+    assert Message.get_by_id(message.id).status == "READ"

@@ -104,9 +104,12 @@ class Host:
         self.data = None
 
     def emit(self, event: EngineEvent) -> None:
+        """Record the event, then acknowledge it (as SessionManager.on_event does)."""
         with self.changed:
             self.events.append(event)
             self.changed.notify_all()
+        if event.ack is not None:
+            event.ack()
 
     def of(self, type: str) -> list[dict[str, Any]]:
         with self.changed:
@@ -328,6 +331,42 @@ def test_a_host_that_died_before_recording_leaves_its_events_to_the_next(service
     service.clock.advance(0.05)
     second_host.wait(lambda: second_host.receipts(wa_id) == ["server", "delivered", "read"], "receipts")
     assert second_host.types()[0] == base.CONNECTED
+
+
+def test_an_event_the_host_could_not_record_is_offered_again_and_acknowledged_once_recorded(service, new_link):
+    """Alice's host fails to record her receipts twice (its database refused): the engine offers each again until
+    it is recorded, and only then acknowledges it, so a host taking her over later gets none of them again."""
+    link = new_link()
+    alice, alice_host = linked(service, link, "a", ALICE)
+    linked(service, link, "b", BOB)
+    refusals: list[str] = []
+
+    def refuses_twice(event: EngineEvent) -> None:
+        if event.type == base.RECEIPT and len(refusals) < 2:
+            refusals.append(event.data["status"])
+            raise RuntimeError("the database refused")
+        alice_host.emit(event)  # records it, then acknowledges it
+        if event.type == base.RECEIPT:
+            with alice_host.changed:
+                acknowledged.append(event.data["status"])
+                alice_host.changed.notify_all()
+
+    acknowledged: list[str] = []
+    alice.emit = refuses_twice
+    wa_id = alice.send(text(BOB, "hello", "msg_1"))
+    service.clock.advance(2)
+    alice_host.wait(lambda: acknowledged == ["server", "delivered", "read"], "receipts recorded and acknowledged")
+    assert alice_host.receipts(wa_id) == ["server", "delivered", "read"]
+    assert refusals == ["server", "server"]
+    link.close()  # Alice's host is gone; the next one gets what was not acknowledged
+    taker, taker_host = engine(new_link(), "a", Host("a"))
+    taker_host.data = alice_host.data
+    taker.connect()
+    service.clock.advance(0.05)
+    taker_host.wait(lambda: taker_host.of(base.CONNECTED), "connection")
+    service.network.send_from(BOB, ALICE, "text", {"text": "after the takeover"})
+    taker_host.wait(lambda: taker_host.of(base.MESSAGE), "a message after the takeover")
+    assert taker_host.of(base.RECEIPT) == []
 
 
 def test_the_newest_attachment_wins(service, new_link):

@@ -61,7 +61,7 @@ class UnblockContactsResponse(_message.Message):
     def __init__(self, chat_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Profile(_message.Message):
-    __slots__ = ("id", "name", "engine", "status", "phone_number", "last_error", "send_limits", "labels", "create_time", "update_time", "has_session")
+    __slots__ = ("id", "name", "engine", "status", "phone_number", "last_error", "send_limits", "labels", "create_time", "update_time", "has_session", "delivery_guarantee")
     class Engine(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         ENGINE_UNSPECIFIED: _ClassVar[Profile.Engine]
@@ -92,6 +92,14 @@ class Profile(_message.Message):
     LOGGED_OUT: Profile.Status
     BANNED: Profile.Status
     FAILED: Profile.Status
+    class DeliveryGuarantee(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        DELIVERY_GUARANTEE_UNSPECIFIED: _ClassVar[Profile.DeliveryGuarantee]
+        AT_MOST_ONCE: _ClassVar[Profile.DeliveryGuarantee]
+        AT_LEAST_ONCE: _ClassVar[Profile.DeliveryGuarantee]
+    DELIVERY_GUARANTEE_UNSPECIFIED: Profile.DeliveryGuarantee
+    AT_MOST_ONCE: Profile.DeliveryGuarantee
+    AT_LEAST_ONCE: Profile.DeliveryGuarantee
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -110,6 +118,7 @@ class Profile(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     HAS_SESSION_FIELD_NUMBER: _ClassVar[int]
+    DELIVERY_GUARANTEE_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     engine: Profile.Engine
@@ -121,7 +130,8 @@ class Profile(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
     has_session: bool
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., engine: _Optional[_Union[Profile.Engine, str]] = ..., status: _Optional[_Union[Profile.Status, str]] = ..., phone_number: _Optional[str] = ..., last_error: _Optional[str] = ..., send_limits: _Optional[_Union[SendLimits, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., has_session: _Optional[bool] = ...) -> None: ...
+    delivery_guarantee: Profile.DeliveryGuarantee
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., engine: _Optional[_Union[Profile.Engine, str]] = ..., status: _Optional[_Union[Profile.Status, str]] = ..., phone_number: _Optional[str] = ..., last_error: _Optional[str] = ..., send_limits: _Optional[_Union[SendLimits, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., has_session: _Optional[bool] = ..., delivery_guarantee: _Optional[_Union[Profile.DeliveryGuarantee, str]] = ...) -> None: ...
 
 class SendLimits(_message.Message):
     __slots__ = ("min_gap_ms", "jitter_ms", "daily_cap")
@@ -154,7 +164,7 @@ class ListProfilesResponse(_message.Message):
     def __init__(self, profiles: _Optional[_Iterable[_Union[Profile, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
 
 class CreateProfileRequest(_message.Message):
-    __slots__ = ("id", "name", "engine", "phone_number", "engine_settings", "send_limits", "labels")
+    __slots__ = ("id", "name", "engine", "phone_number", "engine_settings", "send_limits", "labels", "delivery_guarantee")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -169,6 +179,7 @@ class CreateProfileRequest(_message.Message):
     ENGINE_SETTINGS_FIELD_NUMBER: _ClassVar[int]
     SEND_LIMITS_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
+    DELIVERY_GUARANTEE_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     engine: Profile.Engine
@@ -176,7 +187,18 @@ class CreateProfileRequest(_message.Message):
     engine_settings: _struct_pb2.Struct
     send_limits: SendLimits
     labels: _containers.ScalarMap[str, str]
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., engine: _Optional[_Union[Profile.Engine, str]] = ..., phone_number: _Optional[str] = ..., engine_settings: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., send_limits: _Optional[_Union[SendLimits, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    delivery_guarantee: Profile.DeliveryGuarantee
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., engine: _Optional[_Union[Profile.Engine, str]] = ..., phone_number: _Optional[str] = ..., engine_settings: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., send_limits: _Optional[_Union[SendLimits, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., delivery_guarantee: _Optional[_Union[Profile.DeliveryGuarantee, str]] = ...) -> None: ...
+
+class UpdateProfileRequest(_message.Message):
+    __slots__ = ("id", "name", "delivery_guarantee")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DELIVERY_GUARANTEE_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    name: str
+    delivery_guarantee: Profile.DeliveryGuarantee
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., delivery_guarantee: _Optional[_Union[Profile.DeliveryGuarantee, str]] = ...) -> None: ...
 
 class GetProfileRequest(_message.Message):
     __slots__ = ("id",)

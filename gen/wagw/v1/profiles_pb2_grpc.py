@@ -61,6 +61,11 @@ class ProfileServiceStub:
                 request_serializer=wagw_dot_v1_dot_profiles__pb2.DeleteProfileRequest.SerializeToString,
                 response_deserializer=google_dot_protobuf_dot_empty__pb2.Empty.FromString,
                 _registered_method=True)
+        self.UpdateProfile = channel.unary_unary(
+                '/wagw.v1.ProfileService/UpdateProfile',
+                request_serializer=wagw_dot_v1_dot_profiles__pb2.UpdateProfileRequest.SerializeToString,
+                response_deserializer=wagw_dot_v1_dot_profiles__pb2.Profile.FromString,
+                _registered_method=True)
         self.ConnectProfile = channel.unary_unary(
                 '/wagw.v1.ProfileService/ConnectProfile',
                 request_serializer=wagw_dot_v1_dot_profiles__pb2.ConnectProfileRequest.SerializeToString,
@@ -137,6 +142,13 @@ class ProfileServiceServicer:
     def DeleteProfile(self, request, context):
         """Deletes a profile: stops its session, unlinks the device and removes its stored keys, messages,
         contacts and webhooks.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateProfile(self, request, context):
+        """Changes a profile: only the fields given change. NOT_FOUND for an unknown id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -229,6 +241,11 @@ def add_ProfileServiceServicer_to_server(servicer, server):
                     servicer.DeleteProfile,
                     request_deserializer=wagw_dot_v1_dot_profiles__pb2.DeleteProfileRequest.FromString,
                     response_serializer=google_dot_protobuf_dot_empty__pb2.Empty.SerializeToString,
+            ),
+            'UpdateProfile': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateProfile,
+                    request_deserializer=wagw_dot_v1_dot_profiles__pb2.UpdateProfileRequest.FromString,
+                    response_serializer=wagw_dot_v1_dot_profiles__pb2.Profile.SerializeToString,
             ),
             'ConnectProfile': grpc.unary_unary_rpc_method_handler(
                     servicer.ConnectProfile,
@@ -385,6 +402,33 @@ class ProfileService:
             '/wagw.v1.ProfileService/DeleteProfile',
             wagw_dot_v1_dot_profiles__pb2.DeleteProfileRequest.SerializeToString,
             google_dot_protobuf_dot_empty__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateProfile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wagw.v1.ProfileService/UpdateProfile',
+            wagw_dot_v1_dot_profiles__pb2.UpdateProfileRequest.SerializeToString,
+            wagw_dot_v1_dot_profiles__pb2.Profile.FromString,
             options,
             channel_credentials,
             insecure,

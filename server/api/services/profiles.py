@@ -14,7 +14,7 @@ from google.protobuf import empty_pb2, json_format
 from server.api import simulated_phones
 from server.api.auth import current_principal
 from server.api.services.chat_calls import chat_call
-from server.core import content, engine_specs, validation
+from server.core import content, delivery_guarantee, engine_specs, validation
 from server.core.config import Settings
 from server.core.convert import to_timestamp
 from server.core.db import Prepared, utcnow, write_transaction
@@ -30,6 +30,7 @@ from wagw.engine.v1 import engine_host_pb2
 from wagw.v1 import messages_pb2, profiles_pb2, profiles_pb2_grpc
 
 Engine = profiles_pb2.Profile.Engine
+Guarantee = profiles_pb2.Profile.DeliveryGuarantee
 ENGINE_NAMES = {Engine.WHATSMEOW: "whatsmeow", Engine.CLOUDAPI: "cloudapi", Engine.SIMULATOR: "simulator"}
 ENGINES_BY_NAME = {name: value for value, name in ENGINE_NAMES.items()}
 MAX_GAP_MS = 3_600_000
@@ -85,6 +86,7 @@ def to_proto(row: Profile, hosts: Collection[str] | None = None, sessions: Colle
             min_gap_ms=row.min_gap_ms, jitter_ms=row.jitter_ms, daily_cap=row.daily_cap
         ),
         labels=row.labels,
+        delivery_guarantee=Guarantee.Value(row.delivery_guarantee),
         create_time=to_timestamp(row.created_at),
         update_time=to_timestamp(row.updated_at),
     )
@@ -134,6 +136,7 @@ class ProfileServicer(profiles_pb2_grpc.ProfileServiceServicer):
             "jitter_ms": validation.int_range(limits.jitter_ms, "sendLimits.jitterMs", 0, MAX_GAP_MS),
             "daily_cap": validation.int_range(limits.daily_cap, "sendLimits.dailyCap", 0, 1_000_000),
             "labels": validation.string_map(dict(request.labels), "labels"),
+            "delivery_guarantee": _guarantee(request.delivery_guarantee) or delivery_guarantee.DEFAULT,
         }
         try:
             with write_transaction():
@@ -145,6 +148,19 @@ class ProfileServicer(profiles_pb2_grpc.ProfileServiceServicer):
     def GetProfile(self, request: profiles_pb2.GetProfileRequest, context: grpc.ServicerContext
                    ) -> profiles_pb2.Profile:
         return to_proto(get_profile(request.id))
+
+    def UpdateProfile(self, request: profiles_pb2.UpdateProfileRequest, context: grpc.ServicerContext
+                      ) -> profiles_pb2.Profile:
+        profile = get_profile(request.id)
+        changes: dict[Any, Any] = {}
+        if request.HasField("name"):
+            changes[Profile.name] = validation.text(request.name, "name", required=True)
+        if request.delivery_guarantee:
+            changes[Profile.delivery_guarantee] = _guarantee(request.delivery_guarantee)
+        if changes:
+            with write_transaction():
+                Profile.update({**changes, Profile.updated_at: utcnow()}).where(Profile.id == profile.id).execute()
+        return to_proto(get_profile(profile.id))
 
     def DeleteProfile(self, request: profiles_pb2.DeleteProfileRequest, context: grpc.ServicerContext
                       ) -> empty_pb2.Empty:
@@ -221,6 +237,15 @@ class ProfileServicer(profiles_pb2_grpc.ProfileServiceServicer):
         profile = acting_profile(request.id, SIMULATED_INCOMING)
         return profiles_pb2.SimulateIncomingMessageResponse(
             wa_message_id=simulated_phones.send_from(self.settings, phone, profile.phone_number, checked))
+
+
+def _guarantee(value: int) -> str:
+    """The stored name of a DeliveryGuarantee ("" when not set); VALIDATION_ERROR for a number no value has."""
+    if not value:
+        return ""
+    if value not in Guarantee.values():
+        raise invalid("deliveryGuarantee", "must be AT_MOST_ONCE or AT_LEAST_ONCE")
+    return Guarantee.Name(value)
 
 
 MAX_BLOCK = 100

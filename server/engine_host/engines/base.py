@@ -61,6 +61,9 @@ POLL_VOTE = "poll_vote"      # {"target" (the poll), "chat_id", "voter", "option
 class EngineEvent:
     type: str
     data: dict[str, Any] = field(default_factory=dict)
+    # Tells WhatsApp the event is recorded, for an engine whose network keeps an event until then (the
+    # simulator's durable events): the host calls it once the event is in the database, never before.
+    ack: Callable[[], None] | None = field(default=None, compare=False)
 
 
 Emit = Callable[[EngineEvent], None]
@@ -207,6 +210,11 @@ class Engine(ABC):
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def recognises_repeats(self) -> bool:
+        """Whether WhatsApp, through this engine, recognises a message sent again (delivery_guarantee.py)."""
+        return self.spec.recognises_repeats
 
     def require(self, operation: str) -> None:
         if operation not in self.spec.supports:

@@ -7,7 +7,9 @@ Engine settings (all optional):
   code, or types the pairing code when connect was given a phone number — so a demo needs nothing but the API;
 - `autoPairPhone` (E.164): the number that links; by default one derived from the profile id (`+62812…`, on
   WhatsApp by the network's rules);
-- `autoPairDelayMs` (0 to 60000, default 3000): how long the phone takes, in simulated time.
+- `autoPairDelayMs` (0 to 60000, default 3000): how long the phone takes, in simulated time;
+- `recognisesRepeats` (bool, default true): false sends without the gateway's message id, so the network cannot
+  recognise a message sent again, as with whatsmeow and the Cloud API (server/core/delivery_guarantee.py).
 
 How it talks to the service: one SimulatorLink per engine-host process holds one gRPC channel and one event
 stream (proto/wagw/simulator/v1: DeviceService.StreamEvents), multiplexing the events of every device of the
@@ -15,7 +17,8 @@ host. One stream rather than one per device, because a stream holds a server thr
 host may hold hundreds of profiles; and the link demultiplexes at once: each profile's events are handled in
 order on a shared pool (one profile at a time per thread), so a profile whose events are slow to record delays
 only itself. An event the network keeps (receipts, messages, group changes) is acknowledged after the host has
-recorded it; one that is not, because the host died first, is handed to the profile's next attachment.
+recorded it (a receipt for a send not recorded yet, once that send is); one the host could not record is offered
+to it again, and one never acknowledged, because the host died first, is handed to the profile's next attachment.
 
 When the stream breaks (the simulator service restarted, or is gone), every open session hears DISCONNECTED
 with reconnect: the engine host reconnects it (with its backoff), the device attaches again and resumes with its
@@ -24,8 +27,10 @@ credentials, and what waited for it on the network arrives.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
+import itertools
 import json
 import logging
 import threading
@@ -69,6 +74,8 @@ CALL_TIMEOUT_S = 60.0
 STREAM_WAIT_S = 5.0
 STREAM_RETRY_S = (0.1, 0.2, 0.5, 1.0, 2.0)
 EVENT_THREADS = 16
+# Pauses before an event the host could not record is offered to it again.
+RECORD_RETRY_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 
 
 def default_auto_pair_phone(profile_id: str) -> str:
@@ -186,6 +193,14 @@ class SimulatorLink:
         except grpc.RpcError as error:  # kept by the network: handed out again to the next attachment
             log.warning("acknowledging a simulator event failed", extra=fields(seq=seq, error=error.code().name))
 
+    def wait_for_retry(self, engine: SimulatorEngine, seconds: float) -> bool:
+        """Pause before an event of `engine` is offered to its host again; False when that is pointless: the
+        link closed, or another engine is its profile's device now (the network hands that one the event)."""
+        if self._closed.wait(seconds):
+            return False
+        with self._lock:
+            return self._engines.get(engine.profile_id) is engine
+
     def close(self) -> None:
         self._closed.set()
         with self._opened:
@@ -262,6 +277,12 @@ class SimulatorEngine(Engine):
         self._open = False
         self.link.register(self)
 
+    @property
+    def recognises_repeats(self) -> bool:
+        """The simulated WhatsApp dedupes by our message id, unless the profile's `recognisesRepeats` setting
+        keeps the id from it (to try a deliveryGuarantee as a real engine would need it)."""
+        return bool(self.settings.get("recognisesRepeats", True))
+
     # Session
 
     def connect(self, phone_number: str = "") -> str:
@@ -301,7 +322,8 @@ class SimulatorEngine(Engine):
     def send(self, message: OutgoingMessage) -> str:
         self.require(send_operation(message.type))
         request = pb.SendRequest(device=self.link.device(self), chat_id=message.chat_id, type=message.type,
-                                 content=json.dumps(message.content), id=message.id)
+                                 content=json.dumps(message.content),
+                                 id=message.id if self.recognises_repeats else "")
         if message.media is not None:
             data = message.media.data
             request.media.CopyFrom(pb.Media(mimetype=message.media.mimetype, filename=message.media.filename,
@@ -395,22 +417,33 @@ class SimulatorEngine(Engine):
 
     def handle(self, event: pb.DeviceEvent) -> None:
         """One event of the network for this device: credentials are kept, the rest goes to the host as an
-        EngineEvent; then an event the network keeps is acknowledged."""
+        EngineEvent, which the host acknowledges once it has recorded it (an event the network keeps stays
+        there until then). When the host could not record it (its database refused), it is offered again, with
+        a growing pause, while this engine is its profile's device: the profile's later events wait behind it."""
         kind = event.WhichOneof("kind")
-        if kind == "credentials":
-            credentials = event.credentials
-            self.store.save({"phone_number": credentials.phone_number, "push_name": credentials.push_name,
-                             "device_id": credentials.device_id, "token": credentials.token})
-        elif kind == "replaced":  # another engine host attached this device: the session is its now
-            self._open = False
-        else:
-            if kind in ("qr_timeout", "disconnected", "logged_out", "banned"):
+        acknowledge = (lambda: self.link.acknowledge(event.seq)) if event.seq else None
+        if kind in ("credentials", "replaced"):
+            if kind == "credentials":
+                credentials = event.credentials
+                self.store.save({"phone_number": credentials.phone_number, "push_name": credentials.push_name,
+                                 "device_id": credentials.device_id, "token": credentials.token})
+            else:  # another engine host attached this device: the session is its now
                 self._open = False
-            if kind == "logged_out":
-                self.store.clear()
-            self.emit(_engine_event(event))
-        if event.seq:
-            self.link.acknowledge(event.seq)
+            if acknowledge is not None:
+                acknowledge()
+            return
+        if kind in ("qr_timeout", "disconnected", "logged_out", "banned"):
+            self._open = False
+        if kind == "logged_out":
+            self.store.clear()
+        engine_event = dataclasses.replace(_engine_event(event), ack=acknowledge)
+        for attempt in itertools.count():
+            try:
+                self.emit(engine_event)
+                return
+            except Exception:  # logged by the host; kept by the network, unacknowledged
+                if not self.link.wait_for_retry(self, RECORD_RETRY_S[min(attempt, len(RECORD_RETRY_S) - 1)]):
+                    return
 
     def connection_lost(self) -> None:
         """The stream to the network broke (or a call got no answer): an open session dropped."""
