@@ -87,7 +87,7 @@ class Settings:
     # third of it while the work goes on, so a killed process's jobs are free again this soon), and how late a
     # queued wake-up may be before the sweep queues another (a queue that forgot it: Redis restarted empty).
     job_lease_s: float = field(default_factory=lambda: _float("WAGW_JOB_LEASE_S", 5))
-    sweep_overdue_s: float = field(default_factory=lambda: _float("WAGW_SWEEP_OVERDUE_S", 30))
+    sweep_overdue_s: float = field(default_factory=lambda: _float("WAGW_SWEEP_OVERDUE_S", 5))
     # Dramatiq worker threads per worker process (one send per profile is in flight at any time anyway).
     worker_threads: int = field(default_factory=lambda: _int("WAGW_WORKER_THREADS", 8))
     # Threads serving the API server's unary RPCs, each with a database connection kept open (streams hold none:
