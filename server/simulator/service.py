@@ -128,7 +128,7 @@ class DeviceServicer(simulator_pb2_grpc.DeviceServiceServicer):
     def Send(self, request: pb.SendRequest, context: grpc.ServicerContext) -> pb.SendResponse:
         message = OutgoingMessage(request.chat_id, request.type, _content(request.content),
                                   _media(request.media) if request.HasField("media") else None, request.id,
-                                  request.media.data)
+                                  request.media.data, request.reply_to)
         return pb.SendResponse(wa_message_id=self.network.send(self._attached(request.device), message))
 
     def Lookup(self, request: pb.LookupRequest, context: grpc.ServicerContext) -> pb.LookupResponse:

@@ -35,6 +35,7 @@ from server.engine_host.engines.base import (
     OutgoingMessage,
     Participant,
     ParticipantResult,
+    Quote,
 )
 from server.engine_host.engines.cloudapi.engine import CloudApiEngine
 from server.engine_host.engines.cloudapi.webhooks import events_from_webhook
@@ -300,7 +301,8 @@ def test_logout_forgets_the_session(engine: CloudApiEngine, events: list[EngineE
 
 def test_text_with_a_reply(engine: CloudApiEngine, graph: Graph):
     graph.on("POST", f"/v26.0/{PHONE_ID}/messages", sent())
-    wamid = engine.send(OutgoingMessage(USER_CHAT, "text", {"text": "Your order has shipped"}, reply_to="wamid.IN"))
+    quoted = Quote(wa_message_id="wamid.IN", chat_id=USER_CHAT, sender=USER_CHAT, content={"text": "Where is it?"})
+    wamid = engine.send(OutgoingMessage(USER_CHAT, "text", {"text": "Your order has shipped"}, reply_to=quoted))
     assert wamid == WAMID
     [request] = graph.requests
     assert request.headers["content-type"] == "application/json"

@@ -109,6 +109,15 @@ class MessageRef:
 
 
 @dataclass(frozen=True)
+class Quote(MessageRef):
+    """The message a reply quotes, as the gateway stored it: WhatsApp's id for it, its chat, its sender and its
+    content (wagw.v1.MessageContent with snake_case keys, media described but not carried), so that an engine can
+    show the quote even for a message it never saw itself (whatsmeow sends the quoted content along)."""
+
+    content: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Picture:
     url: str
     picture_id: str
@@ -124,7 +133,8 @@ class OutgoingMessage:
     type: str
     content: dict[str, Any]
     media: Media | None = None
-    reply_to: str = ""
+    # The message this one replies to (server/engine_host/conversations.py `quote`); None for no reply.
+    reply_to: Quote | None = None
     mentions: tuple[str, ...] = ()
     # The gateway's id for the message. A send repeated with the same id (a retry after a crash, when the
     # outcome of the first attempt is unknown) must not reach the recipient twice: engines that can choose

@@ -301,7 +301,8 @@ class SimulatorEngine(Engine):
     def send(self, message: OutgoingMessage) -> str:
         self.require(send_operation(message.type))
         request = pb.SendRequest(device=self.link.device(self), chat_id=message.chat_id, type=message.type,
-                                 content=json.dumps(message.content), id=message.id)
+                                 content=json.dumps(message.content), id=message.id,
+                                 reply_to=message.reply_to.wa_message_id if message.reply_to else "")
         if message.media is not None:
             data = message.media.data
             request.media.CopyFrom(pb.Media(mimetype=message.media.mimetype, filename=message.media.filename,

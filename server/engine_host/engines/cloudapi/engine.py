@@ -150,6 +150,7 @@ class CloudApiEngine(Engine):
         if recipient_type == "group" and message.type not in _GROUP_SEND_TYPES:
             raise NotSupported(self.name, f"{send_operation(message.type)} to a group")
         kind, body = _message_body(message)
+        reply_to = message.reply_to.wa_message_id if message.reply_to else None  # Meta quotes by its own id
 
         def request(wa: WhatsApp) -> dict[str, Any]:
             payload = body
@@ -158,7 +159,7 @@ class CloudApiEngine(Engine):
                                            filename=message.media.filename or None, media_type=kind)
                 payload = {"id": uploaded.id, **body}
             return wa.api.send_message(sender=self._phone_id, to=to, recipient=None, recipient_type=recipient_type,
-                                       typ=kind, msg=payload, reply_to_message_id=message.reply_to or None)
+                                       typ=kind, msg=payload, reply_to_message_id=reply_to)
 
         return self._call(request)["messages"][0]["id"]
 
