@@ -66,9 +66,10 @@ RULES: dict[str, Rule] = {
     **{f"wagw.v1.Send{kind}Request.{field}": rule
        for kind in ("Image", "Video", "Document")
        for field, rule in (("caption", _CAPTION), ("reply_to", _REPLY_TO), ("idempotency_key", _IDEMPOTENCY_KEY))},
-    **{f"wagw.v1.Send{kind}Request.reply_to": _REPLY_TO for kind in ("Location", "Contact", "Audio", "Sticker")},
+    **{f"wagw.v1.Send{kind}Request.reply_to": _REPLY_TO
+       for kind in ("Location", "Contact", "Audio", "Sticker", "Template")},
     **{f"wagw.v1.Send{kind}Request.idempotency_key": _IDEMPOTENCY_KEY
-       for kind in ("Location", "Contact", "Poll", "Audio", "Sticker")},
+       for kind in ("Location", "Contact", "Poll", "Audio", "Sticker", "Template")},
     "wagw.v1.EditMessageRequest.text": {"minLength": 1, "maxLength": content.MAX_TEXT},
     "wagw.v1.Media.url": _MEDIA_URL,
     # Empty too: a message answers "" for media whose type is not known yet (a URL not downloaded).

@@ -147,6 +147,13 @@ class MessageServicer(messages_pb2_grpc.MessageServiceServicer):
             body.media.CopyFrom(request.media)
         return self._send("STICKER", request, context, body)
 
+    def SendTemplate(self, request: messages_pb2.SendTemplateRequest, context: grpc.ServicerContext
+                     ) -> messages_pb2.Message:
+        body = messages_pb2.MessageContent()
+        if request.HasField("template"):
+            body.template.CopyFrom(request.template)
+        return self._send("TEMPLATE", request, context, body)
+
     def ReactToMessage(self, request: messages_pb2.ReactToMessageRequest, context: grpc.ServicerContext
                        ) -> messages_pb2.Message:
         emoji = content.check_emoji(request.emoji)

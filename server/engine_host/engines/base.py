@@ -21,6 +21,7 @@ from server.core.engine_specs import (
     BLOCK,
     CONTACT_PICTURE,
     DELETE_FOR_ME,
+    LIST_TEMPLATES,
     DOWNLOAD_MEDIA,
     EDIT,
     LOOKUP,
@@ -291,6 +292,11 @@ class Engine(ABC):
         """The bytes of received media, by the `media_ref` the engine gave with the message. Raises NOT_FOUND when
         WhatsApp no longer has the file."""
         raise NotSupported(self.name, DOWNLOAD_MEDIA)
+
+    def list_templates(self) -> list[dict[str, Any]]:
+        """The approved message templates, each as wagw.v1.ApprovedTemplate's fields (snake_case): id, name,
+        language, category, status, parameter_format, components (Meta's own descriptions)."""
+        raise NotSupported(self.name, LIST_TEMPLATES)
 
     # Groups
 

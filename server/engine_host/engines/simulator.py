@@ -357,6 +357,10 @@ class SimulatorEngine(Engine):
         reply = self.link.call("Lookup", pb.LookupRequest(device=self.link.device(self), phone_numbers=phone_numbers))
         return dict(reply.registered)
 
+    def list_templates(self) -> list[dict[str, Any]]:
+        reply = self.link.call("ListTemplates", pb.ListTemplatesRequest(device=self.link.device(self)))
+        return [json.loads(entry) for entry in reply.templates]
+
     # Groups
 
     def list_groups(self) -> list[GroupInfo]:

@@ -285,6 +285,18 @@ class SendResponse(_message.Message):
     wa_message_id: str
     def __init__(self, wa_message_id: _Optional[str] = ...) -> None: ...
 
+class ListTemplatesRequest(_message.Message):
+    __slots__ = ("device",)
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    device: Device
+    def __init__(self, device: _Optional[_Union[Device, _Mapping]] = ...) -> None: ...
+
+class ListTemplatesResponse(_message.Message):
+    __slots__ = ("templates",)
+    TEMPLATES_FIELD_NUMBER: _ClassVar[int]
+    templates: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, templates: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class LookupRequest(_message.Message):
     __slots__ = ("device", "phone_numbers")
     DEVICE_FIELD_NUMBER: _ClassVar[int]
