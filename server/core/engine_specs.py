@@ -182,7 +182,8 @@ CLOUDAPI = EngineSpec(
     frozenset({
         *(send_operation(kind) for kind in ("text", "image", "video", "document", "location", "contact", "audio",
                                             "sticker")),
-        SEND_TEMPLATE, LIST_TEMPLATES, "list_groups", "get_group", "update_group", "remove_participants", "invite_link", "revoke_invite_link",
+        SEND_TEMPLATE, LIST_TEMPLATES,
+        "list_groups", "get_group", "update_group", "remove_participants", "invite_link", "revoke_invite_link",
         REACT, MARK_READ, PRESENCE, BLOCK, UNBLOCK, DOWNLOAD_MEDIA,
     }),
     _cloudapi_settings,

@@ -202,7 +202,8 @@ def test_credentials_are_declared_secret():
 def test_supports_exactly_what_the_cloud_api_can_do():
     assert CloudApiEngine.spec.supports == {
         "send_text", "send_image", "send_video", "send_document", "send_location", "send_contact", "send_audio",
-        "send_sticker", "list_groups", "get_group", "update_group", "remove_participants", "invite_link",
+        "send_sticker", "send_template", "list_templates",
+        "list_groups", "get_group", "update_group", "remove_participants", "invite_link",
         "revoke_invite_link", "react", "mark_read", "presence", "block", "unblock", "download_media",
     }
 
