@@ -176,14 +176,16 @@ WHATSMEOW = EngineSpec("whatsmeow", frozenset({QR_LOGIN, PAIRING_CODE, LOOKUP, *
                                                 *(set(CHAT_OPERATIONS) - {DELETE_FOR_ME, LIST_TEMPLATES}),
                                                 DOWNLOAD_MEDIA}),
                        _no_settings("whatsmeow"))
-# The Cloud API cannot edit or delete sent messages, nor show a user's picture; its presence is "typing" only.
+# The Cloud API cannot edit or delete sent messages, nor show a user's picture; its presence is "typing" only. Its
+# groups (Meta's Groups API) are joined by invite link only: no adding, promoting or demoting, and no leaving.
 CLOUDAPI = EngineSpec(
     "cloudapi",
     frozenset({
         *(send_operation(kind) for kind in ("text", "image", "video", "document", "location", "contact", "audio",
                                             "sticker")),
         SEND_TEMPLATE, LIST_TEMPLATES,
-        "list_groups", "get_group", "update_group", "remove_participants", "invite_link", "revoke_invite_link",
+        "list_groups", "get_group", "create_group", "update_group", "remove_participants", "invite_link",
+        "revoke_invite_link",
         REACT, MARK_READ, PRESENCE, BLOCK, UNBLOCK, DOWNLOAD_MEDIA,
     }),
     _cloudapi_settings,

@@ -83,8 +83,6 @@ class MessageServicer(messages_pb2_grpc.MessageServiceServicer):
         chat_id = normalize_chat_id(request.chat_id, "chatId")
         checked = content.check(type_name, message_content)
         reply_to = getattr(request, "reply_to", "").strip()
-        if len(reply_to) > 128:
-            raise invalid("replyTo", "must be at most 128 characters")
         mentioned = [normalize_chat_id(item, "mentions") for item in mentions or []]
         if len(mentioned) > MAX_MENTIONS or any(is_group(item) for item in mentioned):
             raise invalid("mentions", f"at most {MAX_MENTIONS} people (not groups)")

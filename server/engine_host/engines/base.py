@@ -183,6 +183,9 @@ class GroupInfo:
     participants: tuple[Participant, ...] = ()
     announce: bool = False
     locked: bool = False
+    # A group Meta is still creating (the Cloud API creates groups asynchronously): its request id, which the
+    # GROUP "create" event that follows carries with the group id. Empty when the group exists.
+    request_id: str = ""
 
 
 @dataclass(frozen=True)

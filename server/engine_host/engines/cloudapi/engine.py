@@ -272,6 +272,18 @@ class CloudApiEngine(Engine):
                          owner=self._own_chat_id, created_at=timestamp(info.get("creation_timestamp")),
                          participants=tuple(members))
 
+    def create_group(self, name: str, participants: list[str]) -> tuple[GroupInfo, list[ParticipantResult]]:
+        """`POST /<phone id>/groups`. Meta adds no one (people join by the invite link, GET …/invite-link once the
+        group exists) and creates the group asynchronously: the answer is the group as requested, with Meta's
+        request id and no group id yet; the `group_lifecycle_update` webhook that follows (a GROUP "create" event,
+        `group.updated`) carries the same request id with the group id and its invite code."""
+        if participants:
+            raise NotSupported(self.name, "add_participants")
+        answer = self._call(lambda wa: wa.api.create_group(phone_id=self._phone_id, subject=name))
+        owner = (Participant(self._own_chat_id, "SUPERADMIN"),) if self._own_chat_id else ()
+        return GroupInfo(group_id="", name=name, owner=self._own_chat_id, participants=owner,
+                         request_id=str(answer["request_id"])), []
+
     def update_group(self, group_id: str, *, name: str | None = None, description: str | None = None,
                      announce: bool | None = None, locked: bool | None = None) -> GroupInfo:
         """Subject and description only: the Groups API has no announce or locked setting, and pywa sends only
