@@ -27,7 +27,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17wagw/v1/templates.proto\x12\x07wagw.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\"f\n\x08Template\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08language\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12.\n\ncomponents\x18\x03 \x03(\x0b\x32\x1a.wagw.v1.TemplateComponent\"\xd4\x02\n\x11TemplateComponent\x12\x33\n\x04type\x18\x01 \x01(\x0e\x32\x1f.wagw.v1.TemplateComponent.TypeB\x04\xe2\x41\x01\x02\x12\x37\n\x08sub_type\x18\x02 \x01(\x0e\x32%.wagw.v1.TemplateComponent.ButtonType\x12\r\n\x05index\x18\x03 \x01(\x05\x12.\n\nparameters\x18\x04 \x03(\x0b\x32\x1a.wagw.v1.TemplateParameter\">\n\x04Type\x12\x14\n\x10TYPE_UNSPECIFIED\x10\x00\x12\n\n\x06HEADER\x10\x01\x12\x08\n\x04\x42ODY\x10\x02\x12\n\n\x06\x42UTTON\x10\x03\"R\n\nButtonType\x12\x1b\n\x17\x42UTTON_TYPE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bQUICK_REPLY\x10\x01\x12\x07\n\x03URL\x10\x02\x12\r\n\tCOPY_CODE\x10\x03\"\x9e\x03\n\x11TemplateParameter\x12\x33\n\x04type\x18\x01 \x01(\x0e\x32\x1f.wagw.v1.TemplateParameter.TypeB\x04\xe2\x41\x01\x02\x12\x16\n\x0eparameter_name\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\x12+\n\x08\x63urrency\x18\x04 \x01(\x0b\x32\x19.wagw.v1.TemplateCurrency\x12,\n\tdate_time\x18\x05 \x01(\x0b\x32\x19.wagw.v1.TemplateDateTime\x12%\n\x05media\x18\x06 \x01(\x0b\x32\x16.wagw.v1.TemplateMedia\x12\x0f\n\x07payload\x18\x07 \x01(\t\x12\x13\n\x0b\x63oupon_code\x18\x08 \x01(\t\"\x85\x01\n\x04Type\x12\x14\n\x10TYPE_UNSPECIFIED\x10\x00\x12\x08\n\x04TEXT\x10\x01\x12\x0c\n\x08\x43URRENCY\x10\x02\x12\r\n\tDATE_TIME\x10\x03\x12\t\n\x05IMAGE\x10\x04\x12\x0c\n\x08\x44OCUMENT\x10\x05\x12\t\n\x05VIDEO\x10\x06\x12\x0b\n\x07PAYLOAD\x10\x07\x12\x0f\n\x0b\x43OUPON_CODE\x10\x08\"_\n\x10TemplateCurrency\x12\x1c\n\x0e\x66\x61llback_value\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04\x63ode\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0b\x61mount_1000\x18\x03 \x01(\x03\x42\x04\xe2\x41\x01\x02\"0\n\x10TemplateDateTime\x12\x1c\n\x0e\x66\x61llback_value\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"5\n\rTemplateMedia\x12\x12\n\x04link\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x10\n\x08\x66ilename\x18\x02 \x01(\t\"\xd1\x01\n\x10\x41pprovedTemplate\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x12\n\x04name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08language\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08\x63\x61tegory\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x06status\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1e\n\x10parameter_format\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\x12\x31\n\ncomponents\x18\x07 \x03(\x0b\x32\x17.google.protobuf.StructB\x04\xe2\x41\x01\x03\"0\n\x14ListTemplatesRequest\x12\x18\n\nprofile_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"E\n\x15ListTemplatesResponse\x12,\n\ttemplates\x18\x01 \x03(\x0b\x32\x19.wagw.v1.ApprovedTemplate2\x8f\x01\n\x0fTemplateService\x12|\n\rListTemplates\x12\x1d.wagw.v1.ListTemplatesRequest\x1a\x1e.wagw.v1.ListTemplatesResponse\",\x82\xd3\xe4\x93\x02&\x12$/api/profiles/{profile_id}/templatesb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17wagw/v1/templates.proto\x12\x07wagw.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\"f\n\x08Template\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x16\n\x08language\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12.\n\ncomponents\x18\x03 \x03(\x0b\x32\x1a.wagw.v1.TemplateComponent\"\xe6\x02\n\x11TemplateComponent\x12\x33\n\x04type\x18\x01 \x01(\x0e\x32\x1f.wagw.v1.TemplateComponent.TypeB\x04\xe2\x41\x01\x02\x12<\n\x08sub_type\x18\x02 \x01(\x0e\x32%.wagw.v1.TemplateComponent.ButtonTypeH\x00\x88\x01\x01\x12\r\n\x05index\x18\x03 \x01(\x05\x12.\n\nparameters\x18\x04 \x03(\x0b\x32\x1a.wagw.v1.TemplateParameter\">\n\x04Type\x12\x14\n\x10TYPE_UNSPECIFIED\x10\x00\x12\n\n\x06HEADER\x10\x01\x12\x08\n\x04\x42ODY\x10\x02\x12\n\n\x06\x42UTTON\x10\x03\"R\n\nButtonType\x12\x1b\n\x17\x42UTTON_TYPE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bQUICK_REPLY\x10\x01\x12\x07\n\x03URL\x10\x02\x12\r\n\tCOPY_CODE\x10\x03\x42\x0b\n\t_sub_type\"\x9e\x03\n\x11TemplateParameter\x12\x33\n\x04type\x18\x01 \x01(\x0e\x32\x1f.wagw.v1.TemplateParameter.TypeB\x04\xe2\x41\x01\x02\x12\x16\n\x0eparameter_name\x18\x02 \x01(\t\x12\x0c\n\x04text\x18\x03 \x01(\t\x12+\n\x08\x63urrency\x18\x04 \x01(\x0b\x32\x19.wagw.v1.TemplateCurrency\x12,\n\tdate_time\x18\x05 \x01(\x0b\x32\x19.wagw.v1.TemplateDateTime\x12%\n\x05media\x18\x06 \x01(\x0b\x32\x16.wagw.v1.TemplateMedia\x12\x0f\n\x07payload\x18\x07 \x01(\t\x12\x13\n\x0b\x63oupon_code\x18\x08 \x01(\t\"\x85\x01\n\x04Type\x12\x14\n\x10TYPE_UNSPECIFIED\x10\x00\x12\x08\n\x04TEXT\x10\x01\x12\x0c\n\x08\x43URRENCY\x10\x02\x12\r\n\tDATE_TIME\x10\x03\x12\t\n\x05IMAGE\x10\x04\x12\x0c\n\x08\x44OCUMENT\x10\x05\x12\t\n\x05VIDEO\x10\x06\x12\x0b\n\x07PAYLOAD\x10\x07\x12\x0f\n\x0b\x43OUPON_CODE\x10\x08\"_\n\x10TemplateCurrency\x12\x1c\n\x0e\x66\x61llback_value\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04\x63ode\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x0b\x61mount_1000\x18\x03 \x01(\x03\x42\x04\xe2\x41\x01\x02\"0\n\x10TemplateDateTime\x12\x1c\n\x0e\x66\x61llback_value\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"5\n\rTemplateMedia\x12\x12\n\x04link\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x10\n\x08\x66ilename\x18\x02 \x01(\t\"\xd1\x01\n\x10\x41pprovedTemplate\x12\x10\n\x02id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x03\x12\x12\n\x04name\x18\x02 \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08language\x18\x03 \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08\x63\x61tegory\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x14\n\x06status\x18\x05 \x01(\tB\x04\xe2\x41\x01\x03\x12\x1e\n\x10parameter_format\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03\x12\x31\n\ncomponents\x18\x07 \x03(\x0b\x32\x17.google.protobuf.StructB\x04\xe2\x41\x01\x03\"0\n\x14ListTemplatesRequest\x12\x18\n\nprofile_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"E\n\x15ListTemplatesResponse\x12,\n\ttemplates\x18\x01 \x03(\x0b\x32\x19.wagw.v1.ApprovedTemplate2\x8f\x01\n\x0fTemplateService\x12|\n\rListTemplates\x12\x1d.wagw.v1.ListTemplatesRequest\x1a\x1e.wagw.v1.ListTemplatesResponse\",\x82\xd3\xe4\x93\x02&\x12$/api/profiles/{profile_id}/templatesb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -73,27 +73,27 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TEMPLATE']._serialized_start=129
   _globals['_TEMPLATE']._serialized_end=231
   _globals['_TEMPLATECOMPONENT']._serialized_start=234
-  _globals['_TEMPLATECOMPONENT']._serialized_end=574
-  _globals['_TEMPLATECOMPONENT_TYPE']._serialized_start=428
-  _globals['_TEMPLATECOMPONENT_TYPE']._serialized_end=490
-  _globals['_TEMPLATECOMPONENT_BUTTONTYPE']._serialized_start=492
-  _globals['_TEMPLATECOMPONENT_BUTTONTYPE']._serialized_end=574
-  _globals['_TEMPLATEPARAMETER']._serialized_start=577
-  _globals['_TEMPLATEPARAMETER']._serialized_end=991
-  _globals['_TEMPLATEPARAMETER_TYPE']._serialized_start=858
-  _globals['_TEMPLATEPARAMETER_TYPE']._serialized_end=991
-  _globals['_TEMPLATECURRENCY']._serialized_start=993
-  _globals['_TEMPLATECURRENCY']._serialized_end=1088
-  _globals['_TEMPLATEDATETIME']._serialized_start=1090
-  _globals['_TEMPLATEDATETIME']._serialized_end=1138
-  _globals['_TEMPLATEMEDIA']._serialized_start=1140
-  _globals['_TEMPLATEMEDIA']._serialized_end=1193
-  _globals['_APPROVEDTEMPLATE']._serialized_start=1196
-  _globals['_APPROVEDTEMPLATE']._serialized_end=1405
-  _globals['_LISTTEMPLATESREQUEST']._serialized_start=1407
-  _globals['_LISTTEMPLATESREQUEST']._serialized_end=1455
-  _globals['_LISTTEMPLATESRESPONSE']._serialized_start=1457
-  _globals['_LISTTEMPLATESRESPONSE']._serialized_end=1526
-  _globals['_TEMPLATESERVICE']._serialized_start=1529
-  _globals['_TEMPLATESERVICE']._serialized_end=1672
+  _globals['_TEMPLATECOMPONENT']._serialized_end=592
+  _globals['_TEMPLATECOMPONENT_TYPE']._serialized_start=433
+  _globals['_TEMPLATECOMPONENT_TYPE']._serialized_end=495
+  _globals['_TEMPLATECOMPONENT_BUTTONTYPE']._serialized_start=497
+  _globals['_TEMPLATECOMPONENT_BUTTONTYPE']._serialized_end=579
+  _globals['_TEMPLATEPARAMETER']._serialized_start=595
+  _globals['_TEMPLATEPARAMETER']._serialized_end=1009
+  _globals['_TEMPLATEPARAMETER_TYPE']._serialized_start=876
+  _globals['_TEMPLATEPARAMETER_TYPE']._serialized_end=1009
+  _globals['_TEMPLATECURRENCY']._serialized_start=1011
+  _globals['_TEMPLATECURRENCY']._serialized_end=1106
+  _globals['_TEMPLATEDATETIME']._serialized_start=1108
+  _globals['_TEMPLATEDATETIME']._serialized_end=1156
+  _globals['_TEMPLATEMEDIA']._serialized_start=1158
+  _globals['_TEMPLATEMEDIA']._serialized_end=1211
+  _globals['_APPROVEDTEMPLATE']._serialized_start=1214
+  _globals['_APPROVEDTEMPLATE']._serialized_end=1423
+  _globals['_LISTTEMPLATESREQUEST']._serialized_start=1425
+  _globals['_LISTTEMPLATESREQUEST']._serialized_end=1473
+  _globals['_LISTTEMPLATESRESPONSE']._serialized_start=1475
+  _globals['_LISTTEMPLATESRESPONSE']._serialized_end=1544
+  _globals['_TEMPLATESERVICE']._serialized_start=1547
+  _globals['_TEMPLATESERVICE']._serialized_end=1690
 # @@protoc_insertion_point(module_scope)
