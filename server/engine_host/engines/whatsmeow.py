@@ -144,7 +144,6 @@ STOP_WAIT = 2.0
 # whatsmeow shows the first QR code of a batch for 60 s and each later one for 20 s.
 FIRST_QR_TTL = dt.timedelta(seconds=60)
 NEXT_QR_TTL = dt.timedelta(seconds=20)
-# Messages kept so that a reply can quote the message it answers (WhatsApp shows the quote from the reply).
 THUMBNAIL_SIZE = 200
 INVITE_LINK_PREFIX = "https://chat.whatsapp.com/"
 USER_SERVER = "s.whatsapp.net"
@@ -267,8 +266,8 @@ def build_message(client: NewClient, message: OutgoingMessage, context: ContextI
 def message_context(message: OutgoingMessage, own_chat_id: str) -> ContextInfo | None:
     """The reply and mentions of a message, as WhatsApp clients write them (neonize's `_make_quoted_message`): the
     quoted message's WhatsApp id, its sender (`own_chat_id` for the profile's own) and its content, rebuilt from
-    the gateway's store so the quote renders whatever this process saw before; `remoteJID` when it was in another
-    chat (a private reply to a group message)."""
+    the gateway's store, so the quote renders whether or not this process ever saw the message (after a restart
+    too); `remoteJID` when it was in another chat (a private reply to a group message)."""
     if message.reply_to is None and not message.mentions:
         return None
     context = ContextInfo(mentionedJID=list(message.mentions))
