@@ -29,7 +29,6 @@ EVENT_FILTERS = ["*", *sorted({f"{name.split('.')[0]}.*" for name in EVENT_NAMES
 
 _PAGE_SIZE: Rule = {"minimum": 0, "maximum": MAX_PAGE_SIZE}
 _IDEMPOTENCY_KEY: Rule = {"maxLength": 200}
-_REPLY_TO: Rule = {"maxLength": 128}
 _CAPTION: Rule = {"maxLength": content.MAX_CAPTION}
 _MEDIA_URL: Rule = {"format": "uri", "pattern": "^https?://[^/?#]+"}
 _WEBHOOK_URL: Rule = {**_MEDIA_URL, "maxLength": 2000}
@@ -60,15 +59,13 @@ RULES: dict[str, Rule] = {
     "wagw.v1.UnblockContactsRequest.chat_ids": {"minItems": 1, "maxItems": profiles.MAX_BLOCK},
     # Messages
     "wagw.v1.SendTextRequest.text": {"minLength": 1, "maxLength": content.MAX_TEXT},
-    "wagw.v1.SendTextRequest.reply_to": _REPLY_TO,
     "wagw.v1.SendTextRequest.mentions": {"maxItems": messages.MAX_MENTIONS},
     "wagw.v1.SendTextRequest.idempotency_key": _IDEMPOTENCY_KEY,
     **{f"wagw.v1.Send{kind}Request.{field}": rule
        for kind in ("Image", "Video", "Document")
-       for field, rule in (("caption", _CAPTION), ("reply_to", _REPLY_TO), ("idempotency_key", _IDEMPOTENCY_KEY))},
-    **{f"wagw.v1.Send{kind}Request.reply_to": _REPLY_TO for kind in ("Location", "Contact", "Audio", "Sticker")},
+       for field, rule in (("caption", _CAPTION), ("idempotency_key", _IDEMPOTENCY_KEY))},
     **{f"wagw.v1.Send{kind}Request.idempotency_key": _IDEMPOTENCY_KEY
-       for kind in ("Location", "Contact", "Poll", "Audio", "Sticker")},
+       for kind in ("Location", "Contact", "Poll", "Audio", "Sticker", "Template")},
     "wagw.v1.EditMessageRequest.text": {"minLength": 1, "maxLength": content.MAX_TEXT},
     "wagw.v1.Media.url": _MEDIA_URL,
     # Empty too: a message answers "" for media whose type is not known yet (a URL not downloaded).
@@ -95,7 +92,8 @@ RULES: dict[str, Rule] = {
     # Groups
     "wagw.v1.ListGroupsRequest.page_size": _PAGE_SIZE,
     "wagw.v1.CreateGroupRequest.name": _GROUP_NAME,
-    "wagw.v1.CreateGroupRequest.participants": _PARTICIPANTS,
+    # None for a Cloud API profile, whose groups are joined by invite link.
+    "wagw.v1.CreateGroupRequest.participants": {"maxItems": groups.MAX_PARTICIPANTS},
     "wagw.v1.UpdateGroupRequest.name": _GROUP_NAME,
     "wagw.v1.UpdateGroupRequest.description": {"maxLength": groups.MAX_DESCRIPTION},
     **{f"wagw.v1.{action}ParticipantsRequest.participants": _PARTICIPANTS

@@ -33,6 +33,7 @@ from server.api.services.events import EventServicer
 from server.api.services.groups import GroupServicer
 from server.api.services.messages import MessageServicer
 from server.api.services.profiles import ProfileServicer
+from server.api.services.templates import TemplateServicer
 from server.api.services.webhooks import WebhookServicer
 from server.core import broker, runtime
 from server.core.config import Settings, load
@@ -57,6 +58,8 @@ from wagw.v1 import (
     messages_pb2_grpc,
     profiles_pb2,
     profiles_pb2_grpc,
+    templates_pb2,
+    templates_pb2_grpc,
     webhooks_pb2,
     webhooks_pb2_grpc,
 )
@@ -66,7 +69,7 @@ log = logging.getLogger("wagw.server")
 SERVICE_NAMES = [
     service.full_name
     for module in (profiles_pb2, messages_pb2, chats_pb2, bulk_pb2, groups_pb2, contacts_pb2, webhooks_pb2,
-                   events_pb2, api_keys_pb2, cloudapi_pb2)
+                   events_pb2, api_keys_pb2, cloudapi_pb2, templates_pb2)
     for service in module.DESCRIPTOR.services_by_name.values()
 ]
 
@@ -89,6 +92,7 @@ async def build_server(settings: Settings, address: str) -> tuple[grpc.aio.Serve
     chats_pb2_grpc.add_ChatServiceServicer_to_server(ChatServicer(), server)
     bulk_pb2_grpc.add_BulkServiceServicer_to_server(BulkServicer(hub), server)
     groups_pb2_grpc.add_GroupServiceServicer_to_server(GroupServicer(), server)
+    templates_pb2_grpc.add_TemplateServiceServicer_to_server(TemplateServicer(), server)
     events_pb2_grpc.add_EventServiceServicer_to_server(EventServicer(hub, settings), server)
 
     health_servicer = health.aio.HealthServicer()

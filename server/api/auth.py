@@ -52,6 +52,8 @@ SERVICE_RESOURCES = {
     "WebhookService": "webhooks",
     "EventService": "events",
     "ApiKeyService": "keys",
+    # Listing a profile's WhatsApp templates is reading what it may send.
+    "TemplateService": "messages",
 }
 # Sending gets a scope of its own, so a key can send without managing profiles, batches or anything else. What
 # else a recipient sees as coming from the profile (reactions, edits, deletions, read receipts, typing) is sending

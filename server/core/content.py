@@ -13,7 +13,7 @@ import emoji as emoji_data
 import magic
 from google.protobuf import json_format
 
-from server.core import media_convert
+from server.core import media_convert, template_messages
 from server.core.errors import ApiError, invalid
 from server.core.phones import normalize_chat_id
 from wagw.v1 import messages_pb2
@@ -47,7 +47,7 @@ def check(type_name: str, content: messages_pb2.MessageContent, prefix: str = ""
     checker = _CHECKS.get(type_name)
     if checker is None:
         raise invalid(type_field, "must be one of text, image, video, document, location, contact, poll, audio, "
-                                  "sticker")
+                                  "sticker, template")
     if content.voice_note and type_name != "AUDIO":
         raise invalid(_field(prefix, "voiceNote"), "only audio messages can be voice notes")
     checker(content, prefix)
@@ -187,4 +187,5 @@ _CHECKS = {
     "POLL": _poll,
     "AUDIO": _media("AUDIO"),
     "STICKER": _media("STICKER"),
+    "TEMPLATE": lambda content, prefix: template_messages.check(content, _field(prefix, "template")),
 }

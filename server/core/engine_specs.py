@@ -27,7 +27,11 @@ LOOKUP = "lookup"
 # Conversations: acting on messages and chats (ChatCall on the engine host), and reading a message's media.
 REACT, EDIT, REVOKE, DELETE_FOR_ME = "react", "edit", "revoke", "delete_for_me"
 MARK_READ, PRESENCE, CONTACT_PICTURE, BLOCK, UNBLOCK = "mark_read", "presence", "contact_picture", "block", "unblock"
-CHAT_OPERATIONS = (REACT, EDIT, REVOKE, DELETE_FOR_ME, MARK_READ, PRESENCE, CONTACT_PICTURE, BLOCK, UNBLOCK)
+# WhatsApp Business templates: sending one, and listing the approved ones (a ChatCall too: it reads the profile's
+# account through its live engine).
+SEND_TEMPLATE, LIST_TEMPLATES = "send_template", "list_templates"
+CHAT_OPERATIONS = (REACT, EDIT, REVOKE, DELETE_FOR_ME, MARK_READ, PRESENCE, CONTACT_PICTURE, BLOCK, UNBLOCK,
+                   LIST_TEMPLATES)
 DOWNLOAD_MEDIA = "download_media"
 # A contact of the simulated WhatsApp writes to the profile (ProfileService.SimulateIncomingMessage).
 SIMULATED_INCOMING = "simulated_incoming"
@@ -168,20 +172,27 @@ def _cloudapi_settings(settings: dict[str, Any]) -> dict[str, Any]:
 
 _EVERY_SEND = frozenset(send_operation(kind) for kind in SEND_TYPES)
 
+# The simulator offers a small catalogue of approved templates (server/simulator/templates.py), so template sends
+# and bulk template campaigns can be tried and tested without Meta.
 SIMULATOR = EngineSpec("simulator", frozenset({QR_LOGIN, PAIRING_CODE, LOOKUP, SIMULATED_INCOMING, *GROUP_OPERATIONS,
-                                                *_EVERY_SEND, *CHAT_OPERATIONS, DOWNLOAD_MEDIA}),
+                                                *_EVERY_SEND, SEND_TEMPLATE, *CHAT_OPERATIONS, DOWNLOAD_MEDIA}),
                        _simulator_settings, recognises_repeats=True)
-# whatsmeow has no "delete for me": that is an app-state patch neonize does not build.
+# whatsmeow has no "delete for me": that is an app-state patch neonize does not build; and no templates, a
+# Business Platform feature.
 WHATSMEOW = EngineSpec("whatsmeow", frozenset({QR_LOGIN, PAIRING_CODE, LOOKUP, *GROUP_OPERATIONS, *_EVERY_SEND,
-                                                *(set(CHAT_OPERATIONS) - {DELETE_FOR_ME}), DOWNLOAD_MEDIA}),
+                                                *(set(CHAT_OPERATIONS) - {DELETE_FOR_ME, LIST_TEMPLATES}),
+                                                DOWNLOAD_MEDIA}),
                        _no_settings("whatsmeow"))
-# The Cloud API cannot edit or delete sent messages, nor show a user's picture; its presence is "typing" only.
+# The Cloud API cannot edit or delete sent messages, nor show a user's picture; its presence is "typing" only. Its
+# groups (Meta's Groups API) are joined by invite link only: no adding, promoting or demoting, and no leaving.
 CLOUDAPI = EngineSpec(
     "cloudapi",
     frozenset({
         *(send_operation(kind) for kind in ("text", "image", "video", "document", "location", "contact", "audio",
                                             "sticker")),
-        "list_groups", "get_group", "update_group", "remove_participants", "invite_link", "revoke_invite_link",
+        SEND_TEMPLATE, LIST_TEMPLATES,
+        "list_groups", "get_group", "create_group", "update_group", "remove_participants", "invite_link",
+        "revoke_invite_link",
         REACT, MARK_READ, PRESENCE, BLOCK, UNBLOCK, DOWNLOAD_MEDIA,
     }),
     _cloudapi_settings,

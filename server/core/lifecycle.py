@@ -50,7 +50,7 @@ import peewee
 
 from server.core import events, send_gate
 from server.core.db import CommitGroup, insert_rows, utcnow, write_transaction
-from server.core.errors import ApiError, conflict
+from server.core.errors import ApiError, conflict, invalid
 from server.core.ids import new_id
 from server.core.models import Batch, Message, Profile, SendGate
 
@@ -327,6 +327,19 @@ def check_on_whatsapp(message: Message) -> None:
     if not sent_to_whatsapp(message):
         raise conflict(f"message '{message.id}' is {message.status}: only a message WhatsApp has (sent or "
                        "received) can be acted on", state=True)
+
+
+def check_reply_target(profile_id: str, message_id: str) -> Message:
+    """The message a new one replies to (`replyTo`, our id): one of the profile's own messages that WhatsApp has, or
+    an outbound one still waiting (it goes out first). VALIDATION_ERROR naming `replyTo` otherwise: an unknown id and
+    another profile's message read the same."""
+    target = Message.get_or_none((Message.id == message_id) & (Message.profile == profile_id))
+    if target is None:
+        raise invalid("replyTo", f"no message '{message_id}' of profile '{profile_id}' to reply to")
+    if not sent_to_whatsapp(target) and target.status != "PENDING":
+        raise invalid("replyTo", f"message '{message_id}' is {target.status}: it never reached WhatsApp, so it "
+                                 "cannot be quoted")
+    return target
 
 
 def check_reactable(message: Message) -> None:

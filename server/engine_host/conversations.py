@@ -76,6 +76,8 @@ class Conversations:
                     .order_by(Message.created_at.desc()).first())
             engine.send_presence(chat_id, argument("presence"), _ref(newest) if newest is not None else None)
             return {}
+        if operation == engine_specs.LIST_TEMPLATES:
+            return {"templates": engine.list_templates()}
         if operation == engine_specs.CONTACT_PICTURE:
             chat_id = argument("chat_id")
             picture = engine.contact_picture(chat_id)
@@ -193,6 +195,24 @@ def _message(profile_id: str, message_id: str) -> Message:
     if message is None:
         raise not_found("message", message_id)
     return message
+
+
+def quote(profile_id: str, message_id: str) -> base.Quote:
+    """The message a reply quotes, by the gateway's id: WhatsApp's id for it and its content, from the store (the one
+    place our ids become WhatsApp's for a reply). The API checked the id when it accepted the reply; a target that
+    failed since, so that WhatsApp never had it, fails the reply (VALIDATION_ERROR naming `replyTo`)."""
+    with database.connection_context():
+        target = Message.get_or_none((Message.id == message_id) & (Message.profile == profile_id))
+    if target is None or not lifecycle.sent_to_whatsapp(target):
+        state = "gone" if target is None else target.status
+        raise invalid("replyTo", f"message '{message_id}' is {state}: WhatsApp does not have it, so it cannot be "
+                                 "quoted")
+    ref = _ref(target)
+    content = dict(target.content)
+    if "media" in content:  # described, not carried: the quote shows the kind and caption
+        content["media"] = {key: value for key, value in content["media"].items() if key != "data"}
+    return base.Quote(wa_message_id=ref.wa_message_id, chat_id=ref.chat_id, sender=ref.sender, type=ref.type,
+                      content=content)
 
 
 def _ref(message: Message) -> base.MessageRef:

@@ -24,7 +24,7 @@ from server.core.logs import fields
 from server.core.media_store import MediaStore
 from server.core.models import EngineHost, Message, Profile
 from server.engine_host import placement
-from server.engine_host.conversations import Conversations
+from server.engine_host.conversations import Conversations, quote
 from server.engine_host.engines import base
 from server.engine_host.engines.registry import engine_class
 from server.engine_host.engines.store import DatabaseSessionStore
@@ -138,7 +138,8 @@ class SessionManager:
                 chat_id=message.chat_id, type=message.type.lower(), content=content,
                 media=resolve_media(message.type, media, self.url_guard, voice_note=bool(content.get("voice_note")))
                 if media else None,
-                reply_to=message.reply_to, mentions=tuple(message.mentions), id=message.id,
+                reply_to=quote(message.profile_id, message.reply_to) if message.reply_to else None,
+                mentions=tuple(message.mentions), id=message.id,
             )
         engine = self.engine(message.profile_id)
         with self._send_locks[message.profile_id]:

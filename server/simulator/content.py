@@ -14,6 +14,7 @@ import emoji
 
 from server.core.engine_specs import SEND_TYPES
 from server.simulator.errors import Refusal
+from server.simulator.templates import checked_template
 
 # WhatsApp's own limits.
 MAX_TEXT = 65_536
@@ -60,6 +61,8 @@ def checked_protocol(type: str, content: dict[str, Any]) -> dict[str, Any]:
 
 def checked_content(type: str, content: dict[str, Any], media: Media | None) -> dict[str, Any]:
     """The content as the recipient gets it, after the checks WhatsApp makes; raises Refusal."""
+    if type == "template":
+        return checked_template(dict(content.get("template") or {}))
     if type not in SEND_TYPES:
         raise Refusal(f"unknown message type '{type}'")
     if type == "text":

@@ -124,6 +124,7 @@ class OutgoingMessage:
     media: Media | None = None
     id: str = ""
     media_data: bytes = b""  # the uploaded file, kept for downloads
+    reply_to: str = ""  # the WhatsApp id of the message it quotes
 
 
 @dataclass
@@ -529,7 +530,8 @@ class SimulatedNetwork:
                 # WhatsApp dedupes by the sender's message id: a repeated send is acknowledged, not delivered.
                 return self._sent_ids[profile_id, message.id]
             sent = self._new_message(session.jid, profile_id, chat_id, message.type, message.content,
-                                     message.media, client_id=message.id, media_data=message.media_data)
+                                     message.media, client_id=message.id, media_data=message.media_data,
+                                     reply_to=message.reply_to)
             if message.id:
                 self._sent_ids[profile_id, message.id] = sent.wa_message_id
             self._keep(sent)
@@ -1010,13 +1012,16 @@ class SimulatedNetwork:
     # Messages
 
     def _new_message(self, sender: str, sender_profile: str | None, chat_id: str, type: str,
-                     content: dict[str, Any], media: Media | None, client_id: str = "", media_data: bytes = b""
-                     ) -> _Message:
-        """Check a message as WhatsApp would and address it; group messages go to the group's inbox at once."""
+                     content: dict[str, Any], media: Media | None, client_id: str = "", media_data: bytes = b"",
+                     reply_to: str = "") -> _Message:
+        """Check a message as WhatsApp would and address it; group messages go to the group's inbox at once. A reply's
+        quoted id travels in the content as `reply_to`, unchecked: WhatsApp's servers cannot read it."""
         if type in PROTOCOL_TYPES:
             checked = self._protocol(sender, chat_id, type, checked_protocol(type, content))
         else:
             checked = checked_content(type, content, media)
+        if reply_to:
+            checked["reply_to"] = reply_to
         if is_group(chat_id):
             group = self._member_group(chat_id, sender)
             group.require_may_send(sender)

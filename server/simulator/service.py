@@ -40,6 +40,7 @@ from server.simulator.events import Event
 from server.simulator.groups import GroupInfo, ParticipantResult
 from server.simulator.network import AutoPair, OutgoingMessage, SimulatedNetwork
 from server.simulator.store import open_state
+from server.simulator.templates import approved
 from wagw.simulator.v1 import simulator_pb2 as pb
 from wagw.simulator.v1 import simulator_pb2_grpc
 
@@ -128,12 +129,17 @@ class DeviceServicer(simulator_pb2_grpc.DeviceServiceServicer):
     def Send(self, request: pb.SendRequest, context: grpc.ServicerContext) -> pb.SendResponse:
         message = OutgoingMessage(request.chat_id, request.type, _content(request.content),
                                   _media(request.media) if request.HasField("media") else None, request.id,
-                                  request.media.data)
+                                  request.media.data, request.reply_to)
         return pb.SendResponse(wa_message_id=self.network.send(self._attached(request.device), message))
 
     def Lookup(self, request: pb.LookupRequest, context: grpc.ServicerContext) -> pb.LookupResponse:
         return pb.LookupResponse(
             registered=self.network.lookup(self._attached(request.device), list(request.phone_numbers)))
+
+    def ListTemplates(self, request: pb.ListTemplatesRequest, context: grpc.ServicerContext
+                      ) -> pb.ListTemplatesResponse:
+        self._attached(request.device)
+        return pb.ListTemplatesResponse(templates=[json.dumps(entry) for entry in approved()])
 
     def ListGroups(self, request: pb.ListGroupsRequest, context: grpc.ServicerContext) -> pb.ListGroupsResponse:
         return pb.ListGroupsResponse(groups=[group_proto(info) for info in

@@ -36,6 +36,7 @@ from wagw.v1 import (  # noqa: F401  (loads every service into the descriptor po
     groups_pb2,
     messages_pb2,
     profiles_pb2,
+    templates_pb2,
     webhooks_pb2,
 )
 
@@ -47,6 +48,7 @@ EXAMPLE_WEBHOOK_URL = "https://example.com/hook"
 ALIASES = {"BulkService.SendBulk": ("", "batchId"), "BulkService.GetBatch": ("", "batchId"),
            "GroupService.CreateGroup": ("group", "groupId"), "GroupService.GetGroup": ("", "groupId")}
 NEEDS_STATUS = {"ProfileService.GetProfileQr": "QR_READY", "MessageService": "CONNECTED", "BulkService": "CONNECTED",
+                "TemplateService": "CONNECTED",
                 "GroupService": "CONNECTED", "ChatService": "CONNECTED",
                 "ProfileService.GetContactPicture": "CONNECTED", "ProfileService.BlockContacts": "CONNECTED",
                 "ProfileService.UnblockContacts": "CONNECTED"}

@@ -35,6 +35,7 @@ from server.engine_host.engines.base import (
     OutgoingMessage,
     Participant,
     ParticipantResult,
+    Quote,
 )
 from server.engine_host.engines.cloudapi.engine import CloudApiEngine
 from server.engine_host.engines.cloudapi.webhooks import events_from_webhook
@@ -201,7 +202,8 @@ def test_credentials_are_declared_secret():
 def test_supports_exactly_what_the_cloud_api_can_do():
     assert CloudApiEngine.spec.supports == {
         "send_text", "send_image", "send_video", "send_document", "send_location", "send_contact", "send_audio",
-        "send_sticker", "list_groups", "get_group", "update_group", "remove_participants", "invite_link",
+        "send_sticker", "send_template", "list_templates",
+        "list_groups", "get_group", "create_group", "update_group", "remove_participants", "invite_link",
         "revoke_invite_link", "react", "mark_read", "presence", "block", "unblock", "download_media",
     }
 
@@ -300,7 +302,8 @@ def test_logout_forgets_the_session(engine: CloudApiEngine, events: list[EngineE
 
 def test_text_with_a_reply(engine: CloudApiEngine, graph: Graph):
     graph.on("POST", f"/v26.0/{PHONE_ID}/messages", sent())
-    wamid = engine.send(OutgoingMessage(USER_CHAT, "text", {"text": "Your order has shipped"}, reply_to="wamid.IN"))
+    quoted = Quote(wa_message_id="wamid.IN", chat_id=USER_CHAT, sender=USER_CHAT, content={"text": "Where is it?"})
+    wamid = engine.send(OutgoingMessage(USER_CHAT, "text", {"text": "Your order has shipped"}, reply_to=quoted))
     assert wamid == WAMID
     [request] = graph.requests
     assert request.headers["content-type"] == "application/json"
@@ -549,6 +552,20 @@ def test_remove_participants(engine: CloudApiEngine, graph: Graph):
                             "participants": [{"user": USER}, {"user": "628999888777"}]}
 
 
+def test_create_group_is_metas_asynchronous_request(engine: CloudApiEngine, graph: Graph):
+    """pywa's create_group request; the group id comes later, with the same request id, in Meta's webhook."""
+    graph.on("POST", f"/v26.0/{PHONE_ID}/groups", httpx.Response(200, json={"request_id": "req-1"}))
+    info, results = engine.create_group("Linen club", [])
+    assert graph.json() == {"messaging_product": "whatsapp", "subject": "Linen club"}
+    owner = "15550967852@s.whatsapp.net"
+    assert (info, results) == (GroupInfo(group_id="", name="Linen club", owner=owner,
+                                         participants=(Participant(owner, "SUPERADMIN"),), request_id="req-1"), [])
+    [(_, created)] = events_from_webhook(notification("group_lifecycle_update", {"groups": [{
+        "timestamp": TS, "group_id": GROUP_ID, "type": "group_create", "request_id": "req-1", "subject": "Linen club",
+        "invite_link": "https://chat.whatsapp.com/BwEEU01Yuod1zPiapnbXqO"}]}))
+    assert (created.data["request_id"], created.data["group_id"]) == ("req-1", GROUP_CHAT)
+
+
 @pytest.mark.parametrize(("revoke", "method"), [(False, "GET"), (True, "POST")])
 def test_invite_link(engine: CloudApiEngine, graph: Graph, revoke: bool, method: str):
     graph.on(method, f"/v26.0/{GROUP_ID}/invite_link",
@@ -565,7 +582,7 @@ def test_invite_link(engine: CloudApiEngine, graph: Graph, revoke: bool, method:
     (lambda engine: engine.update_participants(GROUP_CHAT, "add", [USER_CHAT]), "add_participants"),
     (lambda engine: engine.update_participants(GROUP_CHAT, "promote", [USER_CHAT]), "promote_participants"),
     (lambda engine: engine.update_participants(GROUP_CHAT, "demote", [USER_CHAT]), "demote_participants"),
-    (lambda engine: engine.create_group("Linen club", [USER_CHAT]), "create_group"),
+    (lambda engine: engine.create_group("Linen club", [USER_CHAT]), "add_participants"),
     (lambda engine: engine.leave_group(GROUP_CHAT), "leave_group"),
     (lambda engine: engine.lookup(["+628123456789"]), "lookup"),
 ])

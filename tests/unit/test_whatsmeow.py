@@ -33,10 +33,15 @@ from neonize.events import EVENT_TO_INT
 from neonize.exc import GetGroupInfoError, SendMessageError, SetGroupNameError
 from neonize.proto import Neonize_pb2 as nz
 from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import (
+    AudioMessage,
+    ContactMessage,
     ContextInfo,
+    DocumentMessage,
     ExtendedTextMessage,
     ImageMessage,
+    LocationMessage,
     Message,
+    PollCreationMessage,
     StickerMessage,
 )
 from neonize.utils.enum import MediaType, ParticipantChange
@@ -62,12 +67,15 @@ from server.engine_host.engines.base import (
     NotSupported,
     OutgoingMessage,
     ParticipantResult,
+    Quote,
 )
 from server.engine_host.engines.whatsmeow import (
     WhatsmeowEngine,
     _Client,
     build_message,
     engine_error,
+    message_content,
+    quoted_message,
     session_database,
     vcard,
 )
@@ -495,19 +503,47 @@ def test_send_returns_whatsapp_id_and_replies_quote(session: tuple[WhatsmeowEngi
             for _, built in sent] == [["conversation"], ["imageMessage"], ["videoMessage"], ["documentMessage"],
                                       ["locationMessage"], ["contactMessage"], ["pollCreationMessage"]]
 
-    # A reply to a message that came in quotes it; mentions travel with it.
-    feed(client, message_event("3EB0IN", source(jid(ANN), jid(ANN)), Message(conversation="price?")))
-    engine.send(OutgoingMessage(chat_id=GROUP_ID, type="text", content={"text": f"@{ANN} 10k"}, reply_to="3EB0IN",
+    # A reply quotes what the gateway stored: this engine never saw the message (a restart since), and the reply
+    # still carries its WhatsApp id, its sender and its content; mentions travel with it.
+    quoted = Quote(wa_message_id="3EB0IN", chat_id=GROUP_ID, sender=f"{ANN}@s.whatsapp.net", type="text",
+                   content={"text": "price?"})
+    engine.send(OutgoingMessage(chat_id=GROUP_ID, type="text", content={"text": f"@{ANN} 10k"}, reply_to=quoted,
                                 mentions=(f"{ANN}@s.whatsapp.net",)))
     to, reply = sent[-1]
     assert to == jid(GROUP_USER, "g.us")
     context = reply.extendedTextMessage.contextInfo
-    assert (context.stanzaID, context.participant) == ("3EB0IN", f"{ANN}@s.whatsapp.net")
+    assert (context.stanzaID, context.participant, context.remoteJID) == ("3EB0IN", f"{ANN}@s.whatsapp.net", "")
     assert context.quotedMessage == Message(conversation="price?")
     assert list(context.mentionedJID) == [f"{ANN}@s.whatsapp.net"]
-    # A reply to a message this engine never saw carries only the id.
-    engine.send(outgoing("text", {"text": "ok"}, reply_to="3EB0OLD"))
-    assert sent[-1][1].extendedTextMessage.contextInfo == ContextInfo(stanzaID="3EB0OLD")
+    # The profile's own image, quoted in a private reply to the person: the participant is the profile, the media is
+    # described (the quote shows "Photo" and its caption), and the group it was in is the remote JID.
+    own = Quote(wa_message_id="3EB0S2", chat_id=GROUP_ID, type="image",
+                content={"caption": "c", "media": {"mimetype": "image/png", "size": 68}})
+    engine.send(outgoing("text", {"text": "ok"}, reply_to=own))
+    context = sent[-1][1].extendedTextMessage.contextInfo
+    assert (context.stanzaID, context.participant, context.remoteJID) == (
+        "3EB0S2", f"{ME}@s.whatsapp.net", GROUP_ID)
+    assert context.quotedMessage == Message(imageMessage=ImageMessage(mimetype="image/png", caption="c"))
+
+
+@pytest.mark.parametrize(("kind", "content", "expected"), [
+    ("document", {"caption": "q3", "media": {"mimetype": "application/pdf", "filename": "q3.pdf"}},
+     Message(documentMessage=DocumentMessage(mimetype="application/pdf", caption="q3", fileName="q3.pdf"))),
+    ("audio", {"voice_note": True, "media": {"mimetype": "audio/ogg"}},
+     Message(audioMessage=AudioMessage(mimetype="audio/ogg", PTT=True))),
+    ("location", {"location": {"latitude": 1.5, "longitude": 2.5, "name": "Shop"}},
+     Message(locationMessage=LocationMessage(degreesLatitude=1.5, degreesLongitude=2.5, name="Shop"))),
+    ("contact", {"contact": {"full_name": "Ann", "vcard": "BEGIN:VCARD"}},
+     Message(contactMessage=ContactMessage(displayName="Ann", vcard="BEGIN:VCARD"))),
+    ("poll", {"poll": {"question": "Q", "options": ["a", "b"]}},
+     Message(pollCreationMessage=PollCreationMessage(name="Q", selectableOptionsCount=1, options=[
+         PollCreationMessage.Option(optionName="a"), PollCreationMessage.Option(optionName="b")]))),
+])
+def test_a_quote_is_rebuilt_from_the_stored_content(kind: str, content: dict[str, Any], expected: Message) -> None:
+    """What `quotedMessage` carries for each kind of message, read back by our own incoming-message parser."""
+    built = quoted_message(Quote(wa_message_id="3EB0Q", chat_id=f"{ANN}@s.whatsapp.net", type=kind, content=content))
+    assert built == expected
+    assert message_content(built)[0] == kind
 
 
 def test_whatsmeow_errors_map_to_our_codes(session: tuple[WhatsmeowEngine, MemoryStore, list[EngineEvent]],

@@ -129,12 +129,14 @@ class CreateGroupRequest(_message.Message):
     def __init__(self, profile_id: _Optional[str] = ..., name: _Optional[str] = ..., participants: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CreateGroupResponse(_message.Message):
-    __slots__ = ("group", "results")
+    __slots__ = ("group", "results", "request_id")
     GROUP_FIELD_NUMBER: _ClassVar[int]
     RESULTS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     group: Group
     results: _containers.RepeatedCompositeFieldContainer[ParticipantResult]
-    def __init__(self, group: _Optional[_Union[Group, _Mapping]] = ..., results: _Optional[_Iterable[_Union[ParticipantResult, _Mapping]]] = ...) -> None: ...
+    request_id: str
+    def __init__(self, group: _Optional[_Union[Group, _Mapping]] = ..., results: _Optional[_Iterable[_Union[ParticipantResult, _Mapping]]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class UpdateGroupRequest(_message.Message):
     __slots__ = ("group_id", "profile_id", "name", "description", "announce", "locked")

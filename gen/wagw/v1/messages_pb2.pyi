@@ -4,6 +4,7 @@ from google.api import annotations_pb2 as _annotations_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.api import httpbody_pb2 as _httpbody_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from wagw.v1 import templates_pb2 as _templates_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -25,6 +26,7 @@ class MessageType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     POLL: _ClassVar[MessageType]
     AUDIO: _ClassVar[MessageType]
     STICKER: _ClassVar[MessageType]
+    TEMPLATE: _ClassVar[MessageType]
 MESSAGE_TYPE_UNSPECIFIED: MessageType
 TEXT: MessageType
 IMAGE: MessageType
@@ -35,6 +37,7 @@ CONTACT: MessageType
 POLL: MessageType
 AUDIO: MessageType
 STICKER: MessageType
+TEMPLATE: MessageType
 
 class Media(_message.Message):
     __slots__ = ("url", "data", "mimetype", "filename", "size", "sha256", "seconds", "waveform")
@@ -125,7 +128,7 @@ class MessageEdit(_message.Message):
     def __init__(self, text: _Optional[str] = ..., replace_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class MessageContent(_message.Message):
-    __slots__ = ("text", "media", "caption", "location", "contact", "poll", "voice_note", "contacts")
+    __slots__ = ("text", "media", "caption", "location", "contact", "poll", "voice_note", "contacts", "template")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     MEDIA_FIELD_NUMBER: _ClassVar[int]
     CAPTION_FIELD_NUMBER: _ClassVar[int]
@@ -134,6 +137,7 @@ class MessageContent(_message.Message):
     POLL_FIELD_NUMBER: _ClassVar[int]
     VOICE_NOTE_FIELD_NUMBER: _ClassVar[int]
     CONTACTS_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_FIELD_NUMBER: _ClassVar[int]
     text: str
     media: Media
     caption: str
@@ -142,7 +146,8 @@ class MessageContent(_message.Message):
     poll: Poll
     voice_note: bool
     contacts: _containers.RepeatedCompositeFieldContainer[ContactCard]
-    def __init__(self, text: _Optional[str] = ..., media: _Optional[_Union[Media, _Mapping]] = ..., caption: _Optional[str] = ..., location: _Optional[_Union[Location, _Mapping]] = ..., contact: _Optional[_Union[ContactCard, _Mapping]] = ..., poll: _Optional[_Union[Poll, _Mapping]] = ..., voice_note: _Optional[bool] = ..., contacts: _Optional[_Iterable[_Union[ContactCard, _Mapping]]] = ...) -> None: ...
+    template: _templates_pb2.Template
+    def __init__(self, text: _Optional[str] = ..., media: _Optional[_Union[Media, _Mapping]] = ..., caption: _Optional[str] = ..., location: _Optional[_Union[Location, _Mapping]] = ..., contact: _Optional[_Union[ContactCard, _Mapping]] = ..., poll: _Optional[_Union[Poll, _Mapping]] = ..., voice_note: _Optional[bool] = ..., contacts: _Optional[_Iterable[_Union[ContactCard, _Mapping]]] = ..., template: _Optional[_Union[_templates_pb2.Template, _Mapping]] = ...) -> None: ...
 
 class Message(_message.Message):
     __slots__ = ("id", "profile_id", "chat_id", "direction", "type", "content", "status", "error", "wa_message_id", "batch_id", "reply_to", "mentions", "sender", "create_time", "sent_time", "delivered_time", "read_time", "update_time", "reactions", "edit_history", "edit_time", "revoke_time", "delete_time", "sender_name")
@@ -355,6 +360,20 @@ class SendStickerRequest(_message.Message):
     reply_to: str
     idempotency_key: str
     def __init__(self, profile_id: _Optional[str] = ..., chat_id: _Optional[str] = ..., media: _Optional[_Union[Media, _Mapping]] = ..., reply_to: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class SendTemplateRequest(_message.Message):
+    __slots__ = ("profile_id", "chat_id", "template", "reply_to", "idempotency_key")
+    PROFILE_ID_FIELD_NUMBER: _ClassVar[int]
+    CHAT_ID_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_FIELD_NUMBER: _ClassVar[int]
+    REPLY_TO_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    profile_id: str
+    chat_id: str
+    template: _templates_pb2.Template
+    reply_to: str
+    idempotency_key: str
+    def __init__(self, profile_id: _Optional[str] = ..., chat_id: _Optional[str] = ..., template: _Optional[_Union[_templates_pb2.Template, _Mapping]] = ..., reply_to: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class ReactToMessageRequest(_message.Message):
     __slots__ = ("id", "emoji")

@@ -27,8 +27,8 @@ if _version_not_supported:
 
 
 class MessageServiceStub:
-    """MessageService sends the nine kinds of message, reports their delivery, and acts on sent and received
-    messages (reactions, edits, deletions, their media).
+    """MessageService sends the nine kinds of message and WhatsApp templates, reports their delivery, and acts on
+    sent and received messages (reactions, edits, deletions, their media).
 
     Every send is stored first (status PENDING) and answered at once; a worker then delivers it through the
     profile's send gate (one send at a time per profile, its minimum gap and daily cap): SENT when WhatsApp
@@ -90,6 +90,11 @@ class MessageServiceStub:
                 request_serializer=wagw_dot_v1_dot_messages__pb2.SendStickerRequest.SerializeToString,
                 response_deserializer=wagw_dot_v1_dot_messages__pb2.Message.FromString,
                 _registered_method=True)
+        self.SendTemplate = channel.unary_unary(
+                '/wagw.v1.MessageService/SendTemplate',
+                request_serializer=wagw_dot_v1_dot_messages__pb2.SendTemplateRequest.SerializeToString,
+                response_deserializer=wagw_dot_v1_dot_messages__pb2.Message.FromString,
+                _registered_method=True)
         self.ReactToMessage = channel.unary_unary(
                 '/wagw.v1.MessageService/ReactToMessage',
                 request_serializer=wagw_dot_v1_dot_messages__pb2.ReactToMessageRequest.SerializeToString,
@@ -123,8 +128,8 @@ class MessageServiceStub:
 
 
 class MessageServiceServicer:
-    """MessageService sends the nine kinds of message, reports their delivery, and acts on sent and received
-    messages (reactions, edits, deletions, their media).
+    """MessageService sends the nine kinds of message and WhatsApp templates, reports their delivery, and acts on
+    sent and received messages (reactions, edits, deletions, their media).
 
     Every send is stored first (status PENDING) and answered at once; a worker then delivers it through the
     profile's send gate (one send at a time per profile, its minimum gap and daily cap): SENT when WhatsApp
@@ -197,6 +202,17 @@ class MessageServiceServicer:
     def SendSticker(self, request, context):
         """Sends a sticker: a WebP image, or a PNG or JPEG converted to a 512×512 WebP. A sticker over 1 MiB (after
         the conversion) is a VALIDATION_ERROR naming `media`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SendTemplate(self, request, context):
+        """Sends an approved WhatsApp template (TemplateService.ListTemplates lists them): the only message a business
+        may send first, or more than 24 hours after the customer last wrote (Meta's error 131047 otherwise). The
+        name, language and every parameter are checked here (VALIDATION_ERROR naming the field); Meta checks them
+        against the approved template when it is sent (the message then ends FAILED with Meta's reason).
+        `cloudapi` and `simulator` profiles; NOT_SUPPORTED on `whatsmeow`.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -303,6 +319,11 @@ def add_MessageServiceServicer_to_server(servicer, server):
                     request_deserializer=wagw_dot_v1_dot_messages__pb2.SendStickerRequest.FromString,
                     response_serializer=wagw_dot_v1_dot_messages__pb2.Message.SerializeToString,
             ),
+            'SendTemplate': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendTemplate,
+                    request_deserializer=wagw_dot_v1_dot_messages__pb2.SendTemplateRequest.FromString,
+                    response_serializer=wagw_dot_v1_dot_messages__pb2.Message.SerializeToString,
+            ),
             'ReactToMessage': grpc.unary_unary_rpc_method_handler(
                     servicer.ReactToMessage,
                     request_deserializer=wagw_dot_v1_dot_messages__pb2.ReactToMessageRequest.FromString,
@@ -342,8 +363,8 @@ def add_MessageServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class MessageService:
-    """MessageService sends the nine kinds of message, reports their delivery, and acts on sent and received
-    messages (reactions, edits, deletions, their media).
+    """MessageService sends the nine kinds of message and WhatsApp templates, reports their delivery, and acts on
+    sent and received messages (reactions, edits, deletions, their media).
 
     Every send is stored first (status PENDING) and answered at once; a worker then delivers it through the
     profile's send gate (one send at a time per profile, its minimum gap and daily cap): SENT when WhatsApp
@@ -586,6 +607,33 @@ class MessageService:
             target,
             '/wagw.v1.MessageService/SendSticker',
             wagw_dot_v1_dot_messages__pb2.SendStickerRequest.SerializeToString,
+            wagw_dot_v1_dot_messages__pb2.Message.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendTemplate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wagw.v1.MessageService/SendTemplate',
+            wagw_dot_v1_dot_messages__pb2.SendTemplateRequest.SerializeToString,
             wagw_dot_v1_dot_messages__pb2.Message.FromString,
             options,
             channel_credentials,

@@ -12,7 +12,7 @@ from server.api import streams
 from server.api.auth import current_principal, get_visible
 from server.api.services.messages import idempotency_key
 from server.api.services.profiles import get_profile
-from server.core import content, lifecycle, templates
+from server.core import content, lifecycle, template_messages, templates
 from server.core.convert import from_timestamp, to_timestamp
 from server.core.db import utcnow
 from server.core.engine_specs import NotSupported, send_operation, supports
@@ -60,7 +60,7 @@ def _items(request: bulk_pb2.SendBulkRequest, engine: str) -> list[dict]:
         prefix = f"messages[{index}]"
         if not item.type:
             raise invalid(f"{prefix}.type", "is required: text, image, video, document, location, contact, poll, "
-                                              "audio or sticker")
+                                              "audio, sticker or template")
         type_name = messages_pb2.MessageType.Name(item.type)
         operation = send_operation(type_name.lower())
         if not supports(engine, operation):
@@ -77,6 +77,8 @@ def _items(request: bulk_pb2.SendBulkRequest, engine: str) -> list[dict]:
             if getattr(filled, name):
                 setattr(filled, name, templates.fill(getattr(filled, name), variables,
                                                      f"{prefix}.content.{name}", f"{prefix}.variables"))
+        if filled.HasField("template"):
+            template_messages.fill(filled, variables, f"{prefix}.content.template", f"{prefix}.variables")
         checked = content.check(type_name, filled, f"{prefix}.content", f"{prefix}.type")
         items.append({"chat_id": chat_ids[raw], "type": type_name, "content": checked})
     return items

@@ -16,8 +16,9 @@ from urllib.parse import unquote
 import grpc
 from google.protobuf import json_format, struct_pb2
 
-from server.api.services.profiles import acting_profile
+from server.api.services.profiles import acting_profile, get_profile
 from server.core.convert import to_timestamp
+from server.core.engine_specs import NotSupported, supports
 from server.core.errors import ApiError, invalid
 from server.core.models import Profile
 from server.core.pagination import paginate_items
@@ -148,11 +149,20 @@ class GroupServicer(groups_pb2_grpc.GroupServiceServicer):
         if not request.name.strip():
             raise invalid("name", "is required")
         name = name_field(request.name)
-        participants = participants_field(list(request.participants))
+        if not request.profile_id.strip():
+            raise invalid("profileId", "is required")
+        engine = get_profile(request.profile_id).engine
+        if supports(engine, "add_participants"):
+            participants = participants_field(list(request.participants))
+        elif request.participants:  # invite-only groups (the Cloud API): members join by the invite link
+            raise NotSupported(engine, "add_participants")
+        else:
+            participants = []
         profile = acting_profile(request.profile_id, "create_group")
         answer = group_call(profile, "create_group", name=name, participants=participants)
         return groups_pb2.CreateGroupResponse(
-            group=to_proto(profile.id, answer["group"]), results=results_to_proto(answer.get("results", [])))
+            group=to_proto(profile.id, answer["group"]), results=results_to_proto(answer.get("results", [])),
+            request_id=answer["group"].get("request_id", ""))
 
     def UpdateGroup(self, request: groups_pb2.UpdateGroupRequest, context: grpc.ServicerContext
                     ) -> groups_pb2.Group:

@@ -82,15 +82,16 @@ class MessageServicer(messages_pb2_grpc.MessageServiceServicer):
             raise invalid("chatId", "is required")
         chat_id = normalize_chat_id(request.chat_id, "chatId")
         checked = content.check(type_name, message_content)
-        if len(getattr(request, "reply_to", "")) > 128:
-            raise invalid("replyTo", "must be at most 128 characters")
+        reply_to = getattr(request, "reply_to", "").strip()
         mentioned = [normalize_chat_id(item, "mentions") for item in mentions or []]
         if len(mentioned) > MAX_MENTIONS or any(is_group(item) for item in mentioned):
             raise invalid("mentions", f"at most {MAX_MENTIONS} people (not groups)")
         key = idempotency_key(request, context)
         profile = acting_profile(request.profile_id, send_operation(type_name.lower()))
+        if reply_to:
+            lifecycle.check_reply_target(profile.id, reply_to)
         row = lifecycle.accept_message(profile, chat_id=chat_id, type_name=type_name, content=checked,
-                                       reply_to=getattr(request, "reply_to", ""), mentions=mentioned,
+                                       reply_to=reply_to, mentions=mentioned,
                                        idempotency_key=key)
         return to_proto(row)
 
@@ -143,6 +144,13 @@ class MessageServicer(messages_pb2_grpc.MessageServiceServicer):
         if request.HasField("media"):
             body.media.CopyFrom(request.media)
         return self._send("STICKER", request, context, body)
+
+    def SendTemplate(self, request: messages_pb2.SendTemplateRequest, context: grpc.ServicerContext
+                     ) -> messages_pb2.Message:
+        body = messages_pb2.MessageContent()
+        if request.HasField("template"):
+            body.template.CopyFrom(request.template)
+        return self._send("TEMPLATE", request, context, body)
 
     def ReactToMessage(self, request: messages_pb2.ReactToMessageRequest, context: grpc.ServicerContext
                        ) -> messages_pb2.Message:

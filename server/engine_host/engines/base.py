@@ -23,6 +23,7 @@ from server.core.engine_specs import (
     DELETE_FOR_ME,
     DOWNLOAD_MEDIA,
     EDIT,
+    LIST_TEMPLATES,
     LOOKUP,
     MARK_READ,
     PRESENCE,
@@ -112,6 +113,15 @@ class MessageRef:
 
 
 @dataclass(frozen=True)
+class Quote(MessageRef):
+    """The message a reply quotes, as the gateway stored it: WhatsApp's id for it, its chat, its sender and its
+    content (wagw.v1.MessageContent with snake_case keys, media described but not carried), so that an engine can
+    show the quote even for a message it never saw itself (whatsmeow sends the quoted content along)."""
+
+    content: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Picture:
     url: str
     picture_id: str
@@ -127,7 +137,8 @@ class OutgoingMessage:
     type: str
     content: dict[str, Any]
     media: Media | None = None
-    reply_to: str = ""
+    # The message this one replies to (server/engine_host/conversations.py `quote`); None for no reply.
+    reply_to: Quote | None = None
     mentions: tuple[str, ...] = ()
     # The gateway's id for the message. A send repeated with the same id (a retry after a crash, when the
     # outcome of the first attempt is unknown) must not reach the recipient twice: engines that can choose
@@ -175,6 +186,9 @@ class GroupInfo:
     participants: tuple[Participant, ...] = ()
     announce: bool = False
     locked: bool = False
+    # A group Meta is still creating (the Cloud API creates groups asynchronously): its request id, which the
+    # GROUP "create" event that follows carries with the group id. Empty when the group exists.
+    request_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -289,6 +303,11 @@ class Engine(ABC):
         """The bytes of received media, by the `media_ref` the engine gave with the message. Raises NOT_FOUND when
         WhatsApp no longer has the file."""
         raise NotSupported(self.name, DOWNLOAD_MEDIA)
+
+    def list_templates(self) -> list[dict[str, Any]]:
+        """The approved message templates, each as wagw.v1.ApprovedTemplate's fields (snake_case): id, name,
+        language, category, status, parameter_format, components (Meta's own descriptions)."""
+        raise NotSupported(self.name, LIST_TEMPLATES)
 
     # Groups
 

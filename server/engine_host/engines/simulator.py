@@ -323,7 +323,8 @@ class SimulatorEngine(Engine):
         self.require(send_operation(message.type))
         request = pb.SendRequest(device=self.link.device(self), chat_id=message.chat_id, type=message.type,
                                  content=json.dumps(message.content),
-                                 id=message.id if self.recognises_repeats else "")
+                                 id=message.id if self.recognises_repeats else "",
+                                 reply_to=message.reply_to.wa_message_id if message.reply_to else "")
         if message.media is not None:
             data = message.media.data
             request.media.CopyFrom(pb.Media(mimetype=message.media.mimetype, filename=message.media.filename,
@@ -377,6 +378,10 @@ class SimulatorEngine(Engine):
     def lookup(self, phone_numbers: list[str]) -> dict[str, bool]:
         reply = self.link.call("Lookup", pb.LookupRequest(device=self.link.device(self), phone_numbers=phone_numbers))
         return dict(reply.registered)
+
+    def list_templates(self) -> list[dict[str, Any]]:
+        reply = self.link.call("ListTemplates", pb.ListTemplatesRequest(device=self.link.device(self)))
+        return [json.loads(entry) for entry in reply.templates]
 
     # Groups
 

@@ -37,9 +37,8 @@ import re
 import sqlite3
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import closing, contextmanager, suppress
+from contextlib import closing, contextmanager
 from io import BytesIO
 from pathlib import Path
 from typing import Any, TypeVar
@@ -75,6 +74,7 @@ from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import (
     ImageMessage,
     LocationMessage,
     Message,
+    PollCreationMessage,
     PollVoteMessage,
     ProtocolMessage,
     StickerMessage,
@@ -127,6 +127,7 @@ from server.engine_host.engines.base import (
     Participant,
     ParticipantResult,
     Picture,
+    Quote,
     SessionStore,
 )
 
@@ -143,8 +144,6 @@ STOP_WAIT = 2.0
 # whatsmeow shows the first QR code of a batch for 60 s and each later one for 20 s.
 FIRST_QR_TTL = dt.timedelta(seconds=60)
 NEXT_QR_TTL = dt.timedelta(seconds=20)
-# Messages kept so that a reply can quote the message it answers (WhatsApp shows the quote from the reply).
-RECENT_MESSAGES = 500
 THUMBNAIL_SIZE = 200
 INVITE_LINK_PREFIX = "https://chat.whatsapp.com/"
 USER_SERVER = "s.whatsapp.net"
@@ -262,6 +261,58 @@ def build_message(client: NewClient, message: OutgoingMessage, context: ContextI
     if context is not None:
         _carried(built).contextInfo.MergeFrom(context)
     return built
+
+
+def message_context(message: OutgoingMessage, own_chat_id: str) -> ContextInfo | None:
+    """The reply and mentions of a message, as WhatsApp clients write them (neonize's `_make_quoted_message`): the
+    quoted message's WhatsApp id, its sender (`own_chat_id` for the profile's own) and its content, rebuilt from
+    the gateway's store, so the quote renders whether or not this process ever saw the message (after a restart
+    too); `remoteJID` when it was in another chat (a private reply to a group message)."""
+    if message.reply_to is None and not message.mentions:
+        return None
+    context = ContextInfo(mentionedJID=list(message.mentions))
+    quote = message.reply_to
+    if quote is not None:
+        context.stanzaID = quote.wa_message_id
+        context.participant = quote.sender or own_chat_id
+        context.quotedMessage.CopyFrom(quoted_message(quote))
+        if quote.chat_id != message.chat_id:
+            context.remoteJID = quote.chat_id
+    return context
+
+
+def quoted_message(quote: Quote) -> Message:
+    """The WhatsApp protobuf of a quoted message from its stored content (message_content's inverse). Media is
+    described (its type, mimetype, caption, file name) but not carried: the quote shows its kind and caption."""
+    content = quote.content
+    if quote.type in _MEDIA_FIELDS:
+        media = content.get("media") or {}
+        fields: dict[str, Any] = {"mimetype": media.get("mimetype", "")}
+        if quote.type in ("image", "video", "document") and content.get("caption"):
+            fields["caption"] = content["caption"]
+        if quote.type == "document":
+            fields["fileName"] = media.get("filename", "")
+        if quote.type == "audio":
+            fields["PTT"] = bool(content.get("voice_note"))
+        kinds = {"image": ImageMessage, "video": VideoMessage, "document": DocumentMessage, "audio": AudioMessage,
+                 "sticker": StickerMessage}
+        return Message(**{_MEDIA_FIELDS[quote.type]: kinds[quote.type](**fields)})
+    if quote.type == "location":
+        place = content.get("location") or {}
+        return Message(locationMessage=LocationMessage(
+            degreesLatitude=float(place.get("latitude", 0)), degreesLongitude=float(place.get("longitude", 0)),
+            name=place.get("name") or None, address=place.get("address") or None))
+    if quote.type == "contact":
+        card = content.get("contact") or {}
+        return Message(contactMessage=ContactMessage(displayName=card.get("full_name", ""),
+                                                     vcard=card.get("vcard", "")))
+    if quote.type == "poll":
+        poll = content.get("poll") or {}
+        return Message(pollCreationMessage=PollCreationMessage(
+            name=poll.get("question", ""),
+            options=[PollCreationMessage.Option(optionName=option) for option in poll.get("options", ())],
+            selectableOptionsCount=0 if poll.get("allow_multiple_answers") else 1))
+    return Message(conversation=content.get("text", ""))
 
 
 def _audio_or_sticker(kind: str, fields: dict[str, Any], media: Media, voice_note: bool) -> Message:
@@ -622,7 +673,6 @@ class WhatsmeowEngine(Engine):
         self._pairing = False
         self._qr_codes = 0
         self._parked: list[_Client] = []
-        self._recent: OrderedDict[str, tuple[str, Message]] = OrderedDict()
         # Received media is fetched from WhatsApp's CDN (whatsapp_media.py); tests give it a mock transport.
         self._media_http = httpx.Client(timeout=whatsapp_media.TIMEOUT)
 
@@ -862,7 +912,6 @@ class WhatsmeowEngine(Engine):
             return
         incoming = incoming_message(event)
         if incoming is not None:
-            self._keep(incoming.wa_message_id, incoming.sender, event.Message)
             self.emit(EngineEvent(MESSAGE, incoming.as_dict()))
 
     def _on_receipt(self, _client: NewClient, event: ReceiptEv) -> None:
@@ -906,43 +955,17 @@ class WhatsmeowEngine(Engine):
         self.emit(EngineEvent(GROUP, {"group_id": group_id, "action": action, "participants": participants,
                                       "by": by, **extra}))
 
-    def _keep(self, wa_message_id: str, sender: str, message: Message) -> None:
-        """Remember a message a later reply may quote, without the quote it carried itself."""
-        kept = Message()
-        kept.CopyFrom(message)
-        with suppress(ValueError):  # a plain `conversation` carries no context
-            _carried(kept).ClearField("contextInfo")
-        with self._lock:
-            self._recent[wa_message_id] = (sender, kept)
-            while len(self._recent) > RECENT_MESSAGES:
-                self._recent.popitem(last=False)
-
     # Messages
 
     def send(self, message: OutgoingMessage) -> str:
         with self._session() as client:
             try:
-                built = build_message(client, message, self._context(message))
+                context = message_context(message, to_chat_id(client.me.JID) if message.reply_to else "")
+                built = build_message(client, message, context)
                 response = client.send_message(to_jid(message.chat_id), built)
             except NeonizeError as exc:
                 raise engine_error(exc) from exc
-            self._keep(response.ID, to_chat_id(client.me.JID), built)
         return response.ID
-
-    def _context(self, message: OutgoingMessage) -> ContextInfo | None:
-        """The reply and mentions of a message. A reply quotes the original when it passed through this engine
-        recently; otherwise it carries only the original's id, which WhatsApp threads without a quote."""
-        if not message.reply_to and not message.mentions:
-            return None
-        context = ContextInfo(mentionedJID=list(message.mentions))
-        if message.reply_to:
-            context.stanzaID = message.reply_to
-            with self._lock:
-                quoted = self._recent.get(message.reply_to)
-            if quoted is not None:
-                context.participant = quoted[0]
-                context.quotedMessage.CopyFrom(quoted[1])
-        return context
 
     # Conversations
 

@@ -262,26 +262,40 @@ class Media(_message.Message):
     def __init__(self, mimetype: _Optional[str] = ..., filename: _Optional[str] = ..., size: _Optional[int] = ..., sha256: _Optional[str] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class SendRequest(_message.Message):
-    __slots__ = ("device", "chat_id", "type", "content", "media", "id")
+    __slots__ = ("device", "chat_id", "type", "content", "media", "id", "reply_to")
     DEVICE_FIELD_NUMBER: _ClassVar[int]
     CHAT_ID_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     CONTENT_FIELD_NUMBER: _ClassVar[int]
     MEDIA_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
+    REPLY_TO_FIELD_NUMBER: _ClassVar[int]
     device: Device
     chat_id: str
     type: str
     content: str
     media: Media
     id: str
-    def __init__(self, device: _Optional[_Union[Device, _Mapping]] = ..., chat_id: _Optional[str] = ..., type: _Optional[str] = ..., content: _Optional[str] = ..., media: _Optional[_Union[Media, _Mapping]] = ..., id: _Optional[str] = ...) -> None: ...
+    reply_to: str
+    def __init__(self, device: _Optional[_Union[Device, _Mapping]] = ..., chat_id: _Optional[str] = ..., type: _Optional[str] = ..., content: _Optional[str] = ..., media: _Optional[_Union[Media, _Mapping]] = ..., id: _Optional[str] = ..., reply_to: _Optional[str] = ...) -> None: ...
 
 class SendResponse(_message.Message):
     __slots__ = ("wa_message_id",)
     WA_MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
     wa_message_id: str
     def __init__(self, wa_message_id: _Optional[str] = ...) -> None: ...
+
+class ListTemplatesRequest(_message.Message):
+    __slots__ = ("device",)
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    device: Device
+    def __init__(self, device: _Optional[_Union[Device, _Mapping]] = ...) -> None: ...
+
+class ListTemplatesResponse(_message.Message):
+    __slots__ = ("templates",)
+    TEMPLATES_FIELD_NUMBER: _ClassVar[int]
+    templates: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, templates: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class LookupRequest(_message.Message):
     __slots__ = ("device", "phone_numbers")

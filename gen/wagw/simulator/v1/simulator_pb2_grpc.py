@@ -102,6 +102,11 @@ class DeviceServiceStub:
                 request_serializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.LookupRequest.SerializeToString,
                 response_deserializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.LookupResponse.FromString,
                 _registered_method=True)
+        self.ListTemplates = channel.unary_unary(
+                '/wagw.simulator.v1.DeviceService/ListTemplates',
+                request_serializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.ListTemplatesRequest.SerializeToString,
+                response_deserializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.ListTemplatesResponse.FromString,
+                _registered_method=True)
         self.ListGroups = channel.unary_unary(
                 '/wagw.simulator.v1.DeviceService/ListGroups',
                 request_serializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.ListGroupsRequest.SerializeToString,
@@ -261,6 +266,13 @@ class DeviceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListTemplates(self, request, context):
+        """The message templates approved for the profile's business (server/simulator/templates.py).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListGroups(self, request, context):
         """Lists the groups the profile's number is in.
         """
@@ -394,6 +406,11 @@ def add_DeviceServiceServicer_to_server(servicer, server):
                     servicer.Lookup,
                     request_deserializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.LookupRequest.FromString,
                     response_serializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.LookupResponse.SerializeToString,
+            ),
+            'ListTemplates': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTemplates,
+                    request_deserializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.ListTemplatesRequest.FromString,
+                    response_serializer=wagw_dot_simulator_dot_v1_dot_simulator__pb2.ListTemplatesResponse.SerializeToString,
             ),
             'ListGroups': grpc.unary_unary_rpc_method_handler(
                     servicer.ListGroups,
@@ -705,6 +722,33 @@ class DeviceService:
             '/wagw.simulator.v1.DeviceService/Lookup',
             wagw_dot_simulator_dot_v1_dot_simulator__pb2.LookupRequest.SerializeToString,
             wagw_dot_simulator_dot_v1_dot_simulator__pb2.LookupResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTemplates(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wagw.simulator.v1.DeviceService/ListTemplates',
+            wagw_dot_simulator_dot_v1_dot_simulator__pb2.ListTemplatesRequest.SerializeToString,
+            wagw_dot_simulator_dot_v1_dot_simulator__pb2.ListTemplatesResponse.FromString,
             options,
             channel_credentials,
             insecure,

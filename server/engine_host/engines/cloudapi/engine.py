@@ -57,6 +57,7 @@ _TIMEOUT = httpx.Timeout(120.0, connect=10.0)
 # The one field set `connect` asks for: enough to prove the token can read this phone number.
 _VERIFY_FIELDS = ("display_phone_number", "verified_name")
 _GROUP_FIELDS = ("subject", "description", "creation_timestamp", "participants")
+_TEMPLATE_FIELDS = ("id", "name", "language", "category", "status", "parameter_format", "components")
 
 _MEDIA_TYPES = ("image", "video", "document", "audio", "sticker")
 # Meta's Groups API carries text and media only (its docs list location, contacts and interactive as unsupported).
@@ -150,6 +151,7 @@ class CloudApiEngine(Engine):
         if recipient_type == "group" and message.type not in _GROUP_SEND_TYPES:
             raise NotSupported(self.name, f"{send_operation(message.type)} to a group")
         kind, body = _message_body(message)
+        reply_to = message.reply_to.wa_message_id if message.reply_to else None  # Meta quotes by its own id
 
         def request(wa: WhatsApp) -> dict[str, Any]:
             payload = body
@@ -158,7 +160,7 @@ class CloudApiEngine(Engine):
                                            filename=message.media.filename or None, media_type=kind)
                 payload = {"id": uploaded.id, **body}
             return wa.api.send_message(sender=self._phone_id, to=to, recipient=None, recipient_type=recipient_type,
-                                       typ=kind, msg=payload, reply_to_message_id=message.reply_to or None)
+                                       typ=kind, msg=payload, reply_to_message_id=reply_to)
 
         return self._call(request)["messages"][0]["id"]
 
@@ -215,6 +217,30 @@ class CloudApiEngine(Engine):
                 raise ApiError("NOT_FOUND", f"Meta no longer has this media ({error.reason})") from error
             raise
 
+    def list_templates(self) -> list[dict[str, Any]]:
+        """The APPROVED templates of the profile's WhatsApp Business Account (`GET /<WABA id>/message_templates`,
+        following the cursor), by name then language. Needs `businessAccountId` in the settings."""
+        waba_id = self.settings.get("businessAccountId")
+        if not waba_id:
+            raise conflict("listing templates needs the profile's engineSettings.businessAccountId (the WhatsApp "
+                           "Business Account id shown in Meta's WhatsApp Manager)", state=True)
+
+        def request(wa: WhatsApp) -> list[dict[str, Any]]:
+            found: list[dict[str, Any]] = []
+            after = None
+            while True:
+                page = wa.api.get_templates(waba_id=waba_id, fields=_TEMPLATE_FIELDS, filters={"status": "APPROVED"},
+                                            pagination={"after": after} if after else None)
+                found.extend(page.get("data") or ())
+                paging = page.get("paging") or {}
+                after = (paging.get("cursors") or {}).get("after")
+                if not (paging.get("next") and after):
+                    return found
+
+        templates = [{key: template[key] for key in _TEMPLATE_FIELDS if key in template}
+                     for template in self._call(request)]
+        return sorted(templates, key=lambda template: (template.get("name", ""), template.get("language", "")))
+
     # Groups
 
     def list_groups(self) -> list[GroupInfo]:
@@ -245,6 +271,18 @@ class CloudApiEngine(Engine):
         return GroupInfo(group_id=group_id, name=info.get("subject", ""), description=info.get("description", ""),
                          owner=self._own_chat_id, created_at=timestamp(info.get("creation_timestamp")),
                          participants=tuple(members))
+
+    def create_group(self, name: str, participants: list[str]) -> tuple[GroupInfo, list[ParticipantResult]]:
+        """`POST /<phone id>/groups`. Meta adds no one (people join by the invite link, GET …/invite-link once the
+        group exists) and creates the group asynchronously: the answer is the group as requested, with Meta's
+        request id and no group id yet; the `group_lifecycle_update` webhook that follows (a GROUP "create" event,
+        `group.updated`) carries the same request id with the group id and its invite code."""
+        if participants:
+            raise NotSupported(self.name, "add_participants")
+        answer = self._call(lambda wa: wa.api.create_group(phone_id=self._phone_id, subject=name))
+        owner = (Participant(self._own_chat_id, "SUPERADMIN"),) if self._own_chat_id else ()
+        return GroupInfo(group_id="", name=name, owner=self._own_chat_id, participants=owner,
+                         request_id=str(answer["request_id"])), []
 
     def update_group(self, group_id: str, *, name: str | None = None, description: str | None = None,
                      announce: bool | None = None, locked: bool | None = None) -> GroupInfo:
@@ -338,6 +376,8 @@ def _message_body(message: OutgoingMessage) -> tuple[str, Any]:
         if message.type == "document" and message.media.filename:
             body["filename"] = message.media.filename
         return message.type, body
+    if message.type == "template":
+        return "template", template_body(content.get("template") or {})
     if message.type == "location":
         location = content.get("location") or {}
         if "latitude" not in location or "longitude" not in location:
@@ -346,6 +386,45 @@ def _message_body(message: OutgoingMessage) -> tuple[str, Any]:
         body |= {key: location[key] for key in ("name", "address") if location.get(key)}
         return "location", body
     return "contacts", [_contact_card(content.get("contact") or {})]
+
+
+def template_body(template: Mapping[str, Any]) -> dict[str, Any]:
+    """The Cloud API `template` object (what pywa's `send_template` hands to the messages endpoint) of a stored
+    wagw.v1.Template: components lower-cased as Meta spells them, a button's index as a string, each parameter
+    as `{"type": …, <type>: value}`."""
+    body: dict[str, Any] = {"name": template.get("name", ""), "language": {"code": template.get("language", "")}}
+    components = []
+    for component in template.get("components") or ():
+        built: dict[str, Any] = {"type": component["type"].lower()}
+        if component["type"] == "BUTTON":
+            built["sub_type"] = component["sub_type"].lower()
+            built["index"] = str(component.get("index", 0))
+        built["parameters"] = [_template_parameter(parameter) for parameter in component.get("parameters") or ()]
+        components.append(built)
+    if components:
+        body["components"] = components
+    return body
+
+
+def _template_parameter(parameter: Mapping[str, Any]) -> dict[str, Any]:
+    kind = parameter["type"].lower()
+    built: dict[str, Any] = {"type": kind}
+    if parameter.get("parameter_name"):
+        built["parameter_name"] = parameter["parameter_name"]
+    if kind == "currency":
+        currency = parameter.get("currency") or {}
+        built[kind] = {"fallback_value": currency.get("fallback_value", ""), "code": currency.get("code", ""),
+                       "amount_1000": int(currency.get("amount_1000", 0))}
+    elif kind == "date_time":
+        built[kind] = {"fallback_value": (parameter.get("date_time") or {}).get("fallback_value", "")}
+    elif kind in ("image", "document", "video"):
+        media = parameter.get("media") or {}
+        built[kind] = {"link": media.get("link", "")}
+        if kind == "document" and media.get("filename"):
+            built[kind]["filename"] = media["filename"]
+    else:  # text, payload, coupon_code
+        built[kind] = parameter.get(kind, "")
+    return built
 
 
 def _contact_card(contact: Mapping[str, Any]) -> dict[str, Any]:
