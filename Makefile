@@ -178,7 +178,7 @@ test: setup $(CONSOLE_DIST)
 	$(call PYTEST,tests/integration)
 	$(call PYTEST,tests/browser)
 
-test-unit: setup
+test-unit: setup $(CONSOLE_DIST)
 	$(call PYTEST,tests/unit)
 
 # The scale-out drill (tests/scale): every role twice on PostgreSQL and Redis, processes killed mid-way; it prints
