@@ -49,7 +49,7 @@ from typing import Any
 import peewee
 
 from server.core import events, send_gate
-from server.core.db import CommitGroup, insert_rows, utcnow, write_transaction
+from server.core.db import CommitGroup, insert_rows, is_sqlite, utcnow, write_transaction
 from server.core.errors import ApiError, conflict, invalid
 from server.core.ids import new_id
 from server.core.models import Batch, Message, Profile, SendGate
@@ -194,6 +194,7 @@ def hand_over(message: Message, now: dt.datetime) -> bool:
     """Mark a message as handed to the engine (from now on a batch cancel leaves it alone). False when it is not
     PENDING any more (sent meanwhile, or cancelled)."""
     with write_transaction():
+        _lock_batch(message.batch_id)
         handed = Message.update(handed_at=now, attempts=Message.attempts + 1, updated_at=now).where(
             (Message.id == message.id) & (Message.status == "PENDING")).execute()
         if handed and message.batch_id:
@@ -206,6 +207,7 @@ def unhand(message: Message, now: dt.datetime) -> None:
     """The engine refused the message before it left (the profile was not connected, WhatsApp's rate limit): it
     was not handed after all. An item of a batch that ended meanwhile (cancelled) is cancelled now."""
     with write_transaction():
+        _lock_batch(message.batch_id)
         Message.update(handed_at=None, updated_at=now).where(
             (Message.id == message.id) & (Message.status == "PENDING")).execute()
         if message.batch_id:
@@ -238,6 +240,7 @@ def sent(message_id: str, wa_message_id: str, sent_at: dt.datetime, rng: random.
         message = Message.get_or_none(Message.id == message_id)
         if message is None:
             return False
+        _lock_batch(message.batch_id)
         done = Message.update(status="SENT", wa_message_id=wa_message_id, sent_at=sent_at, updated_at=sent_at,
                               error="").where((Message.id == message_id) & (Message.status == "PENDING")).execute()
         if not done:
@@ -252,6 +255,7 @@ def failed(message: Message, reason: str, now: dt.datetime, rng: random.Random |
     """The send failed for good (WhatsApp refused it, bad media, …). False when the message was no longer
     PENDING."""
     with write_transaction():
+        _lock_batch(message.batch_id)
         done = Message.update(status="FAILED", error=reason, updated_at=now).where(
             (Message.id == message.id) & (Message.status == "PENDING")).execute()
         if not done:
@@ -269,6 +273,7 @@ def receipt(profile_id: str, wa_message_id: str, status: str, now: dt.datetime, 
                                       & (Message.direction == "OUTBOUND"))
         if message is None:
             return False
+        _lock_batch(message.batch_id)
         old = message.status
         if old == status or (status != "FAILED" and _PROGRESS.get(status, 0) <= _PROGRESS.get(old, 4)):
             return True
@@ -514,6 +519,7 @@ def cancel_batch(batch: Batch, now: dt.datetime) -> Batch:
     """Cancel every item not yet handed to the engine and end the batch CANCELLED; items in flight end as their
     sends do. CONFLICT when the batch has ended already."""
     with write_transaction():
+        _lock_batch(batch.id)
         batch = Batch.get_by_id(batch.id)
         if batch.status in TERMINAL:
             raise conflict(f"batch '{batch.id}' is already {batch.status}", state=True)
@@ -526,6 +532,15 @@ def progress(batch: Batch) -> dict[str, int]:
     return {"total": batch.total, "sent": batch.sent, "failed": batch.failed, "cancelled": batch.cancelled,
             "pending": batch.total - batch.sent - batch.failed - batch.cancelled,
             "delivered": batch.delivered, "read": batch.read}
+
+
+def _lock_batch(batch_id: str | None) -> None:
+    """On PostgreSQL, take a batch's row lock before any of its items' rows. Every transaction that changes both
+    takes them in this order, so a cancel (every waiting item, then the counters) and an item's send (the item,
+    the counters, then the next item's schedule) wait for each other instead of deadlocking. SQLite has one
+    writer at a time already."""
+    if batch_id and not is_sqlite():
+        Batch.select(Batch.id).where(Batch.id == batch_id).for_update().execute()
 
 
 def _cancel_waiting(batch: Batch, now: dt.datetime, only: list[str] | None = None) -> int:

@@ -7,11 +7,14 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import random
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from server.core import jobs, lifecycle, send_gate
+from server.core import db, jobs, lifecycle, send_gate
 from server.core.errors import ApiError
 from server.core.models import Batch, Event, Message, Profile, SendGate
 
@@ -344,6 +347,47 @@ def test_cancel_leaves_the_item_in_flight_to_end_as_its_send_does():
     with pytest.raises(ApiError) as again:
         lifecycle.cancel_batch(batch, NOW)
     assert again.value.code == "CONFLICT"
+
+
+def test_a_cancel_arriving_while_an_item_is_recorded_sent_waits_for_it(monkeypatch):
+    """PostgreSQL deadlocked here (a 10,000-item batch, found by test_bulk): the send held its item and the batch's
+    counters and went on to schedule the next item, which the cancel had just cancelled while it waited for the
+    counters. Both now take the batch first. The send is held between its counters and the schedule while the
+    cancel arrives; both must complete."""
+    owner = profile()
+    batch = batch_of(owner, 40, delay_ms=0)
+    first = items(batch)[0]
+    assert lifecycle.hand_over(first, NOW)  # its row's newest version now comes after the others' in the table
+    counted, go_on = threading.Event(), threading.Event()
+    schedule = lifecycle._schedule_next
+
+    def held_schedule(*args: Any) -> None:
+        counted.set()
+        go_on.wait(10)
+        schedule(*args)
+
+    monkeypatch.setattr(lifecycle, "_schedule_next", held_schedule)
+    errors: list[Exception] = []
+
+    def run(work: Callable[[], Any]) -> None:
+        try:
+            with db.database.connection_context():
+                work()
+        except Exception as error:
+            errors.append(error)
+
+    sender = threading.Thread(target=run, args=(lambda: lifecycle.sent(first.id, "wa-1", NOW),))
+    sender.start()
+    assert counted.wait(10)
+    canceller = threading.Thread(target=run, args=(lambda: lifecycle.cancel_batch(batch, NOW),))
+    canceller.start()
+    time.sleep(1)  # the cancel reaches the lock it waits on (a lower bound: it can only make the test pass vacuously)
+    go_on.set()
+    sender.join(30)
+    canceller.join(30)
+    assert errors == []
+    assert lifecycle.progress(reload(batch)) == {"total": 40, "sent": 1, "failed": 0, "cancelled": 39, "pending": 0,
+                                                 "delivered": 0, "read": 0}
 
 
 def test_an_item_picked_but_not_yet_handed_when_the_cancel_arrives_is_never_handed():
