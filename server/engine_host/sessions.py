@@ -31,7 +31,11 @@ from server.engine_host.media import resolve as resolve_media
 
 log = logging.getLogger("wagw.sessions")
 
-RECONNECT_BACKOFF_S = (1, 2, 4, 8, 15, 30, 60)
+# The host's reconnect delays, attempt after attempt; the last one repeats for as long as the outage lasts.
+RECONNECT_BACKOFF_S = (1, 2, 4, 8, 15, 30, 60, 120, 180)
+# When an engine reconnects by itself (whatsmeow after a drop), how long the host lets it before it takes over:
+# whatsmeow waits 2 s longer after each failed dial, without a cap, so a long outage would outgrow the host's.
+ENGINE_RETRIES_FOR_S = 600.0
 # How many WhatsApp ids' early receipts a host keeps (SessionManager._early_receipts).
 EARLY_RECEIPTS_LIMIT = 10_000
 
@@ -178,14 +182,21 @@ class SessionManager:
 
     def restore(self) -> None:
         """Open every profile that should be connected and that no live host holds: after a restart of this
-        host (same id), or when another host died."""
+        host (same id), or when another host died. A session of this host left RECONNECTING with no attempt
+        scheduled (one failed in a way nobody caught) is retried too."""
         with database.connection_context():
             alive = set(alive_hosts())
-            orphans = [
-                profile.id for profile in Profile.select().where(Profile.desired_state == "connected")
-                if profile.id not in self._engines
-                and (profile.host_id == self.host_id or profile.host_id not in alive)
-            ]
+            wanted = list(Profile.select().where(Profile.desired_state == "connected"))
+        with self._lock:
+            stalled = [profile.id for profile in wanted
+                       if profile.id in self._engines and profile.host_id == self.host_id
+                       and profile.status == "RECONNECTING" and profile.id not in self._reconnects]
+            orphans = [profile.id for profile in wanted
+                       if profile.id not in self._engines
+                       and (profile.host_id == self.host_id or profile.host_id not in alive)]
+        for profile_id in stalled:
+            log.info("retrying a stalled session", extra=fields(profile_id=profile_id))
+            self._schedule_reconnect(profile_id, 0)
         for profile_id in orphans:
             log.info("restoring session", extra=fields(profile_id=profile_id))
             try:
@@ -289,8 +300,9 @@ class SessionManager:
         """What happens after the event is recorded: reconnects, forgetting credentials."""
         if event.type == base.CONNECTED:
             self._attempts.pop(profile_id, None)
+            self._cancel_reconnect(profile_id)
         elif event.type == base.DISCONNECTED and event.data.get("reconnect"):
-            self._schedule_reconnect(profile_id)
+            self._schedule_reconnect(profile_id, ENGINE_RETRIES_FOR_S if event.data.get("engine_retries") else None)
         elif event.type == base.BANNED and event.data.get("until"):
             until = _naive(event.data["until"])
             self._schedule_reconnect(profile_id, max((until - utcnow()).total_seconds(), 0))
@@ -300,32 +312,48 @@ class SessionManager:
                 engine.store.clear()
 
     def _schedule_reconnect(self, profile_id: str, delay: float | None = None) -> None:
+        """The next attempt for a profile, replacing any scheduled one: after `delay`, or after the backoff
+        of its attempts so far (RECONNECT_BACKOFF_S)."""
         if self._stopping.is_set():
             return
-        attempt = self._attempts.get(profile_id, 0)
-        self._attempts[profile_id] = attempt + 1
-        if delay is None:
-            delay = RECONNECT_BACKOFF_S[min(attempt, len(RECONNECT_BACKOFF_S) - 1)]
-        self._cancel_reconnect(profile_id)
-        timer = threading.Timer(delay, self._reconnect, args=(profile_id,))
-        timer.daemon = True
-        self._reconnects[profile_id] = timer
+        with self._lock:
+            attempt = self._attempts.get(profile_id, 0)
+            self._attempts[profile_id] = attempt + 1
+            if delay is None:
+                delay = RECONNECT_BACKOFF_S[min(attempt, len(RECONNECT_BACKOFF_S) - 1)]
+            self._cancel_reconnect(profile_id)
+            timer = threading.Timer(delay, self._reconnect, args=(profile_id,))
+            timer.daemon = True
+            self._reconnects[profile_id] = timer
         timer.start()
 
     def _reconnect(self, profile_id: str) -> None:
-        self._reconnects.pop(profile_id, None)
-        with database.connection_context():
-            profile = Profile.get_or_none(Profile.id == profile_id)
-        if profile is None or profile.desired_state != "connected" or profile.status == "CONNECTED":
-            return
+        """One attempt, on its timer's thread. The timer stays registered while it runs, so that restore() sees
+        an attempt under way; the engine's events schedule the next one."""
         try:
-            self._open(profile_id, "")
-        except ApiError as error:
-            log.warning("reconnect failed", extra=fields(profile_id=profile_id, error=error.message))
-            self._schedule_reconnect(profile_id)
+            with database.connection_context():
+                profile = Profile.get_or_none(Profile.id == profile_id)
+            if profile is None or profile.desired_state != "connected" or profile.status == "CONNECTED":
+                return
+            try:
+                self._open(profile_id, "")
+            except ApiError as error:
+                log.warning("reconnect failed", extra=fields(profile_id=profile_id, error=error.message))
+                with database.connection_context():
+                    profile = Profile.get(Profile.id == profile_id)
+                with self._lock:
+                    scheduled = self._reconnects.get(profile_id) is not threading.current_thread()
+                # Again unless the engine's event said it needs a person (FAILED), or scheduled the next attempt.
+                if profile.status == "RECONNECTING" and not scheduled:
+                    self._schedule_reconnect(profile_id)
+        finally:
+            with self._lock:
+                if self._reconnects.get(profile_id) is threading.current_thread():
+                    del self._reconnects[profile_id]
 
     def _cancel_reconnect(self, profile_id: str) -> None:
-        timer = self._reconnects.pop(profile_id, None)
+        with self._lock:
+            timer = self._reconnects.pop(profile_id, None)
         if timer is not None:
             timer.cancel()
 

@@ -40,12 +40,14 @@ QR = "qr"                    # {"code": str, "expires_at": datetime}: a QR strin
 QR_TIMEOUT = "qr_timeout"    # {}: no scan before the last QR code expired
 PAIRING = "pairing"          # {"code": "XXXX-XXXX"}
 CONNECTED = "connected"      # {"phone_number": "+62…", "push_name": str}
-DISCONNECTED = "disconnected"  # {"reason": str, "reconnect": bool}: the connection dropped (reconnect=True) or
-                               # was closed on request (False)
+DISCONNECTED = "disconnected"  # {"reason": str, "reconnect": bool, "engine_retries": bool}: the connection dropped
+                               # or could not be made (reconnect=True; engine_retries=True when the engine's
+                               # library reconnects by itself) or was closed on request (reconnect=False)
 LOGGED_OUT = "logged_out"    # {"reason": str}: the device was unlinked; credentials are gone
 BANNED = "banned"            # {"reason": str, "until": datetime | None}: a temporary or permanent ban
 MESSAGE = "message"          # IncomingMessage.as_dict(): an incoming message of any type
-RECEIPT = "receipt"          # {"wa_message_id", "chat_id", "status": "server"|"delivered"|"read", "timestamp"}
+RECEIPT = "receipt"          # {"wa_message_id", "chat_id", "status": "server"|"delivered"|"read"|"failed",
+                             #  "timestamp", "error" (why it failed)}
 GROUP = "group"              # {"group_id", "action": "join"|"leave"|"promote"|"demote"|"subject"|"description"|
                              #  "settings"|"create", "participants": [chat ids], "by": chat id, ...}
 FAILED = "failed"            # {"reason": str}: the session cannot work until something changes

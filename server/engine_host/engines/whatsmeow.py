@@ -165,11 +165,13 @@ _NO_PICTURE = re.compile(r"not set|unauthorized|\b40[14]\b|item-not-found|not-au
 _POLL_FIELDS = ("pollCreationMessage", "pollCreationMessageV2", "pollCreationMessageV3", "pollCreationMessageV5",
                 "pollCreationMessageV6")
 # whatsmeow's receipt types that move a sent message on; the others concern our own devices, retries or sync.
+# (neonize writes SERVER_ERROR for whatsmeow's "played-self", and nothing at all for "server-error": _on_receipt.)
 _RECEIPT_STATUS = {
     neonize_proto.Receipt.DELIVERED: "delivered",
     neonize_proto.Receipt.READ: "read",
     neonize_proto.Receipt.PLAYED: "read",  # a voice or video message played has been read
 }
+SERVER_ERROR_REASON = "WhatsApp's servers refused the message (a server-error receipt)"
 _DONE = {"add": "ADDED", "remove": "REMOVED", "promote": "PROMOTED", "demote": "DEMOTED"}
 # Per-participant codes WhatsApp gives without a status of ours to match.
 _PARTICIPANT_FAILURES = {
@@ -681,6 +683,12 @@ class WhatsmeowEngine(Engine):
         with self._connect_lock:
             self._retire()
 
+    def _close_client(self, client: NewClient) -> None:
+        """Stop `client` if it is still the session's (a new attempt may have replaced it meanwhile)."""
+        with self._connect_lock:
+            if self._client is client:
+                self._retire()
+
     def _stored_device(self) -> JID | None:
         """The device to restore, if this profile has one whatsmeow still holds. A remembered JID whose device is
         gone (logged out while nobody listened, a reset store) is forgotten: connecting to it would crash."""
@@ -714,7 +722,8 @@ class WhatsmeowEngine(Engine):
         for event_type, handler in handlers.items():
             client.event(event_type)(self._guard(handler))
         client.event.qr(self._guard(self._on_qr))
-        thread = threading.Thread(target=self._run, args=(client,), name=f"whatsmeow-{self.profile_id}", daemon=True)
+        thread = threading.Thread(target=self._run, args=(client, jid is not None), name=f"whatsmeow-{self.profile_id}",
+                                  daemon=True)
         with self._lock:
             self._client, self._thread = client, thread
             self._failure, self._pairing, self._qr_codes = "", pairing, 0
@@ -722,13 +731,22 @@ class WhatsmeowEngine(Engine):
         thread.start()
         return client
 
-    def _run(self, client: _Client) -> None:
+    def _run(self, client: _Client, restoring: bool) -> None:
         try:
             client.connect()
         except Exception as exc:  # a dial or store error from Go: never let it escape this thread
             if client is self._client:
-                self._end(FAILED, {"reason": str(exc)})
+                self._start_failed(str(exc), restoring)
         # A plain return means the session was stopped on request; whoever stopped it has said so.
+
+    def _start_failed(self, error: str, restoring: bool) -> None:
+        """whatsmeow retries a connection that dropped, but not a first dial that fails (neonize leaves its
+        InitialAutoReconnect off), and neonize's connect then returns the error. With stored credentials nothing
+        needs a person: the host retries with backoff (RECONNECTING). A new login fails; its caller tries again."""
+        if restoring:
+            self._end(DISCONNECTED, {"reason": f"cannot reach WhatsApp: {error}", "reconnect": True}, refused=False)
+        else:
+            self._end(FAILED, {"reason": error})
 
     def _retire(self) -> None:
         """Stop the current session attempt, if any, once no Go call is using it (a call into a stopped session
@@ -785,11 +803,12 @@ class WhatsmeowEngine(Engine):
 
         return dispatch
 
-    def _end(self, event_type: str, data: dict[str, Any]) -> None:
-        """The attempt is over until something changes; connect() answers with the reason."""
+    def _end(self, event_type: str, data: dict[str, Any], *, refused: bool = True) -> None:
+        """The attempt is over until something changes; connect() answers with the reason when WhatsApp `refused`
+        (otherwise the host retries, and connect() answers as for an attempt still under way)."""
         with self._lock:
             self._connected = False
-            self._failure = data["reason"]
+            self._failure = data["reason"] if refused else ""
         self.emit(EngineEvent(event_type, data))
         self._answered.set()
 
@@ -829,15 +848,21 @@ class WhatsmeowEngine(Engine):
         self._answered.set()
 
     def _on_disconnected(self, _client: NewClient, _event: DisconnectedEv) -> None:
-        # whatsmeow reports only drops it did not ask for, and reconnects by itself.
+        # whatsmeow reports only drops it did not ask for, and reconnects by itself (its autoReconnect: after 0,
+        # 2, 4, 6 … s, with no event per failed dial); the host only watches, and takes over after a while.
         with self._lock:
             self._connected = False
-        self.emit(EngineEvent(DISCONNECTED, {"reason": "the connection to WhatsApp dropped", "reconnect": True}))
+        self.emit(EngineEvent(DISCONNECTED, {"reason": "the connection to WhatsApp dropped", "reconnect": True,
+                                             "engine_retries": True}))
 
-    def _on_logged_out(self, _client: NewClient, event: LoggedOutEv) -> None:
+    def _on_logged_out(self, client: NewClient, event: LoggedOutEv) -> None:
         self.store.clear()  # whatsmeow has deleted the device's keys itself
         cause = neonize_proto.ConnectFailureReason.Name(event.Reason) if event.HasField("Reason") else "LOGGED_OUT"
         self._end(LOGGED_OUT, {"reason": f"WhatsApp unlinked this device ({cause})"})
+        # whatsmeow closed the socket, but neonize keeps the Go client and its event loop until they are stopped.
+        # Not from here: this is that loop's thread, which stopping waits for.
+        threading.Thread(target=self._close_client, args=(client,), name=f"whatsmeow-{self.profile_id}-close",
+                         daemon=True).start()
 
     def _on_temporary_ban(self, _client: NewClient, event: TemporaryBanEv) -> None:
         cause = TemporaryBanEv.TempBanReason.Name(event.Code) if event.HasField("Code") else "UNKNOWN"
@@ -866,14 +891,20 @@ class WhatsmeowEngine(Engine):
             self.emit(EngineEvent(MESSAGE, incoming.as_dict()))
 
     def _on_receipt(self, _client: NewClient, event: ReceiptEv) -> None:
-        status = _RECEIPT_STATUS.get(event.Type)
+        extra = {}
+        if not event.HasField("Type"):
+            # neonize's encoder has no case for whatsmeow's "server-error" receipt and leaves the (required) type
+            # unset, which protobuf would read as DELIVERED: WhatsApp's servers refused the message.
+            status, extra["error"] = "failed", SERVER_ERROR_REASON
+        else:
+            status = _RECEIPT_STATUS.get(event.Type)
         if status is None:
             return
         chat_id = to_chat_id(event.MessageSource.Chat, event.MessageSource.SenderAlt)
         timestamp = _datetime(event.Timestamp)
         for wa_message_id in event.MessageIDs:
             self.emit(EngineEvent(RECEIPT, {"wa_message_id": wa_message_id, "chat_id": chat_id, "status": status,
-                                            "timestamp": timestamp}))
+                                            "timestamp": timestamp, **extra}))
 
     def _on_group_info(self, _client: NewClient, event: GroupInfoEv) -> None:
         group_id = to_chat_id(event.JID)
