@@ -29,6 +29,7 @@ from server.engine_host.engines.store import DatabaseSessionStore
 from server.engine_host.engines.whatsmeow import SERVER_ERROR_REASON, WhatsmeowEngine, _DeviceTable
 from server.engine_host.sessions import ENGINE_RETRIES_FOR_S, RECONNECT_BACKOFF_S, SessionManager
 from tests.unit.test_cloudapi import PHONE_ID, SETTINGS, Graph, meta_error
+from tests.unit.test_sessions import NOW, current, statuses
 from tests.unit.test_whatsmeow import (  # noqa: F401  (the fixture: a fake WhatsApp)
     ANN,
     ME,
@@ -40,7 +41,6 @@ from tests.unit.test_whatsmeow import (  # noqa: F401  (the fixture: a fake What
     source,
     whatsapp,
 )
-from tests.unit.test_sessions import NOW, current, statuses
 
 DIAL_ERROR = "failed to dial whatsapp web websocket: dial tcp: lookup web.whatsapp.com: no such host"
 _ids = itertools.count()
@@ -100,7 +100,7 @@ def pending(host: SessionManager, profile_id: str) -> Timer:
     return timer
 
 
-def test_a_start_while_whatsapp_is_unreachable_reconnects_with_a_capped_backoff(host, whatsapp: FakeWhatsApp):
+def test_a_start_while_whatsapp_is_unreachable_reconnects_with_a_capped_backoff(host, whatsapp: FakeWhatsApp):  # noqa: F811
     owner = linked_profile(host)
     whatsapp.script = [unreachable]
     host.restore()
@@ -121,7 +121,7 @@ def test_a_start_while_whatsapp_is_unreachable_reconnects_with_a_capped_backoff(
     assert DatabaseSessionStore(owner.id, "whatsmeow", host.database_url).load() is not None
 
 
-def test_a_dropped_connection_is_left_to_whatsmeow_until_the_host_takes_over(host, whatsapp: FakeWhatsApp,
+def test_a_dropped_connection_is_left_to_whatsmeow_until_the_host_takes_over(host, whatsapp: FakeWhatsApp,  # noqa: F811
                                                                              monkeypatch: pytest.MonkeyPatch):
     owner = linked_profile(host)
     whatsapp.script = ANSWERS
@@ -149,7 +149,7 @@ def test_a_dropped_connection_is_left_to_whatsmeow_until_the_host_takes_over(hos
     assert "FAILED" not in {status for _, status, _ in statuses(owner.id)}
 
 
-def test_restore_retries_a_registered_session_left_without_an_attempt(host, whatsapp: FakeWhatsApp):
+def test_restore_retries_a_registered_session_left_without_an_attempt(host, whatsapp: FakeWhatsApp):  # noqa: F811
     owner = linked_profile(host)
     whatsapp.script = [unreachable]
     host.connect(owner.id)
@@ -202,7 +202,7 @@ def test_cloud_api_a_network_error_reconnects_and_a_refused_token_fails(host, gr
     assert offline.id not in host._reconnects
 
 
-def test_a_server_error_receipt_fails_the_message(host, whatsapp: FakeWhatsApp):
+def test_a_server_error_receipt_fails_the_message(host, whatsapp: FakeWhatsApp):  # noqa: F811
     owner = linked_profile(host)
     whatsapp.script = ANSWERS
     host.connect(owner.id)
@@ -225,7 +225,7 @@ def test_a_server_error_receipt_fails_the_message(host, whatsapp: FakeWhatsApp):
     assert [ack["status"] for ack in acks] == ["SENT", "FAILED"]
 
 
-def test_a_logout_from_the_phone_stops_the_go_client(host, whatsapp: FakeWhatsApp, monkeypatch):
+def test_a_logout_from_the_phone_stops_the_go_client(host, whatsapp: FakeWhatsApp, monkeypatch):  # noqa: F811
     owner = linked_profile(host)
     whatsapp.script = ANSWERS
     host.connect(owner.id)
