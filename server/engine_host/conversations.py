@@ -76,6 +76,8 @@ class Conversations:
                     .order_by(Message.created_at.desc()).first())
             engine.send_presence(chat_id, argument("presence"), _ref(newest) if newest is not None else None)
             return {}
+        if operation == engine_specs.LOOKUP:
+            return {"chat_ids": engine.lookup(list(argument("phone_numbers")))}
         if operation == engine_specs.CONTACT_PICTURE:
             chat_id = argument("chat_id")
             picture = engine.contact_picture(chat_id)

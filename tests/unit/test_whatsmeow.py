@@ -559,9 +559,12 @@ def test_lookup_and_group_operations(session: tuple[WhatsmeowEngine, MemoryStore
 
     monkeypatch.setattr(client, "is_on_whatsapp", record("is_on_whatsapp", [
         nz.IsOnWhatsAppResponse(Query=f"+{ANN}", JID=jid(ANN), IsIn=True),
-        nz.IsOnWhatsAppResponse(Query="+15550100", JID=EMPTY, IsIn=False)]))
-    assert engine.lookup([f"+{ANN}", "+15550100", "+447700900123"]) == {
-        f"+{ANN}": True, "+15550100": False, "+447700900123": False}
+        nz.IsOnWhatsAppResponse(Query="+15550100", JID=EMPTY, IsIn=False),
+        # A Brazilian mobile asked with its ninth digit, known to WhatsApp without it.
+        nz.IsOnWhatsAppResponse(Query="+5511912345678", JID=jid("551112345678"), IsIn=True)]))
+    assert engine.lookup([f"+{ANN}", "+15550100", "+447700900123", "+5511912345678"]) == {
+        f"+{ANN}": f"{ANN}@s.whatsapp.net", "+15550100": "", "+447700900123": "",
+        "+5511912345678": "551112345678@s.whatsapp.net"}
 
     for name in ("set_group_name", "set_group_topic", "set_group_announce", "set_group_locked", "leave_group"):
         monkeypatch.setattr(client, name, record(name))

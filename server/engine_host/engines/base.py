@@ -240,8 +240,8 @@ class Engine(ABC):
         """Send one message; returns WhatsApp's message id. Receipts follow as RECEIPT events."""
         raise NotSupported(self.name, send_operation(message.type))
 
-    def lookup(self, phone_numbers: list[str]) -> dict[str, bool]:
-        """Which of these E.164 numbers are on WhatsApp."""
+    def lookup(self, phone_numbers: list[str]) -> dict[str, str]:
+        """For each of these E.164 numbers, the chat id WhatsApp knows it by, or "" when it is not on WhatsApp."""
         raise NotSupported(self.name, LOOKUP)
 
     # Conversations

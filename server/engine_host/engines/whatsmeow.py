@@ -1031,12 +1031,15 @@ class WhatsmeowEngine(Engine):
     def download_media(self, media_ref: dict[str, Any]) -> bytes:
         return whatsapp_media.download(media_ref, self._media_http)
 
-    def lookup(self, phone_numbers: list[str]) -> dict[str, bool]:
+    def lookup(self, phone_numbers: list[str]) -> dict[str, str]:
+        """whatsmeow's IsOnWhatsApp: each answer repeats the query and, for a number on WhatsApp, gives its JID,
+        which may differ from the number asked (Brazil's and Mexico's extra mobile digit)."""
         if not phone_numbers:
             return {}
         answers = self._call(lambda client: client.is_on_whatsapp(*phone_numbers))
-        found = {re.sub(r"\D", "", answer.Query): answer.IsIn for answer in answers}
-        return {number: found.get(re.sub(r"\D", "", number), False) for number in phone_numbers}
+        found = {re.sub(r"\D", "", answer.Query): to_chat_id(answer.JID) if answer.IsIn and answer.JID.User else ""
+                 for answer in answers}
+        return {number: found.get(re.sub(r"\D", "", number), "") for number in phone_numbers}
 
     # Groups
 
