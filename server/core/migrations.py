@@ -89,6 +89,10 @@ def _conversations(database: peewee.Database, migrator: SchemaMigrator) -> None:
 
 
 # (version, what it does, the step). Version 1 is the first schema, made from the models.
+def _lid_mappings(database: peewee.Database, migrator: SchemaMigrator) -> None:
+    database.create_tables([models.LidMapping])
+
+
 MIGRATIONS: list[tuple[int, str, Migration | None]] = [
     (1, "profiles, contacts, webhooks, api keys", None),
     (2, "engine sessions, engine hosts, the event log", _engine_sessions),
@@ -97,6 +101,7 @@ MIGRATIONS: list[tuple[int, str, Migration | None]] = [
     (5, "webhook deliveries and the dispatcher's cursor", _webhook_deliveries),
     (6, "durable jobs: owned leases, the send gate as each profile's delivery job", _durable_jobs),
     (7, "conversations: reactions, edits, revokes, poll votes, sender names, media references", _conversations),
+    (8, "LID to phone number mappings", _lid_mappings),
 ]
 
 

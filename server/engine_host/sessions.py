@@ -14,7 +14,7 @@ import threading
 from collections import OrderedDict, defaultdict
 from typing import Any
 
-from server.core import events, lifecycle, urls
+from server.core import events, lids, lifecycle, urls
 from server.core.config import load
 from server.core.db import database, utcnow, write_transaction
 from server.core.engine_specs import CLOUDAPI
@@ -284,7 +284,7 @@ class SessionManager:
         elif event.type == base.FAILED:
             self._set_status(profile, "FAILED", data.get("reason", ""))
         elif event.type == base.MESSAGE:
-            _record_incoming(profile.id, data)
+            _record_incoming(profile.id, _by_phone(profile.id, data))
         elif event.type == base.RECEIPT:
             if not _record_receipt(profile.id, data) and data.get("status") in ("delivered", "read", "failed"):
                 with self._lock:
@@ -294,7 +294,7 @@ class SessionManager:
         elif event.type == base.GROUP:
             events.record("group.updated", profile.id, _camel(data))
         else:
-            self.conversations.record(profile.id, event)
+            self.conversations.record(profile.id, base.EngineEvent(event.type, _by_phone(profile.id, data)))
 
     def _follow_up(self, profile_id: str, event: base.EngineEvent) -> None:
         """What happens after the event is recorded: reconnects, forgetting credentials."""
@@ -403,6 +403,16 @@ def _record_receipt(profile_id: str, data: dict[str, Any]) -> bool:
     if status is None:  # not a status we track: known, as far as waiting goes
         return True
     return lifecycle.receipt(profile_id, data["wa_message_id"], status, utcnow(), data.get("error", ""))
+
+
+def _by_phone(profile_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    """An engine's message data with the people it names by LID under their phone-number chat ids, when the
+    profile knows them (server/core/lids.py); a LID given beside a phone number (`lid`) is learned first."""
+    person = data.get("sender") or data.get("voter", "")
+    if data.get("lid") and person:
+        lids.learn(profile_id, data["lid"], person)
+    return {**data, **{key: lids.phone_chat_id(profile_id, data[key]) for key in ("chat_id", "sender", "voter")
+                       if data.get(key)}}
 
 
 def _record_incoming(profile_id: str, data: dict[str, Any]) -> None:

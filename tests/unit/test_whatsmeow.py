@@ -410,7 +410,8 @@ def test_session_events_map_to_ours(session: tuple[WhatsmeowEngine, MemoryStore,
     at = dt.datetime.fromtimestamp(NOW_MS / 1000, dt.UTC)
     assert [(event.type, event.data) for event in events] == [
         (MESSAGE, {"wa_message_id": "3EB0A1", "chat_id": f"{ANN}@s.whatsapp.net", "sender": f"{ANN}@s.whatsapp.net",
-                   "type": "text", "content": {"text": "hello"}, "timestamp": at, "sender_name": "Ann"}),
+                   "type": "text", "content": {"text": "hello"}, "timestamp": at, "sender_name": "Ann",
+                   "lid": "77@lid"}),
         (MESSAGE, {"wa_message_id": "3EB0A2", "chat_id": GROUP_ID,
                    "sender": f"{ANN}@s.whatsapp.net", "type": "image",
                    "content": {"caption": "menu", "media": {"mimetype": "image/jpeg"}}, "timestamp": at,

@@ -20,10 +20,13 @@ import pytest
 from neonize.client import NewClient
 from neonize.exc import NeonizeError
 from neonize.proto import Neonize_pb2 as nz
+from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message as WAMessage
 
-from server.core import lifecycle
+from server.core import lids, lifecycle
 from server.core.models import Event, Message, Profile
+from server.core.phones import normalize_chat_id
 from server.engine_host import sessions
+from server.engine_host.engines.base import GROUP, EngineEvent
 from server.engine_host.engines.cloudapi.engine import CloudApiEngine
 from server.engine_host.engines.store import DatabaseSessionStore
 from server.engine_host.engines.whatsmeow import SERVER_ERROR_REASON, WhatsmeowEngine, _DeviceTable
@@ -32,12 +35,16 @@ from tests.unit.test_cloudapi import PHONE_ID, SETTINGS, Graph, meta_error
 from tests.unit.test_sessions import NOW, current, statuses
 from tests.unit.test_whatsmeow import (  # noqa: F401  (the fixture: a fake WhatsApp)
     ANN,
+    EMPTY,
+    GROUP_ID,
+    GROUP_USER,
     ME,
     NOW_MS,
     FakeWhatsApp,
     device_event,
     feed,
     jid,
+    message_event,
     source,
     whatsapp,
 )
@@ -240,3 +247,77 @@ def test_a_logout_from_the_phone_stops_the_go_client(host, whatsapp: FakeWhatsAp
     assert current(owner.id).status == "LOGGED_OUT"
     assert engine.client is None
     assert DatabaseSessionStore(owner.id, "whatsmeow", host.database_url).load() is None
+
+
+# People WhatsApp addresses by LID
+
+LID = "77@lid"
+ANN_CHAT = f"{ANN}@s.whatsapp.net"
+
+
+def lid_message(client: NewClient, message_id: str, text: str, *, alt: nz.JID = EMPTY) -> None:
+    sender = jid("77", "lid")
+    feed(client, message_event(message_id, source(sender, sender, alt=alt), WAMessage(conversation=text)))
+
+
+def test_a_lid_only_contact_keeps_one_conversation_once_its_number_is_known(host, whatsapp: FakeWhatsApp,  # noqa: F811
+                                                                            monkeypatch):
+    owner = linked_profile(host)
+    whatsapp.script = ANSWERS
+    host.connect(owner.id)
+    client = host.engine(owner.id).client
+    known: dict[str, nz.JID] = {}  # whatsmeow's LID map
+    monkeypatch.setattr(client, "get_pn_from_lid", lambda lid: known.get(lid.User, EMPTY))
+    sent: list[nz.JID] = []
+    monkeypatch.setattr(client, "send_message", lambda to, message: (
+        sent.append(to), nz.SendResponse(ID="3EB0R1", Timestamp=0, ServerID=0))[1])
+
+    lid_message(client, "3EB0L1", "hi, from a LID only")
+    first = Message.get(Message.wa_message_id == "3EB0L1")
+    assert (first.chat_id, first.sender) == (LID, LID)
+    event = Event.get(Event.name == "message.received")
+    assert (event.data["chatId"], event.data["lid"]) == (LID, LID)
+
+    # A reply to them goes to their LID, which the API accepts as a chat id.
+    assert normalize_chat_id(" 77@lid ", "chatId") == LID
+    reply = lifecycle.accept_message(owner, chat_id=LID, type_name="TEXT", content={"text": "hello!"}, now=NOW)
+    lifecycle.hand_over(reply, NOW)
+    assert host.send(reply.id) == "3EB0R1"
+    assert sent == [jid("77", "lid")]
+
+    # WhatsApp names their number beside the LID: the number is their chat id from now on, for what came before too.
+    lid_message(client, "3EB0L2", "my number is known now", alt=jid(ANN))
+    event = Event.select().where(Event.name == "message.received").order_by(Event.id.desc()).first()
+    assert (event.data["chatId"], event.data["sender"], event.data["lid"]) == (ANN_CHAT, ANN_CHAT, LID)
+    assert lids.phone_chat_id(owner.id, LID) == ANN_CHAT
+    lid_message(client, "3EB0L3", "and again by LID only")
+    rows = Message.select().where(Message.profile == owner.id)
+    assert {(row.wa_message_id, row.chat_id) for row in rows} == {
+        ("3EB0L1", ANN_CHAT), ("3EB0R1", ANN_CHAT), ("3EB0L2", ANN_CHAT), ("3EB0L3", ANN_CHAT)}
+    assert {row.sender for row in rows if row.direction == "INBOUND"} == {ANN_CHAT}
+
+
+def test_whatsmeows_lid_map_names_senders_and_group_members_by_number(host, whatsapp: FakeWhatsApp,  # noqa: F811
+                                                                      monkeypatch):
+    owner = linked_profile(host)
+    whatsapp.script = ANSWERS
+    host.connect(owner.id)
+    engine = host.engine(owner.id)
+    client = engine.client
+    known = {"77": jid(ANN), "88": jid("628444555666")}
+    monkeypatch.setattr(client, "get_pn_from_lid", lambda lid: known.get(lid.User, EMPTY))
+    events: list[EngineEvent] = []
+    emit = engine.emit
+    monkeypatch.setattr(engine, "emit", lambda event: (events.append(event), emit(event)))
+
+    lid_message(client, "3EB0M1", "no number beside it, but whatsmeow knows it")
+    assert (events[-1].data["chat_id"], events[-1].data["sender"], events[-1].data["lid"]) == (ANN_CHAT, ANN_CHAT,
+                                                                                                LID)
+    group = jid(GROUP_USER, "g.us")
+    feed(client, nz.GroupInfoEvent(
+        JID=group, Notify="", Sender=jid("77", "lid"), Timestamp=NOW_MS // 1000, PrevParticipantsVersionID="",
+        ParticipantVersionID="", JoinReason="", Join=[jid("88", "lid"), jid("99", "lid")]))
+    assert events[-1] == EngineEvent(GROUP, {"group_id": GROUP_ID, "action": "join", "by": ANN_CHAT,
+                                             "participants": ["628444555666@s.whatsapp.net", "99@lid"]})
+    updated = Event.get(Event.name == "group.updated")
+    assert updated.data["participants"] == ["628444555666@s.whatsapp.net", "99@lid"]

@@ -147,12 +147,17 @@ class IncomingMessage:
     timestamp: dt.datetime
     sender_name: str = ""
     media_ref: dict[str, Any] | None = None
+    # The sender's LID (`<digits>@lid`) when WhatsApp addressed them by one; `sender` is then their phone-number
+    # chat id when it is known, else the LID too.
+    lid: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         data = {"wa_message_id": self.wa_message_id, "chat_id": self.chat_id, "sender": self.sender,
                 "type": self.type, "content": self.content, "timestamp": self.timestamp}
         if self.sender_name:
             data["sender_name"] = self.sender_name
+        if self.lid:
+            data["lid"] = self.lid
         if self.media_ref is not None:
             data["media_ref"] = self.media_ref
         return data

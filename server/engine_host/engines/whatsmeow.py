@@ -220,6 +220,25 @@ def to_chat_id(jid: JID, alt: JID | None = None) -> str:
     return f"{jid.User}@{jid.Server}"
 
 
+# The phone-number JID whatsmeow's LID map holds for a LID, or None (WhatsmeowEngine._phone_of).
+PhoneOf = Callable[[JID], JID | None]
+
+
+def _no_phones(_lid: JID) -> JID | None:
+    return None
+
+
+def person(jid: JID, alt: JID | None = None, phone_of: PhoneOf = _no_phones) -> tuple[str, str]:
+    """(chat id, LID) of a person: by phone number when WhatsApp gave it beside a LID (`alt`) or whatsmeow's LID
+    map knows it (`phone_of`); the LID itself otherwise. The LID is "" for a person addressed by number."""
+    if jid.Server != LID_SERVER:
+        return to_chat_id(jid), ""
+    lid = f"{jid.User}@{LID_SERVER}"
+    if alt is None or not alt.User or alt.Server != USER_SERVER:
+        alt = phone_of(jid)
+    return (to_chat_id(alt) if alt is not None else lid), lid
+
+
 def parse_jid(text: str) -> JID:
     """The neonize JID of a device JID string (`628123:12@s.whatsapp.net`)."""
     match = _AD_JID.fullmatch(text)
@@ -345,7 +364,7 @@ def _escape(text: str) -> str:
 # Incoming messages and events
 
 
-def incoming_message(event: MessageEv) -> IncomingMessage | None:
+def incoming_message(event: MessageEv, phone_of: PhoneOf = _no_phones) -> IncomingMessage | None:
     """Our IncomingMessage for a whatsmeow message event, or None for what the gateway does not carry: our own
     messages sent from the phone, status updates, newsletters and broadcasts, messages about other messages
     (conversation_event's), and kinds without a message type of ours, which are logged at debug level."""
@@ -359,10 +378,18 @@ def incoming_message(event: MessageEv) -> IncomingMessage | None:
         log.debug("whatsmeow: skipping incoming message %s of kind %s", info.ID, ", ".join(kinds) or "empty")
         return None
     kind, content = parsed
-    return IncomingMessage(wa_message_id=info.ID, chat_id=to_chat_id(source.Chat, source.SenderAlt),
-                           sender=to_chat_id(source.Sender, source.SenderAlt), type=kind, content=content,
+    chat_id, sender, lid = _chat_and_sender(source, phone_of)
+    return IncomingMessage(wa_message_id=info.ID, chat_id=chat_id, sender=sender, type=kind, content=content,
                            timestamp=_datetime(info.Timestamp), sender_name=info.Pushname,
-                           media_ref=_media_ref(kind, event.Message))
+                           media_ref=_media_ref(kind, event.Message), lid=lid)
+
+
+def _chat_and_sender(source: neonize_proto.MessageSource, phone_of: PhoneOf) -> tuple[str, str, str]:
+    """(chat id, sender, the sender's LID or "") of a received message: a direct chat is its sender's."""
+    sender, lid = person(source.Sender, source.SenderAlt, phone_of)
+    if source.Chat.Server == GROUP_SERVER:
+        return to_chat_id(source.Chat), sender, lid
+    return sender, sender, lid
 
 
 # Where each kind of received media is in a WhatsApp message.
@@ -433,8 +460,8 @@ def _media_ref(kind: str, message: Message) -> dict[str, Any] | None:
     return whatsapp_media.media_ref(kind, media)
 
 
-def conversation_event(event: MessageEv, decrypt_vote: Callable[[MessageEv], PollVoteMessage]
-                       ) -> EngineEvent | None:
+def conversation_event(event: MessageEv, decrypt_vote: Callable[[MessageEv], PollVoteMessage],
+                       phone_of: PhoneOf = _no_phones) -> EngineEvent | None:
     """The REACTION, EDITED, REVOKED or POLL_VOTE event a whatsmeow message carries, or None when it is no
     message about another message. Our own (sent from the phone) are left out, as incoming_message leaves them.
     Poll votes arrive encrypted: `decrypt_vote` is whatsmeow's DecryptPollVote, which finds the poll's secret in
@@ -443,8 +470,8 @@ def conversation_event(event: MessageEv, decrypt_vote: Callable[[MessageEv], Pol
     source = info.MessageSource
     if source.IsFromMe or source.Chat.Server not in (USER_SERVER, LID_SERVER, GROUP_SERVER):
         return None
-    common = {"chat_id": to_chat_id(source.Chat, source.SenderAlt), "timestamp": _datetime(info.Timestamp)}
-    sender = to_chat_id(source.Sender, source.SenderAlt)
+    chat_id, sender, _ = _chat_and_sender(source, phone_of)
+    common = {"chat_id": chat_id, "timestamp": _datetime(info.Timestamp)}
     if message.HasField("editedMessage") and message.editedMessage.message.HasField("protocolMessage"):
         message = message.editedMessage.message  # an edit whatsmeow did not unwrap
     if message.HasField("reactionMessage"):
@@ -880,12 +907,24 @@ class WhatsmeowEngine(Engine):
     def _on_stream_replaced(self, _client: NewClient, _event: StreamReplacedEv) -> None:
         self._end(FAILED, {"reason": "another client opened this WhatsApp session (stream replaced)"})
 
+    def _phone_of(self, lid: JID) -> JID | None:
+        """The phone-number JID whatsmeow's LID map (its store, fed by WhatsApp) holds for a LID, if any."""
+        try:
+            found = self._call(lambda client: client.get_pn_from_lid(lid))
+        except EngineError as exc:
+            log.debug("whatsmeow %s: no phone number for %s: %s", self.profile_id, lid.User, exc.reason)
+            return None
+        return found if found.User else None
+
+    def _person(self, jid: JID) -> str:
+        return person(jid, phone_of=self._phone_of)[0]
+
     def _on_message(self, client: NewClient, event: MessageEv) -> None:
-        about = conversation_event(event, client.decrypt_poll_vote)
+        about = conversation_event(event, client.decrypt_poll_vote, self._phone_of)
         if about is not None:
             self.emit(about)
             return
-        incoming = incoming_message(event)
+        incoming = incoming_message(event, self._phone_of)
         if incoming is not None:
             self._keep(incoming.wa_message_id, incoming.sender, event.Message)
             self.emit(EngineEvent(MESSAGE, incoming.as_dict()))
@@ -908,11 +947,11 @@ class WhatsmeowEngine(Engine):
 
     def _on_group_info(self, _client: NewClient, event: GroupInfoEv) -> None:
         group_id = to_chat_id(event.JID)
-        by = to_chat_id(event.Sender) if event.HasField("Sender") else ""
+        by = self._person(event.Sender) if event.HasField("Sender") else ""
         for action, jids in (("join", event.Join), ("leave", event.Leave), ("promote", event.Promote),
                              ("demote", event.Demote)):
             if jids:
-                self._group_event(group_id, action, [to_chat_id(jid) for jid in jids], by)
+                self._group_event(group_id, action, [self._person(jid) for jid in jids], by)
         if event.HasField("Name"):
             self._group_event(group_id, "subject", [], by, name=event.Name.Name)
         if event.HasField("Topic"):
