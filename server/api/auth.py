@@ -64,6 +64,8 @@ _SEND_METHODS = frozenset({
     "ChatService/MarkChatRead", "ChatService/SendChatPresence",
 })
 _READ_VERBS = ("Get", "List", "Watch")
+# Questions to WhatsApp that change nothing, named for what they ask.
+_READ_METHODS = frozenset({"ProfileService/CheckNumbers"})
 # Infrastructure a load balancer or a tool calls without credentials.
 _OPEN_SERVICE_PREFIXES = ("grpc.health.v1.", "grpc.reflection.")
 # Methods whose callers cannot hold our credentials, so their servicer authenticates them itself: Meta's
@@ -168,8 +170,8 @@ def required_scope(full_method: str) -> str | None:
     """The scope a method needs, from its path `/wagw.v1.<Service>/<Method>`; None for open methods (health,
     reflection) and for HANDLER_AUTHENTICATED_METHODS, which check their callers themselves.
 
-    Get*/List*/Watch* read, MessageService Send* and BulkService SendBulk send (and _SEND_METHODS), every other
-    method writes.
+    Get*/List*/Watch* (and _READ_METHODS) read, MessageService Send* and BulkService SendBulk send (and
+    _SEND_METHODS), every other method writes.
     A method of a service not in SERVICE_RESOURCES needs `*`, so a new service is closed until it is mapped.
     """
     service_path, _, method = full_method.lstrip("/").partition("/")
@@ -181,7 +183,7 @@ def required_scope(full_method: str) -> str | None:
         return "*"
     if (service in _SEND_SERVICES and method.startswith("Send")) or f"{service}/{method}" in _SEND_METHODS:
         return f"{resource}:send"
-    if method.startswith(_READ_VERBS):
+    if method.startswith(_READ_VERBS) or f"{service}/{method}" in _READ_METHODS:
         return f"{resource}:read"
     return f"{resource}:write"
 

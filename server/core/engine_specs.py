@@ -24,14 +24,15 @@ GROUP_OPERATIONS = (
     "promote_participants", "demote_participants", "leave_group", "invite_link", "revoke_invite_link",
 )
 LOOKUP = "lookup"
-# Conversations: acting on messages and chats (ChatCall on the engine host), and reading a message's media.
+# Conversations: acting on messages and chats, and asking which numbers are on WhatsApp (LOOKUP) (ChatCall on the
+# engine host), and reading a message's media.
 REACT, EDIT, REVOKE, DELETE_FOR_ME = "react", "edit", "revoke", "delete_for_me"
 MARK_READ, PRESENCE, CONTACT_PICTURE, BLOCK, UNBLOCK = "mark_read", "presence", "contact_picture", "block", "unblock"
 # WhatsApp Business templates: sending one, and listing the approved ones (a ChatCall too: it reads the profile's
 # account through its live engine).
 SEND_TEMPLATE, LIST_TEMPLATES = "send_template", "list_templates"
 CHAT_OPERATIONS = (REACT, EDIT, REVOKE, DELETE_FOR_ME, MARK_READ, PRESENCE, CONTACT_PICTURE, BLOCK, UNBLOCK,
-                   LIST_TEMPLATES)
+                   LIST_TEMPLATES, LOOKUP)
 DOWNLOAD_MEDIA = "download_media"
 # A contact of the simulated WhatsApp writes to the profile (ProfileService.SimulateIncomingMessage).
 SIMULATED_INCOMING = "simulated_incoming"

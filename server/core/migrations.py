@@ -99,6 +99,10 @@ def _delivery_guarantee(database: peewee.Database, migrator: SchemaMigrator) -> 
 
 
 # (version, what it does, the step). Version 1 is the first schema, made from the models.
+def _lid_mappings(database: peewee.Database, migrator: SchemaMigrator) -> None:
+    database.create_tables([models.LidMapping])
+
+
 MIGRATIONS: list[tuple[int, str, Migration | None]] = [
     (1, "profiles, contacts, webhooks, api keys", None),
     (2, "engine sessions, engine hosts, the event log", _engine_sessions),
@@ -107,7 +111,8 @@ MIGRATIONS: list[tuple[int, str, Migration | None]] = [
     (5, "webhook deliveries and the dispatcher's cursor", _webhook_deliveries),
     (6, "durable jobs: owned leases, the send gate as each profile's delivery job", _durable_jobs),
     (7, "conversations: reactions, edits, revokes, poll votes, sender names, media references", _conversations),
-    (10, "delivery guarantees: the profile's policy for unknown outcomes, the message's dispatch mark",
+    (8, "LID to phone number mappings", _lid_mappings),
+    (9, "delivery guarantees: the profile's policy for unknown outcomes, the message's dispatch mark",
      _delivery_guarantee),
 ]
 

@@ -287,3 +287,20 @@ class WebhookCursor(BaseModel):
 
 
 ALL_MODELS.extend([WebhookDelivery, WebhookCursor])
+
+
+class LidMapping(BaseModel):
+    """A person's WhatsApp-internal id (`<digits>@lid`) and their phone-number chat id, as a profile learned it
+    from WhatsApp (server/core/lids.py): WhatsApp addresses some people only by LID, and one person must keep one
+    chat id."""
+
+    profile = peewee.ForeignKeyField(Profile, on_delete="CASCADE")
+    lid = peewee.CharField(max_length=64)
+    chat_id = peewee.CharField(max_length=64)
+    updated_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        primary_key = peewee.CompositeKey("profile", "lid")
+
+
+ALL_MODELS.append(LidMapping)

@@ -1,8 +1,10 @@
 """Phone numbers and chat ids: every accepted form in, one canonical form out (DESIGN.md §4).
 
 Accepted: `628123456789@c.us` (whatsapp-web.js), `628123456789@s.whatsapp.net` (whatsmeow), `+62 812-3456-789`,
-`628123456789` (international digits without +), and groups `<digits>[-<digits>]@g.us`.
-Stored: users as `<digits>@s.whatsapp.net`, phone numbers as E.164, groups as given.
+`628123456789` (international digits without +), groups `<digits>[-<digits>]@g.us`, and people WhatsApp
+addresses by a LID, its internal id instead of their number (`<digits>@lid`).
+Stored: users as `<digits>@s.whatsapp.net`, phone numbers as E.164, groups and LIDs as given (a LID whose phone
+number a profile has learned is stored as that number: server/core/lids.py).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from server.core.errors import invalid
 
 USER_SUFFIXES = ("@c.us", "@s.whatsapp.net")
 GROUP_SUFFIX = "@g.us"
+LID_SUFFIX = "@lid"
+_LID = re.compile(r"\d{1,30}@lid", re.ASCII)
 # WhatsApp's group ids are digits (old ones `<creator>-<time>`); the Cloud API's are opaque base64 strings.
 # ASCII only: Python's \d also matches other scripts' digits, which ascii_digits turns into ASCII first.
 _GROUP_ID = re.compile(r"(\d{5,30}(-\d{5,20})?|[A-Za-z0-9+/]{16,200}={0,2})@g\.us", re.ASCII)
@@ -76,6 +80,11 @@ def normalize_chat_id(raw: str, field: str) -> str:
     text = raw.strip()
     if text.endswith(GROUP_SUFFIX):
         return normalize_group_id(text, field)
+    if text.endswith(LID_SUFFIX):
+        text = ascii_digits(text)
+        if not _LID.fullmatch(text):
+            raise invalid(field, f"'{raw}' is not a LID (<digits>@lid)")
+        return text
     return phone_to_chat_id(normalize_phone(text, field))
 
 
@@ -94,5 +103,9 @@ def phone_to_chat_id(e164: str) -> str:
 
 def is_group(chat_id: str) -> bool:
     return chat_id.endswith(GROUP_SUFFIX)
+
+
+def is_lid(chat_id: str) -> bool:
+    return chat_id.endswith(LID_SUFFIX)
 
 

@@ -78,6 +78,8 @@ class Conversations:
             return {}
         if operation == engine_specs.LIST_TEMPLATES:
             return {"templates": engine.list_templates()}
+        if operation == engine_specs.LOOKUP:
+            return {"chat_ids": engine.lookup(list(argument("phone_numbers")))}
         if operation == engine_specs.CONTACT_PICTURE:
             chat_id = argument("chat_id")
             picture = engine.contact_picture(chat_id)

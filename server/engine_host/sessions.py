@@ -8,13 +8,14 @@ connected is opened again with its stored credentials.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import threading
 from collections import OrderedDict, defaultdict
 from typing import Any
 
-from server.core import delivery_guarantee, events, lifecycle, urls
+from server.core import delivery_guarantee, events, lids, lifecycle, urls
 from server.core.config import load
 from server.core.db import database, utcnow, write_transaction
 from server.core.engine_specs import CLOUDAPI
@@ -32,7 +33,11 @@ from server.engine_host.media import resolve as resolve_media
 
 log = logging.getLogger("wagw.sessions")
 
-RECONNECT_BACKOFF_S = (1, 2, 4, 8, 15, 30, 60)
+# The host's reconnect delays, attempt after attempt; the last one repeats for as long as the outage lasts.
+RECONNECT_BACKOFF_S = (1, 2, 4, 8, 15, 30, 60, 120, 180)
+# When an engine reconnects by itself (whatsmeow after a drop), how long the host lets it before it takes over:
+# whatsmeow waits 2 s longer after each failed dial, without a cap, so a long outage would outgrow the host's.
+ENGINE_RETRIES_FOR_S = 600.0
 # How many WhatsApp ids' early receipts a host keeps (SessionManager._early_receipts).
 EARLY_RECEIPTS_LIMIT = 10_000
 
@@ -212,13 +217,22 @@ class SessionManager:
     def restore(self) -> None:
         """One round of placement (server/engine_host/placement.py): open the profiles this host holds and has no
         session for (after a restart with the same id, or handed over by another host), claim this host's share
-        of the orphans of hosts that died, and hand sessions over to a host that holds fewer."""
+        of the orphans of hosts that died, and hand sessions over to a host that holds fewer. A session of this
+        host left RECONNECTING with no attempt scheduled (one failed in a way nobody caught) is retried too."""
         with database.connection_context():
             alive = alive_hosts()
-            holders = {row.id: row.host_id for row in Profile.select(Profile.id, Profile.host_id)
-                       .where(Profile.desired_state == "connected")}
+            wanted = list(Profile.select(Profile.id, Profile.host_id, Profile.status)
+                          .where(Profile.desired_state == "connected"))
         if self.host_id not in alive:  # our own lease lapsed: our profiles are the others' to take now
             return
+        holders = {row.id: row.host_id for row in wanted}
+        with self._lock:
+            stalled = [row.id for row in wanted
+                       if row.id in self._engines and row.host_id == self.host_id
+                       and row.status == "RECONNECTING" and row.id not in self._reconnects]
+        for profile_id in stalled:
+            log.info("retrying a stalled session", extra=fields(profile_id=profile_id))
+            self._schedule_reconnect(profile_id, 0)
         loads = dict.fromkeys(alive, 0)
         for host_id in holders.values():
             if host_id in loads:
@@ -360,7 +374,7 @@ class SessionManager:
         elif event.type == base.FAILED:
             self._set_status(profile, "FAILED", data.get("reason", ""))
         elif event.type == base.MESSAGE:
-            _record_incoming(profile.id, data)
+            _record_incoming(profile.id, _by_phone(profile.id, data))
         elif event.type == base.RECEIPT:
             if not _record_receipt(profile.id, data) and data.get("status") in ("delivered", "read", "failed"):
                 with self._lock:
@@ -371,15 +385,16 @@ class SessionManager:
         elif event.type == base.GROUP:
             events.record("group.updated", profile.id, _camel(data))
         else:
-            self.conversations.record(profile.id, event)
+            self.conversations.record(profile.id, dataclasses.replace(event, data=_by_phone(profile.id, data)))
         return False
 
     def _follow_up(self, profile_id: str, event: base.EngineEvent) -> None:
         """What happens after the event is recorded: reconnects, forgetting credentials."""
         if event.type == base.CONNECTED:
             self._attempts.pop(profile_id, None)
+            self._cancel_reconnect(profile_id)
         elif event.type == base.DISCONNECTED and event.data.get("reconnect"):
-            self._schedule_reconnect(profile_id)
+            self._schedule_reconnect(profile_id, ENGINE_RETRIES_FOR_S if event.data.get("engine_retries") else None)
         elif event.type == base.BANNED and event.data.get("until"):
             until = _naive(event.data["until"])
             self._schedule_reconnect(profile_id, max((until - utcnow()).total_seconds(), 0))
@@ -389,33 +404,50 @@ class SessionManager:
                 engine.store.clear()
 
     def _schedule_reconnect(self, profile_id: str, delay: float | None = None) -> None:
+        """The next attempt for a profile, replacing any scheduled one: after `delay`, or after the backoff
+        of its attempts so far (RECONNECT_BACKOFF_S)."""
         if self._stopping.is_set():
             return
-        attempt = self._attempts.get(profile_id, 0)
-        self._attempts[profile_id] = attempt + 1
-        if delay is None:
-            delay = RECONNECT_BACKOFF_S[min(attempt, len(RECONNECT_BACKOFF_S) - 1)]
-        self._cancel_reconnect(profile_id)
-        timer = threading.Timer(delay, self._reconnect, args=(profile_id,))
-        timer.daemon = True
-        self._reconnects[profile_id] = timer
+        with self._lock:
+            attempt = self._attempts.get(profile_id, 0)
+            self._attempts[profile_id] = attempt + 1
+            if delay is None:
+                delay = RECONNECT_BACKOFF_S[min(attempt, len(RECONNECT_BACKOFF_S) - 1)]
+            self._cancel_reconnect(profile_id)
+            timer = threading.Timer(delay, self._reconnect, args=(profile_id,))
+            timer.daemon = True
+            self._reconnects[profile_id] = timer
         timer.start()
 
     def _reconnect(self, profile_id: str) -> None:
-        self._reconnects.pop(profile_id, None)
-        with database.connection_context():
-            profile = Profile.get_or_none(Profile.id == profile_id)
-        if (profile is None or profile.desired_state != "connected" or profile.status == "CONNECTED"
-                or profile.host_id != self.host_id):  # handed over or taken over meanwhile: the other host's now
-            return
+        """One attempt, on its timer's thread. The timer stays registered while it runs, so that restore() sees
+        an attempt under way; the engine's events schedule the next one. Nothing when the profile was handed
+        over or taken over meanwhile: it is the other host's now."""
         try:
-            self._open(profile_id, "")
-        except ApiError as error:
-            log.warning("reconnect failed", extra=fields(profile_id=profile_id, error=error.message))
-            self._schedule_reconnect(profile_id)
+            with database.connection_context():
+                profile = Profile.get_or_none(Profile.id == profile_id)
+            if (profile is None or profile.desired_state != "connected" or profile.status == "CONNECTED"
+                    or profile.host_id != self.host_id):
+                return
+            try:
+                self._open(profile_id, "")
+            except ApiError as error:
+                log.warning("reconnect failed", extra=fields(profile_id=profile_id, error=error.message))
+                with database.connection_context():
+                    profile = Profile.get(Profile.id == profile_id)
+                with self._lock:
+                    scheduled = self._reconnects.get(profile_id) is not threading.current_thread()
+                # Again unless the engine's event said it needs a person (FAILED), or scheduled the next attempt.
+                if profile.status == "RECONNECTING" and not scheduled:
+                    self._schedule_reconnect(profile_id)
+        finally:
+            with self._lock:
+                if self._reconnects.get(profile_id) is threading.current_thread():
+                    del self._reconnects[profile_id]
 
     def _cancel_reconnect(self, profile_id: str) -> None:
-        timer = self._reconnects.pop(profile_id, None)
+        with self._lock:
+            timer = self._reconnects.pop(profile_id, None)
         if timer is not None:
             timer.cancel()
 
@@ -470,6 +502,16 @@ def _record_receipt(profile_id: str, data: dict[str, Any]) -> bool:
 def _acknowledge(event: base.EngineEvent) -> None:
     if event.ack is not None:
         event.ack()
+
+
+def _by_phone(profile_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    """An engine's message data with the people it names by LID under their phone-number chat ids, when the
+    profile knows them (server/core/lids.py); a LID given beside a phone number (`lid`) is learned first."""
+    person = data.get("sender") or data.get("voter", "")
+    if data.get("lid") and person:
+        lids.learn(profile_id, data["lid"], person)
+    return {**data, **{key: lids.phone_chat_id(profile_id, data[key]) for key in ("chat_id", "sender", "voter")
+                       if data.get(key)}}
 
 
 def _record_incoming(profile_id: str, data: dict[str, Any]) -> None:

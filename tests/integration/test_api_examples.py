@@ -51,7 +51,7 @@ NEEDS_STATUS = {"ProfileService.GetProfileQr": "QR_READY", "MessageService": "CO
                 "TemplateService": "CONNECTED",
                 "GroupService": "CONNECTED", "ChatService": "CONNECTED",
                 "ProfileService.GetContactPicture": "CONNECTED", "ProfileService.BlockContacts": "CONNECTED",
-                "ProfileService.UnblockContacts": "CONNECTED"}
+                "ProfileService.UnblockContacts": "CONNECTED", "ProfileService.CheckNumbers": "CONNECTED"}
 # Operations on a message WhatsApp must have taken first, as a reader of the docs would wait for its `waMessageId`.
 NEEDS_SENT = {"MessageService.ReactToMessage", "MessageService.EditMessage", "MessageService.DeleteMessage"}
 

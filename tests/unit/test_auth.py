@@ -139,6 +139,7 @@ def test_validate_scopes() -> None:
         ("/wagw.v1.EventService/WatchEvents", "events:read"),
         ("/wagw.v1.ApiKeyService/CreateApiKey", "keys:write"),
         ("/wagw.v1.ApiKeyService/ListApiKeys", "keys:read"),
+        ("/wagw.v1.ProfileService/CheckNumbers", "profiles:read"),  # a question that changes nothing
         ("/grpc.health.v1.Health/Check", None),
         ("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", None),
         ("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", None),

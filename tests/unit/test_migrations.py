@@ -146,7 +146,7 @@ def test_version_6_database_upgrades_to_conversations(database_url):
         assert (old.reactions, old.edits, old.revoked_at, old.media_ref) == (None, None, None, None)
 
 
-def test_version_7_database_upgrades_to_delivery_guarantees(database_url):
+def test_version_8_database_upgrades_to_delivery_guarantees(database_url):
     """A database of the release before delivery guarantees: its profiles get AT_MOST_ONCE, and its messages a
     dispatch mark that is not set (their outcomes were all recorded, or they were never given to WhatsApp)."""
     db.open_database(database_url)
@@ -156,7 +156,7 @@ def test_version_7_database_upgrades_to_delivery_guarantees(database_url):
         sql("ALTER TABLE profile DROP COLUMN delivery_guarantee")
         sql("ALTER TABLE message DROP COLUMN dispatched_at")
         migrations.SchemaVersion.delete().execute()
-        migrations.SchemaVersion.create(version=7)
+        migrations.SchemaVersion.create(version=8)
         sql("INSERT INTO profile (id, name, engine, status, phone_number, last_error, engine_settings, min_gap_ms, "
             "jitter_ms, daily_cap, labels, created_at, updated_at, desired_state, qr_code, pairing_code) VALUES "
             "('old', 'old', 'whatsmeow', 'DISCONNECTED', '', '', '{}', 0, 0, 0, '{}', '2026-11-29 00:00:00', "

@@ -25,7 +25,14 @@ def test_group_ids_are_kept():
     assert normalize_chat_id("Y2FwaV9ncm91cDoxMjM0NTY3ODkw@g.us", "chatId") == "Y2FwaV9ncm91cDoxMjM0NTY3ODkw@g.us"
 
 
-@pytest.mark.parametrize("raw", ["", "hello", "+12345", "62812345678901234567890", "abc@g.us", "12@c.us"])
+def test_lids_are_chat_ids():
+    """WhatsApp addresses some people by a LID, its internal id, instead of their number."""
+    assert normalize_chat_id(" 123456789012345@lid ", "chatId") == "123456789012345@lid"
+    assert normalize_chat_id("١٢٣@lid", "chatId") == "123@lid"
+
+
+@pytest.mark.parametrize("raw", ["", "hello", "+12345", "62812345678901234567890", "abc@g.us", "12@c.us",
+                                 "abc@lid", "@lid", "+123@lid"])
 def test_bad_numbers_name_the_field(raw):
     with pytest.raises(ApiError) as caught:
         normalize_chat_id(raw, "chatId")

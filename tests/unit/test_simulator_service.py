@@ -171,7 +171,7 @@ def test_a_device_logs_in_sends_receives_and_hears_its_receipts(service, new_lin
                         "content": {"text": "Hello Bob!"}, "timestamp": start, "sender_name": "Simulated 0001"}
     assert alice.send(text(jid(BOB), "Hello Bob!", "msg_1")) == wa_id  # a repeat is recognised
     assert [m["content"]["text"] for m in service.network.inbox(BOB)] == ["Hello Bob!"]
-    assert alice.lookup([BOB, UNREGISTERED]) == {BOB: True, UNREGISTERED: False}
+    assert alice.lookup([BOB, UNREGISTERED]) == {BOB: jid(BOB), UNREGISTERED: ""}
 
 
 def test_media_travels_as_its_description(service, new_link):

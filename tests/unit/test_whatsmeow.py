@@ -18,7 +18,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import closing
@@ -115,9 +114,10 @@ def make_engine(database_url: str) -> tuple[WhatsmeowEngine, MemoryStore, list[E
 # neonize's dispatch path: what Go calls, called the way Go calls it.
 
 
-def feed(client: NewClient, event: Any) -> None:
-    """Deliver a whatsmeow event as Go does: serialized, through the ctypes callback neonize hands Go."""
-    data = event.SerializeToString()
+def feed(client: NewClient, event: Any, *, partial: bool = False) -> None:
+    """Deliver a whatsmeow event as Go does: serialized, through the ctypes callback neonize hands Go. `partial`:
+    with a required field left unset, as neonize's Go encoder leaves some."""
+    data = event.SerializePartialToString() if partial else event.SerializeToString()
     buffer = ctypes.create_string_buffer(data, len(data))
     func_callback_bytes(client.event.execute)(client.uuid, ctypes.addressof(buffer), len(data),
                                               EVENT_TO_INT[type(event)])
@@ -418,7 +418,8 @@ def test_session_events_map_to_ours(session: tuple[WhatsmeowEngine, MemoryStore,
     at = dt.datetime.fromtimestamp(NOW_MS / 1000, dt.UTC)
     assert [(event.type, event.data) for event in events] == [
         (MESSAGE, {"wa_message_id": "3EB0A1", "chat_id": f"{ANN}@s.whatsapp.net", "sender": f"{ANN}@s.whatsapp.net",
-                   "type": "text", "content": {"text": "hello"}, "timestamp": at, "sender_name": "Ann"}),
+                   "type": "text", "content": {"text": "hello"}, "timestamp": at, "sender_name": "Ann",
+                   "lid": "77@lid"}),
         (MESSAGE, {"wa_message_id": "3EB0A2", "chat_id": GROUP_ID,
                    "sender": f"{ANN}@s.whatsapp.net", "type": "image",
                    "content": {"caption": "menu", "media": {"mimetype": "image/jpeg"}}, "timestamp": at,
@@ -454,7 +455,8 @@ def test_drops_bans_and_logouts(session: tuple[WhatsmeowEngine, MemoryStore, lis
     events.clear()
 
     feed(client, nz.Disconnected(status=True))
-    assert events[-1] == EngineEvent(DISCONNECTED, {"reason": "the connection to WhatsApp dropped", "reconnect": True})
+    assert events[-1] == EngineEvent(DISCONNECTED, {"reason": "the connection to WhatsApp dropped", "reconnect": True,
+                                                    "engine_retries": True})
     with pytest.raises(EngineError) as raised:
         engine.send(outgoing("text", {"text": "hi"}))
     assert raised.value.code == "PROFILE_NOT_CONNECTED"
@@ -594,9 +596,12 @@ def test_lookup_and_group_operations(session: tuple[WhatsmeowEngine, MemoryStore
 
     monkeypatch.setattr(client, "is_on_whatsapp", record("is_on_whatsapp", [
         nz.IsOnWhatsAppResponse(Query=f"+{ANN}", JID=jid(ANN), IsIn=True),
-        nz.IsOnWhatsAppResponse(Query="+15550100", JID=EMPTY, IsIn=False)]))
-    assert engine.lookup([f"+{ANN}", "+15550100", "+447700900123"]) == {
-        f"+{ANN}": True, "+15550100": False, "+447700900123": False}
+        nz.IsOnWhatsAppResponse(Query="+15550100", JID=EMPTY, IsIn=False),
+        # A Brazilian mobile asked with its ninth digit, known to WhatsApp without it.
+        nz.IsOnWhatsAppResponse(Query="+5511912345678", JID=jid("551112345678"), IsIn=True)]))
+    assert engine.lookup([f"+{ANN}", "+15550100", "+447700900123", "+5511912345678"]) == {
+        f"+{ANN}": f"{ANN}@s.whatsapp.net", "+15550100": "", "+447700900123": "",
+        "+5511912345678": "551112345678@s.whatsapp.net"}
 
     for name in ("set_group_name", "set_group_topic", "set_group_announce", "set_group_locked", "leave_group"):
         monkeypatch.setattr(client, name, record(name))
@@ -699,14 +704,15 @@ def test_offline_connect_fails_cleanly_and_the_process_survives(backend: str, tm
     assert report["refused_before"] == report["refused_after"] == ["PROFILE_NOT_CONNECTED"] * 11
     connect = report["connect"]
     assert connect["code"] == "ENGINE_ERROR" and "failed to dial whatsapp web websocket" in connect["reason"]
-    assert connect["seconds"] < 5
     assert connect["events"] == [[FAILED, connect["reason"]]]
     assert report["pairing"]["code"] == "ENGINE_ERROR" and "failed to dial" in report["pairing"]["reason"]
     # A remembered device that whatsmeow no longer holds is forgotten, not connected to (that crashes Go).
     assert report["stale"] == {"code": "ENGINE_ERROR", "store": None}
-    # A stored device is connected to as it is (its marker kept); a logout without a session removes both.
-    assert report["stored"] == {"code": "ENGINE_ERROR", "store_kept": True, "rows_after_logout": 0, "store": None,
+    # A stored device is connected to as it is (its marker kept); WhatsApp out of reach is no failure then, but a
+    # reconnect for the host to schedule. A logout without a session removes both.
+    assert report["stored"] == {"code": None, "store_kept": True, "rows_after_logout": 0, "store": None,
                                 "event": LOGGED_OUT}
+    assert report["stored_events"] == [[DISCONNECTED, True]]
     assert "WhatsApp was not told" in report["logout_reason"]
 
     # whatsmeow made its tables where the engine said: beside the gateway's SQLite file, or in its database.
@@ -752,10 +758,8 @@ def offline_session(database_url: str) -> dict[str, Any]:
     database = session_database(database_url)
     report: dict[str, Any] = {"refused_before": [attempt(call)["code"] for call in not_connected_calls(engine)]}
 
-    started = time.monotonic()
     connect = attempt(engine.connect)
-    report["connect"] = {**connect, "seconds": time.monotonic() - started,
-                         "events": [[event.type, event.data["reason"]] for event in events]}
+    report["connect"] = {**connect, "events": [[event.type, event.data["reason"]] for event in events]}
     report["refused_after"] = [attempt(call)["code"] for call in not_connected_calls(engine)]
     report["pairing"] = attempt(lambda: engine.connect("+62 812-3456-789"))
 
@@ -764,12 +768,15 @@ def offline_session(database_url: str) -> dict[str, Any]:
 
     insert_device(database, "628222333444:7@s.whatsapp.net")
     store.save({"jid": "628222333444:7@s.whatsapp.net", "phone_number": "+628222333444"})
+    events.clear()
     code = attempt(engine.connect)["code"]
     kept = store.data is not None
+    stored_events = [[event.type, event.data["reconnect"]] for event in events]
     events.clear()
     engine.logout()
     report["stored"] = {"code": code, "store_kept": kept, "rows_after_logout": len(device_rows(database)),
                         "store": store.data, "event": events[-1].type}
+    report["stored_events"] = stored_events
     report["logout_reason"] = events[-1].data["reason"]
     engine.close()
     return report

@@ -60,6 +60,30 @@ class UnblockContactsResponse(_message.Message):
     chat_ids: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, chat_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
+class CheckNumbersRequest(_message.Message):
+    __slots__ = ("id", "phone_numbers")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    PHONE_NUMBERS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    phone_numbers: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, id: _Optional[str] = ..., phone_numbers: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class CheckNumbersResponse(_message.Message):
+    __slots__ = ("numbers",)
+    NUMBERS_FIELD_NUMBER: _ClassVar[int]
+    numbers: _containers.RepeatedCompositeFieldContainer[NumberCheck]
+    def __init__(self, numbers: _Optional[_Iterable[_Union[NumberCheck, _Mapping]]] = ...) -> None: ...
+
+class NumberCheck(_message.Message):
+    __slots__ = ("phone_number", "on_whats_app", "chat_id")
+    PHONE_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    ON_WHATS_APP_FIELD_NUMBER: _ClassVar[int]
+    CHAT_ID_FIELD_NUMBER: _ClassVar[int]
+    phone_number: str
+    on_whats_app: bool
+    chat_id: str
+    def __init__(self, phone_number: _Optional[str] = ..., on_whats_app: _Optional[bool] = ..., chat_id: _Optional[str] = ...) -> None: ...
+
 class Profile(_message.Message):
     __slots__ = ("id", "name", "engine", "status", "phone_number", "last_error", "send_limits", "labels", "create_time", "update_time", "has_session", "delivery_guarantee")
     class Engine(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):

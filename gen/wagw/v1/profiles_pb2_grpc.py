@@ -101,6 +101,11 @@ class ProfileServiceStub:
                 request_serializer=wagw_dot_v1_dot_profiles__pb2.UnblockContactsRequest.SerializeToString,
                 response_deserializer=wagw_dot_v1_dot_profiles__pb2.UnblockContactsResponse.FromString,
                 _registered_method=True)
+        self.CheckNumbers = channel.unary_unary(
+                '/wagw.v1.ProfileService/CheckNumbers',
+                request_serializer=wagw_dot_v1_dot_profiles__pb2.CheckNumbersRequest.SerializeToString,
+                response_deserializer=wagw_dot_v1_dot_profiles__pb2.CheckNumbersResponse.FromString,
+                _registered_method=True)
         self.SimulateIncomingMessage = channel.unary_unary(
                 '/wagw.v1.ProfileService/SimulateIncomingMessage',
                 request_serializer=wagw_dot_v1_dot_profiles__pb2.SimulateIncomingMessageRequest.SerializeToString,
@@ -209,6 +214,16 @@ class ProfileServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CheckNumbers(self, request, context):
+        """Asks WhatsApp which of these phone numbers have an account, and the chat id to message each one by (WhatsApp
+        may answer with a form of the number other than the one asked, as for some Brazilian and Mexican numbers).
+        The profile must be CONNECTED. NOT_SUPPORTED on the Cloud API, which has no such lookup. Needs
+        `profiles:read`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def SimulateIncomingMessage(self, request, context):
         """Simulator profiles only: a contact on the simulated WhatsApp writes a text to the profile's number, as a person
         would from their phone. The profile receives it like any incoming message (stored INBOUND, a
@@ -281,6 +296,11 @@ def add_ProfileServiceServicer_to_server(servicer, server):
                     servicer.UnblockContacts,
                     request_deserializer=wagw_dot_v1_dot_profiles__pb2.UnblockContactsRequest.FromString,
                     response_serializer=wagw_dot_v1_dot_profiles__pb2.UnblockContactsResponse.SerializeToString,
+            ),
+            'CheckNumbers': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckNumbers,
+                    request_deserializer=wagw_dot_v1_dot_profiles__pb2.CheckNumbersRequest.FromString,
+                    response_serializer=wagw_dot_v1_dot_profiles__pb2.CheckNumbersResponse.SerializeToString,
             ),
             'SimulateIncomingMessage': grpc.unary_unary_rpc_method_handler(
                     servicer.SimulateIncomingMessage,
@@ -618,6 +638,33 @@ class ProfileService:
             '/wagw.v1.ProfileService/UnblockContacts',
             wagw_dot_v1_dot_profiles__pb2.UnblockContactsRequest.SerializeToString,
             wagw_dot_v1_dot_profiles__pb2.UnblockContactsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckNumbers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wagw.v1.ProfileService/CheckNumbers',
+            wagw_dot_v1_dot_profiles__pb2.CheckNumbersRequest.SerializeToString,
+            wagw_dot_v1_dot_profiles__pb2.CheckNumbersResponse.FromString,
             options,
             channel_credentials,
             insecure,

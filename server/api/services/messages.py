@@ -14,7 +14,7 @@ from google.protobuf import json_format
 from server.api.auth import current_principal, get_visible
 from server.api.services.chat_calls import chat_call, download_media
 from server.api.services.profiles import acting_profile, get_profile
-from server.core import content, engine_specs, lifecycle
+from server.core import content, engine_specs, lids, lifecycle
 from server.core.config import Settings, load
 from server.core.convert import from_timestamp, to_timestamp
 from server.core.db import utcnow
@@ -88,6 +88,7 @@ class MessageServicer(messages_pb2_grpc.MessageServiceServicer):
             raise invalid("mentions", f"at most {MAX_MENTIONS} people (not groups)")
         key = idempotency_key(request, context)
         profile = acting_profile(request.profile_id, send_operation(type_name.lower()))
+        chat_id = lids.phone_chat_id(profile.id, chat_id)  # one person, one conversation
         if reply_to:
             lifecycle.check_reply_target(profile.id, reply_to)
         row = lifecycle.accept_message(profile, chat_id=chat_id, type_name=type_name, content=checked,

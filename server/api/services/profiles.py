@@ -229,6 +229,17 @@ class ProfileServicer(profiles_pb2_grpc.ProfileServiceServicer):
                         ) -> profiles_pb2.UnblockContactsResponse:
         return profiles_pb2.UnblockContactsResponse(chat_ids=_blocklist(request, engine_specs.UNBLOCK))
 
+    def CheckNumbers(self, request: profiles_pb2.CheckNumbersRequest, context: grpc.ServicerContext
+                     ) -> profiles_pb2.CheckNumbersResponse:
+        if not 1 <= len(request.phone_numbers) <= MAX_CHECK:
+            raise invalid("phoneNumbers", f"give 1 to {MAX_CHECK} phone numbers")
+        phones = [normalize_phone(raw, f"phoneNumbers[{index}]") for index, raw in enumerate(request.phone_numbers)]
+        profile = acting_profile(request.id, engine_specs.LOOKUP)
+        chat_ids = chat_call(profile, engine_specs.LOOKUP, phone_numbers=list(dict.fromkeys(phones)))["chat_ids"]
+        return profiles_pb2.CheckNumbersResponse(numbers=[
+            profiles_pb2.NumberCheck(phone_number=phone, on_whats_app=bool(chat_ids.get(phone)),
+                                     chat_id=chat_ids.get(phone, "")) for phone in phones])
+
 
     def SimulateIncomingMessage(self, request: profiles_pb2.SimulateIncomingMessageRequest,
                                 context: grpc.ServicerContext) -> profiles_pb2.SimulateIncomingMessageResponse:
@@ -249,6 +260,8 @@ def _guarantee(value: int) -> str:
 
 
 MAX_BLOCK = 100
+# Numbers per CheckNumbers call: whatsmeow asks WhatsApp about all of them in one usync query.
+MAX_CHECK = 500
 
 
 def _blocklist(request: Any, operation: str) -> list[str]:

@@ -41,12 +41,14 @@ QR = "qr"                    # {"code": str, "expires_at": datetime}: a QR strin
 QR_TIMEOUT = "qr_timeout"    # {}: no scan before the last QR code expired
 PAIRING = "pairing"          # {"code": "XXXX-XXXX"}
 CONNECTED = "connected"      # {"phone_number": "+62…", "push_name": str}
-DISCONNECTED = "disconnected"  # {"reason": str, "reconnect": bool}: the connection dropped (reconnect=True) or
-                               # was closed on request (False)
+DISCONNECTED = "disconnected"  # {"reason": str, "reconnect": bool, "engine_retries": bool}: the connection dropped
+                               # or could not be made (reconnect=True; engine_retries=True when the engine's
+                               # library reconnects by itself) or was closed on request (reconnect=False)
 LOGGED_OUT = "logged_out"    # {"reason": str}: the device was unlinked; credentials are gone
 BANNED = "banned"            # {"reason": str, "until": datetime | None}: a temporary or permanent ban
 MESSAGE = "message"          # IncomingMessage.as_dict(): an incoming message of any type
-RECEIPT = "receipt"          # {"wa_message_id", "chat_id", "status": "server"|"delivered"|"read", "timestamp"}
+RECEIPT = "receipt"          # {"wa_message_id", "chat_id", "status": "server"|"delivered"|"read"|"failed",
+                             #  "timestamp", "error" (why it failed)}
 GROUP = "group"              # {"group_id", "action": "join"|"leave"|"promote"|"demote"|"subject"|"description"|
                              #  "settings"|"create", "participants": [chat ids], "by": chat id, ...}
 FAILED = "failed"            # {"reason": str}: the session cannot work until something changes
@@ -159,12 +161,17 @@ class IncomingMessage:
     timestamp: dt.datetime
     sender_name: str = ""
     media_ref: dict[str, Any] | None = None
+    # The sender's LID (`<digits>@lid`) when WhatsApp addressed them by one; `sender` is then their phone-number
+    # chat id when it is known, else the LID too.
+    lid: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         data = {"wa_message_id": self.wa_message_id, "chat_id": self.chat_id, "sender": self.sender,
                 "type": self.type, "content": self.content, "timestamp": self.timestamp}
         if self.sender_name:
             data["sender_name"] = self.sender_name
+        if self.lid:
+            data["lid"] = self.lid
         if self.media_ref is not None:
             data["media_ref"] = self.media_ref
         return data
@@ -260,8 +267,8 @@ class Engine(ABC):
         """Send one message; returns WhatsApp's message id. Receipts follow as RECEIPT events."""
         raise NotSupported(self.name, send_operation(message.type))
 
-    def lookup(self, phone_numbers: list[str]) -> dict[str, bool]:
-        """Which of these E.164 numbers are on WhatsApp."""
+    def lookup(self, phone_numbers: list[str]) -> dict[str, str]:
+        """For each of these E.164 numbers, the chat id WhatsApp knows it by, or "" when it is not on WhatsApp."""
         raise NotSupported(self.name, LOOKUP)
 
     # Conversations

@@ -47,6 +47,7 @@ from server.core.config import load
 from server.core.engine_specs import send_operation
 from server.core.errors import error_info
 from server.core.logs import fields
+from server.core.phones import phone_to_chat_id
 from server.core.rpc import internal_metadata
 from server.engine_host.engines import base
 from server.engine_host.engines.base import (
@@ -375,9 +376,9 @@ class SimulatorEngine(Engine):
         return self.link.call("DownloadMedia", pb.DownloadMediaRequest(device=self.link.device(self),
                                                                        sha256=str(media_ref.get("sha256", "")))).data
 
-    def lookup(self, phone_numbers: list[str]) -> dict[str, bool]:
+    def lookup(self, phone_numbers: list[str]) -> dict[str, str]:
         reply = self.link.call("Lookup", pb.LookupRequest(device=self.link.device(self), phone_numbers=phone_numbers))
-        return dict(reply.registered)
+        return {phone: phone_to_chat_id(phone) if reply.registered.get(phone) else "" for phone in phone_numbers}
 
     def list_templates(self) -> list[dict[str, Any]]:
         reply = self.link.call("ListTemplates", pb.ListTemplatesRequest(device=self.link.device(self)))

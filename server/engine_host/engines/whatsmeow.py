@@ -164,11 +164,13 @@ _NO_PICTURE = re.compile(r"not set|unauthorized|\b40[14]\b|item-not-found|not-au
 _POLL_FIELDS = ("pollCreationMessage", "pollCreationMessageV2", "pollCreationMessageV3", "pollCreationMessageV5",
                 "pollCreationMessageV6")
 # whatsmeow's receipt types that move a sent message on; the others concern our own devices, retries or sync.
+# (neonize writes SERVER_ERROR for whatsmeow's "played-self", and nothing at all for "server-error": _on_receipt.)
 _RECEIPT_STATUS = {
     neonize_proto.Receipt.DELIVERED: "delivered",
     neonize_proto.Receipt.READ: "read",
     neonize_proto.Receipt.PLAYED: "read",  # a voice or video message played has been read
 }
+SERVER_ERROR_REASON = "WhatsApp's servers refused the message (a server-error receipt)"
 _DONE = {"add": "ADDED", "remove": "REMOVED", "promote": "PROMOTED", "demote": "DEMOTED"}
 # Per-participant codes WhatsApp gives without a status of ours to match.
 _PARTICIPANT_FAILURES = {
@@ -215,6 +217,25 @@ def to_chat_id(jid: JID, alt: JID | None = None) -> str:
     if jid.Server == LID_SERVER and alt is not None and alt.User and alt.Server == USER_SERVER:
         jid = alt
     return f"{jid.User}@{jid.Server}"
+
+
+# The phone-number JID whatsmeow's LID map holds for a LID, or None (WhatsmeowEngine._phone_of).
+PhoneOf = Callable[[JID], JID | None]
+
+
+def _no_phones(_lid: JID) -> JID | None:
+    return None
+
+
+def person(jid: JID, alt: JID | None = None, phone_of: PhoneOf = _no_phones) -> tuple[str, str]:
+    """(chat id, LID) of a person: by phone number when WhatsApp gave it beside a LID (`alt`) or whatsmeow's LID
+    map knows it (`phone_of`); the LID itself otherwise. The LID is "" for a person addressed by number."""
+    if jid.Server != LID_SERVER:
+        return to_chat_id(jid), ""
+    lid = f"{jid.User}@{LID_SERVER}"
+    if alt is None or not alt.User or alt.Server != USER_SERVER:
+        alt = phone_of(jid)
+    return (to_chat_id(alt) if alt is not None else lid), lid
 
 
 def parse_jid(text: str) -> JID:
@@ -394,7 +415,7 @@ def _escape(text: str) -> str:
 # Incoming messages and events
 
 
-def incoming_message(event: MessageEv) -> IncomingMessage | None:
+def incoming_message(event: MessageEv, phone_of: PhoneOf = _no_phones) -> IncomingMessage | None:
     """Our IncomingMessage for a whatsmeow message event, or None for what the gateway does not carry: our own
     messages sent from the phone, status updates, newsletters and broadcasts, messages about other messages
     (conversation_event's), and kinds without a message type of ours, which are logged at debug level."""
@@ -408,10 +429,18 @@ def incoming_message(event: MessageEv) -> IncomingMessage | None:
         log.debug("whatsmeow: skipping incoming message %s of kind %s", info.ID, ", ".join(kinds) or "empty")
         return None
     kind, content = parsed
-    return IncomingMessage(wa_message_id=info.ID, chat_id=to_chat_id(source.Chat, source.SenderAlt),
-                           sender=to_chat_id(source.Sender, source.SenderAlt), type=kind, content=content,
+    chat_id, sender, lid = _chat_and_sender(source, phone_of)
+    return IncomingMessage(wa_message_id=info.ID, chat_id=chat_id, sender=sender, type=kind, content=content,
                            timestamp=_datetime(info.Timestamp), sender_name=info.Pushname,
-                           media_ref=_media_ref(kind, event.Message))
+                           media_ref=_media_ref(kind, event.Message), lid=lid)
+
+
+def _chat_and_sender(source: neonize_proto.MessageSource, phone_of: PhoneOf) -> tuple[str, str, str]:
+    """(chat id, sender, the sender's LID or "") of a received message: a direct chat is its sender's."""
+    sender, lid = person(source.Sender, source.SenderAlt, phone_of)
+    if source.Chat.Server == GROUP_SERVER:
+        return to_chat_id(source.Chat), sender, lid
+    return sender, sender, lid
 
 
 # Where each kind of received media is in a WhatsApp message.
@@ -482,8 +511,8 @@ def _media_ref(kind: str, message: Message) -> dict[str, Any] | None:
     return whatsapp_media.media_ref(kind, media)
 
 
-def conversation_event(event: MessageEv, decrypt_vote: Callable[[MessageEv], PollVoteMessage]
-                       ) -> EngineEvent | None:
+def conversation_event(event: MessageEv, decrypt_vote: Callable[[MessageEv], PollVoteMessage],
+                       phone_of: PhoneOf = _no_phones) -> EngineEvent | None:
     """The REACTION, EDITED, REVOKED or POLL_VOTE event a whatsmeow message carries, or None when it is no
     message about another message. Our own (sent from the phone) are left out, as incoming_message leaves them.
     Poll votes arrive encrypted: `decrypt_vote` is whatsmeow's DecryptPollVote, which finds the poll's secret in
@@ -492,8 +521,8 @@ def conversation_event(event: MessageEv, decrypt_vote: Callable[[MessageEv], Pol
     source = info.MessageSource
     if source.IsFromMe or source.Chat.Server not in (USER_SERVER, LID_SERVER, GROUP_SERVER):
         return None
-    common = {"chat_id": to_chat_id(source.Chat, source.SenderAlt), "timestamp": _datetime(info.Timestamp)}
-    sender = to_chat_id(source.Sender, source.SenderAlt)
+    chat_id, sender, _ = _chat_and_sender(source, phone_of)
+    common = {"chat_id": chat_id, "timestamp": _datetime(info.Timestamp)}
     if message.HasField("editedMessage") and message.editedMessage.message.HasField("protocolMessage"):
         message = message.editedMessage.message  # an edit whatsmeow did not unwrap
     if message.HasField("reactionMessage"):
@@ -731,6 +760,12 @@ class WhatsmeowEngine(Engine):
         with self._connect_lock:
             self._retire()
 
+    def _close_client(self, client: NewClient) -> None:
+        """Stop `client` if it is still the session's (a new attempt may have replaced it meanwhile)."""
+        with self._connect_lock:
+            if self._client is client:
+                self._retire()
+
     def _stored_device(self) -> JID | None:
         """The device to restore, if this profile has one whatsmeow still holds. A remembered JID whose device is
         gone (logged out while nobody listened, a reset store) is forgotten: connecting to it would crash."""
@@ -764,7 +799,8 @@ class WhatsmeowEngine(Engine):
         for event_type, handler in handlers.items():
             client.event(event_type)(self._guard(handler))
         client.event.qr(self._guard(self._on_qr))
-        thread = threading.Thread(target=self._run, args=(client,), name=f"whatsmeow-{self.profile_id}", daemon=True)
+        thread = threading.Thread(target=self._run, args=(client, jid is not None), name=f"whatsmeow-{self.profile_id}",
+                                  daemon=True)
         with self._lock:
             self._client, self._thread = client, thread
             self._failure, self._pairing, self._qr_codes = "", pairing, 0
@@ -772,13 +808,22 @@ class WhatsmeowEngine(Engine):
         thread.start()
         return client
 
-    def _run(self, client: _Client) -> None:
+    def _run(self, client: _Client, restoring: bool) -> None:
         try:
             client.connect()
         except Exception as exc:  # a dial or store error from Go: never let it escape this thread
             if client is self._client:
-                self._end(FAILED, {"reason": str(exc)})
+                self._start_failed(str(exc), restoring)
         # A plain return means the session was stopped on request; whoever stopped it has said so.
+
+    def _start_failed(self, error: str, restoring: bool) -> None:
+        """whatsmeow retries a connection that dropped, but not a first dial that fails (neonize leaves its
+        InitialAutoReconnect off), and neonize's connect then returns the error. With stored credentials nothing
+        needs a person: the host retries with backoff (RECONNECTING). A new login fails; its caller tries again."""
+        if restoring:
+            self._end(DISCONNECTED, {"reason": f"cannot reach WhatsApp: {error}", "reconnect": True}, refused=False)
+        else:
+            self._end(FAILED, {"reason": error})
 
     def _retire(self) -> None:
         """Stop the current session attempt, if any, once no Go call is using it (a call into a stopped session
@@ -835,11 +880,12 @@ class WhatsmeowEngine(Engine):
 
         return dispatch
 
-    def _end(self, event_type: str, data: dict[str, Any]) -> None:
-        """The attempt is over until something changes; connect() answers with the reason."""
+    def _end(self, event_type: str, data: dict[str, Any], *, refused: bool = True) -> None:
+        """The attempt is over until something changes; connect() answers with the reason when WhatsApp `refused`
+        (otherwise the host retries, and connect() answers as for an attempt still under way)."""
         with self._lock:
             self._connected = False
-            self._failure = data["reason"]
+            self._failure = data["reason"] if refused else ""
         self.emit(EngineEvent(event_type, data))
         self._answered.set()
 
@@ -879,15 +925,21 @@ class WhatsmeowEngine(Engine):
         self._answered.set()
 
     def _on_disconnected(self, _client: NewClient, _event: DisconnectedEv) -> None:
-        # whatsmeow reports only drops it did not ask for, and reconnects by itself.
+        # whatsmeow reports only drops it did not ask for, and reconnects by itself (its autoReconnect: after 0,
+        # 2, 4, 6 … s, with no event per failed dial); the host only watches, and takes over after a while.
         with self._lock:
             self._connected = False
-        self.emit(EngineEvent(DISCONNECTED, {"reason": "the connection to WhatsApp dropped", "reconnect": True}))
+        self.emit(EngineEvent(DISCONNECTED, {"reason": "the connection to WhatsApp dropped", "reconnect": True,
+                                             "engine_retries": True}))
 
-    def _on_logged_out(self, _client: NewClient, event: LoggedOutEv) -> None:
+    def _on_logged_out(self, client: NewClient, event: LoggedOutEv) -> None:
         self.store.clear()  # whatsmeow has deleted the device's keys itself
         cause = neonize_proto.ConnectFailureReason.Name(event.Reason) if event.HasField("Reason") else "LOGGED_OUT"
         self._end(LOGGED_OUT, {"reason": f"WhatsApp unlinked this device ({cause})"})
+        # whatsmeow closed the socket, but neonize keeps the Go client and its event loop until they are stopped.
+        # Not from here: this is that loop's thread, which stopping waits for.
+        threading.Thread(target=self._close_client, args=(client,), name=f"whatsmeow-{self.profile_id}-close",
+                         daemon=True).start()
 
     def _on_temporary_ban(self, _client: NewClient, event: TemporaryBanEv) -> None:
         cause = TemporaryBanEv.TempBanReason.Name(event.Code) if event.HasField("Code") else "UNKNOWN"
@@ -905,32 +957,50 @@ class WhatsmeowEngine(Engine):
     def _on_stream_replaced(self, _client: NewClient, _event: StreamReplacedEv) -> None:
         self._end(FAILED, {"reason": "another client opened this WhatsApp session (stream replaced)"})
 
+    def _phone_of(self, lid: JID) -> JID | None:
+        """The phone-number JID whatsmeow's LID map (its store, fed by WhatsApp) holds for a LID, if any."""
+        try:
+            found = self._call(lambda client: client.get_pn_from_lid(lid))
+        except EngineError as exc:
+            log.debug("whatsmeow %s: no phone number for %s: %s", self.profile_id, lid.User, exc.reason)
+            return None
+        return found if found.User else None
+
+    def _person(self, jid: JID) -> str:
+        return person(jid, phone_of=self._phone_of)[0]
+
     def _on_message(self, client: NewClient, event: MessageEv) -> None:
-        about = conversation_event(event, client.decrypt_poll_vote)
+        about = conversation_event(event, client.decrypt_poll_vote, self._phone_of)
         if about is not None:
             self.emit(about)
             return
-        incoming = incoming_message(event)
+        incoming = incoming_message(event, self._phone_of)
         if incoming is not None:
             self.emit(EngineEvent(MESSAGE, incoming.as_dict()))
 
     def _on_receipt(self, _client: NewClient, event: ReceiptEv) -> None:
-        status = _RECEIPT_STATUS.get(event.Type)
+        extra = {}
+        if not event.HasField("Type"):
+            # neonize's encoder has no case for whatsmeow's "server-error" receipt and leaves the (required) type
+            # unset, which protobuf would read as DELIVERED: WhatsApp's servers refused the message.
+            status, extra["error"] = "failed", SERVER_ERROR_REASON
+        else:
+            status = _RECEIPT_STATUS.get(event.Type)
         if status is None:
             return
         chat_id = to_chat_id(event.MessageSource.Chat, event.MessageSource.SenderAlt)
         timestamp = _datetime(event.Timestamp)
         for wa_message_id in event.MessageIDs:
             self.emit(EngineEvent(RECEIPT, {"wa_message_id": wa_message_id, "chat_id": chat_id, "status": status,
-                                            "timestamp": timestamp}))
+                                            "timestamp": timestamp, **extra}))
 
     def _on_group_info(self, _client: NewClient, event: GroupInfoEv) -> None:
         group_id = to_chat_id(event.JID)
-        by = to_chat_id(event.Sender) if event.HasField("Sender") else ""
+        by = self._person(event.Sender) if event.HasField("Sender") else ""
         for action, jids in (("join", event.Join), ("leave", event.Leave), ("promote", event.Promote),
                              ("demote", event.Demote)):
             if jids:
-                self._group_event(group_id, action, [to_chat_id(jid) for jid in jids], by)
+                self._group_event(group_id, action, [self._person(jid) for jid in jids], by)
         if event.HasField("Name"):
             self._group_event(group_id, "subject", [], by, name=event.Name.Name)
         if event.HasField("Topic"):
@@ -1023,12 +1093,15 @@ class WhatsmeowEngine(Engine):
     def download_media(self, media_ref: dict[str, Any]) -> bytes:
         return whatsapp_media.download(media_ref, self._media_http)
 
-    def lookup(self, phone_numbers: list[str]) -> dict[str, bool]:
+    def lookup(self, phone_numbers: list[str]) -> dict[str, str]:
+        """whatsmeow's IsOnWhatsApp: each answer repeats the query and, for a number on WhatsApp, gives its JID,
+        which may differ from the number asked (Brazil's and Mexico's extra mobile digit)."""
         if not phone_numbers:
             return {}
         answers = self._call(lambda client: client.is_on_whatsapp(*phone_numbers))
-        found = {re.sub(r"\D", "", answer.Query): answer.IsIn for answer in answers}
-        return {number: found.get(re.sub(r"\D", "", number), False) for number in phone_numbers}
+        found = {re.sub(r"\D", "", answer.Query): to_chat_id(answer.JID) if answer.IsIn and answer.JID.User else ""
+                 for answer in answers}
+        return {number: found.get(re.sub(r"\D", "", number), "") for number in phone_numbers}
 
     # Groups
 
