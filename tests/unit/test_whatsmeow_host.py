@@ -79,6 +79,7 @@ def host(database, stub_broker, tmp_path, monkeypatch: pytest.MonkeyPatch) -> It
     monkeypatch.setattr(sessions.threading, "Timer", Timer)
     monkeypatch.setattr(_DeviceTable, "holds", lambda table, jid: True)
     manager = SessionManager("unit-host", "127.0.0.1:1", f"sqlite:///{tmp_path / 'wagw.db'}")
+    manager._beat()  # alive, as its heartbeat thread would keep it: a host whose lease lapsed restores nothing
     yield manager
     manager.stop()
 
