@@ -216,7 +216,7 @@ def test_render_changes_only_ports_addresses_and_paths() -> None:
     lua = connection_manager(config)["http_filters"]
     source = next(f for f in lua if f["name"] == gateway_envoy.LUA_FILTER)["typed_config"]["default_source_code"]
     assert source["inline_string"].endswith(gateway_envoy.LUA_PATH.read_text())
-    assert '{ "^/api/profiles/[^/]+$", "GET, DELETE" }' in source["inline_string"]
+    assert '{ "^/api/profiles/[^/]+$", "GET, DELETE, PATCH" }' in source["inline_string"]
     # Everything else is envoy.yaml's own, e.g. the local reply mappers.
     untouched = gateway_envoy.load_config()
     assert connection_manager(config)["local_reply_config"] == connection_manager(untouched)["local_reply_config"]
@@ -377,7 +377,7 @@ def test_unknown_route_is_not_found(http: httpx.Client) -> None:
 
 @pytest.mark.parametrize(("method", "path", "allowed"), [
     ("PUT", "/api/profiles", "GET, POST"),
-    ("POST", "/api/profiles/p1", "GET, DELETE"),
+    ("POST", "/api/profiles/p1", "GET, DELETE, PATCH"),
     ("PUT", "/api/messages/text", "POST, PATCH, DELETE, GET"),  # also the path of /api/messages/{id}
     ("GET", "/api/bulk/send?x=1", "POST"),
 ])

@@ -44,8 +44,12 @@ def hosts_stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
 
 @pytest.fixture
 def rest(hosts_stack: Stack) -> Iterator[httpx.Client]:
+    """A client; each test's profiles are deleted after it, so the next starts with the hosts evenly loaded and
+    placement (server/engine_host/placement.py) moves none of the sessions it opens on a host of its choice."""
     with hosts_stack.rest() as client:
         yield client
+        for profile in ok(client.get("/profiles", params={"pageSize": 100}))["profiles"]:
+            ok(client.delete(f"/profiles/{profile['id']}"))
 
 
 def holder(stack: Stack, profile_id: str) -> str:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection
 from typing import Any
 
@@ -34,6 +35,8 @@ Guarantee = profiles_pb2.Profile.DeliveryGuarantee
 ENGINE_NAMES = {Engine.WHATSMEOW: "whatsmeow", Engine.CLOUDAPI: "cloudapi", Engine.SIMULATOR: "simulator"}
 ENGINES_BY_NAME = {name: value for value, name in ENGINE_NAMES.items()}
 MAX_GAP_MS = 3_600_000
+# GET /qr of a profile still CONNECTING waits this long for its first code, looking every QR_POLL_S.
+QR_WAIT_S, QR_POLL_S = 10.0, 0.1
 # Read on nearly every request: their SQL is built once (server/core/db.py).
 _PROFILE = Prepared(lambda profile_id: Profile.select().where(Profile.id == profile_id).limit(1))
 _SESSION = Prepared(lambda profile_id: EngineSession.select(EngineSession.profile)
@@ -185,6 +188,13 @@ class ProfileServicer(profiles_pb2_grpc.ProfileServiceServicer):
                      ) -> profiles_pb2.ProfileQr:
         profile = get_profile(request.id)
         status = effective_status(profile, alive_hosts())
+        waited_until = time.monotonic() + QR_WAIT_S
+        while status == "CONNECTING" and time.monotonic() < waited_until:
+            # Just connected: the first code is on its way from WhatsApp (an event), so the README's "connect,
+            # then GET /qr" works as written instead of answering CONFLICT for the next moment.
+            time.sleep(QR_POLL_S)
+            profile = get_profile(request.id)
+            status = effective_status(profile, alive_hosts())
         if status != "QR_READY" or not profile.qr_code or (profile.qr_expires_at or utcnow()) < utcnow():
             raise conflict(f"profile '{profile.id}' is not waiting for a QR scan (status {status}); "
                            "connect it first", state=True)
