@@ -56,8 +56,8 @@ def queue(stack: Stack, profiles: list[str], messages: int, run: int) -> None:
 
     def one(index_and_id: tuple[int, str]) -> None:
         index, profile_id = index_and_id
-        items = [{"chatId": f"+62812{run}{index * per_profile + n:06d}1", "type": "text", "content": {"text": f"bench {n}"}}
-                 for n in range(per_profile)]
+        items = [{"chatId": f"+62812{run}{index * per_profile + n:06d}1", "type": "text",
+                  "content": {"text": f"bench {n}"}} for n in range(per_profile)]
         with httpx.Client(base_url=stack.base_url, headers={"X-API-Key": stack.admin_key}, timeout=120) as rest:
             ok(rest.post("/bulk/send", json={"profileId": profile_id, "messages": items,
                                              "options": {"delayBetweenMessages": 0}}))
@@ -82,7 +82,7 @@ def drain(read_before: int, total: int) -> float:
             raise SystemExit(f"{outbound('FAILED')} messages FAILED, e.g.: {failed.error}")
         if time.monotonic() - started > DELIVERY_TIMEOUT_S:
             raise SystemExit(f"only {read - read_before} of {total - read_before} READ in {DELIVERY_TIMEOUT_S} s")
-        time.sleep(0.1)
+        time.sleep(0.25)
     return time.monotonic() - started
 
 
