@@ -10,7 +10,7 @@
 #   make test-unit  the unit tests alone (tests/unit: no processes, seconds)
 #   make test-scale the scale-out drill (tests/scale: 2 of each role on PostgreSQL + Redis, SIGKILLs; minutes)
 #   make run     setup, gen if a proto changed, then start the gateway (python -m server.launch)
-#   make bench   run the benchmarks in bench/ (BENCHES='api streams send bulk webhooks'; BENCH_ARGS_api='--seconds 5')
+#   make bench   run the benchmarks in bench/ (BENCHES='api streams send bulk webhooks delivery pacing idle'; BENCH_ARGS_api='--seconds 5')
 #   make clean   remove caches and install stamps; `make distclean` also removes .venv and node_modules
 #
 # Installs are guarded by stamp files, so a second `make test` installs nothing.
@@ -195,7 +195,7 @@ run: setup $(GEN_OUT)/descriptor.binpb $(CONSOLE_DIST)
 
 # Each benchmark starts what it needs on 127.0.0.1 (a fresh database, the gateway's processes), prints its numbers
 # as ratios against a baseline measured in the same run, and stops by itself. BENCH_ARGS_<name> are its arguments.
-BENCHES ?= api streams send bulk webhooks
+BENCHES ?= api streams send bulk webhooks delivery pacing idle
 # Debian packages only the benchmarks need: wrk, the load generator.
 BENCH_DEB_PACKAGES := wrk
 

@@ -1,0 +1,136 @@
+"""What the scale benches share: many connected simulator profiles at once, and the CPU time and memory of a tree
+of processes read from /proc (no profiler needed).
+
+Profiles are created and connected through the REST API on a few threads, then counted by the list route's
+status filter until every one is CONNECTED, each wait bounded by a deadline.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+# Parallel REST calls while creating and connecting profiles: enough to overlap the round trips, few enough not
+# to starve the gateway's own processes of the two cores.
+PARALLEL = 8
+PAGE_SIZE = 500
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0 to 100) of `values`, nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def ok(response: httpx.Response) -> dict:
+    response.raise_for_status()
+    return response.json()["data"]
+
+
+def connect_profiles(base_url: str, key: str, ids: list[str], *, no_gap: bool = True,
+                     timeout_s: float = 300) -> float:
+    """Create and connect simulator profiles `ids` (auto-paired; without a send gap when `no_gap`), and wait until
+    every one is CONNECTED. Returns the seconds it took; raises SystemExit on the deadline."""
+    started = time.monotonic()
+    body = {"engine": "simulator", "engineSettings": {"autoPair": True, "autoPairDelayMs": 100}}
+    if no_gap:
+        body["sendLimits"] = {"minGapMs": 0, "jitterMs": 0}
+
+    def one(profile_id: str) -> None:
+        with httpx.Client(base_url=base_url, headers={"X-API-Key": key}, timeout=60) as rest:
+            ok(rest.post("/profiles", json={"id": profile_id, "name": profile_id, **body}))
+            ok(rest.post(f"/profiles/{profile_id}/connect", json={}))
+
+    with ThreadPoolExecutor(PARALLEL) as pool:
+        list(pool.map(one, ids))
+    wanted = set(ids)
+    with httpx.Client(base_url=base_url, headers={"X-API-Key": key}, timeout=60) as rest:
+        while not wanted <= connected(rest):
+            if time.monotonic() - started > timeout_s:
+                raise SystemExit(f"{len(wanted - connected(rest))} of {len(ids)} profiles did not connect "
+                                 f"in {timeout_s:.0f} s")
+            time.sleep(0.5)
+    return time.monotonic() - started
+
+
+def connected(rest: httpx.Client) -> set[str]:
+    """The ids of every CONNECTED profile."""
+    ids: set[str] = set()
+    token = ""
+    while True:
+        page = ok(rest.get("/profiles", params={"status": "CONNECTED", "pageSize": PAGE_SIZE, "pageToken": token}))
+        ids |= {profile["id"] for profile in page.get("profiles", [])}
+        token = page.get("nextPageToken", "")
+        if not token:
+            return ids
+
+
+# Processes
+
+
+@dataclass(frozen=True)
+class Usage:
+    """One process: what it is, its CPU time so far (user + system) and its resident memory."""
+
+    pid: int
+    name: str
+    cpu_s: float
+    rss_mib: float
+
+
+def tree(root: int) -> list[int]:
+    """`root` and every process below it."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += children.get(pid, [])
+    return found
+
+
+def usage(pid: int) -> Usage | None:
+    """The process's usage now; None when it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        status = Path(f"/proc/{pid}/status").read_text()
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    rss_kib = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
+    # utime and stime are the 14th and 15th fields of stat, the 12th and 13th after the command's ")".
+    cpu_s = (int(stat[11]) + int(stat[12])) / CLOCK_TICKS
+    return Usage(pid, describe([part.decode(errors="replace") for part in argv if part]), cpu_s, rss_kib / 1024)
+
+
+def describe(argv: list[str]) -> str:
+    """A short name for a process: the module a Python process runs, or the program's name."""
+    if "-m" in argv[:-1]:
+        return " ".join(argv[argv.index("-m") + 1:])
+    return Path(argv[0]).name if argv else "?"
+
+
+def usages(pids: list[int]) -> dict[int, Usage]:
+    return {pid: found for pid in pids if (found := usage(pid)) is not None}
+
+
+def cpu_over(pids: list[int], seconds: float) -> dict[int, tuple[Usage, float]]:
+    """Each process's CPU time over the next `seconds`, as a share of one core (with its usage at the end)."""
+    before = usages(pids)
+    time.sleep(seconds)
+    after = usages(pids)
+    return {pid: (after[pid], (after[pid].cpu_s - before[pid].cpu_s) / seconds)
+            for pid in after if pid in before}
