@@ -32,6 +32,9 @@ _SQLITE_PRAGMAS = {
 
 # PostgreSQL connections a process may hold at once, unless it asks for more (the API server: one per thread).
 DEFAULT_MAX_CONNECTIONS = 32
+# A thread that finds them all in use waits this long for one (a burst: an engine host restoring many sessions at
+# once) instead of failing at once.
+POOL_WAIT_S = 10
 
 
 def open_database(url: str, max_connections: int = DEFAULT_MAX_CONNECTIONS) -> peewee.Database:
@@ -46,7 +49,8 @@ def open_database(url: str, max_connections: int = DEFAULT_MAX_CONNECTIONS) -> p
         db = peewee.SqliteDatabase(str(path), pragmas=_SQLITE_PRAGMAS, check_same_thread=False)
     elif url.startswith(("postgres://", "postgresql://")):
         scheme, rest = url.split("://", 1)
-        db = db_url.connect(f"{scheme}+pool://{rest}", max_connections=max_connections, stale_timeout=300)
+        db = db_url.connect(f"{scheme}+pool://{rest}", max_connections=max_connections, stale_timeout=300,
+                            timeout=POOL_WAIT_S)
     else:
         raise ValueError(f"DATABASE_URL must start with sqlite:/// or postgresql://, not {url.split(':')[0]}")
     database.initialize(db)

@@ -17,7 +17,7 @@ from typing import Any
 
 from server.core import delivery_guarantee, events, lids, lifecycle, urls
 from server.core.config import load
-from server.core.db import database, utcnow, write_transaction
+from server.core.db import connection, database, utcnow, write_transaction
 from server.core.engine_specs import CLOUDAPI
 from server.core.errors import ApiError, conflict, not_found
 from server.core.hosts import HEARTBEAT_EVERY_S, alive_hosts
@@ -298,7 +298,9 @@ class SessionManager:
                 log.exception("placement failed")
 
     def _beat(self) -> None:
-        with database.connection_context(), write_transaction():
+        # On a connection the beating thread keeps: a burst of work that takes every pooled connection (many
+        # sessions restored at once) must not make this host look dead to the others.
+        with connection(keep=True), write_transaction():
             updated = (EngineHost.update(address=self.address, heartbeat_at=utcnow())
                        .where(EngineHost.id == self.host_id).execute())
             if not updated:
