@@ -12,7 +12,7 @@ from server.api import streams
 from server.api.auth import current_principal, get_visible
 from server.api.services.messages import idempotency_key
 from server.api.services.profiles import get_profile
-from server.core import content, lifecycle, template_messages, templates
+from server.core import content, lids, lifecycle, template_messages, templates
 from server.core.convert import from_timestamp, to_timestamp
 from server.core.db import utcnow
 from server.core.engine_specs import NotSupported, send_operation, supports
@@ -104,6 +104,8 @@ class BulkServicer(bulk_pb2_grpc.BulkServiceServicer):
             if first is not None:
                 return to_proto(first)
         items = _items(request, profile.engine)
+        for item in items:  # one person, one conversation: a LID the profile knows is filed under its number
+            item["chat_id"] = lids.phone_chat_id(profile.id, item["chat_id"])
         scheduled = start_at is not None and start_at > utcnow()
         status = effective_status(profile, alive_hosts(max_age_s=VIEW_S))
         if status != "CONNECTED" and not scheduled:

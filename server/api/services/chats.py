@@ -18,7 +18,7 @@ import peewee
 from server.api.services.chat_calls import chat_call
 from server.api.services.messages import to_proto as message_proto
 from server.api.services.profiles import acting_profile, get_profile
-from server.core import engine_specs, lifecycle
+from server.core import engine_specs, lids, lifecycle
 from server.core.convert import to_timestamp
 from server.core.errors import ApiError, invalid
 from server.core.models import Contact, Message
@@ -49,7 +49,7 @@ class ChatServicer(chats_pb2_grpc.ChatServiceServicer):
     def ListChatMessages(self, request: chats_pb2.ListChatMessagesRequest, context: grpc.ServicerContext
                          ) -> chats_pb2.ListChatMessagesResponse:
         profile = get_profile(_profile_id(request.profile_id))
-        chat_id = _chat_id(request.chat_id)
+        chat_id = _chat_id(request.chat_id, profile.id)
         query = Message.select().where((Message.profile == profile.id) & (Message.chat_id == chat_id))
         rows, token, total = paginate(query, Message.id, request.page_size, request.page_token, newest_first=True)
         return chats_pb2.ListChatMessagesResponse(messages=[message_proto(row) for row in rows],
@@ -58,7 +58,7 @@ class ChatServicer(chats_pb2_grpc.ChatServiceServicer):
     def MarkChatRead(self, request: chats_pb2.MarkChatReadRequest, context: grpc.ServicerContext
                      ) -> chats_pb2.MarkChatReadResponse:
         profile_id = _profile_id(request.profile_id)
-        chat_id = _chat_id(request.chat_id)
+        chat_id = _chat_id(request.chat_id, profile_id)
         ids = list(dict.fromkeys(request.message_ids))
         if len(ids) > MAX_READ_IDS:
             raise invalid("messageIds", f"give at most {MAX_READ_IDS} message ids")
@@ -81,7 +81,7 @@ class ChatServicer(chats_pb2_grpc.ChatServiceServicer):
     def SendChatPresence(self, request: chats_pb2.SendChatPresenceRequest, context: grpc.ServicerContext
                          ) -> chats_pb2.SendChatPresenceResponse:
         profile_id = _profile_id(request.profile_id)
-        chat_id = _chat_id(request.chat_id)
+        chat_id = _chat_id(request.chat_id, profile_id)
         if not request.presence:
             raise invalid("presence", "must be typing, recording or paused")
         presence = chats_pb2.SendChatPresenceRequest.Presence.Name(request.presence).lower()
@@ -120,10 +120,12 @@ def _profile_id(raw: str) -> str:
     return raw
 
 
-def _chat_id(raw: str) -> str:
+def _chat_id(raw: str, profile_id: str) -> str:
+    """The chat id given, as the profile files it: a LID whose phone number it knows is that number's chat (one
+    person, one conversation: server/core/lids.py)."""
     if not raw.strip():
         raise invalid("chatId", "is required")
-    return normalize_chat_id(raw, "chatId")
+    return lids.phone_chat_id(profile_id, normalize_chat_id(raw, "chatId"))
 
 
 def _offset(token: str) -> int:
