@@ -269,7 +269,6 @@ def test_webhooks_and_api_keys(page: Page, stack, rest, unique):
     expect(delivery.locator(".attempts li")).to_have_count(1)
     expect(delivery.locator(".attempts li")).to_contain_text("HTTP 200")
     delivery.get_by_role("button", name="Redeliver").click()
-    expect(delivery.locator(".badge")).not_to_have_text("DELIVERED")  # PENDING: queued again
 
     def attempted_again() -> bool:  # attempts are not events: a person refreshes the list to see the next one
         hook.get_by_role("button", name="Refresh").click()
