@@ -211,12 +211,15 @@ def _prepare(database_url: str, admin_key: str) -> None:
 
 @contextmanager
 def running_stack(database_url: str, *, engine_hosts: int = 1, api_servers: int = 1, workers: int = 1,
-                  prepared: bool = True, **extra_env: str) -> Iterator[Stack]:
+                  prepared: bool = True, engine_host_module: str = "server.engine_host",
+                  **extra_env: str) -> Iterator[Stack]:
     """The simulator service, `api_servers` API servers, `engine_hosts` engine hosts (ids engine-host-1, -2, …),
     `workers` worker processes and the WebSocket bridge as processes, Envoy in front of every API server. The
     simulator's clock runs 20 times faster than real time, so a 60 s QR code lasts 3 s. Outbound URLs may reach
     the test Internet (`Stack.web`) and no other local address. With prepared=False the database is left empty
-    and every process is started at once: they migrate it and ensure the admin key themselves, concurrently."""
+    and every process is started at once: they migrate it and ensure the admin key themselves, concurrently.
+    `engine_host_module` is what the engine hosts run (tests/support/whatsmeow_offline.py: one whose whatsmeow
+    sessions reach an offline WhatsApp)."""
     admin_key = test_admin_key()
     if prepared:
         _prepare(database_url, admin_key)
@@ -261,7 +264,7 @@ def running_stack(database_url: str, *, engine_hosts: int = 1, api_servers: int 
     hosts = []
     for number in range(1, engine_hosts + 1):
         port, host_id = free_port(), f"engine-host-{number}"
-        hosts.append(EngineHost(child(host_id, "server.engine_host", WAGW_ENGINE_PORT=str(port),
+        hosts.append(EngineHost(child(host_id, engine_host_module, WAGW_ENGINE_PORT=str(port),
                                       WAGW_ENGINE_HOST_ID=host_id), port, host_id))
     worker_processes = [child(f"workers-{number}", "worker") for number in range(1, workers + 1)]
     websocket = child("websocket", "gateway.websocket")

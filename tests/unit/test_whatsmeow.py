@@ -26,9 +26,8 @@ from typing import Any
 
 import psycopg
 import pytest
-from neonize._binder import func_callback_bytes, func_string
+from neonize._binder import func_string
 from neonize.client import NewClient
-from neonize.events import EVENT_TO_INT
 from neonize.exc import GetGroupInfoError, SendMessageError, SetGroupNameError
 from neonize.proto import Neonize_pb2 as nz
 from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import (
@@ -78,11 +77,11 @@ from server.engine_host.engines.whatsmeow import (
     session_database,
     vcard,
 )
+from tests.support.neonize_events import ME, device_event, feed, jid
 from tests.support.stack import postgres_database
 
 NOW_MS = 1_764_000_000_000
 EMPTY = nz.JID(User="", Server="", RawAgent=0, Device=0, Integrator=0, IsEmpty=True)
-ME = "628123456789"
 ANN = "628111222333"
 GROUP_USER = "120363025246125486"
 GROUP_ID = f"{GROUP_USER}@g.us"
@@ -114,15 +113,6 @@ def make_engine(database_url: str) -> tuple[WhatsmeowEngine, MemoryStore, list[E
 # neonize's dispatch path: what Go calls, called the way Go calls it.
 
 
-def feed(client: NewClient, event: Any, *, partial: bool = False) -> None:
-    """Deliver a whatsmeow event as Go does: serialized, through the ctypes callback neonize hands Go. `partial`:
-    with a required field left unset, as neonize's Go encoder leaves some."""
-    data = event.SerializePartialToString() if partial else event.SerializeToString()
-    buffer = ctypes.create_string_buffer(data, len(data))
-    func_callback_bytes(client.event.execute)(client.uuid, ctypes.addressof(buffer), len(data),
-                                              EVENT_TO_INT[type(event)])
-
-
 def feed_string(callback: Callable[[int | None, int], None], text: str) -> None:
     """Call one of neonize's string callbacks (QR code, login status) as Go does."""
     buffer = ctypes.create_string_buffer(text.encode())
@@ -138,15 +128,6 @@ def feed_login_status(client: NewClient, status: str) -> None:
 
 
 # Protobufs as Go sends them (every proto2 field neonize's Go side always sets).
-
-
-def jid(user: str, server: str = "s.whatsapp.net", device: int = 0) -> nz.JID:
-    return nz.JID(User=user, Server=server, RawAgent=0, Device=device, Integrator=0, IsEmpty=False)
-
-
-def device_event(user: str = ME, push_name: str = "Shop") -> nz.Device:
-    return nz.Device(JID=jid(user, device=7), Platform="android", BussinessName="", PushName=push_name,
-                     Initialized=True)
 
 
 def source(chat: nz.JID, sender: nz.JID, *, group: bool = False, alt: nz.JID = EMPTY,
