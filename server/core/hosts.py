@@ -28,6 +28,10 @@ from server.core.models import EngineHost, Profile
 # slow write (a loaded database) does not hand a live host's sessions away.
 HEARTBEAT_EVERY_S = 1.0
 HOST_STALE_AFTER = dt.timedelta(seconds=3 * HEARTBEAT_EVERY_S)
+# A call for a profile when no host is alive goes to a host whose heartbeat is late by less than this, rather than
+# failing at once: a host busy enough to miss beats (a burst of restored sessions) still answers, and a dead one
+# refuses the connection quickly.
+LATE_HOST_GRACE = dt.timedelta(seconds=30)
 # Statuses that need a live session somewhere.
 LIVE_STATUSES = frozenset({"CONNECTING", "QR_READY", "CONNECTED", "RECONNECTING"})
 
@@ -60,6 +64,13 @@ def alive_hosts(max_age_s: float = 0.0) -> dict[str, str]:
         if taken_at > _view.taken_at:
             _view.taken_at, _view.hosts = taken_at, hosts
     return hosts
+
+
+def late_hosts() -> dict[str, str]:
+    """Engine hosts whose heartbeat is late but recent (within LATE_HOST_GRACE): id → address, worth a call when
+    none is alive. Never for statuses or takeovers: for those a late host is gone."""
+    recent = EngineHost.select().where(EngineHost.heartbeat_at > utcnow() - LATE_HOST_GRACE)
+    return {host.id: host.address for host in recent}
 
 
 def effective_status(row: Profile, hosts: Collection[str] | None = None) -> str:

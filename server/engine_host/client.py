@@ -17,7 +17,7 @@ import grpc
 
 from server.core.config import load
 from server.core.errors import ApiError, passed_on
-from server.core.hosts import alive_hosts
+from server.core.hosts import alive_hosts, late_hosts
 from server.core.models import Profile
 from server.core.rpc import internal_metadata
 from wagw.engine.v1 import engine_host_pb2_grpc
@@ -86,6 +86,10 @@ def host_address(profile: Profile) -> str:
     hosts = alive_hosts()
     if profile.host_id in hosts:
         return hosts[profile.host_id]
+    if not hosts:
+        hosts = late_hosts()
+        if profile.host_id in hosts:
+            return hosts[profile.host_id]
     if not hosts:
         raise ApiError("UNAVAILABLE", "no engine host is running; profiles that should be connected will "
                                       "connect when one starts")

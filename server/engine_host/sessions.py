@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 import logging
 import threading
+import time
 from collections import OrderedDict, defaultdict
 from typing import Any
 
@@ -283,11 +284,16 @@ class SessionManager:
         log.info("session handed over", extra=fields(profile_id=profile_id, to=target))
 
     def _heartbeat_loop(self) -> None:
+        last = time.monotonic()
         while not self._stopping.wait(HEARTBEAT_EVERY_S):
             try:
                 self._beat()
             except Exception:
                 log.exception("heartbeat failed")
+            now = time.monotonic()
+            if now - last > 2 * HEARTBEAT_EVERY_S:  # the others count this host gone after HOST_STALE_AFTER
+                log.warning("heartbeat late", extra=fields(seconds=round(now - last, 2)))
+            last = now
 
     def _placement_loop(self) -> None:
         """Apart from the heartbeat, so that slow connects never delay the beat that keeps this host's lease."""
