@@ -114,44 +114,27 @@ class MessageServicer(messages_pb2_grpc.MessageServiceServicer):
 
     def SendLocation(self, request: messages_pb2.SendLocationRequest, context: grpc.ServicerContext
                      ) -> messages_pb2.Message:
-        body = messages_pb2.MessageContent()
-        if request.HasField("location"):
-            body.location.CopyFrom(request.location)
-        return self._send("LOCATION", request, context, body)
+        return self._send("LOCATION", request, context, _carried(request, "location"))
 
     def SendContact(self, request: messages_pb2.SendContactRequest, context: grpc.ServicerContext
                     ) -> messages_pb2.Message:
-        body = messages_pb2.MessageContent()
-        if request.HasField("contact"):
-            body.contact.CopyFrom(request.contact)
-        return self._send("CONTACT", request, context, body)
+        return self._send("CONTACT", request, context, _carried(request, "contact"))
 
     def SendPoll(self, request: messages_pb2.SendPollRequest, context: grpc.ServicerContext) -> messages_pb2.Message:
-        body = messages_pb2.MessageContent()
-        if request.HasField("poll"):
-            body.poll.CopyFrom(request.poll)
-        return self._send("POLL", request, context, body)
+        return self._send("POLL", request, context, _carried(request, "poll"))
 
     def SendAudio(self, request: messages_pb2.SendAudioRequest, context: grpc.ServicerContext
                   ) -> messages_pb2.Message:
-        body = messages_pb2.MessageContent(voice_note=request.voice_note)
-        if request.HasField("media"):
-            body.media.CopyFrom(request.media)
-        return self._send("AUDIO", request, context, body)
+        return self._send("AUDIO", request, context,
+                          _carried(request, "media", messages_pb2.MessageContent(voice_note=request.voice_note)))
 
     def SendSticker(self, request: messages_pb2.SendStickerRequest, context: grpc.ServicerContext
                     ) -> messages_pb2.Message:
-        body = messages_pb2.MessageContent()
-        if request.HasField("media"):
-            body.media.CopyFrom(request.media)
-        return self._send("STICKER", request, context, body)
+        return self._send("STICKER", request, context, _carried(request, "media"))
 
     def SendTemplate(self, request: messages_pb2.SendTemplateRequest, context: grpc.ServicerContext
                      ) -> messages_pb2.Message:
-        body = messages_pb2.MessageContent()
-        if request.HasField("template"):
-            body.template.CopyFrom(request.template)
-        return self._send("TEMPLATE", request, context, body)
+        return self._send("TEMPLATE", request, context, _carried(request, "template"))
 
     def ReactToMessage(self, request: messages_pb2.ReactToMessageRequest, context: grpc.ServicerContext
                        ) -> messages_pb2.Message:
@@ -238,9 +221,16 @@ def _attachment(filename: str) -> str:
 
 
 def _media_content(request: Any) -> messages_pb2.MessageContent:
-    body = messages_pb2.MessageContent(caption=request.caption)
-    if request.HasField("media"):
-        body.media.CopyFrom(request.media)
+    return _carried(request, "media", messages_pb2.MessageContent(caption=request.caption))
+
+
+def _carried(request: Any, field: str, body: messages_pb2.MessageContent | None = None
+             ) -> messages_pb2.MessageContent:
+    """The message's content: `body` (empty by default) with the request's `field` copied in when it was given
+    (left unset otherwise, so validation names it as missing)."""
+    body = body if body is not None else messages_pb2.MessageContent()
+    if request.HasField(field):
+        getattr(body, field).CopyFrom(getattr(request, field))
     return body
 
 
