@@ -1,7 +1,9 @@
 """The webhook dispatcher (DESIGN.md §7): a thread beside the workers (worker/runner.py) that follows the event log
 from a cursor kept in the database (WebhookCursor) and writes one WebhookDelivery row per (event, matching active
-webhook) in the transaction that moves the cursor, then queues an attempt for each row it made. Several processes
-may run it: the rows are unique per (webhook, event) and inserted with "ignore", and the cursor only moves forward.
+webhook) in the transaction that moves the cursor, then wakes each webhook it made rows for: one wake-up per webhook
+and pass, since a worker's lane for the webhook attempts all its due deliveries (worker/actors.py). Several
+processes may run it: the rows are unique per (webhook, event) and inserted with "ignore", and the cursor only
+moves forward.
 
 It reads the log only up to the settled horizon (server/core/event_horizon.py), so the cursor never passes an
 event whose transaction has yet to commit: every event gets its deliveries, once.
@@ -71,8 +73,8 @@ class Dispatcher:
         return WebhookCursor.get(WebhookCursor.name == CURSOR).last_event_id
 
     def _dispatch(self, rows: list[Event], stored: int, cursor: int, now: dt.datetime) -> list[str]:
-        """Make the deliveries of `rows` and move the stored cursor, in one transaction; returns the ids of the
-        deliveries this call made (another process may have made some of them already)."""
+        """Make the deliveries of `rows` and move the stored cursor, in one transaction; returns, for each webhook
+        this call made deliveries for (another process may have made some of them already), the first of them."""
         fanned = [row for row in rows if row.name != TEST_EVENT]
         planned: list[dict[str, Any]] = []
         if fanned:
@@ -90,11 +92,12 @@ class Dispatcher:
             if cursor > stored:
                 WebhookCursor.update(last_event_id=cursor, updated_at=now).where(
                     (WebhookCursor.name == CURSOR) & (WebhookCursor.last_event_id < cursor)).execute()
-        made: list[str] = []
+        made: dict[str, str] = {}
         for start in range(0, len(ids), BATCH):
-            made += [row.id for row in WebhookDelivery.select(WebhookDelivery.id).where(
-                WebhookDelivery.id.in_(ids[start:start + BATCH]))]
-        return made
+            for delivery_id, webhook_id in WebhookDelivery.select(WebhookDelivery.id, WebhookDelivery.webhook_id).where(
+                    WebhookDelivery.id.in_(ids[start:start + BATCH])).order_by(WebhookDelivery.event_id).tuples():
+                made.setdefault(webhook_id, delivery_id)
+        return list(made.values())
 
 
 def remove_orphans() -> int:

@@ -17,6 +17,10 @@ who is doing it (`lease_owner`, `leased_until`):
   starts the next step at that very moment on a small pool, so no thread sleeps through a wait and bulk pacing
   keeps to milliseconds (the broker's delayed messages can be a second late). Later: the lease is released with
   the due time, and a wake-up is queued for it.
+- lanes (Lanes, in each worker process): kinds whose work is done in batches per group of rows (a webhook's
+  deliveries) run it in the group's lane instead: at most `cap` batches of a group at once, on a pool of their
+  own. A wake-up for a group at its cap takes no thread: it is parked (the lane notes that there is more), and
+  one of the group's running batches looks again when it finishes. A slow group so holds at most `cap` threads.
 
 Whoever adds work to a row while a lease is held bumps its `version` (kinds that have one): the holder's release
 then does not overwrite the new due time, and it looks again instead.
@@ -106,7 +110,7 @@ def claim(kind: Kind, key: str, now: dt.datetime, seconds: float) -> Lease | Non
     """Take the row's lease, if it is free or has lapsed (one conditional UPDATE); None when another holds it."""
     with write_transaction():
         taken = kind.model.update({kind.leased_until: now + dt.timedelta(seconds=seconds), kind.lease_owner: OWNER}
-                                  ).where((kind.key == key) & kind.where_active() & _free(kind, now)).execute()
+                                  ).where((kind.key == key) & kind.where_active() & free(kind, now)).execute()
     if not taken:
         return None
     lease = Lease(kind, key, seconds)
@@ -207,11 +211,12 @@ def sweep(kind: Kind, now: dt.datetime, overdue_s: float) -> int:
             return 0
         with write_transaction():  # first, so that the other processes' sweeps leave them alone for a while
             kind.model.update({kind.queued: now, kind.lease_owner: None}).where(
-                kind.key.in_(keys) & _free(kind, now)).execute()
+                kind.key.in_(keys) & free(kind, now)).execute()
     return len(keys) if enqueue(kind, keys, now, now) else 0
 
 
-def _free(kind: Kind, now: dt.datetime) -> peewee.Expression:
+def free(kind: Kind, now: dt.datetime) -> peewee.Expression:
+    """Rows whose lease is free or has lapsed."""
     return kind.leased_until.is_null() | (kind.leased_until < now)
 
 
@@ -376,19 +381,79 @@ class Scheduler:
                 self._changed.wait(timeout)
 
 
+class Lanes:
+    """Batches of work per group (a webhook), at most `cap` of a group at once, on a pool of `threads`. `poke`
+    says a group may have work: it starts a batch runner for it if the group is below its cap, else it parks the
+    wake-up (a flag) for a runner of the group to see. A runner calls `batch` until it finds no work and no wake-up
+    came meanwhile: the batch claims its rows itself, so a wake-up that came while a batch ran is never lost."""
+
+    def __init__(self, threads: int) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="lane")
+        self._lock = threading.Lock()
+        self._running: dict[str, int] = {}  # group → its batch runners
+        self._more: set[str] = set()  # groups woken since one of their runners last looked
+        self._stopping = False
+
+    def poke(self, group: str, cap: int, batch: Callable[[], int]) -> None:
+        """The group may have work: `batch()` runs one batch of it and answers how much it did (0: none)."""
+        with self._lock:
+            if self._stopping:
+                return
+            self._more.add(group)
+            if self._running.get(group, 0) >= cap:
+                return  # parked: a runner of the group looks again before it ends
+            self._running[group] = self._running.get(group, 0) + 1
+        self._pool.submit(self._run, group, batch)
+
+    def running(self, group: str) -> int:
+        with self._lock:
+            return self._running.get(group, 0)
+
+    def stop(self) -> None:
+        """Start no more batches, and wait for the running ones (rows never claimed stay due for the sweep)."""
+        with self._lock:
+            self._stopping = True
+        self._pool.shutdown(wait=True)
+
+    def _run(self, group: str, batch: Callable[[], int]) -> None:
+        while True:
+            with self._lock:
+                self._more.discard(group)
+                if self._stopping:
+                    break
+            try:
+                did = batch()
+            except Exception:  # its leases lapse and the sweep gives the rows to another: no hot loop here
+                log.exception("a batch failed", extra=fields(group=group))
+                did = 0
+            if did:
+                continue
+            with self._lock:
+                if group not in self._more or self._stopping:
+                    break
+        with self._lock:
+            self._running[group] -= 1
+            if not self._running[group]:
+                del self._running[group]
+
+
 @dataclass
 class Runner:
     """Runs job steps in a worker process: a wake-up (from an actor) claims the row and runs the step on its own
-    thread; the steps that follow soon wait in the scheduler, lease kept, and run on its pool."""
+    thread; the steps that follow soon wait in the scheduler, lease kept, and run on its pool. Kinds done in
+    batches per group run in `lanes` instead, on a pool of `lane_threads`."""
 
     lease_s: float
     threads: int
+    lane_threads: int = 32
     scheduler: Scheduler = field(init=False)
+    lanes: Lanes = field(init=False)
     _leases: dict[tuple[str, str], Lease] = field(default_factory=dict, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def __post_init__(self) -> None:
         self.scheduler = Scheduler(self.threads)
+        self.lanes = Lanes(self.lane_threads)
 
     def start(self) -> None:
         self.scheduler.start()
@@ -396,6 +461,7 @@ class Runner:
     def stop(self) -> None:
         """Stop; the jobs waiting in the scheduler are given back at once (not left to their leases lapsing)."""
         waiting = self.scheduler.stop()
+        self.lanes.stop()
         with self._lock:
             leases = [self._leases.pop(job) for job in waiting if job in self._leases]
         for lease in leases:
@@ -459,15 +525,3 @@ def run_step(lease: Lease, step: Step, *, keep: bool = True) -> dt.datetime | No
     except Exception:
         keeper().drop(lease)  # its lease lapses; the sweep gives the row to another
         raise
-
-
-def run_once(kind: Kind, key: str, step: Step, lease_s: float) -> bool:
-    """Claim and run one step outside a worker (TestWebhook's first attempt), then release the row: what follows
-    is queued for the workers. False when another holds the row."""
-    with database.connection_context():
-        lease = claim(kind, key, utcnow(), lease_s)
-    if lease is None:
-        return False
-    while run_step(lease, step, keep=False) is not None:
-        pass
-    return True

@@ -246,7 +246,9 @@ def test_the_dispatcher_waits_for_a_late_commit_and_dispatches_each_event_once(p
     assert first.run_once() == 0
     assert _made() == {("wh_all", one), ("wh_p1", one), ("wh_all", slow.id), ("wh_all", three), ("wh_p1", three)}
     assert _cursor() == three
-    assert len(queued) == len(set(queued)) == 5
+    # One wake-up per webhook and pass (the webhook's lane attempts all its due deliveries): the first pass
+    # made one event's deliveries to both webhooks, the pass after the late commit two events' to both.
+    assert len(queued) == len(set(queued)) == 4
     gone = HeldEvent("p1")
     gone.rollback()
     last = record("p2")
@@ -265,5 +267,9 @@ def test_the_dispatcher_makes_each_matching_delivery_once(database, monkeypatch)
     assert dispatcher.run_once() == 4
     assert _made() == {("wh_all", ids[0]), ("wh_p1", ids[0]), ("wh_all", ids[1]), ("wh_all", ids[2]),
                        ("wh_p1", ids[2])}
-    assert _cursor() == test_event.id and len(queued) == 5
-    assert dispatcher.run_once() == 0 and len(queued) == 5
+    assert _cursor() == test_event.id
+    # One wake-up per webhook, with its delivery of the oldest event: the lane it wakes takes the others.
+    with db.database.connection_context():
+        woken = {(d.webhook_id, d.event_id) for d in WebhookDelivery.select().where(WebhookDelivery.id.in_(queued))}
+    assert woken == {("wh_all", ids[0]), ("wh_p1", ids[0])} and len(queued) == 2
+    assert dispatcher.run_once() == 0 and len(queued) == 2
