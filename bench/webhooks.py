@@ -154,15 +154,22 @@ def baseline(receiver: Receiver, count: int, rate: float | None) -> tuple[float,
 
 
 
+def cpu_s(pid: int) -> float:
+    """CPU time (user + system) the process has used so far: per event, a figure other load on the machine moves far
+    less than the throughput."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextlib.contextmanager
-def worker(url: str, threads: int) -> Iterator[None]:
+def worker(url: str, threads: int) -> Iterator[subprocess.Popen[bytes]]:
     namespace = NAMESPACE
     env = {**os.environ, "DATABASE_URL": url, "WAGW_BROKER": "redis", "WAGW_REDIS_NAMESPACE": namespace,
            "WAGW_ALLOW_PRIVATE_URLS": "1", "WAGW_WORKER_THREADS": str(threads), "WAGW_LOG_LEVEL": "ERROR",
            "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'gen'}"}
     process = subprocess.Popen([sys.executable, "-m", "worker"], env=env, cwd=ROOT)
     try:
-        yield
+        yield process
     finally:
         process.terminate()
         try:
@@ -216,7 +223,7 @@ def main() -> None:
             Profile.create(id="bench", name="bench", engine="simulator")
             Webhook.create(id="wh_bench", profile="bench", url=f"http://{HOST}:{receiver.port}/hook",
                            events=["message.*"], secret=SECRET, created_at=dt.datetime(2020, 1, 1))
-        with worker(url, args.threads):
+        with worker(url, args.threads) as process:
             # Warm up: the worker is up and delivering once one event has gone through.
             warm = write_events(1, None)
             if not receiver.wait({warm[0][0]}, timeout=30):
@@ -226,18 +233,21 @@ def main() -> None:
                   f"receiver {HOST}:{receiver.port}")
             print(f"burst: {burst} events written as fast as possible")
             receiver.reset()
-            start = time.time()
+            start, cpu = time.time(), cpu_s(process.pid)
             written = write_events(burst, None)
             if not receiver.wait({event_id for event_id, _ in written}, timeout=300):
                 raise SystemExit("the burst was not delivered within 300 s")
             gateway_tput = burst / (max(receiver.arrivals.values()) - start)
+            burst_cpu_ms = (cpu_s(process.pid) - cpu) * 1000 / burst
             burst_latency = [receiver.arrivals[i] - created for i, created in written]
             base_tput, base_burst_latency = baseline(receiver, burst, None)
             report("gateway (dispatcher+queue+worker)", gateway_tput, burst_latency)
             report("baseline (direct POST loop)", base_tput, base_burst_latency)
 
             print(f"paced: {paced} events at {args.rate:g}/s")
+            cpu = cpu_s(process.pid)
             gateway_paced, paced_latency, duplicates = paced_run(receiver, paced, args.rate)
+            paced_cpu_ms = (cpu_s(process.pid) - cpu) * 1000 / paced
             base_paced, base_paced_latency = baseline(receiver, paced, args.rate)
             report("gateway (dispatcher+queue+worker)", gateway_paced, paced_latency)
             report("baseline (direct POST loop)", base_paced, base_paced_latency)
@@ -261,6 +271,8 @@ def main() -> None:
         print(f"  beside a slow receiver / without: p99 latency "
               f"{percentile(slowed_latency, 99) / percentile(alone_latency, 99):8.1f}x")
         print(f"  duplicate arrivals in the paced run: {duplicates}")
+        print(f"worker CPU per event delivered (dispatch, queue, attempt): burst {burst_cpu_ms:.2f} ms, "
+              f"paced {paced_cpu_ms:.2f} ms")
         print(f"targets: paced throughput {gateway_paced:,.0f} events/s (>= 1,000), p99 "
               f"{percentile(paced_latency, 99) * 1000:,.0f} ms (< 250 ms), beside a slow receiver p99 "
               f"{percentile(slowed_latency, 99) * 1000:,.0f} ms")

@@ -82,6 +82,9 @@ class Kind:
     active: Callable[[], peewee.Expression] | None = None
     # Bumped by whoever adds work (None: only the lease holder changes `due`).
     version: peewee.Field | None = None
+    # Rows of one group are attempted together (a webhook's deliveries: a wake-up for one wakes its lane, which
+    # takes every due row of the webhook), so the sweep queues one wake-up per group. None: one per row.
+    group: peewee.Field | None = None
 
     def where_active(self) -> peewee.Expression:
         return self.active() if self.active is not None else peewee.SQL("1 = 1")
@@ -199,20 +202,22 @@ def enqueue(kind: Kind, keys: Iterable[str], due: dt.datetime, now: dt.datetime)
 
 def sweep(kind: Kind, now: dt.datetime, overdue_s: float) -> int:
     """Queue wake-ups for the rows that are due and free, and whose wake-up is missing, long overdue, or was taken
-    by a process whose lease then lapsed. Returns how many it queued."""
+    by a process whose lease then lapsed (one per group, for kinds in groups). Returns how many it queued."""
     overdue = now - dt.timedelta(seconds=overdue_s)
     lapsed = kind.lease_owner.is_null(False) & (kind.leased_until < now)
     unqueued = kind.lease_owner.is_null() & (kind.queued.is_null() | (kind.queued < overdue))
     waiting = kind.where_active() & (kind.due <= now) & (lapsed | unqueued)
+    group = kind.group if kind.group is not None else kind.key
     with database.connection_context():
-        keys = [row[0] for row in kind.model.select(kind.key).where(waiting).order_by(kind.due)
-                .limit(SWEEP_BATCH).tuples()]
-        if not keys:
+        rows = list(kind.model.select(kind.key, group).where(waiting).order_by(kind.due).limit(SWEEP_BATCH).tuples())
+        if not rows:
             return 0
+        keys = [key for key, _ in rows]
         with write_transaction():  # first, so that the other processes' sweeps leave them alone for a while
             kind.model.update({kind.queued: now, kind.lease_owner: None}).where(
                 kind.key.in_(keys) & free(kind, now)).execute()
-    return len(keys) if enqueue(kind, keys, now, now) else 0
+    first_of_each = list({of: key for key, of in reversed(rows)}.values())
+    return len(first_of_each) if enqueue(kind, first_of_each, now, now) else 0
 
 
 def free(kind: Kind, now: dt.datetime) -> peewee.Expression:

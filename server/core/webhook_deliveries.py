@@ -29,7 +29,7 @@ KIND = jobs.Kind(
     name="webhooks", model=WebhookDelivery, key=WebhookDelivery.id, due=WebhookDelivery.next_attempt_at,
     queued=WebhookDelivery.queued_at, leased_until=WebhookDelivery.leased_until,
     lease_owner=WebhookDelivery.lease_owner, queue=broker.WEBHOOK_QUEUE, actor=ACTOR_NAME,
-    active=lambda: WebhookDelivery.status.in_(ACTIVE),
+    active=lambda: WebhookDelivery.status.in_(ACTIVE), group=WebhookDelivery.webhook_id,
 )
 
 
