@@ -32,6 +32,9 @@ CURSOR = "webhooks"
 # the bus waits for, a lost wake-up); without the bus it polls every POLL_S.
 BACKSTOP_S = 0.5
 POLL_S = 0.05
+# Passes are at least this far apart: a busy gateway records hundreds of events a second, and a pass for each wake
+# (several queries and a write to move the cursor, in every worker process) cost half a worker's CPU.
+MIN_PASS_S = 0.05
 BATCH = 500
 ORPHANS_EVERY_S = 600.0
 
@@ -125,6 +128,7 @@ def run(stopping: threading.Event) -> None:
     next_orphans = time.monotonic() + ORPHANS_EVERY_S
     while not stopping.is_set():
         busy = False
+        began = time.monotonic()
         try:
             if waiter is not None:
                 waiter.clear()  # before reading the log, so a wake during the pass is not missed
@@ -139,5 +143,6 @@ def run(stopping: threading.Event) -> None:
             continue
         if waiter is not None:
             waiter.wait(BACKSTOP_S)
+            stopping.wait(MIN_PASS_S - (time.monotonic() - began))  # what comes meanwhile joins the next pass
         else:
             stopping.wait(POLL_S)
