@@ -9,7 +9,9 @@ one run with wrk (2 threads, 32 connections, 15 s each by default; everything on
     enqueue) on the real stack, on SQLite and on PostgreSQL, each as a ratio against the floor;
   - the API server's resident memory after the run.
 
-    .venv/bin/python -m bench.api [--seconds 15] [--databases sqlite,postgres]
+    .venv/bin/python -m bench.api [--seconds 15] [--databases sqlite,postgres] [--api-servers N]
+
+The gateway runs as `make run` starts it: one API server process per core (WAGW_API_PROCESSES), all behind Envoy.
 
 Targets (issue 15): GET >= 0.5x the floor, send >= 0.4x the floor, p99 < 50 ms at 32 connections; the floor
 >= 0.5x Envoy with the transcoder but without the Lua envelope.
@@ -32,6 +34,7 @@ from grpc_health.v1 import health, health_pb2_grpc
 
 from bench import wrk
 from gateway import envoy as gateway_envoy
+from server.core.config import Settings
 from server.core.runtime import SERVER_OPTIONS
 from tests.support.net import LOCALHOST, free_port
 from tests.support.stack import Stack, running_stack, scratch_database
@@ -147,8 +150,8 @@ def resident_mib(pid: int) -> tuple[float, float]:
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
-def gateway_results(database: str, seconds: int) -> tuple[list[wrk.Result], tuple[float, float]]:
-    with scratch_database(database) as url, running_stack(url) as stack:
+def gateway_results(database: str, seconds: int, api_servers: int) -> tuple[list[wrk.Result], tuple[float, float]]:
+    with scratch_database(database) as url, running_stack(url, api_servers=api_servers) as stack:
         connect(stack)
         results = [
             wrk.run(f"gateway GET profile ({database})", f"{stack.base_url}/profiles/{PROFILE_ID}",
@@ -156,13 +159,16 @@ def gateway_results(database: str, seconds: int) -> tuple[list[wrk.Result], tupl
             wrk.run(f"gateway POST text ({database})", f"{stack.base_url}/messages/text",
                     send_text_script(stack.admin_key), duration_s=seconds),
         ]
-        return results, resident_mib(stack.api.process.pid)
+        memory = [resident_mib(server.child.process.pid) for server in stack.api_servers]
+        return results, (sum(rss for rss, _ in memory), sum(peak for _, peak in memory))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=wrk.DURATION_S, help="each wrk run")
     parser.add_argument("--databases", default="sqlite,postgres")
+    parser.add_argument("--api-servers", type=int, default=Settings().api_processes,
+                        help="API server processes behind Envoy (default: as `make run` starts them, one per core)")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
     floor = floor_results(args.seconds)
@@ -178,10 +184,11 @@ def main() -> None:
           f"(target >= 0.5x)")
     report: dict[str, Any] = {"floor": [vars(result) for result in floor]}
     for database in filter(None, args.databases.split(",")):
-        (get, send), (rss, peak) = gateway_results(database, args.seconds)
+        (get, send), (rss, peak) = gateway_results(database, args.seconds, args.api_servers)
         print(f"{get.line(floor_get)}  [target >= 0.5x the floor, p99 < 50 ms]")
         print(f"{send.line(floor_send)}  [target >= 0.4x the floor, p99 < 50 ms]")
-        print(f"API server memory ({database}): {rss:.0f} MiB resident, {peak:.0f} MiB peak")
+        print(f"API server memory ({database}, {args.api_servers} process(es)): {rss:.0f} MiB resident, "
+              f"{peak:.0f} MiB peak")
         report[database] = {"get": vars(get), "send": vars(send), "rss_mib": rss, "peak_mib": peak}
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))

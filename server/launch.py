@@ -1,10 +1,10 @@
 """`make run`: every role of the gateway as one process tree on this machine.
 
 Prepares the database (migrations, a first admin key), then starts the simulated WhatsApp (the `simulator`
-engine's network), the gRPC API server, the engine host, Envoy and the WebSocket bridge as child processes,
-restarts a child that dies, and stops them all on Ctrl-C or SIGTERM. Once every role answers, it prints what a
-newcomer needs, last, below the roles' start-up logs: where the API, the docs and the console are, and the first
-admin key.
+engine's network), the gRPC API servers (one per core: api_processes), the engine host, Envoy and the WebSocket
+bridge as child processes, restarts a child that dies, and stops them all on Ctrl-C or SIGTERM. Once every role
+answers, it prints what a newcomer needs, last, below the roles' start-up logs: where the API, the docs and the
+console are, and the first admin key.
 """
 
 from __future__ import annotations
@@ -92,9 +92,11 @@ def _listening(host: str, port: int) -> bool:
 
 
 def ready(settings: Settings) -> bool:
-    """Whether every role answers: Envoy's /healthz (the API server passes its health check behind Envoy), the
-    WebSocket bridge, the engine host and the simulated WhatsApp."""
+    """Whether every role answers: Envoy's /healthz (an API server passes its health check behind Envoy), every
+    API server, the WebSocket bridge, the engine host and the simulated WhatsApp."""
     return (_answers(f"http://{reachable(settings.http_host)}:{settings.http_port}/healthz")
+            and all(_listening(host, int(port)) for host, port in
+                    (address.rsplit(":", 1) for address in settings.api_upstreams))
             and _listening(settings.ws_host, settings.ws_port)
             and _listening(settings.engine_host, settings.engine_port)
             and _listening(settings.simulator_host, settings.simulator_port))
@@ -155,13 +157,12 @@ def main() -> None:
     os.environ["WAGW_BROKER"] = "memory" if embedded else "redis"
     # The engine host and the simulator only answer the gateway's own processes.
     os.environ.setdefault("WAGW_INTERNAL_TOKEN", secrets.token_urlsafe(32))
+    api_servers = api_processes(settings, embedded)
+    settings = load()  # with the API servers' addresses, for Envoy and the WebSocket bridge
     children = [
         # The simulated WhatsApp, before the engine host that connects to it (which waits for it anyway).
         Child("simulator", lambda: subprocess.Popen([sys.executable, "-m", "server.simulator"])),
-        # With the in-process broker, the workers must live in the API server's process (api_with_workers).
-        Child("api", lambda: subprocess.Popen(
-            [sys.executable, "-m", "server.launch", "api-with-workers"] if embedded
-            else [sys.executable, "-m", "server.api"])),
+        *api_servers,
         Child("engines", lambda: subprocess.Popen([sys.executable, "-m", "server.engine_host"])),
         # envoy.start returns once Envoy listens.
         Child("envoy", lambda: envoy.start(
@@ -188,6 +189,28 @@ def main() -> None:
             child.check()
     for child in reversed(children):
         child.stop()
+
+
+def api_processes(settings: Settings, embedded: bool) -> list[Child]:
+    """The API server processes (WAGW_API_PROCESSES), each on ports of its own, named to Envoy and the WebSocket
+    bridge through WAGW_API_SERVERS and WAGW_METRICS_SERVERS. One with the in-process broker (the workers live in
+    its process: api_with_workers), and one when WAGW_API_SERVERS names the servers already (a deployment that
+    places them itself)."""
+    if embedded:
+        return [Child("api", lambda: subprocess.Popen([sys.executable, "-m", "server.launch", "api-with-workers"]))]
+    count = 1 if settings.api_servers else max(1, settings.api_processes)
+    if count == 1:
+        return [Child("api", lambda: subprocess.Popen([sys.executable, "-m", "server.api"]))]
+    ports = [(settings.grpc_port + index, settings.metrics_port + index) for index in range(count)]
+    os.environ["WAGW_API_SERVERS"] = ",".join(f"{reachable(settings.grpc_host)}:{grpc}" for grpc, _ in ports)
+    os.environ["WAGW_METRICS_SERVERS"] = ",".join(f"{reachable(settings.metrics_host)}:{metrics}"
+                                                  for _, metrics in ports)
+
+    def spawn(grpc: int, metrics: int) -> Callable[[], subprocess.Popen]:
+        env = {**os.environ, "WAGW_GRPC_PORT": str(grpc), "WAGW_METRICS_PORT": str(metrics)}
+        return lambda: subprocess.Popen([sys.executable, "-m", "server.api"], env=env)
+
+    return [Child(f"api-{index + 1}", spawn(grpc, metrics)) for index, (grpc, metrics) in enumerate(ports)]
 
 
 def api_with_workers() -> None:

@@ -14,13 +14,13 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 
-from server.core import jobs, lifecycle, send_gate
+from server.core import jobs, lifecycle, rows, send_gate
 from server.core.config import Settings
 from server.core.db import database, utcnow, write_transaction
 from server.core.errors import ApiError
-from server.core.hosts import effective_status
+from server.core.hosts import alive_hosts, effective_status
 from server.core.logs import fields
-from server.core.models import Message, Profile, SendGate
+from server.core.models import Message, Profile
 from server.engine_host import client as engine_client
 from wagw.engine.v1 import engine_host_pb2
 
@@ -28,6 +28,9 @@ log = logging.getLogger("wagw.delivery")
 
 # How soon to look again when the profile is not connected, or the engine host cannot be reached.
 NOT_CONNECTED_RETRY_S = 5.0
+# The engine hosts' liveness as read at most this long ago (one query each step was a tenth of a worker's CPU): a
+# host that died since is found out by the call, which fails UNAVAILABLE and is tried again later.
+HOSTS_VIEW_S = 0.5
 
 
 def step(profile_id: str, lease: jobs.Lease, now: dt.datetime, settings: Settings,
@@ -38,21 +41,23 @@ def step(profile_id: str, lease: jobs.Lease, now: dt.datetime, settings: Setting
         message, later = lifecycle.next_to_send(profile_id, now)
         if message is None:
             return later
-        profile = Profile.get_or_none(Profile.id == profile_id)
-        gate = SendGate.get_or_none(SendGate.profile == profile_id)
+        profile = rows.profile(profile_id)
+        gate = rows.send_gate(profile_id)
         if profile is None or gate is None:  # deleted, with its messages
             return None
         ready = send_gate.ready_at(gate, profile, now)
         if ready > now:
             return ready
-        if effective_status(profile) != "CONNECTED":
+        hosts = alive_hosts(HOSTS_VIEW_S)
+        if effective_status(profile, hosts) != "CONNECTED":
             return now + dt.timedelta(seconds=NOT_CONNECTED_RETRY_S)
         with write_transaction():
             jobs.verify(lease)
             if not lifecycle.hand_over(message, now):
                 return now  # sent or cancelled meanwhile: look again
         try:
-            engine_client.call(profile, lambda host: host.Send, engine_host_pb2.SendRequest(message_id=message.id))
+            engine_client.call(profile, lambda host: host.Send, engine_host_pb2.SendRequest(message_id=message.id),
+                               hosts)
         except ApiError as error:
             return _refused(profile, message, error, settings, clock())
         return send_gate.attempted(profile, clock())

@@ -33,10 +33,10 @@ CURSOR = "webhooks"
 # the bus waits for, a lost wake-up); without the bus it polls every POLL_S.
 BACKSTOP_S = 0.5
 POLL_S = 0.05
+# Passes are at least this far apart: a busy gateway records hundreds of events a second, and a pass for each wake
+# (several queries and a write to move the cursor, in every worker process) cost half a worker's CPU.
+MIN_PASS_S = 0.05
 BATCH = 500
-# After a pass that found events, the next waits this long, so that under a steady stream a pass takes several
-# events (a pass costs about the same for one as for fifty); it is that much of the latency of an event.
-GATHER_S = 0.01
 ORPHANS_EVERY_S = 600.0
 
 
@@ -131,12 +131,12 @@ def run(stopping: threading.Event) -> None:
     waiter = bus[1] if bus else None
     next_orphans = time.monotonic() + ORPHANS_EVERY_S
     while not stopping.is_set():
-        busy = found = False
+        busy = False
+        began = time.monotonic()
         try:
             if waiter is not None:
                 waiter.clear()  # before reading the log, so a wake during the pass is not missed
-            dispatched = dispatcher.run_once()
-            busy, found = dispatched >= BATCH, dispatched > 0
+            busy = dispatcher.run_once() >= BATCH
             if time.monotonic() >= next_orphans:
                 next_orphans = time.monotonic() + ORPHANS_EVERY_S
                 remove_orphans()
@@ -145,9 +145,8 @@ def run(stopping: threading.Event) -> None:
             stopping.wait(1.0)
         if busy:
             continue
-        if found:
-            stopping.wait(GATHER_S)
         if waiter is not None:
             waiter.wait(BACKSTOP_S)
+            stopping.wait(MIN_PASS_S - (time.monotonic() - began))  # what comes meanwhile joins the next pass
         else:
             stopping.wait(POLL_S)

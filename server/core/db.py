@@ -15,7 +15,6 @@ import datetime as dt
 import fcntl
 import os
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -106,11 +105,11 @@ class _SqliteWriters:
     100 ms) before it tries again: under load, writers would mostly sleep while the lock is free. Writers of every
     process of the gateway (API servers, workers, engine hosts share the file) queue here instead: a thread lock
     among the threads of a process, then an advisory lock on a file beside the database among the processes, which
-    a waiter polls every few milliseconds (a blocking one could not give up: after the busy timeout it fails as
-    SQLite would, "database is locked"). Whoever holds it takes SQLite's own lock at once."""
+    the kernel hands to the next waiter the moment it is released (and releases when its holder dies). Whoever holds
+    it takes SQLite's own lock at once.
 
-    POLL_S = 0.001
-    TIMEOUT_S = _SQLITE_PRAGMAS["busy_timeout"] / 1000
+    The wait has no timeout, as SQLite's would: nothing may wait for another process while it holds a write
+    transaction (no call to an engine host or a worker inside one), which the gateway's transactions keep to."""
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
@@ -133,7 +132,7 @@ class _SqliteWriters:
     def held(self) -> Iterator[None]:
         with self._lock:
             if self._depth == 0:
-                self._acquire(self._file())
+                fcntl.flock(self._file(), fcntl.LOCK_EX)
             self._depth += 1
             try:
                 yield
@@ -141,17 +140,6 @@ class _SqliteWriters:
                 self._depth -= 1
                 if self._depth == 0:
                     fcntl.flock(self._file(), fcntl.LOCK_UN)
-
-    def _acquire(self, fd: int) -> None:
-        deadline = time.monotonic() + self.TIMEOUT_S
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise peewee.OperationalError("database is locked") from None
-                time.sleep(self.POLL_S)
 
 
 _sqlite_writers = _SqliteWriters()

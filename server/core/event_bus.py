@@ -252,7 +252,11 @@ def _as_id(data: bytes | str) -> int:
 class _Publisher:
     """Publishes announced ids on Redis from a thread of its own, so a slow or absent Redis never holds up the
     transaction that recorded the event (nor does deciding whether Redis is used). A burst is coalesced into
-    one message: its largest id."""
+    one message: its largest id, and one goes out at most every PUBLISH_EVERY_S: every message wakes every
+    subscriber (each API server's tail, each worker's webhook dispatcher) into a pass over the log, and a busy
+    gateway records hundreds of events a second (four for each message delivered)."""
+
+    PUBLISH_EVERY_S = 0.01
 
     def __init__(self) -> None:
         self._queue: queue.SimpleQueue[int] = queue.SimpleQueue()
@@ -281,6 +285,7 @@ class _Publisher:
                     self._warned_at = time.monotonic()
                     log.warning("event bus: publishing on Redis failed; streams will find events by polling",
                                 extra=fields(error=str(error)))
+            time.sleep(self.PUBLISH_EVERY_S)  # what is announced meanwhile goes out together, next
 
 
 _lock = threading.Lock()

@@ -6,11 +6,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import peewee
 from google.protobuf import struct_pb2
 
 from server.core import event_bus, event_horizon
 from server.core.convert import to_timestamp
-from server.core.db import is_sqlite, utcnow
+from server.core.db import Prepared, is_sqlite, utcnow
 from server.core.models import Event
 from wagw.v1 import events_pb2
 
@@ -26,6 +27,14 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+# Several events a delivered message: the SQL is built once (server/core/db.py). `data` goes in encoded.
+_INSERT = Prepared(lambda name, profile_id, data, created_at: Event.insert(
+    name=name, profile_id=profile_id, data=peewee.Value(data, unpack=False), created_at=created_at))
+_INSERT_LOCKED = Prepared(lambda name, profile_id, data, created_at: Event.insert(
+    name=name, profile_id=profile_id, data=peewee.Value(data, unpack=False), created_at=created_at)
+    .returning(Event.id, event_horizon.lock_in_flight(Event.id)))
+
+
 def record(name: str, profile_id: str | None, data: dict[str, Any]) -> Event:
     """Append an event; call it inside the transaction that makes the change it reports.
 
@@ -35,14 +44,13 @@ def record(name: str, profile_id: str | None, data: dict[str, Any]) -> Event:
     and keeps looking until the row is there, so nothing depends on the order.
     """
     values = {"name": name, "profile_id": profile_id, "data": _jsonable(data), "created_at": utcnow()}
+    stored = (name, profile_id, Event.data.db_value(values["data"]), values["created_at"])
     if is_sqlite():
-        row = Event.create(**values)
+        event_id = _INSERT.execute(*stored).lastrowid
     else:
-        [(event_id, _)] = (Event.insert(**values).returning(Event.id, event_horizon.lock_in_flight(Event.id))
-                           .tuples().execute())
-        row = Event(id=event_id, **values)
-    event_bus.announce(row.id)
-    return row
+        [(event_id, _)] = _INSERT_LOCKED.execute(*stored).fetchall()
+    event_bus.announce(event_id)
+    return Event(id=event_id, **values)
 
 
 def to_proto(row: Event) -> events_pb2.Event:

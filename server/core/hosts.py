@@ -11,7 +11,8 @@ the workers to wait, the engine hosts to take over.
 The API server reads liveness on every request that shows or uses a profile's status, so it may take a view up to
 VIEW_S old (`alive_hosts(max_age_s=VIEW_S)`): a host is judged gone only HOST_STALE_AFTER after its last
 heartbeat anyway, and a send accepted meanwhile waits in the outbox for the profile's next host, as one accepted
-just before the host died does. The engine hosts and the workers read it fresh.
+just before the host died does. A worker's delivery step takes a view up to half a second old (a send to a host
+that died meanwhile fails UNAVAILABLE and is tried again later); the engine hosts read it fresh.
 """
 
 from __future__ import annotations

@@ -48,8 +48,8 @@ from typing import Any
 
 import peewee
 
-from server.core import events, send_gate
-from server.core.db import CommitGroup, insert_rows, is_sqlite, utcnow, write_transaction
+from server.core import events, rows, send_gate
+from server.core.db import CommitGroup, Prepared, insert_rows, is_sqlite, utcnow, write_transaction
 from server.core.errors import ApiError, conflict, invalid
 from server.core.ids import new_id
 from server.core.models import Batch, Message, Profile, SendGate
@@ -71,6 +71,48 @@ _DONE = frozenset({"SENT", "DELIVERED", "READ"})
 _random = random.Random()
 # Single sends accepted at the same time are stored in one transaction (server/core/db.py).
 _accepts = CommitGroup()
+
+# The statements of every delivered message (a worker's step, the engine host's send and receipts): their SQL is
+# built once (server/core/db.py).
+_NEXT_SINGLE = Prepared(lambda profile_id: Message.select().where(
+    (Message.profile == profile_id) & (Message.status == "PENDING") & Message.batch_id.is_null())
+    .order_by(Message.created_at, Message.id).limit(1))
+_NEXT_ITEM = Prepared(lambda profile_id: Message.select().where(
+    (Message.profile == profile_id) & (Message.status == "PENDING") & Message.not_before.is_null(False))
+    .order_by(Message.not_before, Message.batch_index).limit(1))
+_OUTBOUND_BY_WA_ID = Prepared(lambda profile_id, wa_message_id: Message.select().where(
+    (Message.profile == profile_id) & (Message.wa_message_id == wa_message_id) & (Message.direction == "OUTBOUND"))
+    .limit(1))
+_HAND_OVER = Prepared(lambda now, message_id: Message.update(
+    handed_at=now, attempts=Message.attempts + 1, updated_at=now).where(
+    (Message.id == message_id) & (Message.status == "PENDING")))
+_BATCH_STARTED = Prepared(lambda now, batch_id: Batch.update(status="PROCESSING", started_at=now, updated_at=now)
+                          .where((Batch.id == batch_id) & (Batch.status == "QUEUED")))
+_DISPATCH = Prepared(lambda now, message_id: Message.update(dispatched_at=now, updated_at=now).where(
+    (Message.id == message_id) & (Message.status == "PENDING") & Message.dispatched_at.is_null()))
+_SENT_UPDATE = Prepared(lambda wa_message_id, sent_at, message_id: Message.update(
+    status="SENT", wa_message_id=wa_message_id, sent_at=sent_at, updated_at=sent_at, error="").where(
+    (Message.id == message_id) & (Message.status == "PENDING")))
+# A receipt moves a message from the status it was read in (`old`) only: another receipt may have moved it since.
+_RECEIPT_UPDATES = {
+    "SENT": Prepared(lambda now, message_id, old: Message.update(status="SENT", updated_at=now).where(
+        (Message.id == message_id) & (Message.status == old))),
+    "DELIVERED": Prepared(lambda now, message_id, old: Message.update(
+        status="DELIVERED", updated_at=now, delivered_at=now).where(
+        (Message.id == message_id) & (Message.status == old))),
+    "READ": Prepared(lambda now, delivered_at, message_id, old: Message.update(
+        status="READ", updated_at=now, delivered_at=delivered_at, read_at=now).where(
+        (Message.id == message_id) & (Message.status == old))),
+    "FAILED": Prepared(lambda now, error, message_id, old: Message.update(
+        status="FAILED", updated_at=now, error=error).where((Message.id == message_id) & (Message.status == old))),
+}
+_BATCH_COUNTS = Prepared(lambda sent, delivered, read, failed, cancelled, now, batch_id: Batch.update(
+    sent=Batch.sent + sent, delivered=Batch.delivered + delivered, read=Batch.read + read,
+    failed=Batch.failed + failed, cancelled=Batch.cancelled + cancelled, updated_at=now).where(Batch.id == batch_id))
+_NEXT_OF_BATCH = Prepared(lambda batch_id: Message.select(Message.id, Message.not_before).where(
+    (Message.batch_id == batch_id) & (Message.status == "PENDING")).order_by(Message.batch_index).limit(1))
+_SCHEDULE = Prepared(lambda at, message_id: Message.update(not_before=at).where(
+    (Message.id == message_id) & Message.not_before.is_null()))
 
 
 # Accepting
@@ -174,12 +216,8 @@ def next_to_send(profile_id: str, now: dt.datetime) -> tuple[Message | None, dt.
     """The profile's message to send now, if any: the oldest waiting single send, or a batch item whose time has
     come, whichever waits longer. Otherwise None, and when the next batch item's time comes (None: nothing
     waits)."""
-    single = (Message.select().where((Message.profile == profile_id) & (Message.status == "PENDING")
-                                     & Message.batch_id.is_null())
-              .order_by(Message.created_at, Message.id).first())
-    item = (Message.select().where((Message.profile == profile_id) & (Message.status == "PENDING")
-                                   & Message.not_before.is_null(False))
-            .order_by(Message.not_before, Message.batch_index).first())
+    single = _NEXT_SINGLE.first(profile_id)
+    item = _NEXT_ITEM.first(profile_id)
     due = []
     if single is not None:  # due at once (its created_at may be a little ahead: another server's clock)
         due.append((min(single.created_at, now), single))
@@ -195,11 +233,9 @@ def hand_over(message: Message, now: dt.datetime) -> bool:
     PENDING any more (sent meanwhile, or cancelled)."""
     with write_transaction():
         _lock_batch(message.batch_id)
-        handed = Message.update(handed_at=now, attempts=Message.attempts + 1, updated_at=now).where(
-            (Message.id == message.id) & (Message.status == "PENDING")).execute()
+        handed = _HAND_OVER.execute(now, message.id).rowcount
         if handed and message.batch_id:
-            Batch.update(status="PROCESSING", started_at=now, updated_at=now).where(
-                (Batch.id == message.batch_id) & (Batch.status == "QUEUED")).execute()
+            _BATCH_STARTED.execute(now, message.batch_id)
     return bool(handed)
 
 
@@ -222,8 +258,7 @@ def dispatch(message_id: str, now: dt.datetime) -> bool:
     before WhatsApp hears of it). False when it was marked already: an earlier send of it has an outcome nobody
     recorded (server/core/delivery_guarantee.py)."""
     with write_transaction():
-        return bool(Message.update(dispatched_at=now, updated_at=now).where(
-            (Message.id == message_id) & (Message.status == "PENDING") & Message.dispatched_at.is_null()).execute())
+        return bool(_DISPATCH.execute(now, message_id).rowcount)
 
 
 def undispatch(message_id: str, now: dt.datetime) -> None:
@@ -237,13 +272,11 @@ def sent(message_id: str, wa_message_id: str, sent_at: dt.datetime, rng: random.
     """WhatsApp accepted the message (`sent_at`: when it was handed to WhatsApp). False when it was recorded
     already (a repeated send)."""
     with write_transaction():
-        message = Message.get_or_none(Message.id == message_id)
+        message = rows.message(message_id)
         if message is None:
             return False
         _lock_batch(message.batch_id)
-        done = Message.update(status="SENT", wa_message_id=wa_message_id, sent_at=sent_at, updated_at=sent_at,
-                              error="").where((Message.id == message_id) & (Message.status == "PENDING")).execute()
-        if not done:
+        if not _SENT_UPDATE.execute(wa_message_id, sent_at, message_id).rowcount:
             return False
         send_gate.count_sent(message.profile_id, sent_at)
         _ack(message, "SENT", wa_message_id)
@@ -269,25 +302,24 @@ def receipt(profile_id: str, wa_message_id: str, status: str, now: dt.datetime, 
     """WhatsApp's word on a sent message (SENT, DELIVERED, READ or FAILED): moves it forward only. False when no
     outbound message has that WhatsApp id (yet)."""
     with write_transaction():
-        message = Message.get_or_none((Message.profile == profile_id) & (Message.wa_message_id == wa_message_id)
-                                      & (Message.direction == "OUTBOUND"))
+        message = _OUTBOUND_BY_WA_ID.first(profile_id, wa_message_id)
         if message is None:
             return False
         _lock_batch(message.batch_id)
         old = message.status
         if old == status or (status != "FAILED" and _PROGRESS.get(status, 0) <= _PROGRESS.get(old, 4)):
             return True
-        changes: dict[Any, Any] = {Message.status: status, Message.updated_at: now}
-        if status == "DELIVERED":
-            changes[Message.delivered_at] = now
-        elif status == "READ":
-            changes[Message.delivered_at] = message.delivered_at or now
-            changes[Message.read_at] = now
+        update = _RECEIPT_UPDATES[status]
+        error = (error or "WhatsApp reported the message as failed") if status == "FAILED" else ""
+        if status == "READ":
+            moved = update.execute(now, message.delivered_at or now, message.id, old).rowcount
         elif status == "FAILED":
-            changes[Message.error] = error or "WhatsApp reported the message as failed"
-        if not Message.update(changes).where((Message.id == message.id) & (Message.status == old)).execute():
+            moved = update.execute(now, error, message.id, old).rowcount
+        else:
+            moved = update.execute(now, message.id, old).rowcount
+        if not moved:
             return True  # another receipt moved it meanwhile
-        _ack(message, status, wa_message_id, error=changes.get(Message.error, ""))
+        _ack(message, status, wa_message_id, error=error)
         _item_changed(message, old, status, now, None)
     return True
 
@@ -560,14 +592,13 @@ def _item_changed(message: Message, old: str, new: str, now: dt.datetime, rng: r
     is left to send."""
     if not message.batch_id or old == new:
         return
-    changes: dict[Any, Any] = {}
+    deltas = dict.fromkeys(("sent", "delivered", "read", "failed", "cancelled"), 0)
     for status, delta in ((old, -1), (new, 1)):
         for column in _columns(status):
-            changes[column] = changes.get(column, getattr(Batch, column.name)) + delta
-    if changes:
-        changes[Batch.updated_at] = now
-        Batch.update(changes).where(Batch.id == message.batch_id).execute()
-    batch = Batch.get_by_id(message.batch_id)
+            deltas[column.name] += delta
+    if any(deltas.values()):
+        _BATCH_COUNTS.execute(*deltas.values(), now, message.batch_id)
+    batch = rows.batch(message.batch_id)
     if new == "FAILED" and batch.stop_on_error and batch.status not in TERMINAL:
         _cancel_waiting(batch, now)
         batch = Batch.get_by_id(message.batch_id)
@@ -597,12 +628,10 @@ def _columns(status: str) -> Iterable[Any]:
 def _schedule_next(batch: Batch, at: dt.datetime, now: dt.datetime) -> None:
     """Give the batch's next waiting item its time, and mark the profile's queue due then (its worker, or the
     sweep after that worker died, picks it up). Idempotent: an item already scheduled keeps its time."""
-    following = (Message.select(Message.id, Message.not_before)
-                 .where((Message.batch_id == batch.id) & (Message.status == "PENDING"))
-                 .order_by(Message.batch_index).first())
+    following = _NEXT_OF_BATCH.first(batch.id)
     if following is None or following.not_before is not None:
         return
-    Message.update(not_before=at).where((Message.id == following.id) & Message.not_before.is_null()).execute()
+    _SCHEDULE.execute(at, following.id)
     send_gate.add_work(batch.profile_id, at, now)
 
 

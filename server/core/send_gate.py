@@ -77,14 +77,22 @@ def sent_today(gate: SendGate | None, now: dt.datetime) -> int:
     return gate.sent_today if gate is not None and gate.day == day_of(now) else 0
 
 
-def count_sent(profile_id: str, now: dt.datetime) -> None:
-    """One more message sent today (inside the transaction that records it SENT)."""
-    today = day_of(now)
-    SendGate.insert(profile=profile_id, day=today, sent_today=1).on_conflict(
+def _count_sent(profile_id: str, today: str) -> peewee.Insert:
+    return SendGate.insert(profile=profile_id, day=today, sent_today=1).on_conflict(
         conflict_target=[SendGate.profile],
         update={SendGate.sent_today: peewee.Case(None, [(SendGate.day == today, SendGate.sent_today + 1)], 1),
                 SendGate.day: today},
-    ).execute()
+    )
+
+
+# Run on every delivered message.
+_COUNT_SENT = Prepared(_count_sent)
+_NEXT_AT = Prepared(lambda next_at, profile_id: SendGate.update(next_at=next_at).where(SendGate.profile == profile_id))
+
+
+def count_sent(profile_id: str, now: dt.datetime) -> None:
+    """One more message sent today (inside the transaction that records it SENT)."""
+    _COUNT_SENT.execute(profile_id, day_of(now))
 
 
 def ready_at(gate: SendGate, profile: Profile, now: dt.datetime) -> dt.datetime:
@@ -106,7 +114,7 @@ def attempted(profile: Profile, now: dt.datetime, rng: random.Random | None = No
     """A send was attempted (by the lease holder): the next one waits the profile's gap. Returns when it may go."""
     next_at = now + gap(profile, rng)
     with write_transaction():
-        SendGate.update(next_at=next_at).where(SendGate.profile == profile.id).execute()
+        _NEXT_AT.execute(next_at, profile.id)
     return next_at
 
 

@@ -81,9 +81,10 @@ def _host(address: str) -> _Host:
     return host
 
 
-def host_address(profile: Profile) -> str:
-    """The profile's own host while it is alive; otherwise the live host holding the fewest profiles."""
-    hosts = alive_hosts()
+def host_address(profile: Profile, hosts: dict[str, str] | None = None) -> str:
+    """The profile's own host while it is alive; otherwise the live host holding the fewest profiles. `hosts`:
+    the live hosts as the caller read them (alive_hosts), if it did."""
+    hosts = alive_hosts() if hosts is None else hosts
     if profile.host_id in hosts:
         return hosts[profile.host_id]
     if not hosts:
@@ -100,9 +101,9 @@ def host_address(profile: Profile) -> str:
 
 
 def call(profile: Profile, method: Callable[[engine_host_pb2_grpc.EngineHostServiceStub], Callable[..., Reply]],
-         request: object) -> Reply:
+         request: object, hosts: dict[str, str] | None = None) -> Reply:
     """Call one EngineHostService method for the profile; the host's errors come back as ApiErrors."""
-    return call_at(host_address(profile), method, request)
+    return call_at(host_address(profile, hosts), method, request)
 
 
 def call_at(address: str, method: Callable[[engine_host_pb2_grpc.EngineHostServiceStub], Callable[..., Reply]],

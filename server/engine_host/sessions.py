@@ -16,7 +16,7 @@ import time
 from collections import OrderedDict, defaultdict
 from typing import Any
 
-from server.core import delivery_guarantee, events, lids, lifecycle, urls
+from server.core import delivery_guarantee, events, lids, lifecycle, rows, urls
 from server.core.config import load
 from server.core.db import connection, database, utcnow, write_transaction
 from server.core.engine_specs import CLOUDAPI
@@ -133,7 +133,7 @@ class SessionManager:
         A message already sent is answered with its id, not sent again; one whose earlier send has an unknown
         outcome follows the profile's delivery guarantee (server/core/delivery_guarantee.py)."""
         with database.connection_context():
-            message = Message.get_or_none(Message.id == message_id)
+            message = rows.message(message_id)
             if message is None:
                 raise not_found("message", message_id)
             if message.wa_message_id and message.status != "PENDING":
@@ -150,7 +150,9 @@ class SessionManager:
         engine = self.engine(message.profile_id)
         with self._send_locks[message.profile_id]:
             with database.connection_context():  # a concurrent retry of the same message may have sent it
-                recorded = Message.get(Message.id == message_id)
+                recorded = rows.message(message_id)
+                if recorded is None:  # deleted with its profile meanwhile
+                    raise not_found("message", message_id)
                 if recorded.wa_message_id and recorded.status != "PENDING":
                     return recorded.wa_message_id
                 if recorded.status != "PENDING":
@@ -343,7 +345,7 @@ class SessionManager:
         offers it again."""
         try:
             with self._send_locks[profile_id], database.connection_context(), write_transaction():
-                profile = Profile.get_or_none(Profile.id == profile_id)
+                profile = rows.profile(profile_id)
                 waiting = profile is not None and self._apply(profile, event)
         except Exception:
             log.exception("handling an engine event failed",

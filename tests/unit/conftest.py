@@ -9,7 +9,7 @@ import peewee
 import pytest
 from dramatiq.brokers.stub import StubBroker
 
-from server.core import broker, db, jobs, migrations
+from server.core import broker, db, hosts, jobs, migrations
 from server.core.config import Settings
 from server.core.models import ALL_MODELS
 from tests.support.stack import postgres_database
@@ -37,6 +37,7 @@ def database(request: pytest.FixtureRequest, tmp_path) -> Iterator[peewee.Databa
         with db.database.connection_context():  # DELETE, not TRUNCATE: far quicker on tables this small
             for model in reversed(peewee.sort_models(ALL_MODELS)):
                 model.delete().execute()
+    hosts._view.taken_at = float("-inf")  # the live hosts a worker or API server saw belong to the last test's rows
     with db.database.connection_context():
         yield bound
     for lease in jobs.keeper().held():  # the leases a test took end with it

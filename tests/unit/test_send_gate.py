@@ -40,7 +40,7 @@ class FakeEngine:
         self.clock = clock
         monkeypatch.setattr(delivery.engine_client, "call", self.call)
 
-    def call(self, profile: Profile, method: Any, request: Any) -> Any:
+    def call(self, profile: Profile, method: Any, request: Any, hosts: Any = None) -> Any:
         self.sent.append(request.message_id)
         if self.refusals:
             raise self.refusals.pop(0)

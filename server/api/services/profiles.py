@@ -15,7 +15,7 @@ from google.protobuf import empty_pb2, json_format
 from server.api import simulated_phones
 from server.api.auth import current_principal
 from server.api.services.chat_calls import chat_call
-from server.core import content, delivery_guarantee, engine_specs, validation
+from server.core import content, delivery_guarantee, engine_specs, rows, validation
 from server.core.config import Settings
 from server.core.convert import to_timestamp
 from server.core.db import Prepared, utcnow, write_transaction
@@ -37,8 +37,7 @@ ENGINES_BY_NAME = {name: value for value, name in ENGINE_NAMES.items()}
 MAX_GAP_MS = 3_600_000
 # GET /qr of a profile still CONNECTING waits this long for its first code, looking every QR_POLL_S.
 QR_WAIT_S, QR_POLL_S = 10.0, 0.1
-# Read on nearly every request: their SQL is built once (server/core/db.py).
-_PROFILE = Prepared(lambda profile_id: Profile.select().where(Profile.id == profile_id).limit(1))
+# Read on nearly every request: its SQL is built once (server/core/db.py).
 _SESSION = Prepared(lambda profile_id: EngineSession.select(EngineSession.profile)
                     .where(EngineSession.profile == profile_id).limit(1))
 # Who writes to a simulator profile when SimulateIncomingMessage names no one.
@@ -48,7 +47,7 @@ SIMULATED_CONTACT = "+628987654321"
 def get_profile(profile_id: str) -> Profile:
     """The profile, if the caller may touch it: FORBIDDEN before NOT_FOUND, so ids of others don't leak."""
     current_principal().require_profile(profile_id)
-    profile = _PROFILE.first(profile_id)
+    profile = rows.profile(profile_id)
     if profile is None:
         raise not_found("profile", profile_id)
     return profile
