@@ -21,6 +21,7 @@ import argparse
 import contextlib
 import datetime as dt
 import json
+import multiprocessing
 import os
 import secrets
 import statistics
@@ -56,41 +57,55 @@ HOST = "127.0.0.1"
 SECRET = "whsec_" + "b" * 32
 
 
+def serve(delay_s: float, arrivals: multiprocessing.Queue[int | tuple[int, float]]) -> None:
+    """The receiver's process: an HTTP/1.1 keep-alive server that puts its port, then (event id, arrival time) of
+    each POST on `arrivals`, and answers `delay_s` later."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        # One write per response, without Nagle: otherwise every answer waits out a 40 ms delayed ACK.
+        wbufsize = 1 << 16
+        disable_nagle_algorithm = True
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            arrivals.put((json.loads(body)["id"], time.time()))
+            time.sleep(delay_s)
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer((HOST, 0), Handler)
+    server.daemon_threads = True
+    arrivals.put(server.server_address[1])
+    server.serve_forever()
+
+
 class Receiver:
-    """HTTP/1.1 keep-alive receiver that notes when each event id arrived, and answers `delay_s` later."""
+    """A receiver in a process of its own (so that this process writing events does not hold up its answers for
+    the GIL), noting when each event id arrived."""
 
     def __init__(self, delay_s: float = 0.0) -> None:
         self.arrivals: dict[int, float] = {}
         self.count = 0
         self.lock = threading.Lock()
-        receiver = self
+        context = multiprocessing.get_context("spawn")
+        self._queue = context.Queue()
+        # A daemon: it ends with this process.
+        context.Process(target=serve, args=(delay_s, self._queue), daemon=True).start()
+        self.port = self._queue.get(timeout=30)
+        threading.Thread(target=self._note, daemon=True).start()
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            # One write per response, without Nagle: otherwise every answer waits out a 40 ms delayed ACK.
-            wbufsize = 1 << 16
-            disable_nagle_algorithm = True
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                now = time.time()
-                event_id = json.loads(body)["id"]
-                with receiver.lock:
-                    receiver.arrivals.setdefault(event_id, now)
-                    receiver.count += 1
-                time.sleep(delay_s)
-                self.send_response(200)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer((HOST, 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def _note(self) -> None:
+        while True:
+            event_id, arrived = self._queue.get()
+            with self.lock:
+                self.arrivals.setdefault(event_id, arrived)
+                self.count += 1
 
     def reset(self) -> None:
         with self.lock:
@@ -133,7 +148,7 @@ def write_events(count: int, rate: float | None) -> list[tuple[int, float]]:
 def baseline(receiver: Receiver, count: int, rate: float | None) -> tuple[float, list[float]]:
     """The same bodies and headers POSTed directly in a loop: (events per second, latencies in seconds)."""
     hook = Webhook(id="wh_direct", url=f"http://{HOST}:{receiver.port}/direct", headers={}, secret=SECRET)
-    latencies: list[float] = []
+    sent: list[tuple[int, float]] = []
     receiver.reset()
     with httpx.Client(timeout=10, trust_env=False) as client:
         start = time.monotonic()
@@ -147,9 +162,11 @@ def baseline(receiver: Receiver, count: int, rate: float | None) -> tuple[float,
                           data={"messageId": f"msg_{n}", "text": "x" * 200})
             payload, headers = webhook_attempts.request_of(hook, event)
             client.post(hook.url, content=payload, headers=headers).raise_for_status()
-            latencies.append(receiver.arrivals[event.id] - epoch(created))
+            sent.append((event.id, epoch(created)))
         elapsed = time.monotonic() - start
-    return count / elapsed, latencies
+    if not receiver.wait({event_id for event_id, _ in sent}, timeout=30):
+        raise SystemExit("the receiver did not note every direct POST")
+    return count / elapsed, [receiver.arrivals[event_id] - created for event_id, created in sent]
 
 
 

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import threading
+import time
+from collections.abc import Callable
 
 import pytest
 
-from server.core import broker, jobs, send_gate
-from server.core.models import Profile, SendGate
+from server.core import broker, jobs, send_gate, webhook_deliveries
+from server.core.models import Profile, SendGate, Webhook, WebhookDelivery
 
 NOW = dt.datetime(2026, 11, 30, 10, 0, 0)
 LEASE_S = 5.0
@@ -138,6 +141,22 @@ def test_the_sweep_queues_what_is_due_and_lost_its_wake_up_and_nothing_else(monk
     assert jobs.sweep(KIND, NOW + dt.timedelta(seconds=1), overdue_s=30) == 0
 
 
+def test_the_sweep_queues_one_wake_up_per_group_for_kinds_in_groups(queued):
+    """A webhook's deliveries: one wake-up wakes the webhook's lane, which takes all its due ones."""
+    Profile.create(id="p", name="P", engine="simulator")
+    at = NOW - dt.timedelta(seconds=60)
+    for hook in ("wh_a", "wh_b"):
+        Webhook.create(id=hook, profile="p", url="https://example.com/h", secret="s" * 16)
+        for event_id in (3, 1, 2):
+            WebhookDelivery.create(id=f"{hook}_{event_id}", webhook_id=hook, event_id=event_id, event="message.ack",
+                                   next_attempt_at=at + dt.timedelta(seconds=event_id))
+    grouped = webhook_deliveries.KIND
+    assert jobs.sweep(grouped, NOW, overdue_s=30) == 2
+    assert sorted(m.args[0] for m in queued(grouped.queue)) == ["wh_a_1", "wh_b_1"]  # the first due of each
+    assert {d.queued_at for d in WebhookDelivery.select()} == {NOW}  # all of them: not swept again at once
+    assert jobs.sweep(grouped, NOW + dt.timedelta(seconds=1), overdue_s=30) == 0
+
+
 def test_the_scheduler_runs_steps_in_time_order_and_hurries_on_request():
     clock = [NOW]
     scheduler = jobs.Scheduler(threads=1, now=lambda: clock[0])
@@ -183,3 +202,60 @@ def test_a_failing_step_is_tried_again_later():
     assert jobs.run_step(lease, broken) is None
     assert row(key).lease_owner is None
     assert row(key).due_at >= started + dt.timedelta(seconds=jobs.FAILED_STEP_RETRY_S)
+
+
+def test_a_lane_runs_at_most_its_cap_and_parks_the_wake_ups_beyond_it_without_a_thread():
+    lanes = jobs.Lanes(threads=8)
+    answer = threading.Event()  # a receiver that takes its time
+    slow_calls: list[int] = []
+    fast_done = threading.Event()
+
+    def slow() -> int:
+        slow_calls.append(1)
+        answer.wait(10)
+        return 1 if len(slow_calls) <= 4 else 0  # four batches of work, then none
+
+    try:
+        for _ in range(10):
+            lanes.poke("slow", 2, slow)
+        wait_until(lambda: len(slow_calls) == 2)
+        assert lanes.running("slow") == 2  # the eight other wake-ups hold no thread
+        lanes.poke("fast", 2, lambda: fast_done.set() or 0)
+        assert fast_done.wait(2)  # another group is not held up by the slow one at its cap
+        answer.set()
+        # The parked wake-ups were seen: the slow group's runners go on until a batch finds nothing.
+        wait_until(lambda: lanes.running("slow") == 0)
+        assert len(slow_calls) >= 5
+    finally:
+        answer.set()
+        lanes.stop()
+
+
+def test_a_wake_up_during_a_batch_makes_the_lane_look_again():
+    lanes = jobs.Lanes(threads=2)
+    started, carry_on = threading.Event(), threading.Event()
+    calls: list[int] = []
+
+    def batch() -> int:  # finds nothing each time; only a wake-up that came meanwhile makes it look again
+        calls.append(1)
+        if len(calls) == 1:
+            started.set()
+            carry_on.wait(5)
+        return 0
+
+    try:
+        lanes.poke("g", 1, batch)
+        assert started.wait(2)
+        lanes.poke("g", 1, batch)  # at the cap: parked
+        carry_on.set()
+        wait_until(lambda: lanes.running("g") == 0)
+        assert len(calls) == 2
+    finally:
+        lanes.stop()
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
