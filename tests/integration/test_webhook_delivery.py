@@ -55,6 +55,7 @@ class Receiver:
         self.port = free_port()
         self.requests: list[Received] = []
         self.statuses: dict[str, list[int]] = {}
+        self.delays: dict[str, float] = {}  # path → how long it takes to answer
         self.lock = threading.Lock()
         self.server: ThreadingHTTPServer | None = None
         self.start()
@@ -84,6 +85,7 @@ class Receiver:
                 with receiver.lock:
                     receiver.requests.append(Received(self.path, self.headers, body, time.time()))
                 status = receiver._status(self.path)
+                time.sleep(receiver.delays.get(self.path, 0.0))
                 answer = json.dumps({"status": status, "note": "from the test receiver"}).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -276,6 +278,32 @@ def test_nothing_is_lost_while_the_receiver_the_worker_and_the_queue_are_gone(ho
     assert {int(d["eventId"]) for d in final} == expected
     assert any(len(d["attempts"]) > 1 for d in final)  # the first three failed before
     ok(rest.delete(f"/webhooks/{hook['id']}"))
+
+
+def test_a_slow_receiver_does_not_hold_up_another_webhooks_deliveries(hooks_stack, rest, receiver, unique):
+    """Twelve events go to a receiver that takes 6 s to answer and to a quick one. The slow webhook holds at most
+    its cap of in-flight POSTs (worker/actors.py); its other deliveries wait without a thread, so the quick
+    receiver has every event long before the slow one answered its first. (With each POST on one of the worker's
+    eight threads, eight slow POSTs held them all, and the quick receiver's last events waited 6 s for one.)"""
+    pid, phone = connected_profile(rest, unique)
+    receiver.delays["/slow"] = 6.0
+    slow = new_hook(rest, receiver.url("/slow"), profileId=pid, events=["message.received"])
+    quick = new_hook(rest, receiver.url("/quick"), profileId=pid, events=["message.received"])
+    try:
+        since = last_event_id(rest)
+        started = time.monotonic()
+        for i in range(12):
+            incoming(hooks_stack, phone, f"slow and quick {i}")
+        expected = wait_for(lambda: len(ids := event_ids(rest, pid, since, "message.received")) == 12 and ids,
+                            "twelve incoming messages")
+        wait_for(lambda: {r.json["id"] for r in receiver.received("/quick")} == expected,
+                 "every event at the quick receiver", timeout=30)
+        assert time.monotonic() - started < 5.0, "the quick receiver waited for the slow one"
+        in_flight = len(receiver.received("/slow"))
+        assert 1 <= in_flight <= 4, in_flight  # the slow one's cap (one worker process)
+    finally:
+        for hook in (slow, quick):
+            ok(rest.delete(f"/webhooks/{hook['id']}"))
 
 
 def test_4xx_is_final_but_408_429_and_5xx_are_retried(rest, receiver, unique):
