@@ -390,7 +390,9 @@ class Lanes:
     """Batches of work per group (a webhook), at most `cap` of a group at once, on a pool of `threads`. `poke`
     says a group may have work: it starts a batch runner for it if the group is below its cap, else it parks the
     wake-up (a flag) for a runner of the group to see. A runner calls `batch` until it finds no work and no wake-up
-    came meanwhile: the batch claims its rows itself, so a wake-up that came while a batch ran is never lost."""
+    came meanwhile: the batch claims its rows itself, so a wake-up that came while a batch ran is never lost. A
+    batch that found work starts another runner of the group (below the cap), since there may be more than one
+    runner's worth: one wake-up for many rows so spreads them over the cap at once."""
 
     def __init__(self, threads: int) -> None:
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="lane")
@@ -405,10 +407,7 @@ class Lanes:
             if self._stopping:
                 return
             self._more.add(group)
-            if self._running.get(group, 0) >= cap:
-                return  # parked: a runner of the group looks again before it ends
-            self._running[group] = self._running.get(group, 0) + 1
-        self._pool.submit(self._run, group, batch)
+        self._start(group, cap, batch)
 
     def running(self, group: str) -> int:
         with self._lock:
@@ -420,7 +419,14 @@ class Lanes:
             self._stopping = True
         self._pool.shutdown(wait=True)
 
-    def _run(self, group: str, batch: Callable[[], int]) -> None:
+    def _start(self, group: str, cap: int, batch: Callable[[], int]) -> None:
+        with self._lock:
+            if self._stopping or self._running.get(group, 0) >= cap:
+                return  # parked: a runner of the group looks again before it ends
+            self._running[group] = self._running.get(group, 0) + 1
+        self._pool.submit(self._run, group, cap, batch)
+
+    def _run(self, group: str, cap: int, batch: Callable[[], int]) -> None:
         while True:
             with self._lock:
                 self._more.discard(group)
@@ -432,6 +438,7 @@ class Lanes:
                 log.exception("a batch failed", extra=fields(group=group))
                 did = 0
             if did:
+                self._start(group, cap, batch)
                 continue
             with self._lock:
                 if group not in self._more or self._stopping:

@@ -254,6 +254,30 @@ def test_a_wake_up_during_a_batch_makes_the_lane_look_again():
         lanes.stop()
 
 
+def test_a_batch_that_found_work_spreads_the_group_over_its_cap():
+    lanes = jobs.Lanes(threads=4)
+    release = threading.Event()
+    calls: list[int] = []
+    lock = threading.Lock()
+
+    def batch() -> int:  # three batches of work at once, then batches that find nothing (held until released)
+        with lock:
+            calls.append(1)
+            if len(calls) <= 3:
+                return 1
+        release.wait(5)
+        return 0
+
+    try:
+        lanes.poke("g", 3, batch)  # one wake-up for many rows
+        wait_until(lambda: lanes.running("g") == 3)  # three runners from that one wake-up
+        release.set()
+        wait_until(lambda: lanes.running("g") == 0)
+    finally:
+        release.set()
+        lanes.stop()
+
+
 def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
