@@ -457,6 +457,8 @@ class Runner:
 
     lease_s: float
     threads: int
+    # Lanes' threads mostly wait on receivers: enough for eight webhooks whose receivers hang, at a cap of four
+    # each (worker/actors.py), before a ninth has to wait for one.
     lane_threads: int = 32
     scheduler: Scheduler = field(init=False)
     lanes: Lanes = field(init=False)
