@@ -20,6 +20,7 @@ import ssl
 import threading
 import time
 import urllib.parse
+import zlib
 from collections.abc import Sequence
 from functools import cache
 from importlib import metadata
@@ -29,7 +30,7 @@ import peewee
 
 from server.core import jobs, urls, webhook_signing
 from server.core.config import Settings
-from server.core.db import Prepared, database, utcnow, write_transaction
+from server.core.db import Prepared, database, is_sqlite, utcnow, write_transaction
 from server.core.logs import fields
 from server.core.models import Event, Webhook, WebhookDelivery
 from server.core.webhook_deliveries import ACTIVE, DELIVERED, FAILED, KIND, RETRYING
@@ -254,10 +255,10 @@ def _due_of(webhook_id: str, now: str, until: str, owner: str, limit: str) -> pe
     """Lease up to `limit` of the webhook's due deliveries that no one holds, the oldest events first; the
     conditions are checked again on the rows themselves, so that on PostgreSQL a row another process claimed
     meanwhile is skipped, not taken twice."""
-    claimable = WebhookDelivery.status.in_(ACTIVE) & jobs.free(KIND, now)
+    claimable = (WebhookDelivery.status.in_(ACTIVE) & (WebhookDelivery.next_attempt_at <= now)
+                 & jobs.free(KIND, now))
     oldest = (WebhookDelivery.select(WebhookDelivery.id)
-              .where((WebhookDelivery.webhook_id == webhook_id) & (WebhookDelivery.next_attempt_at <= now)
-                     & claimable)
+              .where((WebhookDelivery.webhook_id == webhook_id) & claimable)
               .order_by(WebhookDelivery.event_id).limit(limit))
     return (WebhookDelivery.update(leased_until=until, lease_owner=owner)
             .where(WebhookDelivery.id.in_(oldest) & claimable)
@@ -266,6 +267,13 @@ def _due_of(webhook_id: str, now: str, until: str, owner: str, limit: str) -> pe
 
 
 _CLAIM = Prepared(_due_of)
+# PostgreSQL's advisory locks of two int4 keys are a space apart from those of one bigint (the event log's,
+# server/core/event_horizon.py): the first key says what the lock is for, the second which webhook.
+_CLAIM_LOCK = 0x7768
+
+
+def _lock_key(webhook_id: str) -> int:
+    return zlib.crc32(webhook_id.encode()) - 2**31
 _WEBHOOK = Prepared(lambda webhook_id: Webhook.select().where(Webhook.id == webhook_id))
 # The attempt recorded and the lease released in one statement: `attempts` is JSON text, encoded by the caller.
 _RECORD = Prepared(lambda status, attempts, round_attempts, next_at, queued, now, delivery_id, owner:
@@ -295,6 +303,10 @@ def attempt_batch(webhook_id: str, settings: Settings) -> int:
     now = utcnow()
     with database.connection_context():  # one connection for the batch; no transaction is open during the POSTs
         with write_transaction():
+            if not is_sqlite():
+                # Claims of one webhook one after the other (SQLite's writers are anyway): two that met on the same
+                # rows locked them in different orders and deadlocked.
+                database.execute_sql("SELECT pg_advisory_xact_lock(%s, %s)", (_CLAIM_LOCK, _lock_key(webhook_id)))
             rows = _CLAIM.execute(webhook_id, now, now + dt.timedelta(seconds=settings.job_lease_s), jobs.OWNER,
                                   _pace.batch_size(webhook_id)).fetchall()
         claimed = []
@@ -303,8 +315,13 @@ def attempt_batch(webhook_id: str, settings: Settings) -> int:
             jobs.keeper().hold(lease)
             claimed.append(_Claimed(lease, event_id, WebhookDelivery.attempts.python_value(attempts),
                                     round_attempts))
-        if claimed:
-            _attempt(webhook_id, claimed, settings)
+        try:
+            if claimed:
+                _attempt(webhook_id, claimed, settings)
+        except Exception:
+            for item in claimed:  # their leases lapse, and the sweep gives the rows to another
+                jobs.keeper().drop(item.lease)
+            raise
     return len(claimed)
 
 
@@ -345,37 +362,51 @@ def _attempt(webhook_id: str, claimed: Sequence[_Claimed], settings: Settings) -
     _record(webhook_id, made, settings.webhook_backoff_scale)
 
 
+# A record that PostgreSQL chose as a deadlock's victim is run again this many times in all (see _record).
+RECORD_TRIES = 3
+
+
 def _record(webhook_id: str, made: list[tuple[_Claimed, Outcome, dt.datetime, int]], scale: float) -> None:
     """Append each attempt to its delivery and release it, due again or done, in one transaction; then queue
     the wake-ups of the retries. A delivery whose lease lapsed and went to another worker is left to that one."""
     now = utcnow()
-    retries: list[tuple[str, dt.datetime]] = []
-    recorded: list[tuple[_Claimed, Outcome, int, str]] = []
-    with write_transaction():
-        for item, outcome, started_at, latency_ms in made:
-            entry = {"time": started_at.isoformat() + "Z", "httpStatus": outcome.status, "latencyMs": latency_ms,
-                     "responseExcerpt": outcome.excerpt}
-            round_attempts = item.round_attempts + 1
-            delay = None
-            if 200 <= outcome.status < 300:
-                status = DELIVERED
-            elif outcome.final or not retryable(outcome.status) or round_attempts >= MAX_ATTEMPTS:
-                status = FAILED
-            else:
-                status, delay = RETRYING, backoff_s(round_attempts, scale)
-            next_at = now + dt.timedelta(seconds=delay) if delay is not None else None
-            attempts = WebhookDelivery.attempts.db_value([*item.attempts, entry][-KEPT_ATTEMPTS:])
-            kept = _RECORD.execute(status, attempts, round_attempts, next_at,
-                                   jobs.wake_time(next_at, now) if next_at is not None else None, now, item.id,
-                                   jobs.OWNER).rowcount
-            recorded.append((item, outcome, latency_ms, status if kept else "LEASE_LOST"))
-            if kept and next_at is not None:
-                retries.append((item.id, next_at))
-    for item, outcome, latency_ms, status in recorded:
-        log.log(logging.DEBUG if status == DELIVERED else logging.WARNING, "webhook attempt", extra=fields(
-            delivery_id=item.id, webhook_id=webhook_id, event_id=item.event_id, http_status=outcome.status,
-            latency_ms=latency_ms, status=status, error=outcome.excerpt[:200]))
+    changes = []  # (the delivery, its new status, when it is due again, its attempts as stored)
+    for item, outcome, started_at, latency_ms in made:
+        entry = {"time": started_at.isoformat() + "Z", "httpStatus": outcome.status, "latencyMs": latency_ms,
+                 "responseExcerpt": outcome.excerpt}
+        delay = None
+        if 200 <= outcome.status < 300:
+            status = DELIVERED
+        elif outcome.final or not retryable(outcome.status) or item.round_attempts + 1 >= MAX_ATTEMPTS:
+            status = FAILED
+        else:
+            status, delay = RETRYING, backoff_s(item.round_attempts + 1, scale)
+        changes.append((item, status, now + dt.timedelta(seconds=delay) if delay is not None else None,
+                        WebhookDelivery.attempts.db_value([*item.attempts, entry][-KEPT_ATTEMPTS:])))
+    # The keeper stops renewing them first (the leases have two thirds of their length left at least): on
+    # PostgreSQL its UPDATE and this transaction, locking the same rows in other orders, deadlocked. One renewal
+    # already under way can still meet it: the victim is run again.
     for item, *_ in made:
         jobs.keeper().drop(item.lease)
-    for delivery_id, next_at in retries:
-        jobs.enqueue(KIND, [delivery_id], next_at, now)
+    for tries_left in range(RECORD_TRIES - 1, -1, -1):
+        try:
+            kept = _record_changes(changes, now)
+            break
+        except peewee.OperationalError as error:
+            if tries_left == 0 or "deadlock detected" not in str(error):
+                raise
+    for (item, status, next_at, _), (_, outcome, _, latency_ms), was_kept in zip(changes, made, kept, strict=True):
+        log.log(logging.DEBUG if status == DELIVERED else logging.WARNING, "webhook attempt", extra=fields(
+            delivery_id=item.id, webhook_id=webhook_id, event_id=item.event_id, http_status=outcome.status,
+            latency_ms=latency_ms, status=status if was_kept else "LEASE_LOST", error=outcome.excerpt[:200]))
+        if was_kept and next_at is not None:
+            jobs.enqueue(KIND, [item.id], next_at, now)
+
+
+def _record_changes(changes: list[tuple[_Claimed, str, dt.datetime | None, str]], now: dt.datetime) -> list[bool]:
+    """One transaction for the batch; answers, for each delivery, whether it was still this process's."""
+    with write_transaction():
+        return [bool(_RECORD.execute(status, attempts, item.round_attempts + 1, next_at,
+                                     jobs.wake_time(next_at, now) if next_at is not None else None, now, item.id,
+                                     jobs.OWNER).rowcount)
+                for item, status, next_at, attempts in changes]
