@@ -216,7 +216,7 @@ def sweep(kind: Kind, now: dt.datetime, overdue_s: float) -> int:
         with write_transaction():  # first, so that the other processes' sweeps leave them alone for a while
             kind.model.update({kind.queued: now, kind.lease_owner: None}).where(
                 kind.key.in_(keys) & free(kind, now)).execute()
-    first_of_each = list({of: key for key, of in reversed(rows)}.values())
+    first_of_each = list({of_group: key for key, of_group in reversed(rows)}.values())  # rows are in due order
     return len(first_of_each) if enqueue(kind, first_of_each, now, now) else 0
 
 

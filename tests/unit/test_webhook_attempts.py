@@ -18,6 +18,7 @@ from server.core.config import Settings
 from server.core.db import database, utcnow
 from server.core.models import Profile, Webhook, WebhookDelivery
 from server.core.webhook_deliveries import KIND
+from worker import actors
 
 SECRET = "whsec_" + "c" * 32
 SETTINGS = Settings(allow_private_urls=True, job_lease_s=5.0, webhook_backoff_scale=1.0)
@@ -168,3 +169,34 @@ def test_a_slow_receiver_gets_batches_of_one():
         pace.note("slow", 5.0)
     assert pace.batch_size("fast") == webhook_attempts.MAX_BATCH
     assert pace.batch_size("slow") == 1
+
+
+class _Runner:
+    """What wake_webhook uses of a worker's job runner, noting what it was asked."""
+
+    def __init__(self) -> None:
+        self.poked: list[str] = []
+        self.scheduled: list[dt.datetime] = []
+        self.lanes = self
+        self.scheduler = self
+
+    def poke(self, group: str, cap: int, batch: object) -> None:
+        self.poked.append(group)
+
+    def at(self, when: dt.datetime, job: object, run: object) -> bool:
+        self.scheduled.append(when)
+        return True
+
+
+def test_a_wake_up_wakes_the_webhooks_lane_now_or_when_the_delivery_is_due(receiver):
+    hook(receiver.url)
+    due, later, done = deliveries("wh_1", 3)
+    retry_at = utcnow() + dt.timedelta(seconds=30)
+    WebhookDelivery.update(next_attempt_at=retry_at, status="RETRYING").where(WebhookDelivery.id == later).execute()
+    WebhookDelivery.update(status="DELIVERED").where(WebhookDelivery.id == done).execute()
+    runner = _Runner()
+    for delivery_id in (due, later, done, "whd_gone"):
+        actors.wake_webhook(runner, delivery_id, SETTINGS)  # a stand-in for jobs.Runner
+    assert runner.poked == ["wh_1"]  # the due one: its webhook's lane, now
+    assert runner.scheduled == [retry_at]  # a retry's early wake-up: the lane when it is due, no lease held
+    assert WebhookDelivery.get_by_id(later).lease_owner is None
