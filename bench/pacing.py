@@ -6,7 +6,9 @@ file, connects the profiles (simulator engine, no send gap of their own, so only
 sends one bulk per profile of --items texts to numbers of their own with `delayBetweenMessages` --delay-ms. The
 gaps are those between consecutive arrivals on the simulated network (each recipient's inbox timestamp), and the
 deviation of each from the asked delay is reported as mean, p50 and p99 (target p99 < 50 ms). The baseline is the
-same bulk on 1 profile, run alone first in the same stack. Where the recipients' gaps stray, the gateway's own
+same bulk on 1 profile, run alone first in the same stack. The fleet runs twice: every bulk sent at once (their
+items fall due in the same instant, every second: the worst case), then with the bulks' starts spread evenly over
+one delay (as senders who do not start in the same millisecond). Where the recipients' gaps stray, the gateway's own
 hand-over times (the message rows' `handed_at`) tell whether the worker started the step late or the send was slow.
 
     .venv/bin/python -m bench.pacing [--profiles 500] [--items 6] [--delay-ms 1000]
@@ -40,9 +42,16 @@ def recipient(profile_index: int, item: int) -> str:
     return f"+62813{profile_index:04d}{item:02d}1"
 
 
-def send_bulks(stack: Stack, profiles: list[str], first_index: int, items: int, delay_ms: int) -> None:
+def send_bulks(stack: Stack, profiles: list[str], first_index: int, items: int, delay_ms: int,
+               spread: bool = False) -> None:
+    """One bulk per profile, all at once, or (`spread`) started evenly over one delay, as senders that do not start
+    in the same millisecond would."""
+    began = time.monotonic()
+
     def one(index_and_id: tuple[int, str]) -> None:
         index, profile_id = index_and_id
+        if spread:
+            time.sleep(max(0.0, began + (index - first_index) * delay_ms / 1000 / len(profiles) - time.monotonic()))
         messages = [{"chatId": recipient(index, n), "type": "text", "content": {"text": f"paced {n}"}}
                     for n in range(items)]
         with httpx.Client(base_url=stack.base_url, headers={"X-API-Key": stack.admin_key}, timeout=120) as rest:
@@ -107,10 +116,10 @@ def line(name: str, values: list[float], baseline: list[float] | None = None) ->
     return text
 
 
-def run(stack: Stack, profiles: list[str], first_index: int, items: int, delay_ms: int
+def run(stack: Stack, profiles: list[str], first_index: int, items: int, delay_ms: int, spread: bool = False
         ) -> tuple[list[float], list[float]]:
     """One round of bulks: the recipients' and the hand-overs' deviations from the asked delay."""
-    send_bulks(stack, profiles, first_index, items, delay_ms)
+    send_bulks(stack, profiles, first_index, items, delay_ms, spread)
     wait_sent(profiles, timeout_s=items * delay_ms / 1000 * 20 + 120)
     seen = arrivals(stack, first_index, len(profiles), items)
     return deviations_ms(seen, delay_ms), deviations_ms(handed_over(profiles), delay_ms)
@@ -126,12 +135,15 @@ def main() -> None:
         parser.error("need 1 <= profiles <= 1000, 2 <= items <= 99, 100 <= delay-ms <= 60000")
     alone = ["bench-pacing-alone"]
     fleet = [f"bench-pacing-{i}" for i in range(args.profiles)]
+    spread_fleet = [f"bench-pacing-spread-{i}" for i in range(args.profiles)]
     with scratch_database("sqlite") as url, running_stack(url) as stack:
-        connect_s = connect_profiles(stack.base_url, stack.admin_key, alone + fleet)
-        print(f"{1 + args.profiles} profiles connected in {connect_s:.1f} s", flush=True)
+        connect_s = connect_profiles(stack.base_url, stack.admin_key, alone + fleet + spread_fleet)
+        print(f"{1 + 2 * args.profiles} profiles connected in {connect_s:.1f} s", flush=True)
         db.open_database(url)
         base_seen, base_handed = run(stack, alone, 0, args.items, args.delay_ms)
         seen, handed = run(stack, fleet, 1, args.items, args.delay_ms)
+        spread_seen, spread_handed = run(stack, spread_fleet, 1 + args.profiles, args.items, args.delay_ms,
+                                         spread=True)
         db.database.close()
     print(f"pacing: bulks of {args.items} items, delayBetweenMessages {args.delay_ms} ms; deviation of each gap "
           f"from it (target p99 < {TARGET_P99_MS} ms):")
@@ -139,6 +151,8 @@ def main() -> None:
     print(line(f"{args.profiles} profiles at once: recipients' gaps", seen, base_seen))
     print(line("baseline, 1 profile: hand-over gaps", base_handed))
     print(line(f"{args.profiles} profiles at once: hand-over gaps", handed, base_handed))
+    print(line(f"{args.profiles} profiles, starts spread: recipients' gaps", spread_seen, base_seen))
+    print(line(f"{args.profiles} profiles, starts spread: hand-over gaps", spread_handed, base_handed))
 
 
 if __name__ == "__main__":

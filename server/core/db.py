@@ -252,7 +252,10 @@ def insert_rows(model: type[peewee.Model], rows: list[dict[str, object]]) -> Non
     sql = f'INSERT INTO "{model._meta.table_name}" ({columns}) VALUES ({placeholders})'
     values = [tuple(field.db_value(row[field.name]) for field in fields) for row in rows]
     with peewee.__exception_wrapper__:  # the driver's errors as Peewee's (IntegrityError), as for Peewee's inserts
-        database.cursor().executemany(sql, values)
+        if len(values) == 1:  # psycopg's executemany goes through its pipeline mode: costly for a single send's row
+            database.cursor().execute(sql, values[0])
+        else:
+            database.cursor().executemany(sql, values)
 
 
 class Prepared:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 import threading
 from concurrent import futures
 
@@ -18,7 +19,15 @@ from server.core.logs import fields
 log = logging.getLogger("wagw.runtime")
 
 
+# How long a thread may keep the GIL while another asks for it (Python's default: 5 ms). A thread inside a database
+# transaction gives the GIL up at every statement and waits that long to get it back from a busy thread, all the
+# while holding the database's write lock (SQLite) or its rows (PostgreSQL), which every other writer of every
+# process waits for: a transaction of ten statements held SQLite's lock for up to 50 ms.
+SWITCH_INTERVAL_S = 0.0005
+
+
 def prepare(settings: Settings, max_connections: int = db.DEFAULT_MAX_CONNECTIONS) -> None:
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     logs.configure(settings.log_level)
     db.open_database(settings.database_url, max_connections)
     migrations.migrate()

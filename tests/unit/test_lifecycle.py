@@ -78,9 +78,10 @@ def test_an_accepted_message_waits_and_wakes_its_profiles_queue(queued):
     assert (row.due_at, row.queued_at, row.version) == (NOW, NOW, 1)
     wakes = queued(send_gate.KIND.queue)
     assert [(m.actor_name, m.args) for m in wakes] == [("deliver", (owner.id,))]  # the profile's queue, not the message
-    send(owner)  # a second one: the queue is already due, and a wake-up on its way
+    send(owner, now=NOW + dt.timedelta(milliseconds=1))  # a second one: the queue is already due, a wake-up on its way
     assert len(queued(send_gate.KIND.queue)) == 1
     assert gate(owner).version == 2
+    assert gate(owner).due_at == NOW  # still due since the first
 
 
 def test_a_repeated_idempotency_key_returns_the_first_message():
