@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 import peewee
 
-from server.core.db import database, is_sqlite, utcnow
+from server.core.db import Prepared, database, is_sqlite, utcnow
 from server.core.logs import fields
 from server.core.models import Event
 
@@ -62,9 +62,13 @@ def _in_flight() -> set[int]:
     return {row[0] for row in cursor.fetchall()}
 
 
+# Read on every announcement, by every process following the log: its SQL is built once (server/core/db.py).
+_AFTER = Prepared(lambda event_id: Event.select(Event.id, Event.created_at)
+                  .where(Event.id > peewee.Value(event_id, unpack=False)).order_by(Event.id).limit(PAGE))
+
+
 def _after(event_id: int) -> list[tuple[int, dt.datetime]]:
-    return list(Event.select(Event.id, Event.created_at).where(Event.id > event_id).order_by(Event.id)
-                .limit(PAGE).tuples())
+    return [(row.id, row.created_at) for row in _AFTER.all(event_id)]
 
 
 class Horizon:
