@@ -287,6 +287,9 @@ def test_sends_are_accepted_while_redis_is_down_and_go_out_once_it_is_back(priva
         stream = new_stream(stack, rest, unique)
         half = MESSAGES // 2
         stream.send(stream.plan(0, half), pace_s=0.01)
+        # Sent: the worker gave the profile's lease back (nothing left to send), so what comes next needs a wake-up
+        # through Redis (a worker still holding the lease would send it without one).
+        stream.wait_all(rest, "READ", "FAILED")
         private_redis.kill()  # the queue, and whatever was in it, is gone
         stream.send(stream.plan(half, MESSAGES), pace_s=0.01)
         assert not stream.refused, f"sends were refused while Redis was down: {dict(stream.refused)}"
