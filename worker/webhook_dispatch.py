@@ -29,9 +29,10 @@ from server.core.webhook_deliveries import PENDING, TEST_EVENT, enqueue
 log = logging.getLogger("wagw.webhooks")
 
 CURSOR = "webhooks"
-# Woken by the event bus when the log grows, the dispatcher still looks every BACKSTOP_S (events beyond an id
-# the bus waits for, a lost wake-up); without the bus it polls every POLL_S.
-BACKSTOP_S = 0.5
+# Woken by the event bus when the horizon moves (the bus's tail keeps looking until an announced row is there),
+# the dispatcher still looks every BACKSTOP_S (a lost wake-up); without the bus it polls every POLL_S. A pass when
+# idle costs a connection and three reads: every 0.5 s, that was a third of an idle worker's CPU.
+BACKSTOP_S = 2.0
 POLL_S = 0.05
 # Passes are at least this far apart: a busy gateway records hundreds of events a second, and a pass for each wake
 # (several queries and a write to move the cursor, in every worker process) cost half a worker's CPU.
