@@ -57,6 +57,9 @@ _INSERT = Prepared(lambda delivery_id, webhook_id, event_id, event, profile_id, 
     id=delivery_id, webhook_id=webhook_id, event_id=event_id, event=event, profile_id=profile_id, status=PENDING,
     attempts=[], round_attempts=0, next_attempt_at=now, queued_at=now, created_at=now, updated_at=now,
 ).on_conflict_ignore())
+_EVENTS = Prepared(lambda after, horizon: Event.select(Event.id, Event.name, Event.profile_id, Event.created_at)
+                   .where(Event.id > after, Event.id <= horizon).order_by(Event.id).limit(BATCH))
+_CURSOR = Prepared(lambda: WebhookCursor.select(WebhookCursor.last_event_id).where(WebhookCursor.name == CURSOR))
 _MOVE_CURSOR = Prepared(lambda cursor, now: WebhookCursor.update(last_event_id=cursor, updated_at=now).where(
     (WebhookCursor.name == CURSOR) & (WebhookCursor.last_event_id < cursor)))
 
@@ -73,14 +76,14 @@ class Dispatcher:
         horizon = self.settle()
         with database.connection_context():
             stored = self._stored_cursor()
-            columns = Event.select(Event.id, Event.name, Event.profile_id, Event.created_at)
-            rows, cursor = event_horizon.read(columns, stored, horizon, BATCH)
+            rows = _EVENTS.all(stored, horizon)
+            cursor = event_horizon.read_on(rows, stored, horizon, BATCH)
             made = self._dispatch(rows, stored, cursor, utcnow()) if cursor > stored else []
         enqueue(made)
         return len(rows)
 
     def _stored_cursor(self) -> int:
-        row = WebhookCursor.get_or_none(WebhookCursor.name == CURSOR)
+        row = _CURSOR.first()
         if row is not None:
             return row.last_event_id
         with write_transaction():

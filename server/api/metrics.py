@@ -36,12 +36,23 @@ RPC_DURATION = Histogram("wagw_rpc_duration_seconds", "RPC latency in seconds, b
 HEALTH_CHECKS = Counter("wagw_health_checks", "gRPC health checks answered, by code.", ["code"], registry=REGISTRY)
 
 
+# The labelled children by their labels: `labels()` builds and looks them up under a lock on every call.
+_requests: dict[tuple[str, str], Counter] = {}
+_durations: dict[str, Histogram] = {}
+
+
 def observe_rpc(method: str, code: str, seconds: float) -> None:
     if is_health_check(method):
         HEALTH_CHECKS.labels(code).inc()
         return
-    RPC_REQUESTS.labels(method, code).inc()
-    RPC_DURATION.labels(method).observe(seconds)
+    counter = _requests.get((method, code))
+    if counter is None:
+        counter = _requests[method, code] = RPC_REQUESTS.labels(method, code)
+    counter.inc()
+    duration = _durations.get(method)
+    if duration is None:
+        duration = _durations[method] = RPC_DURATION.labels(method)
+    duration.observe(seconds)
 
 
 class _TableCollector(Collector):

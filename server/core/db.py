@@ -265,7 +265,7 @@ class Prepared:
 
     `build` makes the query from its values. They go to the driver as given, as Peewee passes text, numbers and
     datetimes (not values a field converts, such as JSON). Rows of a select come back as model instances, as
-    Peewee's own would.
+    Peewee's own would; a selected expression with an alias (`.alias(name)`) as an attribute of that name.
     """
 
     def __init__(self, build: Callable[..., peewee.Query]):
@@ -299,13 +299,17 @@ class Prepared:
     def all(self, *values: Any) -> list[Any]:
         """The rows of a select (of a model's fields), as model instances."""
         query = self._compile()[3]
-        fields = query._returning
+        columns = query._returning
+        fields = [column for column in columns if isinstance(column, peewee.Field)]
+        aliases = [column._alias for column in columns[len(fields):]]
         rows = []
         for row in self.execute(*values).fetchall():
             instance = query.model(__no_default__=1)
-            instance.__data__ = {field.name: field.python_value(value) for field, value in zip(fields, row,
-                                                                                              strict=True)}
+            instance.__data__ = {field.name: field.python_value(value)
+                                 for field, value in zip(fields, row, strict=False)}
             instance._dirty.clear()
+            for alias, value in zip(aliases, row[len(fields):], strict=True):
+                setattr(instance, alias, value)
             rows.append(instance)
         return rows
 

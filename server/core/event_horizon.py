@@ -152,4 +152,9 @@ def read(query: peewee.ModelSelect, after: int, horizon: int, limit: int) -> tup
     where to read on from: the last row's id when the page is full, else the horizon (nothing else up to it
     matches the query)."""
     rows = list(query.where(Event.id > after, Event.id <= horizon).order_by(Event.id).limit(limit))
-    return rows, rows[-1].id if len(rows) == limit else max(after, horizon)
+    return rows, read_on(rows, after, horizon, limit)
+
+
+def read_on(rows: list[Event], after: int, horizon: int, limit: int) -> int:
+    """Where to read on from after a page of `rows` read as `read` does."""
+    return rows[-1].id if len(rows) == limit else max(after, horizon)

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 import peewee
 
 from server.core import broker
-from server.core.db import database, utcnow, write_transaction
+from server.core.db import Prepared, database, utcnow, write_transaction
 from server.core.logs import fields
 
 log = logging.getLogger("wagw.jobs")
@@ -109,11 +109,43 @@ class Snapshot:
     queued: dt.datetime | None
 
 
+class _Statements:
+    """The statements every step of a kind runs (claim, verify, snapshot, release), their SQL built once
+    (server/core/db.py): Peewee building them anew was a tenth of a worker's CPU at a hundred messages a second."""
+
+    def __init__(self, kind: Kind):
+        model, key, owner = kind.model, kind.key, kind.lease_owner
+        self.claim = Prepared(lambda leased_until, lease_owner, row, now: model.update(
+            {kind.leased_until: leased_until, owner: lease_owner}).where(
+            (key == row) & kind.where_active() & free(kind, now)))
+        self.held = Prepared(lambda row, lease_owner: model.select(key).where(
+            (key == row) & (owner == lease_owner)).limit(1))
+        columns = [kind.queued, *([kind.version] if kind.version is not None else [])]
+        self.snapshot = Prepared(lambda row: model.select(*columns).where(key == row))
+        released = {kind.leased_until: None, owner: None}
+        self.release = Prepared(lambda due, queued, row, lease_owner: model.update(
+            {**released, kind.due: due, kind.queued: queued}).where((key == row) & (owner == lease_owner)))
+        version = kind.version
+        self.release_seen = None if version is None else Prepared(
+            lambda due, queued, row, lease_owner, seen: model.update(
+                {**released, kind.due: due, kind.queued: queued}).where(
+                (key == row) & (owner == lease_owner) & (version == seen)))
+
+
+_statements: dict[str, _Statements] = {}
+
+
+def _of(kind: Kind) -> _Statements:
+    statements = _statements.get(kind.name)
+    if statements is None:
+        statements = _statements[kind.name] = _Statements(kind)
+    return statements
+
+
 def claim(kind: Kind, key: str, now: dt.datetime, seconds: float) -> Lease | None:
     """Take the row's lease, if it is free or has lapsed (one conditional UPDATE); None when another holds it."""
     with write_transaction():
-        taken = kind.model.update({kind.leased_until: now + dt.timedelta(seconds=seconds), kind.lease_owner: OWNER}
-                                  ).where((kind.key == key) & kind.where_active() & free(kind, now)).execute()
+        taken = _of(kind).claim.execute(now + dt.timedelta(seconds=seconds), OWNER, key, now).rowcount
     if not taken:
         return None
     lease = Lease(kind, key, seconds)
@@ -121,22 +153,24 @@ def claim(kind: Kind, key: str, now: dt.datetime, seconds: float) -> Lease | Non
     return lease
 
 
+def _still_held(lease: Lease) -> bool:
+    return _of(lease.kind).held.execute(lease.key, OWNER).fetchone() is not None
+
+
 def verify(lease: Lease) -> None:
     """Raise LeaseLost unless this process still holds the lease (call inside the transaction it guards)."""
-    kind = lease.kind
-    held = kind.model.select(kind.key).where((kind.key == lease.key) & (kind.lease_owner == OWNER)).exists()
-    if not held:
+    if not _still_held(lease):
         keeper().drop(lease)
-        raise LeaseLost(f"{kind.name} {lease.key}")
+        raise LeaseLost(f"{lease.kind.name} {lease.key}")
 
 
 def snapshot(lease: Lease) -> Snapshot:
     kind = lease.kind
-    columns = [kind.queued, *([kind.version] if kind.version is not None else [])]
-    row = kind.model.select(*columns).where(kind.key == lease.key).tuples().first()
+    row = _of(kind).snapshot.execute(lease.key).fetchone()
     if row is None:
         return Snapshot(None, None)
-    return Snapshot(row[1] if kind.version is not None else None, row[0])
+    queued = kind.queued.python_value(row[0])
+    return Snapshot(row[1] if kind.version is not None else None, queued)
 
 
 def release(lease: Lease, seen: Snapshot, next_at: dt.datetime | None, now: dt.datetime) -> bool:
@@ -147,15 +181,14 @@ def release(lease: Lease, seen: Snapshot, next_at: dt.datetime | None, now: dt.d
     wake_at = wake_time(next_at, now) if next_at is not None else None
     pending = seen.queued is not None and wake_at is not None and now < seen.queued <= wake_at
     queued = seen.queued if pending else wake_at
-    condition = (kind.key == lease.key) & (kind.lease_owner == OWNER)
-    if kind.version is not None and seen.version is not None:
-        condition &= kind.version == seen.version
+    statements = _of(kind)
     with database.connection_context(), write_transaction():
-        released = kind.model.update({kind.leased_until: None, kind.lease_owner: None, kind.due: next_at,
-                                      kind.queued: queued}).where(condition).execute()
+        if statements.release_seen is not None and seen.version is not None:
+            released = statements.release_seen.execute(next_at, queued, lease.key, OWNER, seen.version).rowcount
+        else:
+            released = statements.release.execute(next_at, queued, lease.key, OWNER).rowcount
         if not released:
-            still_ours = kind.model.select(kind.key).where((kind.key == lease.key)
-                                                           & (kind.lease_owner == OWNER)).exists()
+            still_ours = _still_held(lease)
     if not released and still_ours:
         return False
     keeper().drop(lease)

@@ -27,6 +27,10 @@ class BaseModel(peewee.Model):
 
 
 class Profile(BaseModel):
+    # Not a column: whether the profile's engine credentials are stored, when the row was read with it
+    # (server/core/rows.py); None when it was not.
+    has_session: bool | None = None
+
     id = peewee.CharField(primary_key=True, max_length=64)
     name = peewee.CharField(max_length=200)
     engine = peewee.CharField(max_length=20)

@@ -4,17 +4,28 @@ about 40 % of the engine host's and the workers' CPU in the delivery bench."""
 
 from __future__ import annotations
 
-from server.core.db import Prepared
-from server.core.models import Batch, Message, Profile, SendGate
+import peewee
 
-_PROFILE = Prepared(lambda profile_id: Profile.select().where(Profile.id == profile_id).limit(1))
+from server.core.db import Prepared
+from server.core.models import Batch, EngineSession, Message, Profile, SendGate
+
+# With whether its engine's credentials are stored (`has_session`, which every answer about a profile shows): one
+# round trip instead of two.
+_HAS_SESSION = EngineSession.profile.is_null(False).alias("has_session")
+_PROFILE = Prepared(lambda profile_id: Profile.select(Profile, _HAS_SESSION)
+                    .join(EngineSession, peewee.JOIN.LEFT_OUTER, on=EngineSession.profile == Profile.id)
+                    .where(Profile.id == profile_id).limit(1))
 _MESSAGE = Prepared(lambda message_id: Message.select().where(Message.id == message_id).limit(1))
 _BATCH = Prepared(lambda batch_id: Batch.select().where(Batch.id == batch_id).limit(1))
 _SEND_GATE = Prepared(lambda profile_id: SendGate.select().where(SendGate.profile == profile_id).limit(1))
 
 
 def profile(profile_id: str) -> Profile | None:
-    return _PROFILE.first(profile_id)
+    """The profile, its `has_session` read with it."""
+    found = _PROFILE.first(profile_id)
+    if found is not None:
+        found.has_session = bool(found.has_session)
+    return found
 
 
 def message(message_id: str) -> Message | None:

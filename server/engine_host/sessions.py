@@ -252,7 +252,9 @@ class SessionManager:
             except ApiError as error:
                 log.warning("restore failed", extra=fields(profile_id=profile_id, error=error.message))
         targets = [to for giver, to in todo.moves if giver == self.host_id]
-        for profile_id, target in zip(self._movable(), targets, strict=False):
+        # The sessions to move are looked up only when there is somewhere to move them (rarely: every round of
+        # every host runs this).
+        for profile_id, target in zip(self._movable() if targets else [], targets, strict=False):
             self._hand_over(profile_id, target)
 
     def _claim(self, profile_id: str, previous: str | None) -> bool:

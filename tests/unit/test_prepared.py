@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from server.core import db, migrations
+from server.core import db, migrations, rows
 from server.core.models import EngineSession, Profile, SendGate
 from tests.support.stack import postgres_database
 
@@ -43,6 +43,17 @@ def test_a_prepared_select_answers_what_peewees_own_does(database):
         session = db.Prepared(lambda profile_id: EngineSession.select(EngineSession.profile)
                               .where(EngineSession.profile == profile_id))
         assert [row.profile_id for row in session.all("p1")] == ["p1"] and session.all("p2") == []
+
+
+def test_a_profile_read_by_key_says_whether_its_session_is_stored_in_the_same_query(database):
+    with db.connection():
+        Profile.create(id="p1", name="One", engine="simulator")
+        Profile.create(id="p2", name="Two", engine="simulator")
+        EngineSession.create(profile="p1", engine="simulator", data={})
+        one, two = rows.profile("p1"), rows.profile("p2")
+        assert one.has_session is True and two.has_session is False
+        assert one.__data__ == Profile.get_by_id("p1").__data__ and not one._dirty
+        assert rows.profile("nobody") is None and Profile.get_by_id("p1").has_session is None
 
 
 def test_a_prepared_write_runs_with_each_call_s_values(database):

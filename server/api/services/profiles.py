@@ -75,7 +75,8 @@ def to_proto(row: Profile, hosts: Collection[str] | None = None, sessions: Colle
     not given; a list passes them in once for all its rows."""
     hosts = alive_hosts(max_age_s=VIEW_S) if hosts is None else hosts
     if sessions is None:
-        sessions = {row.id} if _SESSION.first(row.id) else set()
+        stored = row.has_session if row.has_session is not None else _SESSION.first(row.id) is not None
+        sessions = {row.id} if stored else set()
     return profiles_pb2.Profile(
         id=row.id,
         name=row.name,
