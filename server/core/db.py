@@ -270,13 +270,15 @@ class Prepared:
 
     def __init__(self, build: Callable[..., peewee.Query]):
         self._build = build
-        self._compiled: dict[int, tuple[str, list[Any], list[int | None], peewee.Query]] = {}
+        # By the database's id, with the database itself: an id is reused once its object is gone (tests open one
+        # database after another), and SQL built for SQLite does not run on PostgreSQL.
+        self._compiled: dict[int, tuple[str, list[Any], list[int | None], peewee.Query, peewee.Database]] = {}
         self._lock = threading.Lock()
 
-    def _compile(self) -> tuple[str, list[Any], list[int | None], peewee.Query]:
+    def _compile(self) -> tuple[str, list[Any], list[int | None], peewee.Query, peewee.Database]:
         key = id(database.obj)
         compiled = self._compiled.get(key)
-        if compiled is None:
+        if compiled is None or compiled[4] is not database.obj:
             arity = self._build.__code__.co_argcount
             markers = [f"\x00wagw-value-{index}\x00" for index in range(arity)]
             query = self._build(*markers)
@@ -285,14 +287,14 @@ class Prepared:
             if set(slots) - {None} != set(range(arity)):
                 raise ValueError("Prepared: a value was changed on its way into the query (only values the driver "
                                  "takes as they are can be prepared)")
-            compiled = (sql, params, slots, query)
+            compiled = (sql, params, slots, query, database.obj)
             with self._lock:
                 self._compiled[key] = compiled
         return compiled
 
     def execute(self, *values: Any) -> Any:
         """Run it; returns the driver's cursor."""
-        sql, params, slots, _ = self._compile()
+        sql, params, slots, _, _ = self._compile()
         return database.execute_sql(sql, [values[slot] if slot is not None else param
                                           for param, slot in zip(params, slots, strict=True)])
 

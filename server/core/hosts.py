@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Collection
 
-from server.core.db import utcnow
+from server.core.db import Prepared, utcnow
 from server.core.models import EngineHost, Profile
 
 # A host whose heartbeat is older than this is gone: its profiles may be taken over. Three beats, so that one
@@ -59,8 +59,7 @@ def alive_hosts(max_age_s: float = 0.0) -> dict[str, str]:
     if max_age_s > 0 and _view.clock() - _view.taken_at < max_age_s:
         return _view.hosts
     taken_at = _view.clock()
-    recent = EngineHost.select().where(EngineHost.heartbeat_at > utcnow() - HOST_STALE_AFTER)
-    hosts = {host.id: host.address for host in recent}
+    hosts = _beating_since(utcnow() - HOST_STALE_AFTER)
     with _view.lock:
         if taken_at > _view.taken_at:
             _view.taken_at, _view.hosts = taken_at, hosts
@@ -70,8 +69,16 @@ def alive_hosts(max_age_s: float = 0.0) -> dict[str, str]:
 def late_hosts() -> dict[str, str]:
     """Engine hosts whose heartbeat is late but recent (within LATE_HOST_GRACE): id → address, worth a call when
     none is alive. Never for statuses or takeovers: for those a late host is gone."""
-    recent = EngineHost.select().where(EngineHost.heartbeat_at > utcnow() - LATE_HOST_GRACE)
-    return {host.id: host.address for host in recent}
+    return _beating_since(utcnow() - LATE_HOST_GRACE)
+
+
+# Read by every process, busy or idle, every few seconds at least: its SQL is built once (server/core/db.py).
+_BEATING = Prepared(lambda since: EngineHost.select(EngineHost.id, EngineHost.address)
+                    .where(EngineHost.heartbeat_at > since))
+
+
+def _beating_since(since: dt.datetime) -> dict[str, str]:
+    return dict(_BEATING.execute(since).fetchall())
 
 
 def effective_status(row: Profile, hosts: Collection[str] | None = None) -> str:

@@ -125,6 +125,13 @@ class _Statements:
         released = {kind.leased_until: None, owner: None}
         self.release = Prepared(lambda due, queued, row, lease_owner: model.update(
             {**released, kind.due: due, kind.queued: queued}).where((key == row) & (owner == lease_owner)))
+        # Every worker process sweeps every kind every second, busy or idle.
+        group = kind.group if kind.group is not None else key
+        self.sweepable = Prepared(lambda now, overdue: model.select(key, group).where(
+            kind.where_active() & (kind.due <= now) & (
+                (owner.is_null(False) & (kind.leased_until < now))  # taken by a process whose lease lapsed
+                | (owner.is_null() & (kind.queued.is_null() | (kind.queued < overdue))))  # its wake-up missing
+        ).order_by(kind.due).limit(SWEEP_BATCH))
         version = kind.version
         self.release_seen = None if version is None else Prepared(
             lambda due, queued, row, lease_owner, seen: model.update(
@@ -237,12 +244,8 @@ def sweep(kind: Kind, now: dt.datetime, overdue_s: float) -> int:
     """Queue wake-ups for the rows that are due and free, and whose wake-up is missing, long overdue, or was taken
     by a process whose lease then lapsed (one per group, for kinds in groups). Returns how many it queued."""
     overdue = now - dt.timedelta(seconds=overdue_s)
-    lapsed = kind.lease_owner.is_null(False) & (kind.leased_until < now)
-    unqueued = kind.lease_owner.is_null() & (kind.queued.is_null() | (kind.queued < overdue))
-    waiting = kind.where_active() & (kind.due <= now) & (lapsed | unqueued)
-    group = kind.group if kind.group is not None else kind.key
     with database.connection_context():
-        rows = list(kind.model.select(kind.key, group).where(waiting).order_by(kind.due).limit(SWEEP_BATCH).tuples())
+        rows = _of(kind).sweepable.execute(now, overdue).fetchall()
         if not rows:
             return 0
         keys = [key for key, _ in rows]

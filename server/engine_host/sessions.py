@@ -18,7 +18,7 @@ from typing import Any
 
 from server.core import delivery_guarantee, events, lids, lifecycle, rows, urls
 from server.core.config import load
-from server.core.db import connection, database, utcnow, write_transaction
+from server.core.db import Prepared, connection, database, utcnow, write_transaction
 from server.core.engine_specs import CLOUDAPI
 from server.core.errors import ApiError, conflict, not_found
 from server.core.hosts import HEARTBEAT_EVERY_S, alive_hosts
@@ -41,6 +41,9 @@ RECONNECT_BACKOFF_S = (1, 2, 4, 8, 15, 30, 60, 120, 180)
 ENGINE_RETRIES_FOR_S = 600.0
 # How many WhatsApp ids' early receipts a host keeps (SessionManager._early_receipts).
 EARLY_RECEIPTS_LIMIT = 10_000
+# What a placement round reads: every profile that should be connected, whichever host holds it.
+_WANTED = Prepared(lambda: Profile.select(Profile.id, Profile.host_id, Profile.status)
+                   .where(Profile.desired_state == "connected"))
 
 
 class SessionManager:
@@ -224,15 +227,16 @@ class SessionManager:
         host left RECONNECTING with no attempt scheduled (one failed in a way nobody caught) is retried too."""
         with database.connection_context():
             alive = alive_hosts()
-            wanted = list(Profile.select(Profile.id, Profile.host_id, Profile.status)
-                          .where(Profile.desired_state == "connected"))
+            # Plain tuples: every host reads every wanted profile every round, and making model instances of them
+            # was most of an idle engine host's time.
+            wanted = _WANTED.execute().fetchall()
         if self.host_id not in alive:  # our own lease lapsed: our profiles are the others' to take now
             return
-        holders = {row.id: row.host_id for row in wanted}
+        holders = {profile_id: host_id for profile_id, host_id, _ in wanted}
         with self._lock:
-            stalled = [row.id for row in wanted
-                       if row.id in self._engines and row.host_id == self.host_id
-                       and row.status == "RECONNECTING" and row.id not in self._reconnects]
+            stalled = [profile_id for profile_id, host_id, status in wanted
+                       if profile_id in self._engines and host_id == self.host_id
+                       and status == "RECONNECTING" and profile_id not in self._reconnects]
         for profile_id in stalled:
             log.info("retrying a stalled session", extra=fields(profile_id=profile_id))
             self._schedule_reconnect(profile_id, 0)

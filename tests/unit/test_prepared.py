@@ -71,3 +71,21 @@ def test_a_value_a_field_would_convert_is_refused(database):
     labelled = db.Prepared(lambda labels: Profile.select().where(Profile.labels == labels))  # JSON: converted
     with db.connection(), pytest.raises(ValueError, match="changed on its way"):
         labelled.all({"team": "a"})
+
+
+def test_a_statement_is_built_again_for_a_new_database_that_was_given_an_old_one_s_id(tmp_path):
+    by_id = db.Prepared(lambda profile_id: Profile.select().where(Profile.id == profile_id).limit(1))
+    db.open_database(f"sqlite:///{tmp_path / 'first.db'}")
+    migrations.migrate()
+    with db.connection():
+        assert by_id.first("nobody") is None
+    [built_for_sqlite] = by_id._compiled.values()
+    db.database.close()
+    with postgres_database() as url:
+        db.open_database(url)
+        migrations.migrate()
+        # As when the freed SQLite database's id is given to the new one (tests open one after another).
+        by_id._compiled = {id(db.database.obj): built_for_sqlite}
+        with db.connection():
+            assert by_id.first("nobody") is None
+        db.database.close()
