@@ -160,9 +160,10 @@ def write_transaction() -> Iterator[None]:
 class _Unit:
     """One caller's work in a commit group, and its outcome."""
 
-    def __init__(self, work: Callable[[], Any], savepoint: bool):
-        self.work = work
+    def __init__(self, work: Callable[[], Any] | None, savepoint: bool, item: Any = None):
+        self.work = work  # None: an item, written by the group's `flush` with the others of its transaction
         self.savepoint = savepoint
+        self.item = item
         self.result: Any = None
         self.error: BaseException | None = None
         self.finished = False
@@ -188,15 +189,29 @@ class CommitGroup:
     may go without a savepoint (`savepoint=False`): two statements fewer, which on PostgreSQL are round trips.
     Units run in the order they arrived. The work runs on the thread of the group's leader: it must not depend on
     the caller's thread (its context variables).
+
+    Items (`add`) are the cheapest units: plain values that the group's `flush(key, items)` writes all at once, in
+    the transaction, before the units of work (a profile's sends: one mark of its gate and one insert for all of
+    them, where each send's own would take the gate row's lock for as many round trips). `flush` answers one
+    result per item; when it raises, the whole transaction fails.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, flush: Callable[[str, list[Any]], list[Any]] | None = None) -> None:
+        self._flush = flush
         self._lock = threading.Lock()
         self._waiting: dict[str, list[_Unit]] = {}  # key → the units waiting for its next transaction
         self._leading: set[str] = set()  # keys with a transaction under way (or about to start)
 
     def run(self, work: Callable[[], T], key: str = "", *, savepoint: bool = True) -> T:
-        unit = _Unit(work, savepoint)
+        return self._join(_Unit(work, savepoint), key)
+
+    def add(self, item: Any, key: str = "") -> Any:
+        """Have `item` written by `flush` with the others of the key's next transaction; returns its result."""
+        if self._flush is None:
+            raise TypeError("a CommitGroup without `flush` takes units of work only")
+        return self._join(_Unit(None, False, item), key)
+
+    def _join(self, unit: _Unit, key: str) -> Any:
         with self._lock:
             self._waiting.setdefault(key, []).append(unit)
             lead = key not in self._leading
@@ -208,7 +223,7 @@ class CommitGroup:
         with self._lock:  # leading: this unit and every one of the key that came while the last group ran
             group = self._waiting.pop(key)
         try:
-            self._commit(group)
+            self._commit(key, group)
         finally:
             with self._lock:
                 if self._waiting.get(key):
@@ -217,11 +232,17 @@ class CommitGroup:
                     self._leading.discard(key)
         return unit.outcome()
 
-    @staticmethod
-    def _commit(group: list[_Unit]) -> None:
+    def _commit(self, key: str, group: list[_Unit]) -> None:
         try:
             with connection(), write_transaction():
+                items = [unit for unit in group if unit.work is None]
+                if items and self._flush is not None:
+                    results = self._flush(key, [unit.item for unit in items])
+                    for unit, result in zip(items, results, strict=True):
+                        unit.result = result
                 for unit in group:
+                    if unit.work is None:
+                        continue
                     try:
                         with database.atomic() if unit.savepoint else contextlib.nullcontext():
                             unit.result = unit.work()

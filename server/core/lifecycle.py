@@ -69,8 +69,20 @@ REVOKE_WINDOW = dt.timedelta(days=2)
 _DONE = frozenset({"SENT", "DELIVERED", "READ"})
 
 _random = random.Random()
+
+
+def _store_sends(profile_id: str, rows: list[dict[str, Any]]) -> list[bool]:
+    """Plain sends of a profile (no daily cap, no idempotency key) accepted at the same time: its gate marked due
+    once and their rows inserted in one statement. Answers, for each, whether its caller must queue the wake-up
+    (the first one at most)."""
+    due = min(row["created_at"] for row in rows)
+    wake = send_gate.add_work(profile_id, due, due)
+    insert_rows(Message, rows)
+    return [wake] + [False] * (len(rows) - 1)
+
+
 # Single sends accepted at the same time are stored in one transaction (server/core/db.py).
-_accepts = CommitGroup()
+_accepts = CommitGroup(_store_sends)
 
 # The statements of every delivered message (a worker's step, the engine host's send and receipts): their SQL is
 # built once (server/core/db.py).
@@ -129,21 +141,25 @@ def accept_message(profile: Profile, *, chat_id: str, type_name: str, content: d
         if first is not None:
             return first
 
-    def store() -> tuple[bool, Message]:
+    row = Message(
+        id=new_id("msg"), profile=profile.id, chat_id=chat_id, direction="OUTBOUND", type=type_name,
+        content=content, status="PENDING", reply_to=reply_to, mentions=mentions or [],
+        idempotency_key=idempotency_key or None, created_at=now, updated_at=now,
+    )
+
+    def store() -> bool:
         wake = send_gate.add_work(profile.id, now, now)
         check_daily_cap(profile, 1, now)
-        row = Message(
-            id=new_id("msg"), profile=profile.id, chat_id=chat_id, direction="OUTBOUND", type=type_name,
-            content=content, status="PENDING", reply_to=reply_to, mentions=mentions or [],
-            idempotency_key=idempotency_key or None, created_at=now, updated_at=now,
-        )
         insert_rows(Message, [row.__data__])
-        return wake, row
+        return wake
 
     try:
-        # Committed, with the sends accepted meanwhile; in a savepoint of its own if it may be refused after its
-        # first write (the daily cap) or meet a duplicate key.
-        wake, row = _accepts.run(store, key=profile.id, savepoint=bool(profile.daily_cap or idempotency_key))
+        # Committed, with the sends accepted meanwhile. One that may be refused after its first write (the daily
+        # cap) or meet a duplicate key runs in a savepoint of its own; the others are stored together.
+        if profile.daily_cap or idempotency_key:
+            wake = _accepts.run(store, key=profile.id)
+        else:
+            wake = _accepts.add(row.__data__, key=profile.id)
     except peewee.IntegrityError:  # the same key, raced by a concurrent retry
         first = _by_key(profile, idempotency_key) if idempotency_key else None
         if first is None:

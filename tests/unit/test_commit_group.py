@@ -54,8 +54,8 @@ def create(profile_id: str) -> str:
 class Held:
     """A group whose first transaction (key "k") is held open until `release`, so that work queues behind it."""
 
-    def __init__(self) -> None:
-        self.group = db.CommitGroup()
+    def __init__(self, flush: Callable[[str, list[object]], list[object]] | None = None) -> None:
+        self.group = db.CommitGroup(flush)
         self.outcomes: dict[str, object] = {}
         self.threads: list[threading.Thread] = []
         started, self._release = threading.Event(), threading.Event()
@@ -68,20 +68,24 @@ class Held:
         self.submit("p0", first, "k", True)
         assert started.wait(TIMEOUT)
 
-    def submit(self, name: str, work: Callable[[], object], key: str, savepoint: bool) -> None:
+    def submit(self, name: str, work: Callable[[], object] | None, key: str, savepoint: bool,
+               item: object = None) -> None:
         def run() -> None:
             try:
-                self.outcomes[name] = self.group.run(work, key=key, savepoint=savepoint)
+                self.outcomes[name] = (self.group.run(work, key=key, savepoint=savepoint) if work is not None
+                                       else self.group.add(item, key=key))
             except Exception as error:
                 self.outcomes[name] = error
 
         self.threads.append(threading.Thread(target=run))
         self.threads[-1].start()
 
-    def queue(self, name: str, work: Callable[[], object], key: str = "k", savepoint: bool = True) -> None:
-        """Submit `work` and wait until it waits behind the held transaction (so units queue in this order)."""
+    def queue(self, name: str, work: Callable[[], object] | None, key: str = "k", savepoint: bool = True,
+              item: object = None) -> None:
+        """Submit `work` (or `item`) and wait until it waits behind the held transaction (so units queue in this
+        order)."""
         before = len(self.group._waiting.get(key, []))
-        self.submit(name, work, key, savepoint)
+        self.submit(name, work, key, savepoint, item)
         while len(self.group._waiting.get(key, [])) == before:
             threading.Event().wait(0.005)
 
@@ -158,3 +162,38 @@ def test_a_failed_commit_fails_every_unit_of_it(monkeypatch):
     monkeypatch.undo()
     assert group.run(lambda: create("p1")) == "p1"  # the group leads again after a failure
     assert stored() == ["p1"]
+
+
+def test_the_items_of_a_transaction_are_written_together_by_one_flush(transactions):
+    flushed: list[tuple[str, list[object]]] = []
+
+    def flush(key: str, items: list[object]) -> list[object]:
+        flushed.append((key, items))
+        for item in items:
+            create(str(item))
+        return [f"{item} stored" for item in items]
+
+    held = Held(flush)
+    held.queue("one", None, item="p1")
+    held.queue("work", lambda: create("p2"))
+    held.queue("two", None, item="p3")
+    assert stored() == []
+    outcomes = held.release()
+    assert outcomes == {"p0": "p0", "one": "p1 stored", "work": "p2", "two": "p3 stored"}
+    assert flushed == [("k", ["p1", "p3"])]  # once for the transaction's items, in the order they came
+    assert stored() == ["p0", "p1", "p2", "p3"]
+    assert len(transactions) == 2
+
+
+def test_a_flush_that_fails_fails_its_whole_group():
+    def flush(key: str, items: list[object]) -> list[object]:
+        create("p1")
+        raise db.peewee.OperationalError("the connection broke")
+
+    held = Held(flush)
+    held.queue("work", lambda: create("p2"))
+    held.queue("item", None, item="p1")
+    outcomes = held.release()
+    assert isinstance(outcomes["work"], db.peewee.OperationalError)
+    assert isinstance(outcomes["item"], db.peewee.OperationalError)
+    assert stored() == ["p0"]

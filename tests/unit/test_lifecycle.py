@@ -84,6 +84,19 @@ def test_an_accepted_message_waits_and_wakes_its_profiles_queue(queued):
     assert gate(owner).due_at == NOW  # still due since the first
 
 
+def test_plain_sends_accepted_together_mark_the_gate_once_and_only_the_first_wakes_it():
+    owner = profile()
+    later = [NOW + dt.timedelta(milliseconds=ms) for ms in (0, 2, 1)]
+    rows = [Message(id=f"m{index}", profile=owner.id, chat_id="628111000001@s.whatsapp.net", direction="OUTBOUND",
+                    type="TEXT", content={"text": f"#{index}"}, status="PENDING", reply_to="", mentions=[],
+                    idempotency_key=None, created_at=at, updated_at=at).__data__
+            for index, at in enumerate(later)]
+    with db.connection(), db.write_transaction():
+        assert lifecycle._store_sends(owner.id, rows) == [True, False, False]
+    assert [m.id for m in Message.select().order_by(Message.created_at)] == ["m0", "m2", "m1"]
+    assert (gate(owner).due_at, gate(owner).version) == (NOW, 1)  # one mark for the three, due at the earliest
+
+
 def test_a_repeated_idempotency_key_returns_the_first_message():
     owner = profile()
     first = send(owner, key="order-42")
