@@ -323,16 +323,15 @@ class Prepared:
         """The rows of a select (of a model's fields), as model instances."""
         query = self._compile()[3]
         columns = query._returning
-        fields = [column for column in columns if isinstance(column, peewee.Field)]
-        aliases = [column._alias for column in columns[len(fields):]]
+        fields = [(at, column) for at, column in enumerate(columns) if isinstance(column, peewee.Field)]
+        aliases = [(at, column._alias) for at, column in enumerate(columns) if not isinstance(column, peewee.Field)]
         rows = []
         for row in self.execute(*values).fetchall():
             instance = query.model(__no_default__=1)
-            instance.__data__ = {field.name: field.python_value(value)
-                                 for field, value in zip(fields, row, strict=False)}
+            instance.__data__ = {field.name: field.python_value(row[at]) for at, field in fields}
             instance._dirty.clear()
-            for alias, value in zip(aliases, row[len(fields):], strict=True):
-                setattr(instance, alias, value)
+            for at, alias in aliases:
+                setattr(instance, alias, row[at])
             rows.append(instance)
         return rows
 

@@ -54,6 +54,10 @@ def test_a_profile_read_by_key_says_whether_its_session_is_stored_in_the_same_qu
         assert one.has_session is True and two.has_session is False
         assert one.__data__ == Profile.get_by_id("p1").__data__ and not one._dirty
         assert rows.profile("nobody") is None and Profile.get_by_id("p1").has_session is None
+        flagged_first = db.Prepared(lambda profile_id: Profile.select(
+            (Profile.id == "p1").alias("is_one"), Profile.id, Profile.name).where(Profile.id == profile_id))
+        [found] = flagged_first.all("p1")
+        assert (bool(found.is_one), found.id, found.name) == (True, "p1", "One")  # an alias before the fields
 
 
 def test_a_prepared_write_runs_with_each_call_s_values(database):
