@@ -2,13 +2,14 @@
 
 envoy.yaml stays the single source of the gateway's config. This module loads it and changes only what differs
 between `make run`, a scaled-out deployment and a test: the listener and admin ports, the listener address, the
-upstreams (every API server, WebSocket bridge and metrics endpoint, as `host:port`: WAGW_API_SERVERS,
-WAGW_WS_SERVERS, WAGW_METRICS_SERVERS by default), and the paths of the descriptor set and the direct_response
-files (gen/openapi.json, gateway/docs.html, the docs UI's files in node_modules, the console's build in
-console/dist) (absolute here, so Envoy may run from any directory). The Lua envelope is inlined, after the table of
-REST routes it answers 405 from, made here from the descriptor set: the protos stay the one source. The console's
-asset route, which names a directory, becomes one exact route per file in it (console_routes): the build names its
-files by their content's hash, so they are known only once `make console` has run.
+upstreams (every API server's main and unary port, WebSocket bridge and metrics endpoint, as `host:port`:
+WAGW_API_SERVERS, WAGW_API_UNARY_SERVERS, WAGW_WS_SERVERS, WAGW_METRICS_SERVERS by default), and the paths of the
+descriptor set and the direct_response files (gen/openapi.json, gateway/docs.html, the docs UI's files in
+node_modules, the console's build in console/dist) (absolute here, so Envoy may run from any directory). The Lua
+envelope is inlined, after the table of REST routes it answers 405 from, made here from the descriptor set: the
+protos stay the one source. The console's asset route, which names a directory, becomes one exact route per file in
+it (console_routes): the build names its files by their content's hash, so they are known only once `make console`
+has run.
 
     envoy = start(listen_port=8080, api_servers=["127.0.0.1:50051", "127.0.0.1:50052"], admin_port=8081)
     ...
@@ -53,6 +54,7 @@ LUA_PATH = REPO_ROOT / "gateway" / "envelope.lua"
 # Names in envoy.yaml that render_config edits.
 LISTENER = "api"
 CLUSTER = "grpc_api"
+UNARY_CLUSTER = "grpc_unary"
 WEBSOCKET_CLUSTER = "websocket"
 METRICS_CLUSTER = "metrics"
 CONSOLE_PAGE_ROUTE = "console-page"
@@ -98,12 +100,14 @@ def render_config(
     listen_address: str | None = None,
     websocket_servers: Sequence[str] | None = None,
     metrics_servers: Sequence[str] | None = None,
+    api_unary_servers: Sequence[str] | None = None,
     descriptor: Path = DESCRIPTOR_PATH,
     lua: Path = LUA_PATH,
     source: Path = CONFIG_PATH,
 ) -> dict[str, Any]:
     """envoy.yaml as a dict, with the given ports, listener address and upstreams (`host:port` each; None keeps
-    the file's) and absolute paths."""
+    the file's) and absolute paths. The API servers' unary ports default to `api_servers` when those are given
+    (whose main ports answer unary calls too)."""
     config = copy.deepcopy(load_config(source))
     if admin_port is not None:
         config["admin"]["address"]["socket_address"]["port_value"] = admin_port
@@ -116,8 +120,10 @@ def render_config(
     if listen_address is not None:
         listener_address["address"] = listen_address
 
-    for name, servers in ((CLUSTER, api_servers), (WEBSOCKET_CLUSTER, websocket_servers),
-                          (METRICS_CLUSTER, metrics_servers)):
+    if api_unary_servers is None:
+        api_unary_servers = api_servers
+    for name, servers in ((CLUSTER, api_servers), (UNARY_CLUSTER, api_unary_servers),
+                          (WEBSOCKET_CLUSTER, websocket_servers), (METRICS_CLUSTER, metrics_servers)):
         if servers is not None:
             set_endpoints(_named(resources["clusters"], name, "cluster"), servers)
 
@@ -313,6 +319,7 @@ def start(
     listen_address: str = "127.0.0.1",
     websocket_servers: Sequence[str] | None = None,
     metrics_servers: Sequence[str] | None = None,
+    api_unary_servers: Sequence[str] | None = None,
     workdir: Path | None = None,
     timeout: float = 15.0,
     edit: Callable[[dict[str, Any]], None] | None = None,
@@ -329,7 +336,7 @@ def start(
         workdir = Path(tmp.name)
     config = render_config(
         listen_port, api_servers, admin_port, listen_address=listen_address, websocket_servers=websocket_servers,
-        metrics_servers=metrics_servers,
+        metrics_servers=metrics_servers, api_unary_servers=api_unary_servers,
     )
     if edit is not None:
         edit(config)
@@ -392,6 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = load()
     for flag, variable, servers in (
         ("--api-servers", "WAGW_API_SERVERS", settings.api_upstreams),
+        ("--api-unary-servers", "WAGW_API_UNARY_SERVERS", settings.api_unary_upstreams),
         ("--websocket-servers", "WAGW_WS_SERVERS", settings.ws_upstreams),
         ("--metrics-servers", "WAGW_METRICS_SERVERS", settings.metrics_upstreams),
     ):
@@ -406,6 +414,7 @@ def main(argv: list[str] | None = None) -> int:
         listen_address=args.address,
         websocket_servers=args.websocket_servers,
         metrics_servers=args.metrics_servers,
+        api_unary_servers=args.api_unary_servers,
     )
     if args.print:
         yaml.safe_dump(config, sys.stdout, sort_keys=False)

@@ -168,7 +168,8 @@ def main() -> None:
         Child("envoy", lambda: envoy.start(
             settings.http_port, settings.api_upstreams, settings.envoy_admin_port,
             listen_address=settings.http_host, websocket_servers=settings.ws_upstreams,
-            metrics_servers=settings.metrics_upstreams, workdir=envoy_dir,
+            metrics_servers=settings.metrics_upstreams, api_unary_servers=settings.api_unary_upstreams,
+            workdir=envoy_dir,
         ).process),
         # The WebSocket API on /ws: a client of the API server's event streams.
         Child("websocket", lambda: subprocess.Popen([sys.executable, "-m", "gateway.websocket"])),
@@ -201,16 +202,20 @@ def api_processes(settings: Settings, embedded: bool) -> list[Child]:
     count = 1 if settings.api_servers else max(1, settings.api_processes)
     if count == 1:
         return [Child("api", lambda: subprocess.Popen([sys.executable, "-m", "server.api"]))]
-    ports = [(settings.grpc_port + index, settings.metrics_port + index) for index in range(count)]
-    os.environ["WAGW_API_SERVERS"] = ",".join(f"{reachable(settings.grpc_host)}:{grpc}" for grpc, _ in ports)
+    ports = [(settings.grpc_port + index, settings.grpc_unary_port + index, settings.metrics_port + index)
+             for index in range(count)]
+    host = reachable(settings.grpc_host)
+    os.environ["WAGW_API_SERVERS"] = ",".join(f"{host}:{grpc}" for grpc, _, _ in ports)
+    os.environ["WAGW_API_UNARY_SERVERS"] = ",".join(f"{host}:{unary}" for _, unary, _ in ports)
     os.environ["WAGW_METRICS_SERVERS"] = ",".join(f"{reachable(settings.metrics_host)}:{metrics}"
-                                                  for _, metrics in ports)
+                                                  for _, _, metrics in ports)
 
-    def spawn(grpc: int, metrics: int) -> Callable[[], subprocess.Popen]:
-        env = {**os.environ, "WAGW_GRPC_PORT": str(grpc), "WAGW_METRICS_PORT": str(metrics)}
+    def spawn(grpc: int, unary: int, metrics: int) -> Callable[[], subprocess.Popen]:
+        env = {**os.environ, "WAGW_GRPC_PORT": str(grpc), "WAGW_GRPC_UNARY_PORT": str(unary),
+               "WAGW_METRICS_PORT": str(metrics)}
         return lambda: subprocess.Popen([sys.executable, "-m", "server.api"], env=env)
 
-    return [Child(f"api-{index + 1}", spawn(grpc, metrics)) for index, (grpc, metrics) in enumerate(ports)]
+    return [Child(f"api-{index + 1}", spawn(*addresses)) for index, addresses in enumerate(ports)]
 
 
 def api_with_workers() -> None:

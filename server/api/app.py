@@ -1,9 +1,18 @@
-"""The gRPC API server: every wagw.v1 service, health and reflection, behind one interceptor.
+"""The gRPC API server: every wagw.v1 service, health and reflection, behind one interceptor, on two ports.
 
-A grpc.aio server. The unary handlers are synchronous (Peewee is) and run on a pool of WAGW_GRPC_WORKERS threads,
-each keeping its database connection open (server/core/rpc.py); the streams (WatchEvents, WatchBatch) are
-coroutines fed by the stream hub (server/api/streams.py), so a waiting stream holds no thread and a server
-carries thousands of them. Why not a second, streaming-only server: see server/api/streams.py.
+The main port (WAGW_GRPC_PORT) is a grpc.aio server and serves every method: its unary handlers are synchronous
+(Peewee is) and run on a pool of WAGW_GRPC_WORKERS threads, each keeping its database connection open
+(server/core/rpc.py); the streams (WatchEvents, WatchBatch) are coroutines fed by the stream hub
+(server/api/streams.py), so a waiting stream holds no thread and a server carries thousands of them.
+
+The unary port (WAGW_GRPC_UNARY_PORT) is a thread-pool grpcio server with the same servicers and the same pool,
+which serves the unary methods only; Envoy sends every REST call and every unary gRPC call there, and only the
+streams, health watches and reflection to the main port (envoy.yaml's grpc_unary and grpc_api clusters). Why two:
+a unary call on the asyncio server passes from grpc's poller to the event loop, to a pool thread and back, and on
+two cores those hand-offs were most of the API server's CPU (bench/README.md "A second, thread-pool port": GET
+1.6-1.9x, POST 1.25-1.3x the requests per second on SQLite, 1.24x/1.31x on PostgreSQL). A thread-pool server alone
+would hold a thread per open stream. gRPC callers that reach the API server directly (the WebSocket bridge, the
+operator CLI) use the main port, which answers everything; through Envoy they are routed like REST.
 
 `python -m server.api` needs Redis (WAGW_BROKER=redis, or auto with Redis answering): with the in-process broker,
 the workers must live in the API server's own process, which only `python -m server.launch` (make run) arranges.
@@ -17,13 +26,15 @@ import logging
 import sys
 from collections.abc import Callable
 from concurrent import futures
+from dataclasses import dataclass
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from server.api import auth, metrics, streams
-from server.api.interceptors import GatewayInterceptor
+from server.api.interceptors import GatewayInterceptor, UnaryGatewayInterceptor
 from server.api.services.api_keys import ApiKeyServicer
 from server.api.services.bulk import BulkServicer
 from server.api.services.chats import ChatServicer
@@ -74,33 +85,53 @@ SERVICE_NAMES = [
 ]
 
 
-async def build_server(settings: Settings, address: str) -> tuple[grpc.aio.Server, int, streams.Hub]:
-    """A server bound to `address`, not started yet (on the running event loop); returns it, the bound port and
-    its stream hub."""
-    pool = futures.ThreadPoolExecutor(max_workers=settings.grpc_workers, thread_name_prefix="rpc")
-    server = runtime.new_async_server(GatewayInterceptor(settings, pool))
-    hub = streams.Hub(settings)
-    profiles_pb2_grpc.add_ProfileServiceServicer_to_server(ProfileServicer(settings), server)
-    contacts_pb2_grpc.add_ContactServiceServicer_to_server(ContactServicer(), server)
-    webhooks_pb2_grpc.add_WebhookServiceServicer_to_server(WebhookServicer(settings), server)
-    api_keys_pb2_grpc.add_ApiKeyServiceServicer_to_server(ApiKeyServicer(hub), server)
-    cloudapi_pb2_grpc.add_CloudApiWebhookServiceServicer_to_server(CloudApiWebhookServicer(), server)
-    # The contract's routes whose behaviour later work builds: the generated servicers (and the methods our
-    # servicers do not define yet) answer NotImplementedError, which the interceptor reports as
-    # NOT_IMPLEMENTED (501).
-    messages_pb2_grpc.add_MessageServiceServicer_to_server(MessageServicer(settings), server)
-    chats_pb2_grpc.add_ChatServiceServicer_to_server(ChatServicer(), server)
-    bulk_pb2_grpc.add_BulkServiceServicer_to_server(BulkServicer(hub), server)
-    groups_pb2_grpc.add_GroupServiceServicer_to_server(GroupServicer(), server)
-    templates_pb2_grpc.add_TemplateServiceServicer_to_server(TemplateServicer(), server)
-    events_pb2_grpc.add_EventServiceServicer_to_server(EventServicer(hub, settings), server)
+def _servicers(settings: Settings, hub: streams.Hub) -> list[tuple[Callable[[Any, Any], None], Any]]:
+    """Each servicer of the API, once, with the function that adds it to a server."""
+    return [
+        (profiles_pb2_grpc.add_ProfileServiceServicer_to_server, ProfileServicer(settings)),
+        (contacts_pb2_grpc.add_ContactServiceServicer_to_server, ContactServicer()),
+        (webhooks_pb2_grpc.add_WebhookServiceServicer_to_server, WebhookServicer(settings)),
+        (api_keys_pb2_grpc.add_ApiKeyServiceServicer_to_server, ApiKeyServicer(hub)),
+        (cloudapi_pb2_grpc.add_CloudApiWebhookServiceServicer_to_server, CloudApiWebhookServicer()),
+        (messages_pb2_grpc.add_MessageServiceServicer_to_server, MessageServicer(settings)),
+        (chats_pb2_grpc.add_ChatServiceServicer_to_server, ChatServicer()),
+        (bulk_pb2_grpc.add_BulkServiceServicer_to_server, BulkServicer(hub)),
+        (groups_pb2_grpc.add_GroupServiceServicer_to_server, GroupServicer()),
+        (templates_pb2_grpc.add_TemplateServiceServicer_to_server, TemplateServicer()),
+        (events_pb2_grpc.add_EventServiceServicer_to_server, EventServicer(hub, settings)),
+    ]
 
-    health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+
+@dataclass
+class Servers:
+    """The API server's two gRPC servers (not started yet), their bound ports and the stream hub."""
+
+    main: grpc.aio.Server
+    unary: grpc.Server
+    port: int
+    unary_port: int
+    hub: streams.Hub
+
+
+async def build_servers(settings: Settings, address: str, unary_address: str) -> Servers:
+    """Both servers, bound to `address` (every method) and `unary_address` (the unary ones), on the running event
+    loop."""
+    pool = futures.ThreadPoolExecutor(max_workers=settings.grpc_workers, thread_name_prefix="rpc")
+    main = runtime.new_async_server(GatewayInterceptor(settings, pool))
+    unary = runtime.new_server(settings, UnaryGatewayInterceptor(settings), pool=pool)
+    hub = streams.Hub(settings)
+    for add, servicer in _servicers(settings, hub):
+        add(servicer, main)
+        add(servicer, unary)
+
+    main_health, unary_health = health.aio.HealthServicer(), health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(main_health, main)
+    health_pb2_grpc.add_HealthServicer_to_server(unary_health, unary)
     for name in ["", *SERVICE_NAMES]:
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    reflection.enable_server_reflection([*SERVICE_NAMES, reflection.SERVICE_NAME, health.SERVICE_NAME], server)
-    return server, runtime.listen(server, address), hub
+        await main_health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        unary_health.set(name, health_pb2.HealthCheckResponse.SERVING)
+    reflection.enable_server_reflection([*SERVICE_NAMES, reflection.SERVICE_NAME, health.SERVICE_NAME], main)
+    return Servers(main, unary, runtime.listen(main, address), runtime.listen(unary, unary_address), hub)
 
 
 def serve(settings: Settings, beside: Callable[[Settings], contextlib.AbstractContextManager[None]] | None = None
@@ -118,13 +149,18 @@ def serve(settings: Settings, beside: Callable[[Settings], contextlib.AbstractCo
 
 
 async def _serve(settings: Settings, embedded: bool) -> None:
-    server, port, hub = await build_server(settings, f"{settings.grpc_host}:{settings.grpc_port}")
-    await server.start()
-    log.info("grpc server listening", extra=fields(address=f"{settings.grpc_host}:{port}", embedded=embedded))
+    servers = await build_servers(settings, f"{settings.grpc_host}:{settings.grpc_port}",
+                                  f"{settings.grpc_host}:{settings.grpc_unary_port}")
+    await servers.main.start()
+    servers.unary.start()
+    log.info("grpc server listening", extra=fields(address=f"{settings.grpc_host}:{servers.port}",
+                                                   unary_port=servers.unary_port, embedded=embedded))
     metrics.serve(settings.metrics_host, settings.metrics_port)
     await runtime.signalled()
-    hub.close()  # open streams end now (UNAVAILABLE: watch again), not after the grace
-    await server.stop(grace=10)
+    servers.hub.close()  # open streams end now (UNAVAILABLE: watch again), not after the grace
+    unary_stopped = servers.unary.stop(grace=10)
+    await servers.main.stop(grace=10)
+    await asyncio.to_thread(unary_stopped.wait)
 
 
 def main() -> None:

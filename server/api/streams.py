@@ -2,12 +2,12 @@
 asynchronous, so an open stream holds no thread, fed by one reader of the log per process, and capped per
 credential.
 
-Why this shape. The API server is a grpc.aio server (server/api/app.py): its unary handlers stay synchronous on
-a thread pool (Peewee is synchronous), while streams are coroutines on the event loop. A waiting stream is a
-suspended coroutine and a small queue: a thousand of them cost a few MiB and no thread (bench/streams.py
-measures unary latency with 0 and 1,000 open watchers). A dedicated streaming server beside a thread-pool one was
-the other choice; it would need a second port, a second Envoy cluster routed by method and a second address for
-the WebSocket bridge and for gRPC callers, for the same result.
+Why this shape. The API server's main port is a grpc.aio server (server/api/app.py): its unary handlers stay
+synchronous on a thread pool (Peewee is synchronous), while streams are coroutines on the event loop. A waiting
+stream is a suspended coroutine and a small queue: a thousand of them cost a few MiB and no thread
+(bench/streams.py measures unary latency with 0 and 1,000 open watchers). The API server's second, thread-pool
+port serves the unary methods only, faster (app.py says why); it has no streams, which would hold a thread each
+there.
 
 How events reach the streams. The process's event tail (server/core/event_bus.py) reads the rows of each move
 of the settled horizon once and hands them to the `Hub` (on the event loop), which appends each event to the

@@ -39,6 +39,9 @@ class Settings:
     # Where the gRPC server listens; Envoy's upstream.
     grpc_host: str = field(default_factory=lambda: os.environ.get("WAGW_GRPC_HOST", "127.0.0.1"))
     grpc_port: int = field(default_factory=lambda: _int("WAGW_GRPC_PORT", 50051))
+    # The API server's second port, on the same host: its unary methods on a thread-pool server, where Envoy
+    # sends REST and unary gRPC calls (server/api/app.py says why).
+    grpc_unary_port: int = field(default_factory=lambda: _int("WAGW_GRPC_UNARY_PORT", 50151))
     # The address and port Envoy listens on for REST and gRPC callers, and its admin port (127.0.0.1 only).
     http_host: str = field(default_factory=lambda: os.environ.get("WAGW_HTTP_HOST", "0.0.0.0"))
     http_port: int = field(default_factory=lambda: _int("WAGW_HTTP_PORT", 3001))
@@ -62,6 +65,9 @@ class Settings:
     # Envoy spreads requests over, and the API servers every WebSocket bridge uses, as `host:port,host:port`.
     # Unset: the one of this machine (WAGW_GRPC_HOST:WAGW_GRPC_PORT, WAGW_WS_…, WAGW_METRICS_…).
     api_servers: tuple[str, ...] = field(default_factory=lambda: _addresses("WAGW_API_SERVERS"))
+    # Every API server's unary port (WAGW_GRPC_UNARY_PORT), for Envoy. Unset: this machine's when
+    # WAGW_API_SERVERS is unset too, otherwise WAGW_API_SERVERS (which answer unary calls as well, more slowly).
+    api_unary_servers: tuple[str, ...] = field(default_factory=lambda: _addresses("WAGW_API_UNARY_SERVERS"))
     ws_servers: tuple[str, ...] = field(default_factory=lambda: _addresses("WAGW_WS_SERVERS"))
     metrics_servers: tuple[str, ...] = field(default_factory=lambda: _addresses("WAGW_METRICS_SERVERS"))
     # The simulated WhatsApp (`python -m server.simulator`, internal like the engine host): where it listens, and
@@ -91,11 +97,12 @@ class Settings:
     # Dramatiq worker threads per worker process (one send per profile is in flight at any time anyway).
     worker_threads: int = field(default_factory=lambda: _int("WAGW_WORKER_THREADS", 8))
     # API server processes `make run` starts beside each other when the broker is Redis (one Python process uses one
-    # core at most): on WAGW_GRPC_PORT, WAGW_GRPC_PORT + 1, … (metrics on WAGW_METRICS_PORT, + 1, …), all behind
+    # core at most): on WAGW_GRPC_PORT, WAGW_GRPC_PORT + 1, … (unary ports on WAGW_GRPC_UNARY_PORT, + 1, …, metrics
+    # on WAGW_METRICS_PORT, + 1, …), all behind
     # Envoy. Default: one per core, at most 4. With the in-process broker, or WAGW_API_SERVERS set, one.
     api_processes: int = field(default_factory=lambda: _int("WAGW_API_PROCESSES", min(os.cpu_count() or 1, 4)))
-    # Threads serving the API server's unary RPCs, each with a database connection kept open (streams hold none:
-    # server/api/streams.py).
+    # Threads serving the API server's unary RPCs (on both its ports), each with a database connection kept open
+    # (streams hold none: server/api/streams.py).
     grpc_workers: int = field(default_factory=lambda: _int("WAGW_GRPC_WORKERS", 16))
     # Event streams (WatchEvents, WatchBatch, REST watches, WebSocket subscriptions) one credential may hold open
     # at once on an API server.
@@ -149,6 +156,13 @@ class Settings:
     def api_upstreams(self) -> tuple[str, ...]:
         """Every API server, for Envoy and the WebSocket bridge."""
         return self.api_servers or (self.api_target,)
+
+    @property
+    def api_unary_upstreams(self) -> tuple[str, ...]:
+        """Every API server's unary port, for Envoy."""
+        if self.api_unary_servers:
+            return self.api_unary_servers
+        return self.api_servers or (f"{reachable(self.grpc_host)}:{self.grpc_unary_port}",)
 
     @property
     def ws_upstreams(self) -> tuple[str, ...]:

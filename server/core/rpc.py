@@ -3,10 +3,10 @@ may call, requests no servicer should see (server/core/request_checks.py), error
 API server adds its callers' credentials (server/api/interceptors.py); internal servers (the engine host) admit
 the gateway's own processes by the shared internal token.
 
-Two servers, one set of rules: `Interceptor` for a thread-pool grpcio server (the engine host), and
-`AsyncInterceptor` for a grpc.aio server (the API server, server/api/app.py). On the latter, synchronous handlers
-(every unary one: Peewee is synchronous) run on the server's RPC thread pool, each thread keeping its database
-connection open, while streaming handlers are coroutines on the event loop that hold no thread between events.
+Two kinds of server, one set of rules: `Interceptor` for a thread-pool grpcio server (the engine host, the API
+server's unary port), and `AsyncInterceptor` for a grpc.aio server (the API server's main port, server/api/app.py).
+On the latter, synchronous handlers (every unary one: Peewee is synchronous) run on the server's RPC thread pool,
+while streaming handlers are coroutines on the event loop that hold no thread between events.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import grpc
 
 from server.core import request_checks
 from server.core.config import Settings
-from server.core.db import connected, database
+from server.core.db import connected, connection
 from server.core.errors import ApiError, invalid, unauthorized
 from server.core.logs import fields
 
@@ -71,9 +71,12 @@ class Rules:
     call), `scoped` (what a handler sees of its caller), `observe` (metrics) and `subject` (for the log). A server
     without the gateway's database (the simulator) passes `uses_database=False`."""
 
-    def __init__(self, settings: Settings, *, uses_database: bool = True):
+    def __init__(self, settings: Settings, *, uses_database: bool = True, keeps_connections: bool = False):
         self.settings = settings
         self.uses_database = uses_database
+        # Whether a pool thread keeps its database connection open after a call (the API server's threads, which
+        # serve call after call) or closes it (servers whose calls touch the database now and then).
+        self.keeps_connections = keeps_connections
         # Each method's wrapped handler, made on its first call: the servicers do not change while a server runs,
         # and making it anew (closures, the handler, the deserializer) on every call was 3 % of the API server.
         self._handlers: dict[str, grpc.RpcMethodHandler] = {}
@@ -109,7 +112,7 @@ class Rules:
 
     def _connection(self) -> contextlib.AbstractContextManager[Any]:
         """A database connection around a call's work, for servers that have the database."""
-        return database.connection_context() if self.uses_database else contextlib.nullcontext()
+        return connection(keep=self.keeps_connections) if self.uses_database else contextlib.nullcontext()
 
     def admit(self, method: str, metadata: Mapping[str, str]) -> Any:
         """The caller of `method`, or an ApiError (UNAUTHORIZED, FORBIDDEN)."""
@@ -152,24 +155,42 @@ class Interceptor(Rules, grpc.ServerInterceptor):
     def _wrap_unary(self, method: str, behavior: Callable[[Any, grpc.ServicerContext], Any]) -> Callable:
         def handle(request: Any, context: grpc.ServicerContext) -> Any:
             request_id = _request_id(context)
-            context.send_initial_metadata((("x-request-id", request_id),))
+            # In the trailers, which go with the status: as initial metadata it would cost a write of its own.
+            context.set_trailing_metadata((("x-request-id", request_id),))
             started, caller, code = time.perf_counter(), None, "OK"
+            headers: list[tuple[str, str]] = []
+            token = _response_headers.set(headers)
             try:
                 _check(request)
                 with self._connection():
                     caller = self.caller(method, context)
                     with self.scoped(caller):
-                        return behavior(request, context)
+                        reply = behavior(request, context)
+                if headers:
+                    context.send_initial_metadata(tuple(headers))
+                return reply
             except Exception as error:
                 code = _code_of(error)
                 context.abort_with_status(_status_of(method, error, request_id))
             finally:
+                _response_headers.reset(token)
                 self._log(method, request_id, started, code, caller)
 
         return handle
 
     def _wrap_stream(self, method: str, behavior: Callable[[Any, grpc.ServicerContext], Iterator[Any]]
                      ) -> Callable:
+        if inspect.isasyncgenfunction(behavior):
+            # A servicer of the API server, whose streams are coroutines: they live on its main (asyncio) port,
+            # where a waiting stream holds no thread; this thread-pool server answers its unary methods only.
+            def refuse(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+                yield from ()
+                context.abort_with_status(ApiError(
+                    "NOT_IMPLEMENTED", f"{method.rsplit('/', 1)[-1]} is a stream: watch on the API server's main "
+                    "port (WAGW_GRPC_PORT); this one serves unary methods").to_status())
+
+            return refuse
+
         # Streams can live for hours: they open database connections per unit of work themselves rather than
         # hold one (and a pool slot) for their whole life.
         def handle(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:

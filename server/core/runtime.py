@@ -45,13 +45,15 @@ SERVER_OPTIONS = (
 
 
 def new_server(settings: Settings, interceptor: grpc.ServerInterceptor, *, thread_name: str = "rpc",
-               max_message_bytes: int = MAX_REQUEST_BYTES) -> grpc.Server:
+               max_message_bytes: int = MAX_REQUEST_BYTES, pool: futures.ThreadPoolExecutor | None = None
+               ) -> grpc.Server:
     """A thread-pool gRPC server; `interceptor` is a server.core.rpc.Interceptor (the API server's checks callers'
     credentials, the engine host's the internal token). `max_message_bytes`: the largest request it takes (an
-    internal service may take more than Envoy lets through)."""
+    internal service may take more than Envoy lets through). `pool`: threads it shares (the API server's two
+    servers share theirs); by default WAGW_GRPC_WORKERS of its own."""
     options = [*SERVER_OPTIONS, ("grpc.max_receive_message_length", max_message_bytes)]
     return grpc.server(
-        futures.ThreadPoolExecutor(max_workers=settings.grpc_workers, thread_name_prefix=thread_name),
+        pool or futures.ThreadPoolExecutor(max_workers=settings.grpc_workers, thread_name_prefix=thread_name),
         interceptors=[interceptor],
         options=list(dict(options).items()),
     )

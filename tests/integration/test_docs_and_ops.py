@@ -1,7 +1,7 @@
 """The operations routes through the real stack: the OpenAPI document generated from the protos
 (gateway/openapi.py) and /docs (Swagger UI over it), the operator console's files (console/dist, routed by
 gateway/envoy.py), /healthz (Envoy's health_check filter over the API server's gRPC health check) and /metrics
-(server/metrics.py)."""
+(server/metrics.py); and which of an API server's two ports Envoy sends calls to."""
 
 from __future__ import annotations
 
@@ -9,11 +9,14 @@ import re
 import time
 from pathlib import Path
 
+import grpc
 import httpx
+import pytest
 
 from server.core.config import ROOT
 from tests.support.contract import SEED_ROUTES, annotated_routes, path_shape
-from tests.support.net import wait_for_port
+from tests.support.net import LOCALHOST, wait_for_port
+from wagw.v1 import events_pb2, events_pb2_grpc, profiles_pb2, profiles_pb2_grpc
 
 UI_PACKAGE = ROOT / "node_modules" / "swagger-ui-dist"
 CONSOLE_DIST = ROOT / "console" / "dist"
@@ -172,3 +175,32 @@ def test_metrics(stack):
     assert "# TYPE wagw_outbox_messages gauge" in text
     assert health_checks.search(text), text
     assert "grpc.health.v1" not in text
+
+
+def _upstream_requests(stack, cluster: str) -> int:
+    stats = httpx.get(f"http://{LOCALHOST}:{stack.envoy.admin_port}/stats", timeout=10).text
+    return int(re.search(rf"^cluster\.{cluster}\.upstream_rq_total: (\d+)$", stats, re.MULTILINE)[1])
+
+
+def test_unary_calls_go_to_the_unary_port_and_streams_to_the_main_port(stack):
+    """REST calls reach the API server's thread-pool port (grpc_unary); its main port still answers every method
+    (direct gRPC callers use it), and the unary port refuses streams, naming the port that serves them."""
+    before = _upstream_requests(stack, "grpc_unary")
+    with stack.rest() as client:
+        for _ in range(5):
+            assert client.get("/profiles").status_code == 200
+    assert _upstream_requests(stack, "grpc_unary") >= before + 5
+
+    key = (("x-api-key", stack.admin_key),)
+    server = stack.api_servers[0]
+    for port in (server.port, server.unary_port):
+        with grpc.insecure_channel(f"{LOCALHOST}:{port}") as channel:
+            profiles_pb2_grpc.ProfileServiceStub(channel).ListProfiles(profiles_pb2.ListProfilesRequest(),
+                                                                       metadata=key, timeout=10)
+    with grpc.insecure_channel(f"{LOCALHOST}:{server.unary_port}") as channel:
+        watch = events_pb2_grpc.EventServiceStub(channel).WatchEvents(events_pb2.WatchEventsRequest(since=-1),
+                                                                      metadata=key, timeout=10)
+        with pytest.raises(grpc.RpcError) as refused:
+            next(watch)
+        assert refused.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        assert "WAGW_GRPC_PORT" in refused.value.details()

@@ -253,7 +253,7 @@ def second_api(stack: Stack) -> Iterator[str]:
     credential; yields its gRPC target."""
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "server.api"], cwd=ROOT,
-                              env={**stack.env, "WAGW_GRPC_PORT": str(port),
+                              env={**stack.env, "WAGW_GRPC_PORT": str(port), "WAGW_GRPC_UNARY_PORT": str(free_port()),
                                    "WAGW_GRPC_WORKERS": str(SECOND_API_THREADS),
                                    "WAGW_MAX_STREAMS_PER_CREDENTIAL": str(SECOND_API_STREAMS),
                                    "WAGW_METRICS_PORT": str(free_port())})

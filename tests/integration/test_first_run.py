@@ -31,14 +31,16 @@ def _messages(lines: list[str]) -> list[str]:
 def _launch_env(tmp_path: Path, port: int, **extra: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items()
            if key not in ("WAGW_ADMIN_API_KEY", "WAGW_LOG_LEVEL", "WAGW_INTERNAL_TOKEN", "WAGW_SIMULATOR_ADDRESS",
-                          "WAGW_API_SERVERS", "WAGW_METRICS_SERVERS", "WAGW_API_PROCESSES")}
+                          "WAGW_API_SERVERS", "WAGW_API_UNARY_SERVERS", "WAGW_METRICS_SERVERS",
+                          "WAGW_API_PROCESSES")}
     return env | {
         "DATABASE_URL": f"sqlite:///{tmp_path / 'wagw.db'}",
         "WAGW_HTTP_HOST": LOCALHOST,
         "WAGW_HTTP_PORT": str(port),
         "WAGW_SIMULATOR_STATE": str(tmp_path / "simulator.db"),
-        **{name: str(free_port()) for name in ("WAGW_GRPC_PORT", "WAGW_ENGINE_PORT", "WAGW_WS_PORT",
-                                               "WAGW_METRICS_PORT", "WAGW_ENVOY_ADMIN_PORT", "WAGW_SIMULATOR_PORT")},
+        **{name: str(free_port()) for name in ("WAGW_GRPC_PORT", "WAGW_GRPC_UNARY_PORT", "WAGW_ENGINE_PORT",
+                                               "WAGW_WS_PORT", "WAGW_METRICS_PORT", "WAGW_ENVOY_ADMIN_PORT",
+                                               "WAGW_SIMULATOR_PORT")},
         "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'gen'}",
         **extra,
     }
@@ -104,10 +106,11 @@ def _free_pair() -> int:
 
 def test_with_redis_make_run_serves_the_api_from_one_process_per_core(tmp_path: Path) -> None:
     """WAGW_API_PROCESSES API servers, each on ports of its own, all behind Envoy: requests reach every one."""
-    port, grpc_port, metrics_port = free_port(), _free_pair(), _free_pair()
+    port, grpc_port, unary_port, metrics_port = free_port(), _free_pair(), _free_pair(), _free_pair()
     env = _launch_env(tmp_path, port, WAGW_BROKER="redis", WAGW_API_PROCESSES="2",
                       WAGW_REDIS_NAMESPACE=f"wagw-first-run-{uuid.uuid4().hex[:8]}")
-    env |= {"WAGW_GRPC_PORT": str(grpc_port), "WAGW_METRICS_PORT": str(metrics_port)}
+    env |= {"WAGW_GRPC_PORT": str(grpc_port), "WAGW_GRPC_UNARY_PORT": str(unary_port),
+            "WAGW_METRICS_PORT": str(metrics_port)}
     process, lines, reader = _launch(env)
     try:
         wait_for(lambda: any(KEY_LINE.match(line) for line in lines), "the admin key in the banner", timeout=90)

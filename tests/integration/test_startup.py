@@ -28,7 +28,8 @@ def test_six_processes_start_at_once_on_an_empty_database():
         host_ports = [free_port(), free_port()]
         commands = [
             *(("server.api", {"WAGW_GRPC_HOST": LOCALHOST, "WAGW_GRPC_PORT": str(port),
-                              "WAGW_METRICS_PORT": str(free_port())}) for port in api_ports),
+                              "WAGW_GRPC_UNARY_PORT": str(free_port()), "WAGW_METRICS_PORT": str(free_port())})
+              for port in api_ports),
             *(("server.engine_host", {"WAGW_ENGINE_HOST": LOCALHOST, "WAGW_ENGINE_PORT": str(port),
                                       "WAGW_ENGINE_HOST_ID": f"host-{port}"}) for port in host_ports),
             ("worker", {}),

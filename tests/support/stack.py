@@ -78,10 +78,11 @@ class EngineHost:
 
 @dataclass
 class ApiServer:
-    """One API server process and its gRPC port."""
+    """One API server process and its gRPC ports: the main one (every method) and the unary one (Envoy's)."""
 
     child: Child
     port: int
+    unary_port: int
 
 
 @dataclass
@@ -223,7 +224,7 @@ def running_stack(database_url: str, *, engine_hosts: int = 1, api_servers: int 
     admin_key = test_admin_key()
     if prepared:
         _prepare(database_url, admin_key)
-    api_ports = [(free_port(), free_port()) for _ in range(api_servers)]  # gRPC, metrics
+    api_ports = [(free_port(), free_port(), free_port()) for _ in range(api_servers)]  # gRPC, unary gRPC, metrics
     grpc_port, ws_port, simulator_port = api_ports[0][0], free_port(), free_port()
     # The simulated WhatsApp's server side outlives a restart of its service, as the real one would.
     state_dir = tempfile.TemporaryDirectory(prefix="wagw-simulator-")
@@ -232,10 +233,11 @@ def running_stack(database_url: str, *, engine_hosts: int = 1, api_servers: int 
         "DATABASE_URL": database_url,
         "WAGW_GRPC_HOST": LOCALHOST,
         "WAGW_GRPC_PORT": str(grpc_port),
-        "WAGW_API_SERVERS": ",".join(f"{LOCALHOST}:{port}" for port, _ in api_ports),
+        "WAGW_API_SERVERS": ",".join(f"{LOCALHOST}:{port}" for port, _, _ in api_ports),
         "WAGW_ENGINE_HOST": LOCALHOST,
         "WAGW_WS_PORT": str(ws_port),
-        "WAGW_METRICS_PORT": str(api_ports[0][1]),
+        "WAGW_GRPC_UNARY_PORT": str(api_ports[0][1]),
+        "WAGW_METRICS_PORT": str(api_ports[0][2]),
         "WAGW_ADMIN_API_KEY": admin_key,
         "WAGW_LOG_LEVEL": "WARNING",
         "WAGW_SIMULATOR_HOST": LOCALHOST,
@@ -259,8 +261,9 @@ def running_stack(database_url: str, *, engine_hosts: int = 1, api_servers: int 
         return Child(name, lambda: subprocess.Popen([sys.executable, "-m", module], env={**env, **own_env}, cwd=ROOT))
 
     simulator = child("simulator", "server.simulator")
-    apis = [ApiServer(child(f"api-{number}", "server.api", WAGW_GRPC_PORT=str(port), WAGW_METRICS_PORT=str(metrics)),
-                      port) for number, (port, metrics) in enumerate(api_ports, 1)]
+    apis = [ApiServer(child(f"api-{number}", "server.api", WAGW_GRPC_PORT=str(port), WAGW_GRPC_UNARY_PORT=str(unary),
+                            WAGW_METRICS_PORT=str(metrics)), port, unary)
+            for number, (port, unary, metrics) in enumerate(api_ports, 1)]
     hosts = []
     for number in range(1, engine_hosts + 1):
         port, host_id = free_port(), f"engine-host-{number}"
@@ -276,11 +279,13 @@ def running_stack(database_url: str, *, engine_hosts: int = 1, api_servers: int 
         for process in processes:
             process.start()
         websocket.start()
-        for port in [simulator_port, *(api.port for api in apis), *(host.port for host in hosts), ws_port]:
+        for port in [simulator_port, *(api.port for api in apis), *(api.unary_port for api in apis),
+                     *(host.port for host in hosts), ws_port]:
             wait_for_port(port, timeout=40)
         with envoy_mod.start(free_port(), [f"{LOCALHOST}:{api.port}" for api in apis], free_port(),
                              websocket_servers=[f"{LOCALHOST}:{ws_port}"],
-                             metrics_servers=[f"{LOCALHOST}:{metrics}" for _, metrics in api_ports]) as envoy:
+                             metrics_servers=[f"{LOCALHOST}:{metrics}" for _, _, metrics in api_ports],
+                             api_unary_servers=[f"{LOCALHOST}:{api.unary_port}" for api in apis]) as envoy:
             yield Stack(database_url, admin_key, envoy, apis, hosts, worker_processes, simulator, simulator_port,
                         env, websocket=websocket)
     finally:
