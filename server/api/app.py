@@ -9,9 +9,9 @@ The unary port (WAGW_GRPC_UNARY_PORT) is a thread-pool grpcio server with the sa
 which serves the unary methods only; Envoy sends every REST call and every unary gRPC call there, and only the
 streams, health watches and reflection to the main port (envoy.yaml's grpc_unary and grpc_api clusters). Why two:
 a unary call on the asyncio server passes from grpc's poller to the event loop, to a pool thread and back, and on
-two cores those hand-offs were most of the API server's CPU (bench/README.md "A second, thread-pool port": GET
-1.6-1.9x, POST 1.25-1.3x the requests per second on SQLite, 1.24x/1.31x on PostgreSQL). A thread-pool server alone
-would hold a thread per open stream. gRPC callers that reach the API server directly (the WebSocket bridge, the
+two cores those hand-offs were most of the API server's CPU; on the thread-pool port the same calls went 1.4-1.6x
+as fast for reads and 1.1-1.6x for sends (bench/README.md "Issue 15: the unary methods on a thread-pool port"). A
+thread-pool server alone would hold a thread per open stream. gRPC callers that reach the API server directly (the WebSocket bridge, the
 operator CLI) use the main port, which answers everything; through Envoy they are routed like REST.
 
 `python -m server.api` needs Redis (WAGW_BROKER=redis, or auto with Redis answering): with the in-process broker,
