@@ -10,9 +10,10 @@ which serves the unary methods only; Envoy sends every REST call and every unary
 streams, health watches and reflection to the main port (envoy.yaml's grpc_unary and grpc_api clusters). Why two:
 a unary call on the asyncio server passes from grpc's poller to the event loop, to a pool thread and back, and on
 two cores those hand-offs were most of the API server's CPU; on the thread-pool port the same calls went 1.4-1.6x
-as fast for reads and 1.1-1.6x for sends (bench/README.md "Issue 15: the unary methods on a thread-pool port"). A
-thread-pool server alone would hold a thread per open stream. gRPC callers that reach the API server directly (the WebSocket bridge, the
-operator CLI) use the main port, which answers everything; through Envoy they are routed like REST.
+as fast for reads and 1.1-1.6x for sends (bench/README.md "Issue 15, the latest session: the unary methods on a
+thread-pool port"). A thread-pool server alone would hold a thread per open stream. gRPC callers that reach the API
+server directly (the WebSocket bridge, the operator CLI) use the main port, which answers everything; through
+Envoy they are routed like REST.
 
 `python -m server.api` needs Redis (WAGW_BROKER=redis, or auto with Redis answering): with the in-process broker,
 the workers must live in the API server's own process, which only `python -m server.launch` (make run) arranges.

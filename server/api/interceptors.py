@@ -43,4 +43,3 @@ class UnaryGatewayInterceptor(_GatewayRules, Interceptor):
 
     def __init__(self, settings: Settings):
         super().__init__(settings, keeps_connections=True)
-

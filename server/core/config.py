@@ -98,8 +98,8 @@ class Settings:
     worker_threads: int = field(default_factory=lambda: _int("WAGW_WORKER_THREADS", 8))
     # API server processes `make run` starts beside each other when the broker is Redis (one Python process uses one
     # core at most): on WAGW_GRPC_PORT, WAGW_GRPC_PORT + 1, … (unary ports on WAGW_GRPC_UNARY_PORT, + 1, …, metrics
-    # on WAGW_METRICS_PORT, + 1, …), all behind
-    # Envoy. Default: one per core, at most 4. With the in-process broker, or WAGW_API_SERVERS set, one.
+    # on WAGW_METRICS_PORT, + 1, …), all behind Envoy. Default: one per core, at most 4. With the in-process
+    # broker, or WAGW_API_SERVERS set, one.
     api_processes: int = field(default_factory=lambda: _int("WAGW_API_PROCESSES", min(os.cpu_count() or 1, 4)))
     # Threads serving the API server's unary RPCs (on both its ports), each with a database connection kept open
     # (streams hold none: server/api/streams.py).
