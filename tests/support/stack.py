@@ -20,6 +20,7 @@ from typing import Any
 import grpc
 import httpx
 import psycopg
+import redis
 from google.protobuf import json_format
 
 from gateway import envoy as envoy_mod
@@ -294,3 +295,16 @@ def running_stack(database_url: str, *, engine_hosts: int = 1, api_servers: int 
             process.stop()
         simulator.stop()
         state_dir.cleanup()
+        forget_namespace(env.get("REDIS_URL", Settings().redis_url), env["WAGW_REDIS_NAMESPACE"])
+
+
+def forget_namespace(url: str, namespace: str) -> None:
+    """Delete a stopped stack's keys (its queues, their dead letters, the workers' heartbeats) from Redis, so runs
+    leave nothing behind in a shared Redis; a test's own Redis may be gone already."""
+    try:
+        with redis.Redis.from_url(url, socket_timeout=5) as client:
+            keys = list(client.scan_iter(match=f"{namespace}:*", count=1000))
+            if keys:
+                client.delete(*keys)
+    except redis.exceptions.ConnectionError:
+        pass
