@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from server.core.config import ROOT, Settings
+from server.core.config import ROOT
 from tests.support.api import ok, wait_for
 from tests.support.net import LOCALHOST, free_port
 from tests.support.stack import forget_namespace
@@ -134,4 +134,4 @@ def test_with_redis_make_run_serves_the_api_from_one_process_per_core(tmp_path: 
         process.terminate()
         process.wait(timeout=30)
         reader.join(timeout=5)
-        forget_namespace(env.get("REDIS_URL", Settings().redis_url), env["WAGW_REDIS_NAMESPACE"])
+        forget_namespace(env)

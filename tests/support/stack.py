@@ -12,7 +12,7 @@ import secrets
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -295,15 +295,16 @@ def running_stack(database_url: str, *, engine_hosts: int = 1, api_servers: int 
             process.stop()
         simulator.stop()
         state_dir.cleanup()
-        forget_namespace(env.get("REDIS_URL", Settings().redis_url), env["WAGW_REDIS_NAMESPACE"])
+        forget_namespace(env)
 
 
-def forget_namespace(url: str, namespace: str) -> None:
-    """Delete a stopped stack's keys (its queues, their dead letters, the workers' heartbeats) from Redis, so runs
-    leave nothing behind in a shared Redis; a test's own Redis may be gone already."""
+def forget_namespace(env: Mapping[str, str]) -> None:
+    """Delete the keys of a stopped gateway started with `env` (its queues, their dead letters, the workers'
+    heartbeats) from its Redis, so runs leave nothing behind in a shared Redis; a test's own Redis may be gone
+    already."""
     try:
-        with redis.Redis.from_url(url, socket_timeout=5) as client:
-            keys = list(client.scan_iter(match=f"{namespace}:*", count=1000))
+        with redis.Redis.from_url(env.get("REDIS_URL", Settings().redis_url), socket_timeout=5) as client:
+            keys = list(client.scan_iter(match=f"{env['WAGW_REDIS_NAMESPACE']}:*", count=1000))
             if keys:
                 client.delete(*keys)
     except redis.exceptions.ConnectionError:
