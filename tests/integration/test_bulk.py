@@ -57,10 +57,10 @@ def test_the_seed_example_verbatim(stack, rest):
     assert done["progress"]["sent"] == 2 and done["progress"]["failed"] == 0
     first, second = sent_times(rest, done)
     assert 5.0 <= (second - first).total_seconds() <= 7.5 + 0.2  # 5 s plus up to 50% at random
-    john = stack.simulator("inbox", phone_or_chat_id="+628123456789")
-    jane = stack.simulator("inbox", phone_or_chat_id="+628987654321")
-    assert "Hello John!" in [m["content"]["text"] for m in john]
-    assert "Hello Jane!" in [m["content"]["text"] for m in jane]
+    # Sent is taken by WhatsApp; the phones get the messages after the network's delay.
+    for phone, text in (("+628123456789", "Hello John!"), ("+628987654321", "Hello Jane!")):
+        wait_for(lambda phone=phone, text=text: text in [m["content"].get("text") for m in
+                                                         stack.simulator("inbox", phone_or_chat_id=phone)], text)
     wait_batch(rest, batch["batchId"], "COMPLETED")
     finished = ok(rest.get("/events", params={"profileId": "profile-123", "events": "bulk.finished"}))["events"]
     assert finished[-1]["data"]["batchId"] == batch["batchId"]
@@ -95,8 +95,11 @@ def test_braces_and_captions(stack, rest, unique):
          "variables": {"x": "you"}},
     ]}))
     wait_batch(rest, batch["batchId"], "COMPLETED")
-    assert stack.simulator("inbox", phone_or_chat_id="+628111700001")[-1]["content"]["text"] == "{not a var} 1"
-    assert stack.simulator("inbox", phone_or_chat_id="+628111700002")[-1]["content"]["caption"] == "for you"
+    # Completed is taken by WhatsApp; the phones get the messages after the network's delay.
+    text = wait_for(lambda: stack.simulator("inbox", phone_or_chat_id="+628111700001"), "the text at its phone")
+    image = wait_for(lambda: stack.simulator("inbox", phone_or_chat_id="+628111700002"), "the image at its phone")
+    assert text[-1]["content"]["text"] == "{not a var} 1"
+    assert image[-1]["content"]["caption"] == "for you"
 
 
 def test_items_go_out_in_order_with_the_asked_gap(rest, unique):
