@@ -18,7 +18,7 @@ from typing import Any
 
 from server.core import delivery_guarantee, events, lids, lifecycle, rows, urls
 from server.core.config import load
-from server.core.db import Prepared, connection, database, utcnow, write_transaction
+from server.core.db import CommitGroup, Prepared, connection, database, utcnow, write_transaction
 from server.core.engine_specs import CLOUDAPI
 from server.core.errors import ApiError, conflict, not_found
 from server.core.hosts import HEARTBEAT_EVERY_S, alive_hosts
@@ -64,6 +64,13 @@ class SessionManager:
         # between an engine's send and its record, the retried send learns the id only after its receipts came:
         # they wait here, and are acknowledged once applied.
         self._early_receipts: OrderedDict[tuple[str, str], list[base.EngineEvent]] = OrderedDict()
+        # Every event's record, in group commit: the events of every profile that arrive while one transaction
+        # is under way are recorded together in the next one, each in a savepoint (three receipts a sent message,
+        # each with a transaction of its own, were most of the host's write turns). One group for all profiles,
+        # unlike the API's sends: an event's record locks a message and its batch, and a profile's send gate only
+        # when a receipt is the first word of a message still PENDING (rare); were that ever to meet a worker's
+        # lease renewal in a PostgreSQL deadlock, the transaction fails and every engine offers its events again.
+        self._records = CommitGroup()
         # What media URLs may reach (server/core/urls.py).
         self.url_guard = url_guard or urls.Guard()
         # Reactions, edits, revokes, reads, presence, pictures, blocks and media (conversations.py).
@@ -348,11 +355,14 @@ class SessionManager:
         acknowledged (`event.ack`) once it is recorded: a receipt for a message whose send is not recorded yet
         waits on this host, unacknowledged, until it is (so a host that dies meanwhile loses nothing: the
         network hands it to the next host). Raises when recording failed: the engine keeps the event and
-        offers it again."""
+        offers it again. Must not be called inside a transaction: another thread may record it (`_records`)."""
+        def record() -> bool:
+            profile = rows.profile(profile_id)
+            return profile is not None and self._apply(profile, event)
+
         try:
-            with self._send_locks[profile_id], database.connection_context(), write_transaction():
-                profile = rows.profile(profile_id)
-                waiting = profile is not None and self._apply(profile, event)
+            with self._send_locks[profile_id]:
+                waiting = self._records.run(record)
         except Exception:
             log.exception("handling an engine event failed",
                           extra=fields(profile_id=profile_id, event=event.type))

@@ -4,14 +4,17 @@ they arrive before the send that caused them is recorded; incoming messages are 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
+import threading
+import time
 from collections.abc import Iterator
 
 import peewee
 import pytest
 
-from server.core import events, lifecycle
+from server.core import db, events, lifecycle
 from server.core.errors import ApiError
 from server.core.models import Event, Message, Profile
 from server.engine_host.engines import base
@@ -83,6 +86,57 @@ def sent_message(owner: Profile) -> Message:
     lifecycle.hand_over(message, NOW)
     lifecycle.sent(message.id, "wa-1", NOW)
     return message
+
+
+def test_events_that_arrive_together_share_a_transaction(manager, monkeypatch):
+    """Receipts of several profiles that arrive while an event is being recorded are recorded together, in the
+    next transaction (one turn of SQLite's write lock, one commit), each in a savepoint of its own: one that fails
+    fails alone."""
+    owners = [profile(status="CONNECTED") for _ in range(6)]
+    messages = [sent_message(owner) for owner in owners]
+    transactions: list[int] = []
+    real_transaction, real_apply = db.write_transaction, manager._apply
+    first_in, release = threading.Event(), threading.Event()
+
+    @contextlib.contextmanager
+    def counted() -> Iterator[None]:
+        transactions.append(1)
+        with real_transaction():
+            yield
+
+    def apply(owner: Profile, event: base.EngineEvent) -> bool:
+        if not first_in.is_set():
+            first_in.set()
+            assert release.wait(10)
+        if owner.id == owners[-1].id:
+            raise RuntimeError("this one's database write failed")
+        return real_apply(owner, event)
+
+    monkeypatch.setattr(db, "write_transaction", counted)
+    monkeypatch.setattr(manager, "_apply", apply)
+    failures: list[str] = []
+
+    def deliver(owner: Profile) -> None:
+        try:
+            manager.on_event(owner.id, base.EngineEvent(base.RECEIPT, {"wa_message_id": "wa-1",
+                                                                       "status": "delivered"}))
+        except RuntimeError:
+            failures.append(owner.id)
+
+    threads = [threading.Thread(target=deliver, args=(owner,)) for owner in owners]
+    threads[0].start()
+    assert first_in.wait(10)
+    for thread in threads[1:]:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while len(manager._records._waiting.get("", [])) < len(owners) - 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    release.set()
+    for thread in threads:
+        thread.join(10)
+    assert len(transactions) == 2
+    assert failures == [owners[-1].id]
+    assert [Message.get_by_id(message.id).status for message in messages] == ["DELIVERED"] * 5 + ["SENT"]
 
 
 def test_receipts_become_message_statuses(manager):

@@ -19,7 +19,12 @@ from server.core.errors import ApiError, error_info
 from server.core.rpc import INTERNAL_TOKEN_HEADER
 from server.engine_host.engines import base
 from server.engine_host.engines.base import EngineError, EngineEvent, Media, OutgoingMessage
-from server.engine_host.engines.simulator import SimulatorEngine, SimulatorLink, default_auto_pair_phone
+from server.engine_host.engines.simulator import (
+    SimulatorEngine,
+    SimulatorLink,
+    _Acknowledgements,
+    default_auto_pair_phone,
+)
 from server.simulator.clock import ManualClock, RealClock
 from server.simulator.network import SimulatedNetwork
 from server.simulator.service import build_server, open_network
@@ -367,6 +372,32 @@ def test_an_event_the_host_could_not_record_is_offered_again_and_acknowledged_on
     service.network.send_from(BOB, ALICE, "text", {"text": "after the takeover"})
     taker_host.wait(lambda: taker_host.of(base.MESSAGE), "a message after the takeover")
     assert taker_host.of(base.RECEIPT) == []
+
+
+def test_acknowledgements_of_a_burst_share_a_call_and_closing_sends_what_waits():
+    """While one Acknowledge call is out, the events recorded meanwhile wait and go together in the next call; a
+    link that closes sends what is waiting first (what a crash leaves unsent the network hands out again)."""
+    calls: list[list[int]] = []
+    first_out, release = threading.Event(), threading.Event()
+
+    def send(seqs: list[int]) -> None:
+        calls.append(seqs)
+        if len(calls) == 1:
+            first_out.set()
+            assert release.wait(WAIT_S)
+
+    acknowledgements = _Acknowledgements(send)
+    acknowledgements.add(1)
+    assert first_out.wait(WAIT_S)
+    for seq in range(2, 7):
+        acknowledgements.add(seq)
+    release.set()
+    acknowledgements.add(7)
+    acknowledgements.close()
+    assert calls[0] == [1] and calls[1][:5] == [2, 3, 4, 5, 6]  # 7 with them, or in a call of its own
+    assert [seq for call in calls for seq in call] == list(range(1, 8))
+    acknowledgements.add(8)  # closed: kept by the network for the next attachment
+    assert [seq for call in calls for seq in call] == list(range(1, 8))
 
 
 def test_the_newest_attachment_wins(service, new_link):
