@@ -15,6 +15,7 @@ Every wait is bounded by a deadline; it stops by itself (make bench runs it).
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -24,6 +25,7 @@ from contextlib import contextmanager
 
 import httpx
 
+from bench import fleet
 from bench.fleet import PARALLEL, connect_profiles, ok
 from server.core import db
 from server.core.config import ROOT
@@ -86,6 +88,18 @@ def drain(read_before: int, total: int) -> float:
     return time.monotonic() - started
 
 
+def cpu_line(before: tuple[dict[int, fleet.Usage], tuple[float, float]],
+             after: tuple[dict[int, fleet.Usage], tuple[float, float]], seconds: float) -> str:
+    """Where the CPU went while the messages were delivered: each process of the stack (by name, this bench's own
+    polling included), and how busy the whole machine was (a busy machine is why more workers cannot help)."""
+    shares = fleet.cpu_between(before[0], after[0], seconds)
+    (busy_before, total_before), (busy_after, total_after) = before[1], after[1]
+    machine = (busy_after - busy_before) / max(total_after - total_before, 1e-9)
+    by_share = ", ".join(f"{name} {share:.0%}" for name, share in sorted(shares.items(), key=lambda item: -item[1])
+                         if share >= 0.005)
+    return f"CPU (of one core): {by_share}; the machine's {os.cpu_count()} cores {machine:.0%} busy"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profiles", type=int, default=200)
@@ -107,10 +121,13 @@ def main() -> None:
             read_before = outbound("READ")
             queue(stack, profiles, args.messages, run)
             total = outbound()
+            before = fleet.usages(fleet.tree(os.getpid())), fleet.machine_cpu()
             with workers(stack, count):
                 seconds = drain(read_before, total)
+                after = fleet.usages(fleet.tree(os.getpid())), fleet.machine_cpu()
             results.append((count, total - read_before, seconds))
             print(f"  {count} worker process(es): {total - read_before:,} messages READ in {seconds:.1f} s", flush=True)
+            print(f"    {cpu_line(before, after, seconds)}", flush=True)
         db.database.close()
     base_rate = results[0][1] / results[0][2]
     print(f"delivery throughput, {args.profiles} profiles without a send gap, {args.database}, "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,6 +126,29 @@ def describe(argv: list[str]) -> str:
 
 def usages(pids: list[int]) -> dict[int, Usage]:
     return {pid: found for pid in pids if (found := usage(pid)) is not None}
+
+
+def by_name(values: Iterable[tuple[str, float]]) -> dict[str, float]:
+    """Summed by process name (two processes of one name are shown as one)."""
+    summed: dict[str, float] = {}
+    for name, value in values:
+        summed[name] = summed.get(name, 0.0) + value
+    return summed
+
+
+def cpu_between(before: dict[int, Usage], after: dict[int, Usage], seconds: float) -> dict[str, float]:
+    """Each process's CPU time between two readings, as a share of one core, by name (one started in between
+    counts from 0)."""
+    return by_name((usage.name, (usage.cpu_s - (before[pid].cpu_s if pid in before else 0.0)) / seconds)
+                   for pid, usage in after.items())
+
+
+def machine_cpu() -> tuple[float, float]:
+    """The machine's busy and total CPU seconds so far, over all its cores (/proc/stat; idle and iowait are not
+    busy)."""
+    ticks = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    total = sum(ticks)
+    return (total - ticks[3] - ticks[4]) / CLOCK_TICKS, total / CLOCK_TICKS
 
 
 def cpu_over(pids: list[int], seconds: float) -> dict[int, tuple[Usage, float]]:

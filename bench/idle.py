@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -107,21 +107,13 @@ def wait_ready(stack: Launched) -> None:
 def cpu(stack: Launched, seconds: float) -> dict[str, float]:
     """Each process's share of one core over `seconds`, by name."""
     time.sleep(SETTLE_S)
-    return by_name((usage.name, share) for usage, share in fleet.cpu_over(stack.processes(), seconds).values())
+    return fleet.by_name((usage.name, share) for usage, share in fleet.cpu_over(stack.processes(), seconds).values())
 
 
 def memory(stack: Launched) -> dict[str, float]:
     """Each process's resident memory (MiB), by name."""
     time.sleep(SETTLE_S)
-    return by_name((usage.name, usage.rss_mib) for usage in fleet.usages(stack.processes()).values())
-
-
-def by_name(values: Iterable[tuple[str, float]]) -> dict[str, float]:
-    """Summed by process name (two processes of one name are shown as one)."""
-    summed: dict[str, float] = {}
-    for name, value in values:
-        summed[name] = summed.get(name, 0.0) + value
-    return summed
+    return fleet.by_name((usage.name, usage.rss_mib) for usage in fleet.usages(stack.processes()).values())
 
 
 def table(title: str, unit: str, baseline: dict[str, float], measured: dict[str, float], scale: float = 1.0,
