@@ -106,15 +106,17 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--workers", default="1,2,4", help="worker process counts, the first is the baseline")
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--engine-hosts", type=int, default=1, help="engine host processes sharing the profiles")
     args = parser.parse_args()
     counts = [int(count) for count in args.workers.split(",")]
     if not (1 <= args.profiles <= 1000 and 1 <= args.messages <= 100_000 and all(1 <= c <= 8 for c in counts)):
         parser.error("need 1 <= profiles <= 1000, 1 <= messages <= 100000, 1 <= workers <= 8")
     profiles = [f"bench-delivery-{i}" for i in range(args.profiles)]
     results: list[tuple[int, int, float]] = []
-    with scratch_database(args.database) as url, running_stack(url) as stack:
+    with scratch_database(args.database) as url, running_stack(url, engine_hosts=args.engine_hosts) as stack:
         connect_s = connect_profiles(stack.base_url, stack.admin_key, profiles)
-        print(f"{args.profiles} profiles connected in {connect_s:.1f} s ({args.database})", flush=True)
+        print(f"{args.profiles} profiles connected in {connect_s:.1f} s ({args.database}, "
+              f"{args.engine_hosts} engine host(s))", flush=True)
         stack.workers.stop()
         db.open_database(url)
         for run, count in enumerate(counts):

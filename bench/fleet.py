@@ -120,7 +120,7 @@ def usage(pid: int) -> Usage | None:
 def describe(argv: list[str]) -> str:
     """A short name for a process: the module a Python process runs, or the program's name."""
     if "-m" in argv[:-1]:
-        return " ".join(argv[argv.index("-m") + 1:])
+        return argv[argv.index("-m") + 1]
     return Path(argv[0]).name if argv else "?"
 
 

@@ -24,6 +24,7 @@ from concurrent import futures
 from typing import Any
 
 import grpc
+import peewee
 
 from server.core import request_checks
 from server.core.config import Settings
@@ -334,12 +335,22 @@ def _check(request: Any) -> None:
         raise invalid(field, "must not contain NUL characters")
 
 
+# What Peewee raises when the database refused or dropped a connection, or timed out on a lock.
+_DATABASE_DOWN = (peewee.OperationalError, peewee.InterfaceError)
+
+
 def _status_of(method: str, error: Exception, request_id: str) -> grpc.Status:
     """The status a failed RPC answers; a bug is logged (with the request id) and answered INTERNAL."""
     if isinstance(error, NotImplementedError):
         # The generated servicer's default: the route exists in the contract but is not built yet.
         error = ApiError("NOT_IMPLEMENTED", f"{method.rsplit('/', 1)[-1]} is not implemented yet")
-    if not isinstance(error, ApiError):
+    if isinstance(error, _DATABASE_DOWN):
+        # The database refused or dropped the connection (PostgreSQL restarting, out of connection slots, SQLite's
+        # lock timing out): a condition that passes, to try again, not a failure of the request. A worker hearing
+        # this from an engine host sends the message again later rather than failing it.
+        log.error("the database failed", exc_info=error, extra=fields(request_id=request_id, method=method))
+        error = ApiError("UNAVAILABLE", f"the database is unavailable; try again (request id {request_id})")
+    elif not isinstance(error, ApiError):
         log.error("unhandled error", exc_info=error, extra=fields(request_id=request_id, method=method))
         error = ApiError("INTERNAL", f"internal error (request id {request_id})")
     return error.to_status()
@@ -348,6 +359,8 @@ def _status_of(method: str, error: Exception, request_id: str) -> grpc.Status:
 def _code_of(error: Exception) -> str:
     if isinstance(error, ApiError):
         return error.code
+    if isinstance(error, _DATABASE_DOWN):
+        return "UNAVAILABLE"
     return "NOT_IMPLEMENTED" if isinstance(error, NotImplementedError) else "INTERNAL"
 
 
