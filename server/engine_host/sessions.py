@@ -2,9 +2,8 @@
 
 Engines report what happens as EngineEvents; this module turns them into profile statuses and event-log
 rows (each in a savepoint of a group commit: the events that arrive together share a transaction), and owns the
-policy: dropped connections reconnect with backoff, a
-temporary ban is waited out, a logout forgets the credentials, and at start every profile that should be
-connected is opened again with its stored credentials.
+policy: dropped connections reconnect with backoff, a temporary ban is waited out, a logout forgets the
+credentials, and at start every profile that should be connected is opened again with its stored credentials.
 """
 
 from __future__ import annotations
