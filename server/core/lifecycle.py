@@ -86,9 +86,11 @@ _accepts = CommitGroup(_store_sends)
 
 # The statements of every delivered message (a worker's step, the engine host's send and receipts): their SQL is
 # built once (server/core/db.py).
+# Ordered by batch_id too (NULL in every row it matches) so that the ORDER BY is the index's own, column for column
+# (server/core/models.py): PostgreSQL does not count `IS NULL` as an equality that would let it skip the column.
 _NEXT_SINGLE = Prepared(lambda profile_id: Message.select().where(
     (Message.profile == profile_id) & (Message.status == "PENDING") & Message.batch_id.is_null())
-    .order_by(Message.created_at, Message.id).limit(1))
+    .order_by(Message.batch_id, Message.created_at, Message.id).limit(1))
 _NEXT_ITEM = Prepared(lambda profile_id: Message.select().where(
     (Message.profile == profile_id) & (Message.status == "PENDING") & Message.not_before.is_null(False))
     .order_by(Message.not_before, Message.batch_index).limit(1))

@@ -1,0 +1,121 @@
+"""The delivery path's lookups (server/core/lifecycle.py: a profile's next single send, its next batch item, a
+receipt's message) read one index entry each, without a sort, however long the profile's backlog and history are,
+and whatever the planner's statistics say: PostgreSQL has none here (the table was never analysed, as on a gateway
+whose table grew since it was last), and plans the lookups generically, as for a statement its driver prepared.
+On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from server.core import db, lifecycle, migrations
+from server.core.db import Prepared
+from server.core.models import Batch, Message, Profile
+from tests.support.stack import postgres_database
+
+NOW = dt.datetime(2026, 11, 30, 12)
+HISTORY, BACKLOG, ITEMS = 600, 400, 300
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    if request.param == "sqlite":
+        db.open_database(f"sqlite:///{tmp_path / 'd.db'}")
+        migrations.migrate()
+        yield request.param
+    else:
+        with postgres_database() as url:
+            db.open_database(url)
+            migrations.migrate()
+            yield request.param
+            db.database.close()
+
+
+def fill() -> None:
+    """Profile `busy` gets a long history (READ), a backlog of single sends and a batch; another profile as many
+    messages again."""
+    for profile_id in ("busy", "other"):
+        Profile.create(id=profile_id, name=profile_id, engine="simulator")
+    Batch.create(id="b1", profile="busy", status="RUNNING", total=ITEMS, delay_ms=0, created_at=NOW, updated_at=NOW)
+    rows = []
+    for n in range(HISTORY + BACKLOG + ITEMS):
+        read, item = n < HISTORY, n >= HISTORY + BACKLOG
+        rows.append(_row(f"msg_{n:05d}", "busy", n, "READ" if read else "PENDING", f"wa{n}" if read else None,
+                         "b1" if item else None, n - HISTORY - BACKLOG if item else None,
+                         NOW + dt.timedelta(seconds=n) if n == HISTORY + BACKLOG else None))
+        rows.append(_row(f"oth_{n:05d}", "other", n, "READ", f"wo{n}", None, None, None))
+    with db.database.atomic():
+        for start in range(0, len(rows), 500):
+            Message.insert_many(rows[start:start + 500]).execute()
+
+
+def _row(message_id: str, profile_id: str, n: int, status: str, wa_id: str | None, batch_id: str | None,
+         index: int | None, not_before: dt.datetime | None) -> dict[str, Any]:
+    return {"id": message_id, "profile": profile_id, "chat_id": "62811@s.whatsapp.net", "direction": "OUTBOUND",
+            "type": "TEXT", "content": {"text": str(n)}, "status": status, "wa_message_id": wa_id,
+            "batch_id": batch_id, "batch_index": index, "not_before": not_before,
+            "created_at": NOW + dt.timedelta(milliseconds=n), "updated_at": NOW}
+
+
+def _arguments(prepared: Prepared, values: tuple[Any, ...]) -> tuple[str, list[Any]]:
+    sql, params, slots, _, _ = prepared._compile()
+    return sql, [values[slot] if slot is not None else param for param, slot in zip(params, slots, strict=True)]
+
+
+def _prepare(prepared: Prepared, values: tuple[Any, ...]) -> None:
+    """PostgreSQL: the lookup prepared and planned generically, as the driver's prepared statement is once it has
+    run a few times, here while the table is still small (the plan stays when it grows)."""
+    sql, arguments = _arguments(prepared, values)
+    db.database.execute_sql("SET plan_cache_mode = force_generic_plan")
+    types = ", ".join("bigint" if isinstance(value, int) else "text" for value in arguments)
+    numbered = sql.replace("%s", "{}").format(*(f"${n}" for n in range(1, len(arguments) + 1)))
+    db.database.execute_sql(f"PREPARE lookup ({types}) AS {numbered}")
+    db.database.execute_sql(f"EXPLAIN EXECUTE lookup({_literals(arguments)})")  # plans it now
+
+
+def _literals(arguments: list[Any]) -> str:
+    return ", ".join(str(value) if isinstance(value, int) else "'" + value.replace("'", "''") + "'"
+                     for value in arguments)
+
+
+def _plan(kind: str, prepared: Prepared, values: tuple[Any, ...]) -> Any:
+    """SQLite's query plan; PostgreSQL's prepared lookup, run."""
+    sql, arguments = _arguments(prepared, values)
+    if kind == "sqlite":
+        return [row[-1] for row in db.database.execute_sql("EXPLAIN QUERY PLAN " + sql, arguments)]
+    [(plan,)] = db.database.execute_sql(
+        f"EXPLAIN (ANALYZE, TIMING off, FORMAT JSON) EXECUTE lookup({_literals(arguments)})")
+    return (plan if isinstance(plan, list) else json.loads(plan))[0]["Plan"]
+
+
+def _nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield node
+    for child in node.get("Plans", []):
+        yield from _nodes(child)
+
+
+@pytest.mark.parametrize(("name", "prepared", "values", "found"), [
+    ("the next single send", lifecycle._NEXT_SINGLE, ("busy",), f"msg_{HISTORY:05d}"),
+    ("the next batch item", lifecycle._NEXT_ITEM, ("busy",), f"msg_{HISTORY + BACKLOG:05d}"),
+    ("a receipt's message", lifecycle._OUTBOUND_BY_WA_ID, ("busy", "wa7"), "msg_00007"),
+])
+def test_each_lookup_reads_one_entry_without_sorting(backend, name, prepared, values, found):
+    with db.database.connection_context():  # one connection: a prepared statement is its session's
+        if backend == "postgres":
+            _prepare(prepared, values)
+        fill()
+        assert prepared.first(*values).id == found
+        plan = _plan(backend, prepared, values)
+    if backend == "sqlite":
+        assert not any("TEMP B-TREE" in step or step.startswith("SCAN") for step in plan), (name, plan)
+        assert all("USING INDEX" in step or "USING PRIMARY KEY" in step for step in plan), (name, plan)
+    else:
+        nodes = list(_nodes(plan))
+        assert not any(node["Node Type"] in ("Sort", "Incremental Sort", "Seq Scan") for node in nodes), (name, plan)
+        read = sum(node["Actual Rows"] for node in nodes if "Scan" in node["Node Type"])
+        assert read <= 1, (name, read, plan)
