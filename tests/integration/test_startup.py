@@ -58,3 +58,4 @@ def test_six_processes_start_at_once_on_an_empty_database():
                     process.wait(timeout=20)
                 except subprocess.TimeoutExpired:
                     process.kill()
+            stack.forget_namespace(env)  # the workers' heartbeats
