@@ -104,8 +104,8 @@ def _lid_mappings(database: peewee.Database, migrator: SchemaMigrator) -> None:
 
 
 def _delivery_indexes(database: peewee.Database, migrator: SchemaMigrator) -> None:
-    # The message indexes the delivery path's lookups did not match column for column (models.py says why); the
-    # new ones are built while writes wait, a few seconds for a million messages.
+    # The message indexes the delivery path's lookups did not match column for column (models.py says why). The new
+    # ones are built in the migration's transaction: writes to messages wait until they are.
     for name in ("message_status_not_before", "message_wa_message_id", "message_profile_id_status_batch_id_created_at",
                  "message_batch_id_batch_index"):
         database.execute_sql(f"DROP INDEX IF EXISTS {name}")

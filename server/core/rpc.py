@@ -340,7 +340,8 @@ _DATABASE_DOWN = (peewee.OperationalError, peewee.InterfaceError)
 
 
 def _status_of(method: str, error: Exception, request_id: str) -> grpc.Status:
-    """The status a failed RPC answers; a bug is logged (with the request id) and answered INTERNAL."""
+    """The status a failed RPC answers: a database that failed UNAVAILABLE, a bug INTERNAL (both logged, with the
+    request id)."""
     if isinstance(error, NotImplementedError):
         # The generated servicer's default: the route exists in the contract but is not built yet.
         error = ApiError("NOT_IMPLEMENTED", f"{method.rsplit('/', 1)[-1]} is not implemented yet")
