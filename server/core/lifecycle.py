@@ -86,13 +86,16 @@ _accepts = CommitGroup(_store_sends)
 
 # The statements of every delivered message (a worker's step, the engine host's send and receipts): their SQL is
 # built once (server/core/db.py).
-# Ordered by batch_id too (NULL in every row it matches) so that the ORDER BY is the index's own, column for column
-# (server/core/models.py): PostgreSQL does not count `IS NULL` as an equality that would let it skip the column.
+# A profile's next messages, from the partial indexes of waiting messages (server/core/models.py): the status is
+# written into the SQL, not passed as a value, since a plan made for any value could not use them. The single
+# sends' lookup is ordered by batch_id too (NULL in every row it matches) so that its ORDER BY is the index's own:
+# PostgreSQL does not count `IS NULL` as an equality that would let it skip the column.
+_WAITING = peewee.SQL("'PENDING'")
 _NEXT_SINGLE = Prepared(lambda profile_id: Message.select().where(
-    (Message.profile == profile_id) & (Message.status == "PENDING") & Message.batch_id.is_null())
+    (Message.profile == profile_id) & (Message.status == _WAITING) & Message.batch_id.is_null())
     .order_by(Message.batch_id, Message.created_at, Message.id).limit(1))
 _NEXT_ITEM = Prepared(lambda profile_id: Message.select().where(
-    (Message.profile == profile_id) & (Message.status == "PENDING") & Message.not_before.is_null(False))
+    (Message.profile == profile_id) & (Message.status == _WAITING) & Message.not_before.is_null(False))
     .order_by(Message.not_before, Message.batch_index).limit(1))
 _OUTBOUND_BY_WA_ID = Prepared(lambda profile_id, wa_message_id: Message.select().where(
     (Message.profile == profile_id) & (Message.wa_message_id == wa_message_id) & (Message.direction == "OUTBOUND"))
@@ -210,7 +213,7 @@ def check_daily_cap(profile: Profile, count: int, now: dt.datetime) -> None:
     if not profile.daily_cap:
         return
     sent = send_gate.sent_today(SendGate.get_or_none(SendGate.profile == profile.id), now)
-    waiting = Message.select().where((Message.profile == profile.id) & (Message.status == "PENDING")
+    waiting = Message.select().where((Message.profile == profile.id) & (Message.status == _WAITING)
                                      & (Message.direction == "OUTBOUND")).count()
     room = profile.daily_cap - sent - waiting
     if count <= room:

@@ -185,12 +185,12 @@ class Message(BaseModel):
     class Meta:
         # The delivery path's lookups match an index column for column, their ORDER BY included, so that they read
         # one entry whatever the planner's statistics say: a PostgreSQL table analysed while small otherwise
-        # scanned a profile's whole backlog (10,000 rows) at each step and each receipt.
+        # scanned a profile's whole backlog (10,000 rows) at each step and each receipt. The waiting messages'
+        # indexes (below the class) are partial: they hold only what waits, and a lookup that names its status as
+        # a constant (server/core/lifecycle.py) is the only one that can use them.
         indexes = (
             (("profile", "idempotency_key"), True),
             (("profile", "created_at"), False),
-            # A profile's waiting single sends, oldest first (the order they go out in), and counted for its cap.
-            (("profile", "status", "batch_id", "created_at", "id"), False),
             # A receipt's message (and an incoming message's duplicate), by its WhatsApp id.
             (("profile", "wa_message_id"), False),
             # A profile's chats: its messages by chat, newest first.
@@ -198,12 +198,15 @@ class Message(BaseModel):
         )
 
 
-# A profile's batch items whose turn is set (the next of each batch), soonest first. Partial, so that a query
-# without `not_before IS NOT NULL` (the single sends') cannot take it for the one above that it must use.
-Message.add_index(Message.index(Message.profile, Message.status, Message.not_before, Message.batch_index)
-                  .where(Message.not_before.is_null(False)))
+# A profile's waiting messages: its single sends oldest first (the order they go out in), all of them counted for
+# its daily cap.
+Message.add_index(Message.index(Message.profile, Message.batch_id, Message.created_at, Message.id)
+                  .where(Message.status == "PENDING"))
+# A profile's waiting batch items whose turn is set (the next of each batch), soonest first.
+Message.add_index(Message.index(Message.profile, Message.not_before, Message.batch_index)
+                  .where((Message.status == "PENDING") & Message.not_before.is_null(False)))
 # A batch's items in order. Partial too: a prepared statement's generic plan for the single sends' lookup
-# (`batch_id IS NULL`) took it over the one above, and read every single send of every profile.
+# (`batch_id IS NULL`) took it, and read every single send of every profile.
 Message.add_index(Message.index(Message.batch_id, Message.batch_index).where(Message.batch_id.is_null(False)))
 
 

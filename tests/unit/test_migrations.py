@@ -103,7 +103,7 @@ def test_version_5_database_upgrades_to_durable_jobs(database_url):
             sql(f"ALTER TABLE send_gate DROP COLUMN {column}")
         sql("ALTER TABLE webhook_delivery DROP COLUMN lease_owner")
         sql("ALTER TABLE message ADD COLUMN queued_at TIMESTAMP")
-        sql("DROP INDEX message_profile_id_status_batch_id_created_at_id")
+        sql("DROP INDEX message_profile_id_batch_id_created_at_id")
         migrations.SchemaVersion.delete().execute()
         migrations.SchemaVersion.create(version=5)
         Profile.create(id="waiting", name="old", engine="simulator")
@@ -178,8 +178,8 @@ def test_version_9_database_upgrades_to_the_delivery_indexes(database_url):
     with db.database.connection_context():
         fresh = sorted((index.name, index.columns) for index in db.database.get_indexes("message"))
         sql = db.database.execute_sql
-        for name in ("message_profile_id_status_not_before_batch_index", "message_profile_id_wa_message_id",
-                     "message_profile_id_status_batch_id_created_at_id", "message_batch_id_batch_index"):
+        for name in ("message_profile_id_not_before_batch_index", "message_profile_id_wa_message_id",
+                     "message_profile_id_batch_id_created_at_id", "message_batch_id_batch_index"):
             sql(f"DROP INDEX {name}")
         sql("CREATE INDEX message_batch_id_batch_index ON message (batch_id, batch_index)")
         sql("CREATE INDEX message_status_not_before ON message (status, not_before)")
@@ -193,4 +193,6 @@ def test_version_9_database_upgrades_to_the_delivery_indexes(database_url):
         assert sorted((index.name, index.columns) for index in db.database.get_indexes("message")) == fresh
         indexes = {index.name: index.sql for index in db.database.get_indexes("message")}
         assert "message_status_not_before" not in indexes
-        assert "WHERE" in indexes["message_batch_id_batch_index"].upper()  # partial, as a new database's
+        for partial in ("message_batch_id_batch_index", "message_profile_id_batch_id_created_at_id",
+                        "message_profile_id_not_before_batch_index"):
+            assert "WHERE" in indexes[partial].upper()  # as a new database's
