@@ -112,8 +112,6 @@ _SENT_UPDATE = Prepared(lambda wa_message_id, sent_at, message_id: Message.updat
     (Message.id == message_id) & (Message.status == "PENDING")))
 # A receipt moves a message from the status it was read in (`old`) only: another receipt may have moved it since.
 _RECEIPT_UPDATES = {
-    "SENT": Prepared(lambda now, message_id, old: Message.update(status="SENT", updated_at=now).where(
-        (Message.id == message_id) & (Message.status == old))),
     "DELIVERED": Prepared(lambda now, message_id, old: Message.update(
         status="DELIVERED", updated_at=now, delivered_at=now).where(
         (Message.id == message_id) & (Message.status == old))),
@@ -289,15 +287,13 @@ def undispatch(message_id: str, now: dt.datetime) -> None:
             (Message.id == message_id) & (Message.status == "PENDING")).execute()
 
 
-def sent(message_id: str, wa_message_id: str, sent_at: dt.datetime, rng: random.Random | None = None) -> bool:
-    """WhatsApp accepted the message (`sent_at`: when it was handed to WhatsApp). False when it was recorded
-    already (a repeated send)."""
+def sent(message: Message, wa_message_id: str, sent_at: dt.datetime, rng: random.Random | None = None) -> bool:
+    """WhatsApp accepted the message (`sent_at`: when it was handed to WhatsApp), as read before its send (only its
+    profile, chat and batch are used: they never change). False when it was recorded already (a repeated send), or
+    deleted meanwhile."""
     with write_transaction():
-        message = rows.message(message_id)
-        if message is None:
-            return False
         _lock_batch(message.batch_id)
-        if not _SENT_UPDATE.execute(wa_message_id, sent_at, message_id).rowcount:
+        if not _SENT_UPDATE.execute(wa_message_id, sent_at, message.id).rowcount:
             return False
         send_gate.count_sent(message.profile_id, sent_at)
         _ack(message, "SENT", wa_message_id)
@@ -320,7 +316,7 @@ def failed(message: Message, reason: str, now: dt.datetime, rng: random.Random |
 
 
 def receipt(profile_id: str, wa_message_id: str, status: str, now: dt.datetime, error: str = "") -> bool:
-    """WhatsApp's word on a sent message (SENT, DELIVERED, READ or FAILED): moves it forward only. False when no
+    """WhatsApp's word on a sent message (DELIVERED, READ or FAILED): moves it forward only. False when no
     outbound message has that WhatsApp id (yet)."""
     with write_transaction():
         message = _OUTBOUND_BY_WA_ID.first(profile_id, wa_message_id)

@@ -159,16 +159,18 @@ class SessionManager:
             )
         engine = self.engine(message.profile_id)
         with self._send_locks[message.profile_id]:
-            with database.connection_context():  # a concurrent retry of the same message may have sent it
-                recorded = rows.message(message_id)
-                if recorded is None:  # deleted with its profile meanwhile
-                    raise not_found("message", message_id)
-                if recorded.wa_message_id and recorded.status != "PENDING":
-                    return recorded.wa_message_id
-                if recorded.status != "PENDING":
-                    raise conflict(f"message '{message_id}' is {recorded.status}: {recorded.error}", state=True)
+            with database.connection_context():
                 handed_at = utcnow()  # when it went to WhatsApp: its sent time, from which a batch's next item is paced
+                # The mark is the check: only a message still PENDING and never given to WhatsApp takes it. The
+                # message is read again only when it does not (a concurrent retry of it may have sent it).
                 if not lifecycle.dispatch(message_id, handed_at):
+                    recorded = rows.message(message_id)
+                    if recorded is None:  # deleted with its profile meanwhile
+                        raise not_found("message", message_id)
+                    if recorded.wa_message_id and recorded.status != "PENDING":
+                        return recorded.wa_message_id
+                    if recorded.status != "PENDING":
+                        raise conflict(f"message '{message_id}' is {recorded.status}: {recorded.error}", state=True)
                     self._outcome_unknown(engine, recorded, handed_at)
             try:
                 wa_message_id = engine.send(outgoing)
@@ -178,7 +180,7 @@ class SessionManager:
                         lifecycle.undispatch(message_id, utcnow())
                 raise
             with database.connection_context(), write_transaction():
-                lifecycle.sent(message_id, wa_message_id, handed_at)
+                lifecycle.sent(message, wa_message_id, handed_at)
                 with self._lock:
                     early = self._early_receipts.pop((message.profile_id, wa_message_id), [])
                 for receipt in early:
@@ -356,6 +358,10 @@ class SessionManager:
         waits on this host, unacknowledged, until it is (so a host that dies meanwhile loses nothing: the
         network hands it to the next host). Raises when recording failed: the engine keeps the event and
         offers it again. Must not be called inside a transaction: another thread may record it (`_records`)."""
+        if event.type == base.RECEIPT and event.data.get("status") not in _RECEIPT_STATUS:
+            _acknowledge(event)  # nothing to record ("server" among them: one of every sent message's three)
+            return
+
         def record() -> bool:
             profile = rows.profile(profile_id)
             return profile is not None and self._apply(profile, event)
@@ -402,7 +408,7 @@ class SessionManager:
         elif event.type == base.MESSAGE:
             _record_incoming(profile.id, _by_phone(profile.id, data))
         elif event.type == base.RECEIPT:
-            if not _record_receipt(profile.id, data) and data.get("status") in ("delivered", "read", "failed"):
+            if not _record_receipt(profile.id, data):
                 with self._lock:
                     self._early_receipts.setdefault((profile.id, data["wa_message_id"]), []).append(event)
                     while len(self._early_receipts) > EARLY_RECEIPTS_LIMIT:
@@ -512,16 +518,15 @@ class SessionManager:
         return handled
 
 
-# What an engine's receipt status means for an outbound message ("server": WhatsApp accepted it, which send()
-# records itself).
-_RECEIPT_STATUS = {"server": "SENT", "delivered": "DELIVERED", "read": "READ", "failed": "FAILED"}
+# What an engine's receipt status means for an outbound message. Not "server" (WhatsApp accepted it): send()
+# records that from the engine's own answer, so the receipt brings nothing. Either the message is SENT already, or
+# its send was never recorded (the host died in between) and no message has the receipt's WhatsApp id.
+_RECEIPT_STATUS = {"delivered": "DELIVERED", "read": "READ", "failed": "FAILED"}
 
 
 def _record_receipt(profile_id: str, data: dict[str, Any]) -> bool:
     """Move an outbound message forward; False when no outbound message has the receipt's WhatsApp id (yet)."""
-    status = _RECEIPT_STATUS.get(data.get("status", ""))
-    if status is None:  # not a status we track: known, as far as waiting goes
-        return True
+    status = _RECEIPT_STATUS[data["status"]]
     return lifecycle.receipt(profile_id, data["wa_message_id"], status, utcnow(), data.get("error", ""))
 
 

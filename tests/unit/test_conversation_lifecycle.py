@@ -34,7 +34,7 @@ def sent(owner: Profile, type_name: str = "TEXT", body: dict[str, Any] | None = 
     message = lifecycle.accept_message(owner, chat_id=ANN, type_name=type_name, content=body or {"text": "hi"},
                                        now=at)
     lifecycle.hand_over(message, at)
-    lifecycle.sent(message.id, f"3EB0{next(_ids)}", at)
+    lifecycle.sent(message, f"3EB0{next(_ids)}", at)
     return Message.get_by_id(message.id)
 
 

@@ -64,7 +64,7 @@ def reload(row: Any) -> Any:
 def send_out(message: Message, at: dt.datetime, rng: random.Random | None = None) -> None:
     """What a worker and the engine host do with a message: hand it over, then WhatsApp accepts it."""
     assert lifecycle.hand_over(message, at)
-    assert lifecycle.sent(message.id, f"wa-{message.id}", at, rng)
+    assert lifecycle.sent(message, f"wa-{message.id}", at, rng)
 
 
 # Accepting
@@ -193,8 +193,8 @@ def test_sent_records_once_with_its_ack_and_counts_for_the_day():
     handed = reload(message)
     assert (handed.status, handed.handed_at, handed.attempts) == ("PENDING", NOW, 1)
     sent_at = NOW + dt.timedelta(milliseconds=20)
-    assert lifecycle.sent(message.id, "wa-1", sent_at)
-    assert not lifecycle.sent(message.id, "wa-1", sent_at)  # a repeat changes nothing
+    assert lifecycle.sent(message, "wa-1", sent_at)
+    assert not lifecycle.sent(message, "wa-1", sent_at)  # a repeat changes nothing
     row = reload(message)
     assert (row.status, row.wa_message_id, row.sent_at) == ("SENT", "wa-1", sent_at)
     assert events("message.ack") == [{"messageId": message.id, "waMessageId": "wa-1",
@@ -350,7 +350,7 @@ def test_cancel_leaves_the_item_in_flight_to_end_as_its_send_does():
     assert cancelled.status == "CANCELLED"
     assert [m.status for m in items(batch)] == ["PENDING", "CANCELLED", "CANCELLED"]
     assert lifecycle.progress(cancelled)["pending"] == 1
-    assert lifecycle.sent(in_flight.id, "wa-late", NOW + dt.timedelta(seconds=3))
+    assert lifecycle.sent(in_flight, "wa-late", NOW + dt.timedelta(seconds=3))
     assert lifecycle.receipt(owner.id, "wa-late", "READ", NOW + dt.timedelta(seconds=4))
     done = reload(batch)
     assert done.status == "CANCELLED"
@@ -390,7 +390,7 @@ def test_a_cancel_arriving_while_an_item_is_recorded_sent_waits_for_it(monkeypat
         except Exception as error:
             errors.append(error)
 
-    sender = threading.Thread(target=run, args=(lambda: lifecycle.sent(first.id, "wa-1", NOW),))
+    sender = threading.Thread(target=run, args=(lambda: lifecycle.sent(first, "wa-1", NOW),))
     sender.start()
     assert counted.wait(10)
     canceller = threading.Thread(target=run, args=(lambda: lifecycle.cancel_batch(batch, NOW),))

@@ -44,7 +44,7 @@ class FakeEngine:
         self.sent.append(request.message_id)
         if self.refusals:
             raise self.refusals.pop(0)
-        lifecycle.sent(request.message_id, f"wa-{request.message_id}", self.clock())
+        lifecycle.sent(Message.get_by_id(request.message_id), f"wa-{request.message_id}", self.clock())
         return None
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import peewee
 import pytest
 
-from server.core import db, events, lifecycle
+from server.core import db, events, lifecycle, rows
 from server.core.errors import ApiError
 from server.core.models import Event, Message, Profile
 from server.engine_host.engines import base
@@ -84,7 +84,7 @@ def sent_message(owner: Profile) -> Message:
     message = lifecycle.accept_message(owner, chat_id="628111000001@s.whatsapp.net", type_name="TEXT",
                                        content={"text": "hi"}, now=NOW)
     lifecycle.hand_over(message, NOW)
-    lifecycle.sent(message.id, "wa-1", NOW)
+    lifecycle.sent(message, "wa-1", NOW)
     return message
 
 
@@ -243,6 +243,48 @@ def test_a_message_whose_outcome_is_unknown_fails_at_most_once(manager, monkeypa
     assert engine.sent == []
 
 
+def test_a_send_reads_its_message_once(manager, monkeypatch):
+    """The dispatch mark is the check that the message still waits: a send reads the row once, to build what
+    goes to WhatsApp (it read it three times: once more under the profile's lock and once to record it SENT)."""
+    message = waiting_message()
+    reads: list[str] = []
+    read = rows.message
+    monkeypatch.setattr(rows, "message", lambda message_id: reads.append(message_id) or read(message_id))
+    monkeypatch.setattr(manager, "engine", lambda profile_id: Engine())
+    assert manager.send(message.id) == f"wa-{message.id}-1"
+    assert reads == [message.id]
+    row = Message.get_by_id(message.id)
+    assert (row.status, row.wa_message_id) == ("SENT", f"wa-{message.id}-1")
+
+
+@pytest.mark.parametrize("meanwhile", ["SENT", "CANCELLED", "DELETED"])
+def test_a_send_that_finds_its_message_changed_under_the_lock_does_not_send(manager, monkeypatch, meanwhile):
+    """Read while still waiting, then sent by a concurrent retry, cancelled or deleted before this send took the
+    profile's lock: it is answered with the other send's id, or refused, and not sent again."""
+    message = waiting_message()
+    engine = Engine()
+    monkeypatch.setattr(manager, "engine", lambda profile_id: engine)
+    dispatch = lifecycle.dispatch
+
+    def change_first(message_id: str, now: dt.datetime) -> bool:
+        if meanwhile == "SENT":
+            lifecycle.sent(message, "wa-other", NOW)
+        elif meanwhile == "CANCELLED":
+            Message.update(status="CANCELLED").where(Message.id == message_id).execute()
+        else:
+            Message.delete().where(Message.id == message_id).execute()
+        return dispatch(message_id, now)
+
+    monkeypatch.setattr(lifecycle, "dispatch", change_first)
+    if meanwhile == "SENT":
+        assert manager.send(message.id) == "wa-other"
+    else:
+        with pytest.raises(ApiError) as refused:
+            manager.send(message.id)
+        assert refused.value.code == ("CONFLICT" if meanwhile == "CANCELLED" else "NOT_FOUND")
+    assert engine.sent == []
+
+
 @pytest.mark.parametrize(("recognises_repeats", "guarantee"), [(False, "AT_LEAST_ONCE"), (True, "AT_MOST_ONCE")])
 def test_a_message_whose_outcome_is_unknown_is_sent_again_when_allowed(manager, monkeypatch, recognises_repeats,
                                                                       guarantee):
@@ -288,6 +330,19 @@ def test_an_event_is_acknowledged_only_once_recorded(manager, monkeypatch):
     monkeypatch.undo()
     manager.on_event(owner.id, event)
     assert acknowledged == ["disconnected"] and current(owner.id).status == "DISCONNECTED"
+
+
+def test_a_server_receipt_is_acknowledged_without_a_transaction(manager, monkeypatch):
+    """"server" (WhatsApp has the message) brings nothing send() did not record: it is acknowledged at once, and
+    takes no turn of the host's writes (one of every sent message's three receipts)."""
+    owner = profile(status="CONNECTED")
+    message = sent_message(owner)
+    acknowledged: list[str] = []
+    monkeypatch.setattr(manager._records, "run", lambda *args, **kwargs: pytest.fail("recorded"))
+    manager.on_event(owner.id, base.EngineEvent(base.RECEIPT, {"wa_message_id": "wa-1", "status": "server"},
+                                                ack=lambda: acknowledged.append("server")))
+    assert acknowledged == ["server"]
+    assert Message.get_by_id(message.id).status == "SENT"
 
 
 def test_an_early_receipt_is_acknowledged_when_its_send_is_recorded(manager, monkeypatch):

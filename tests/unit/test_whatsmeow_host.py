@@ -217,7 +217,7 @@ def test_a_server_error_receipt_fails_the_message(host, whatsapp: FakeWhatsApp):
     message = lifecycle.accept_message(owner, chat_id=f"{ANN}@s.whatsapp.net", type_name="TEXT",
                                        content={"text": "hi"}, now=NOW)
     lifecycle.hand_over(message, NOW)
-    lifecycle.sent(message.id, "3EB0S1", NOW)
+    lifecycle.sent(message, "3EB0S1", NOW)
     client = host.engine(owner.id).client
     ann = jid(ANN)
     # neonize writes whatsmeow's "played-self" as SERVER_ERROR (our own other device played it): nothing changes.
