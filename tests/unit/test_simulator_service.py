@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -374,30 +375,35 @@ def test_an_event_the_host_could_not_record_is_offered_again_and_acknowledged_on
     assert taker_host.of(base.RECEIPT) == []
 
 
-def test_acknowledgements_of_a_burst_share_a_call_and_closing_sends_what_waits():
-    """While one Acknowledge call is out, the events recorded meanwhile wait and go together in the next call; a
-    link that closes sends what is waiting first (what a crash leaves unsent the network hands out again)."""
-    calls: list[list[int]] = []
-    first_out, release = threading.Event(), threading.Event()
+def test_acknowledgements_go_once_a_pause_and_closing_sends_what_waits():
+    """A lone recorded event is acknowledged at once; those recorded within the pause after a call go together in
+    the next one; a link that closes sends what is waiting at once (what a crash leaves unsent the network hands
+    out again)."""
+    calls: list[tuple[float, list[int]]] = []
+    changed = threading.Condition()
 
     def send(seqs: list[int]) -> None:
-        calls.append(seqs)
-        if len(calls) == 1:
-            first_out.set()
-            assert release.wait(WAIT_S)
+        with changed:
+            calls.append((time.monotonic(), seqs))
+            changed.notify_all()
 
-    acknowledgements = _Acknowledgements(send)
+    acknowledgements = _Acknowledgements(send, every_s=1.0)
     acknowledgements.add(1)
-    assert first_out.wait(WAIT_S)
-    for seq in range(2, 7):
+    with changed:
+        assert changed.wait_for(lambda: calls, WAIT_S)
+    for seq in range(2, 5):
         acknowledgements.add(seq)
-    release.set()
-    acknowledgements.add(7)
+    with changed:
+        assert changed.wait_for(lambda: len(calls) == 2, WAIT_S)
+    assert [seqs for _, seqs in calls] == [[1], [2, 3, 4]]
+    assert calls[1][0] - calls[0][0] >= 1.0
+    acknowledgements.add(5)  # in the pause after the second call
+    closing = time.monotonic()
     acknowledgements.close()
-    assert calls[0] == [1] and calls[1][:5] == [2, 3, 4, 5, 6]  # 7 with them, or in a call of its own
-    assert [seq for call in calls for seq in call] == list(range(1, 8))
-    acknowledgements.add(8)  # closed: kept by the network for the next attachment
-    assert [seq for call in calls for seq in call] == list(range(1, 8))
+    assert [seqs for _, seqs in calls] == [[1], [2, 3, 4], [5]]
+    assert time.monotonic() - closing < 0.9  # not after the pause
+    acknowledgements.add(6)  # closed: kept by the network for the next attachment
+    assert [seq for _, seqs in calls for seq in seqs] == [1, 2, 3, 4, 5]
 
 
 def test_the_newest_attachment_wins(service, new_link):
