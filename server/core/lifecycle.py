@@ -615,6 +615,10 @@ def _item_changed(message: Message, old: str, new: str, now: dt.datetime, rng: r
             deltas[column.name] += delta
     if any(deltas.values()):
         _BATCH_COUNTS.execute(*deltas.values(), now, message.batch_id)
+    if old != "PENDING" and new in _SENT:
+        # A receipt (delivered, read): the counters were all that changes. Sent, failed and cancelled add up to
+        # what they were, so the batch neither ends nor reports progress, and no item waits for this one.
+        return
     batch = rows.batch(message.batch_id)
     if new == "FAILED" and batch.stop_on_error and batch.status not in TERMINAL:
         _cancel_waiting(batch, now)

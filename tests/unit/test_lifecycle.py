@@ -327,6 +327,25 @@ def test_the_last_item_completes_the_batch_and_receipts_keep_counting():
                                                  "delivered": 1, "read": 1}
 
 
+def test_a_receipt_of_a_batch_item_only_counts(monkeypatch):
+    """Delivered and read change a batch's counters and nothing else: the receipt does not read the batch (two of
+    every sent item's three), nor report progress."""
+    owner = profile()
+    batch = batch_of(owner, 3, delay_ms=0)
+    first = items(batch)[0]
+    send_out(first, NOW)
+    progress_events = len(events("bulk.progress"))
+    monkeypatch.setattr(lifecycle.rows, "batch", lambda batch_id: pytest.fail("the batch was read"))
+    wa_message_id = reload(first).wa_message_id
+    assert lifecycle.receipt(owner.id, wa_message_id, "DELIVERED", NOW)
+    assert lifecycle.receipt(owner.id, wa_message_id, "READ", NOW)
+    monkeypatch.undo()
+    assert len(events("bulk.progress")) == progress_events
+    counted = reload(batch)
+    assert (counted.status, lifecycle.progress(counted)) == ("PROCESSING", {
+        "total": 3, "sent": 1, "failed": 0, "cancelled": 0, "pending": 2, "delivered": 1, "read": 1})
+
+
 def test_stop_on_error_cancels_the_rest_after_a_failure():
     owner = profile()
     batch = batch_of(owner, 4, delay_ms=0, stop_on_error=True)
