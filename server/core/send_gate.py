@@ -112,11 +112,14 @@ def gap(profile: Profile, rng: random.Random | None = None) -> dt.timedelta:
 
 
 def attempted(profile: Profile, now: dt.datetime, rng: random.Random | None = None) -> dt.datetime:
-    """A send was attempted (by the lease holder): the next one waits the profile's gap. Returns when it may go."""
-    next_at = now + gap(profile, rng)
-    with write_transaction():
-        _NEXT_AT.execute(next_at, profile.id)
-    return next_at
+    """A send was attempted (by the lease holder): the next one waits the profile's gap. Returns when it may go.
+    Without a gap nothing is written (a write transaction per delivered message): the gate's `next_at` already let
+    this send go, so it lets the next one go as well."""
+    pause = gap(profile, rng)
+    if pause:
+        with write_transaction():
+            _NEXT_AT.execute(now + pause, profile.id)
+    return now + pause
 
 
 def pause(profile: Profile, until: dt.datetime, reason: str) -> None:

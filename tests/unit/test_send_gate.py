@@ -138,6 +138,16 @@ def test_one_message_per_step_oldest_first_each_after_the_gap(engine, clock):
     assert step(owner, clock) is None  # nothing waits
 
 
+def test_without_a_gap_the_next_message_goes_at_once_and_nothing_is_written_for_it(engine, clock, monkeypatch):
+    owner = connected()
+    first = accept(owner, "628111000001@s.whatsapp.net", "a", NOW)
+    second = accept(owner, "628111000002@s.whatsapp.net", "b", NOW)
+    monkeypatch.setattr(send_gate._NEXT_AT, "execute", lambda *values: pytest.fail("the gap was written"))
+    assert step(owner, clock) == NOW
+    assert step(owner, clock) == NOW
+    assert engine.sent == [first.id, second.id]
+
+
 def test_the_daily_cap_holds_messages_at_send_time(engine, clock):
     """Accepted within the cap, then the cap is lowered: the gate holds the rest until the next UTC day."""
     owner = connected(daily_cap=3)
