@@ -50,7 +50,7 @@ import peewee
 
 from server.core import events, rows, send_gate
 from server.core.db import CommitGroup, Prepared, insert_rows, is_sqlite, utcnow, write_transaction
-from server.core.errors import ApiError, conflict, invalid
+from server.core.errors import ApiError, conflict, invalid, not_found
 from server.core.ids import new_id
 from server.core.models import Batch, Message, Profile, SendGate
 
@@ -163,11 +163,13 @@ def accept_message(profile: Profile, *, chat_id: str, type_name: str, content: d
             wake = _accepts.run(store, key=profile.id)
         else:
             wake = _accepts.add(row.__data__, key=profile.id)
-    except peewee.IntegrityError:  # the same key, raced by a concurrent retry
+    except peewee.IntegrityError:  # the same key, raced by a concurrent retry; or the profile deleted meanwhile
         first = _by_key(profile, idempotency_key) if idempotency_key else None
-        if first is None:
-            raise
-        return first
+        if first is not None:
+            return first
+        if not Profile.select().where(Profile.id == profile.id).exists():
+            raise not_found("profile", profile.id) from None
+        raise
     if wake:
         send_gate.wake(profile.id, now, now)
     return row
