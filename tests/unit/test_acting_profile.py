@@ -1,6 +1,7 @@
 """The profile a send goes through (server/api/services/profiles.py `acting_profile`): a view up to VIEW_S old
 instead of a query per call, renewed by every fresh read through this server, never letting a caller reach another's
-profile; and a send to a profile deleted meanwhile answers NOT_FOUND, on each backend."""
+profile; a call that goes on to the engine host reads it fresh; and a send to a profile deleted meanwhile answers
+NOT_FOUND, on each backend."""
 
 from __future__ import annotations
 
@@ -51,9 +52,9 @@ def connected(profile_id: str = "p1") -> Profile:
                           desired_state="connected", host_id="host-1")
 
 
-def acting(profile_id: str = "p1", principal: Principal = ADMIN) -> Profile:
+def acting(profile_id: str = "p1", principal: Principal = ADMIN, *, recent: bool = True) -> Profile:
     with principal_context(principal):
-        return profiles.acting_profile(profile_id, "send_text")
+        return profiles.acting_profile(profile_id, "send_text", recent=recent)
 
 
 def test_calls_within_the_view_read_the_profile_once(clock, reads):
@@ -64,6 +65,15 @@ def test_calls_within_the_view_read_the_profile_once(clock, reads):
     clock.now += VIEW_S
     acting()
     assert reads == ["p1", "p1"]
+
+
+def test_a_call_that_goes_on_to_the_engine_host_reads_the_profile_each_time(clock, reads):
+    """Its engine host may have handed the session over since the view was taken: the row names the host."""
+    connected()
+    acting()
+    for _ in range(2):
+        acting(recent=False)
+    assert reads == ["p1", "p1", "p1"]
 
 
 def test_a_change_made_elsewhere_shows_within_the_view_and_a_fresh_read_here_shows_it_at_once(clock):

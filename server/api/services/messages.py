@@ -87,7 +87,7 @@ class MessageServicer(messages_pb2_grpc.MessageServiceServicer):
         if len(mentioned) > MAX_MENTIONS or any(is_group(item) for item in mentioned):
             raise invalid("mentions", f"at most {MAX_MENTIONS} people (not groups)")
         key = idempotency_key(request, context)
-        profile = acting_profile(request.profile_id, send_operation(type_name.lower()))
+        profile = acting_profile(request.profile_id, send_operation(type_name.lower()), recent=True)
         chat_id = lids.phone_chat_id(profile.id, chat_id)  # one person, one conversation
         if reply_to:
             lifecycle.check_reply_target(profile.id, reply_to)

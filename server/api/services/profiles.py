@@ -45,9 +45,9 @@ SIMULATED_CONTACT = "+628987654321"
 
 
 class RecentProfiles:
-    """Profiles as this API server last read them. A call through a profile (a send above all) takes a view of it up
-    to VIEW_S old, as of the live hosts (server/core/hosts.py), instead of a query each: on PostgreSQL that query was
-    two of every three statements of an accepted send. What a send reads of the row cannot be wrong for long: its
+    """Profiles as this API server last read them. A send takes a view of its profile up to VIEW_S old, as of the
+    live hosts (server/core/hosts.py), instead of a query each: on PostgreSQL that query was two of every three
+    statements of an accepted send. What a send reads of the row cannot be wrong for long: its
     engine and daily cap are set when the profile is made, and its status follows the hosts' view, which is as old.
     Every fresh read of the profile here (showing it, connecting, disconnecting it) renews the view, and deleting it
     here forgets it; a profile deleted through another server meanwhile fails the send's write (NOT_FOUND)."""
@@ -87,17 +87,18 @@ def get_profile(profile_id: str) -> Profile:
     return profile
 
 
-def acting_profile(profile_id: str, operation: str) -> Profile:
+def acting_profile(profile_id: str, operation: str, *, recent: bool = False) -> Profile:
     """The profile a send or a group call goes through: the caller's, with an engine that can do `operation`
     (`send_text`, a base.GROUP_OPERATIONS name, ...), and connected. NOT_SUPPORTED is decided first: it holds
-    whatever the status. A call goes through on a view of the row up to VIEW_S old (RecentProfiles), but is refused
-    only on the row as it is now: a profile that has just connected is never refused on an older view. The row is
-    not to be changed."""
+    whatever the status. With `recent` (a send, which only stores the message) the call goes through on a view of the
+    row up to VIEW_S old (RecentProfiles); it is refused only on the row as it is now, so a profile that has just
+    connected is never refused on an older view. A call that goes on to the profile's engine host reads the row,
+    since the host it names may have handed the session over. The row is not to be changed."""
     if not profile_id.strip():
         raise invalid("profileId", "is required")
     current_principal().require_profile(profile_id)
     hosts = alive_hosts(max_age_s=VIEW_S)
-    profile = _recent.get(profile_id)
+    profile = _recent.get(profile_id) if recent else None
     if profile is None or effective_status(profile, hosts) != "CONNECTED":
         profile = get_profile(profile_id)
     if not supports(profile.engine, operation):
