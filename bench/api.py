@@ -7,6 +7,7 @@ one run with wrk (2 threads, 32 connections, 15 s each by default; everything on
   - floor without the Lua envelope: the same, with the Lua filter taken out (what the envelope costs);
   - the gateway: `GET /api/profiles/{id}` (auth + read) and `POST /api/messages/text` (auth, validate, outbox,
     enqueue) on the real stack, on SQLite and on PostgreSQL, each as a ratio against the floor;
+  - where the CPU went during each gateway run: each process's milliseconds per request, PostgreSQL's included;
   - the API server's resident memory after the run.
 
     .venv/bin/python -m bench.api [--seconds 15] [--databases sqlite,postgres] [--api-servers N]
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from concurrent import futures
@@ -32,7 +34,7 @@ import grpc
 import httpx
 from grpc_health.v1 import health, health_pb2_grpc
 
-from bench import wrk
+from bench import fleet, wrk
 from gateway import envoy as gateway_envoy
 from server.core.config import Settings
 from server.core.runtime import SERVER_OPTIONS
@@ -150,14 +152,27 @@ def resident_mib(pid: int) -> tuple[float, float]:
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
-def gateway_results(database: str, seconds: int, api_servers: int) -> tuple[list[wrk.Result], tuple[float, float]]:
+def with_cpu(run: Callable[[], wrk.Result]) -> tuple[wrk.Result, str]:
+    """A wrk run, and where the CPU went meanwhile: each process's milliseconds per request (the gateway's, and
+    PostgreSQL's server processes), and how busy the machine was (wrk's share is the rest)."""
+    before = fleet.snapshot()
+    result = run()
+    spent, machine = fleet.cpu_spent(before, fleet.snapshot())
+    per_request = {name: cpu_s / max(result.requests, 1) * 1000 for name, cpu_s in spent.items()}
+    shown = ", ".join(f"{name} {ms:.2f}" for name, ms in sorted(per_request.items(), key=lambda item: -item[1])
+                      if ms >= 0.01)
+    return result, f"  CPU per request (ms): {shown}; the machine's {os.cpu_count()} cores {machine:.0%} busy"
+
+
+def gateway_results(database: str, seconds: int, api_servers: int
+                    ) -> tuple[list[tuple[wrk.Result, str]], tuple[float, float]]:
     with scratch_database(database) as url, running_stack(url, api_servers=api_servers) as stack:
         connect(stack)
         results = [
-            wrk.run(f"gateway GET profile ({database})", f"{stack.base_url}/profiles/{PROFILE_ID}",
-                    get_profile_script(stack.admin_key), duration_s=seconds),
-            wrk.run(f"gateway POST text ({database})", f"{stack.base_url}/messages/text",
-                    send_text_script(stack.admin_key), duration_s=seconds),
+            with_cpu(lambda: wrk.run(f"gateway GET profile ({database})", f"{stack.base_url}/profiles/{PROFILE_ID}",
+                                     get_profile_script(stack.admin_key), duration_s=seconds)),
+            with_cpu(lambda: wrk.run(f"gateway POST text ({database})", f"{stack.base_url}/messages/text",
+                                     send_text_script(stack.admin_key), duration_s=seconds)),
         ]
         memory = [resident_mib(server.child.process.pid) for server in stack.api_servers]
         return results, (sum(rss for rss, _ in memory), sum(peak for _, peak in memory))
@@ -184,9 +199,11 @@ def main() -> None:
           f"(target >= 0.5x)")
     report: dict[str, Any] = {"floor": [vars(result) for result in floor]}
     for database in filter(None, args.databases.split(",")):
-        (get, send), (rss, peak) = gateway_results(database, args.seconds, args.api_servers)
+        ((get, get_cpu), (send, send_cpu)), (rss, peak) = gateway_results(database, args.seconds, args.api_servers)
         print(f"{get.line(floor_get)}  [target >= 0.5x the floor, p99 < 50 ms]")
+        print(get_cpu)
         print(f"{send.line(floor_send)}  [target >= 0.4x the floor, p99 < 50 ms]")
+        print(send_cpu)
         print(f"API server memory ({database}, {args.api_servers} process(es)): {rss:.0f} MiB resident, "
               f"{peak:.0f} MiB peak")
         report[database] = {"get": vars(get), "send": vars(send), "rss_mib": rss, "peak_mib": peak}

@@ -88,15 +88,12 @@ def drain(read_before: int, total: int) -> float:
     return time.monotonic() - started
 
 
-def cpu_line(before: tuple[dict[int, fleet.Usage], tuple[float, float]],
-             after: tuple[dict[int, fleet.Usage], tuple[float, float]], seconds: float) -> str:
+def cpu_line(before: fleet.Snapshot, after: fleet.Snapshot, seconds: float) -> str:
     """Where the CPU went while the messages were delivered: each process of the stack (by name, this bench's own
     polling included), and how busy the whole machine was (a busy machine is why more workers cannot help)."""
-    shares = fleet.cpu_between(before[0], after[0], seconds)
-    (busy_before, total_before), (busy_after, total_after) = before[1], after[1]
-    machine = (busy_after - busy_before) / max(total_after - total_before, 1e-9)
-    by_share = ", ".join(f"{name} {share:.0%}" for name, share in sorted(shares.items(), key=lambda item: -item[1])
-                         if share >= 0.005)
+    spent, machine = fleet.cpu_spent(before, after)
+    shares = sorted(((name, cpu_s / seconds) for name, cpu_s in spent.items()), key=lambda item: -item[1])
+    by_share = ", ".join(f"{name} {share:.0%}" for name, share in shares if share >= 0.005)
     return f"CPU (of one core): {by_share}; the machine's {os.cpu_count()} cores {machine:.0%} busy"
 
 
@@ -123,10 +120,10 @@ def main() -> None:
             read_before = outbound("READ")
             queue(stack, profiles, args.messages, run)
             total = outbound()
-            before = fleet.usages(fleet.tree(os.getpid())), fleet.machine_cpu()
+            before = fleet.snapshot()
             with workers(stack, count):
                 seconds = drain(read_before, total)
-                after = fleet.usages(fleet.tree(os.getpid())), fleet.machine_cpu()
+                after = fleet.snapshot()
             results.append((count, total - read_before, seconds))
             print(f"  {count} worker process(es): {total - read_before:,} messages READ in {seconds:.1f} s", flush=True)
             print(f"    {cpu_line(before, after, seconds)}", flush=True)

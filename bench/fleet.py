@@ -118,9 +118,12 @@ def usage(pid: int) -> Usage | None:
 
 
 def describe(argv: list[str]) -> str:
-    """A short name for a process: the module a Python process runs, or the program's name."""
+    """A short name for a process: the module a Python process runs, or the program's name (PostgreSQL's server
+    processes, which retitle themselves per connection, as one)."""
     if "-m" in argv[:-1]:
         return argv[argv.index("-m") + 1]
+    if argv and argv[0].startswith("postgres"):
+        return "postgres"
     return Path(argv[0]).name if argv else "?"
 
 
@@ -136,19 +139,38 @@ def by_name(values: Iterable[tuple[str, float]]) -> dict[str, float]:
     return summed
 
 
-def cpu_between(before: dict[int, Usage], after: dict[int, Usage], seconds: float) -> dict[str, float]:
-    """Each process's CPU time between two readings, as a share of one core, by name (one started in between
-    counts from 0)."""
-    return by_name((usage.name, (usage.cpu_s - (before[pid].cpu_s if pid in before else 0.0)) / seconds)
-                   for pid, usage in after.items())
-
-
 def machine_cpu() -> tuple[float, float]:
     """The machine's busy and total CPU seconds so far, over all its cores (/proc/stat; idle and iowait are not
     busy)."""
     ticks = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
     total = sum(ticks)
     return (total - ticks[3] - ticks[4]) / CLOCK_TICKS, total / CLOCK_TICKS
+
+
+Snapshot = tuple[dict[int, Usage], tuple[float, float]]
+
+
+def snapshot() -> Snapshot:
+    """The CPU used so far by this process's tree (the stack a bench started) and by PostgreSQL's server processes
+    (not in the tree, and sharing the cores), with the machine's busy and total CPU."""
+    postgres = [int(entry.name) for entry in Path("/proc").iterdir()
+                if entry.name.isdigit() and _comm(entry).startswith("postgres")]
+    return usages(tree(os.getpid()) + postgres), machine_cpu()
+
+
+def _comm(entry: Path) -> str:
+    try:
+        return (entry / "comm").read_text()
+    except OSError:
+        return ""
+
+
+def cpu_spent(before: Snapshot, after: Snapshot) -> tuple[dict[str, float], float]:
+    """Each process's CPU seconds between two snapshots, by name, and the share of the machine that was busy."""
+    spent = by_name((usage.name, usage.cpu_s - (before[0][pid].cpu_s if pid in before[0] else 0.0))
+                    for pid, usage in after[0].items())
+    (busy_before, total_before), (busy_after, total_after) = before[1], after[1]
+    return spent, (busy_after - busy_before) / max(total_after - total_before, 1e-9)
 
 
 def cpu_over(pids: list[int], seconds: float) -> dict[int, tuple[Usage, float]]:
