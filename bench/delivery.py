@@ -90,7 +90,8 @@ def drain(read_before: int, total: int) -> float:
 
 def cpu_line(before: fleet.Snapshot, after: fleet.Snapshot, seconds: float) -> str:
     """Where the CPU went while the messages were delivered: each process of the stack (by name, this bench's own
-    polling included), and how busy the whole machine was (a busy machine is why more workers cannot help)."""
+    polling and PostgreSQL's server included), and how busy the whole machine was (a busy machine is why more
+    workers cannot help)."""
     spent, machine = fleet.cpu_spent(before, after)
     shares = sorted(((name, cpu_s / seconds) for name, cpu_s in spent.items()), key=lambda item: -item[1])
     by_share = ", ".join(f"{name} {share:.0%}" for name, share in shares if share >= 0.005)
