@@ -50,8 +50,12 @@ def run_batch_through(stack: Stack, unique: Callable[[str], str], crash: Callabl
                                 ["status"] == "COMPLETED" and b), "the batch to complete", 90)
         assert done["progress"]["sent"] == ITEMS and done["progress"]["failed"] == 0
         assert done["progress"]["pending"] == 0 and done["progress"]["cancelled"] == 0
-        received = [m["content"]["text"] for m in stack.simulator("inbox", phone_or_chat_id="+628111880001")
+        def inbox() -> list[str]:
+            return [m["content"]["text"] for m in stack.simulator("inbox", phone_or_chat_id="+628111880001")
                     if m["content"]["text"].startswith(f"{tag} ")]
+
+        # SENT is the engine's answer; the phone gets the message a delivery delay (0.2 s) later.
+        received = wait_for(lambda: len(set(got := inbox())) == ITEMS and got, "every item at the phone")
         assert sorted(received) == sorted(f"{tag} item {i}" for i in range(ITEMS))  # each once: none lost, none twice
         sent = [dt.datetime.fromisoformat(ok(rest.get(f"/messages/{item['messageId']}"))["sentTime"]
                                           .replace("Z", "+00:00")) for item in done["items"]]
