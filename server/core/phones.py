@@ -9,6 +9,7 @@ number a profile has learned is stored as that number: server/core/lids.py).
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -59,10 +60,12 @@ def normalize_phone(raw: str, field: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+@functools.lru_cache(maxsize=16_384)
 def _valid_e164(text: str) -> bool:
     """The common case, already `+<digits>`, checked without phonenumbers' parser (a bulk send checks 10,000
     numbers: this is twice as fast). Country codes are prefix-free, so the first that matches is the one.
-    Anything unusual (a national part starting with 0) goes the full way."""
+    Anything unusual (a national part starting with 0) goes the full way. Remembered: phonenumbers' check still
+    takes 11 µs, and a gateway sends to the same numbers again and again (a few MiB at most)."""
     digits = text[1:]
     for length in (1, 2, 3):
         country_code = int(digits[:length])

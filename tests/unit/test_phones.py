@@ -3,6 +3,7 @@
 import pytest
 
 from server.core.errors import ApiError
+from server.core import phones
 from server.core.phones import normalize_chat_id, normalize_group_id, normalize_phone
 
 
@@ -39,3 +40,16 @@ def test_bad_numbers_name_the_field(raw):
     assert caught.value.code == "VALIDATION_ERROR"
     assert caught.value.metadata == {"field": "chatId"}
     assert caught.value.message.startswith("chatId: ")
+
+
+def test_a_number_is_checked_once_and_remembered(monkeypatch):
+    checks = []
+    real = phones.phonenumbers.is_valid_number
+    monkeypatch.setattr(phones.phonenumbers, "is_valid_number", lambda number: checks.append(number) or real(number))
+    phones._valid_e164.cache_clear()
+    assert phones.normalize_phone("+6281234567890", "to") == phones.normalize_phone("6281234567890@c.us", "to")
+    assert len(checks) == 1
+    with pytest.raises(ApiError):  # an invalid number is remembered as invalid, and still refused each time
+        phones.normalize_phone("+620812345", "to")
+    with pytest.raises(ApiError):
+        phones.normalize_phone("+620812345", "to")

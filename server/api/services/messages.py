@@ -40,7 +40,7 @@ def to_proto(row: Message) -> messages_pb2.Message:
         id=row.id, profile_id=row.profile_id, chat_id=row.chat_id,
         direction=messages_pb2.Message.Direction.Value(row.direction),
         type=messages_pb2.MessageType.Value(row.type),
-        content=json_format.ParseDict(stored, messages_pb2.MessageContent(), ignore_unknown_fields=True),
+        content=_content(stored),
         status=messages_pb2.Message.Status.Value(row.status), error=row.error,
         wa_message_id=row.wa_message_id or "", batch_id=row.batch_id or "", reply_to=row.reply_to,
         mentions=row.mentions, sender=row.sender,
@@ -55,6 +55,22 @@ def to_proto(row: Message) -> messages_pb2.Message:
                               time=to_timestamp(_when(reaction["time"])))
     for edit in row.edits or ():
         message.edit_history.add(text=edit["text"], replace_time=to_timestamp(_when(edit["replaced_at"])))
+    return message
+
+
+# The content's plain fields, by the Python type they are stored as.
+_SCALARS = {"text": str, "caption": str, "voice_note": bool}
+
+
+def _content(stored: dict[str, Any]) -> messages_pb2.MessageContent:
+    """Stored content (protobuf's JSON, field names as in the proto) as MessageContent. Plain fields are set
+    directly: ParseDict costs 10 µs even for a text alone, a quarter of a send's answer. The rest (media, location,
+    poll...) goes through ParseDict, which also skips keys an older version stored."""
+    plain = {key: value for key, value in stored.items() if isinstance(value, _SCALARS.get(key, ()))}
+    message = messages_pb2.MessageContent(**plain)
+    if len(plain) < len(stored):
+        rest = {key: value for key, value in stored.items() if key not in plain}
+        json_format.ParseDict(rest, message, ignore_unknown_fields=True)
     return message
 
 
