@@ -6,7 +6,9 @@ one run with wrk (2 threads, 32 connections, 15 s each by default; everything on
     and SendText with constants: what any gateway built this way can do at best;
   - floor without the Lua envelope: the same, with the Lua filter taken out (what the envelope costs);
   - the gateway: `GET /api/profiles/{id}` (auth + read) and `POST /api/messages/text` (auth, validate, outbox,
-    enqueue) on the real stack, on SQLite and on PostgreSQL, each as a ratio against the floor;
+    enqueue) on the real stack, on SQLite and on PostgreSQL, each as a ratio against the floor measured just
+    before it (this machine's speed drifts by up to 1.6x within one run of the bench: Envoy's CPU per request went
+    from 0.46 to 0.75 ms between its first and last runs, so a floor measured minutes earlier is another machine's);
   - where the CPU went during each gateway run: each process's milliseconds per request, PostgreSQL's included;
   - the API server's resident memory after the run.
 
@@ -113,24 +115,24 @@ def wait_healthy(url: str, timeout_s: float = 30) -> None:
         time.sleep(0.2)
 
 
-def floor_results(seconds: int) -> list[wrk.Result]:
-    key = "wagw_floor000_" + "x" * 43  # the floor checks nothing; the header is sent as the gateway's clients do
-    with floor_server() as port:
-        with envoy_in_front(port) as proxy:
-            results = [
-                wrk.run("envoy direct (/healthz)", f"{proxy.url}/healthz", wrk.script("GET", {}), duration_s=seconds),
-                wrk.run("floor GET profile", f"{proxy.url}/api/profiles/{PROFILE_ID}", get_profile_script(key),
-                        duration_s=seconds),
-                wrk.run("floor POST text", f"{proxy.url}/api/messages/text", send_text_script(key),
-                        duration_s=seconds),
-            ]
-        with envoy_in_front(port, without_lua) as proxy:
-            results += [
-                wrk.run("floor GET profile without Lua", f"{proxy.url}/api/profiles/{PROFILE_ID}",
-                        get_profile_script(key), duration_s=seconds),
-                wrk.run("floor POST text without Lua", f"{proxy.url}/api/messages/text", send_text_script(key),
-                        duration_s=seconds),
-            ]
+FLOOR_KEY = "wagw_floor000_" + "x" * 43  # the floor checks nothing; the header is sent as the gateway's clients do
+
+
+def floor_get(proxy: gateway_envoy.Envoy, seconds: int, name: str = "floor GET profile") -> wrk.Result:
+    return wrk.run(name, f"{proxy.url}/api/profiles/{PROFILE_ID}", get_profile_script(FLOOR_KEY), duration_s=seconds)
+
+
+def floor_send(proxy: gateway_envoy.Envoy, seconds: int, name: str = "floor POST text") -> wrk.Result:
+    return wrk.run(name, f"{proxy.url}/api/messages/text", send_text_script(FLOOR_KEY), duration_s=seconds)
+
+
+def envelope_results(port: int, proxy: gateway_envoy.Envoy, seconds: int) -> list[wrk.Result]:
+    """Envoy's own ceiling, then the floor with and without the Lua envelope, one right after the other."""
+    results = [wrk.run("envoy direct (/healthz)", f"{proxy.url}/healthz", wrk.script("GET", {}), duration_s=seconds),
+               floor_get(proxy, seconds), floor_send(proxy, seconds)]
+    with envoy_in_front(port, without_lua) as bare:
+        results += [floor_get(bare, seconds, "floor GET profile without Lua"),
+                    floor_send(bare, seconds, "floor POST text without Lua")]
     return results
 
 
@@ -164,18 +166,21 @@ def with_cpu(run: Callable[[], wrk.Result]) -> tuple[wrk.Result, str]:
     return result, f"  CPU per request (ms): {shown}; the machine's {os.cpu_count()} cores {machine:.0%} busy"
 
 
-def gateway_results(database: str, seconds: int, api_servers: int
-                    ) -> tuple[list[tuple[wrk.Result, str]], tuple[float, float]]:
+def gateway_results(database: str, seconds: int, api_servers: int, floor: gateway_envoy.Envoy
+                    ) -> tuple[list[tuple[wrk.Result, wrk.Result, str]], tuple[float, float]]:
+    """GET, then POST, on the gateway, each right after the same on the floor (which idles meanwhile): (floor,
+    gateway, where the gateway's CPU went) for each, and the API servers' memory."""
     with scratch_database(database) as url, running_stack(url, api_servers=api_servers) as stack:
         connect(stack)
-        results = [
-            with_cpu(lambda: wrk.run(f"gateway GET profile ({database})", f"{stack.base_url}/profiles/{PROFILE_ID}",
-                                     get_profile_script(stack.admin_key), duration_s=seconds)),
-            with_cpu(lambda: wrk.run(f"gateway POST text ({database})", f"{stack.base_url}/messages/text",
-                                     send_text_script(stack.admin_key), duration_s=seconds)),
-        ]
+        get_floor = floor_get(floor, seconds)
+        get = with_cpu(lambda: wrk.run(f"gateway GET profile ({database})", f"{stack.base_url}/profiles/{PROFILE_ID}",
+                                       get_profile_script(stack.admin_key), duration_s=seconds))
+        send_floor = floor_send(floor, seconds)
+        send = with_cpu(lambda: wrk.run(f"gateway POST text ({database})", f"{stack.base_url}/messages/text",
+                                        send_text_script(stack.admin_key), duration_s=seconds))
         memory = [resident_mib(server.child.process.pid) for server in stack.api_servers]
-        return results, (sum(rss for rss, _ in memory), sum(peak for _, peak in memory))
+        return ([(get_floor, *get), (send_floor, *send)],
+                (sum(rss for rss, _ in memory), sum(peak for _, peak in memory)))
 
 
 def main() -> None:
@@ -186,27 +191,30 @@ def main() -> None:
                         help="API server processes behind Envoy (default: as `make run` starts them, one per core)")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
-    floor = floor_results(args.seconds)
-    direct, floor_get, floor_send, bare_get, bare_send = floor
-    print(f"wrk: {wrk.THREADS} threads, {wrk.CONNECTIONS} connections, {args.seconds} s per run")
-    print(direct.line())
-    print(floor_get.line(direct))
-    print(floor_send.line(direct))
-    print(bare_get.line(direct))
-    print(bare_send.line(direct))
-    print(f"the Lua envelope: the floor is {floor_get.requests_per_s / bare_get.requests_per_s:.2f}x (GET) and "
-          f"{floor_send.requests_per_s / bare_send.requests_per_s:.2f}x (POST) of the same without it "
-          f"(target >= 0.5x)")
-    report: dict[str, Any] = {"floor": [vars(result) for result in floor]}
-    for database in filter(None, args.databases.split(",")):
-        ((get, get_cpu), (send, send_cpu)), (rss, peak) = gateway_results(database, args.seconds, args.api_servers)
-        print(f"{get.line(floor_get)}  [target >= 0.5x the floor, p99 < 50 ms]")
-        print(get_cpu)
-        print(f"{send.line(floor_send)}  [target >= 0.4x the floor, p99 < 50 ms]")
-        print(send_cpu)
-        print(f"API server memory ({database}, {args.api_servers} process(es)): {rss:.0f} MiB resident, "
-              f"{peak:.0f} MiB peak")
-        report[database] = {"get": vars(get), "send": vars(send), "rss_mib": rss, "peak_mib": peak}
+    print(f"wrk: {wrk.THREADS} threads, {wrk.CONNECTIONS} connections, {args.seconds} s per run", flush=True)
+    with floor_server() as port, envoy_in_front(port) as floor:
+        envelope = envelope_results(port, floor, args.seconds)
+        direct, with_get, with_send, bare_get, bare_send = envelope
+        print(direct.line())
+        for result in envelope[1:]:
+            print(result.line(direct))
+        print(f"the Lua envelope: the floor is {with_get.requests_per_s / bare_get.requests_per_s:.2f}x (GET) and "
+              f"{with_send.requests_per_s / bare_send.requests_per_s:.2f}x (POST) of the same without it "
+              f"(target >= 0.5x)", flush=True)
+        report: dict[str, Any] = {"floor": [vars(result) for result in envelope]}
+        for database in filter(None, args.databases.split(",")):
+            runs, (rss, peak) = gateway_results(database, args.seconds, args.api_servers, floor)
+            (get_floor, get, get_cpu), (send_floor, send, send_cpu) = runs
+            print(get_floor.line())
+            print(f"{get.line(get_floor)}  [target >= 0.5x the floor, p99 < 50 ms]")
+            print(get_cpu)
+            print(send_floor.line())
+            print(f"{send.line(send_floor)}  [target >= 0.4x the floor, p99 < 50 ms]")
+            print(send_cpu)
+            print(f"API server memory ({database}, {args.api_servers} process(es)): {rss:.0f} MiB resident, "
+                  f"{peak:.0f} MiB peak", flush=True)
+            report[database] = {"floor_get": vars(get_floor), "get": vars(get), "floor_send": vars(send_floor),
+                                "send": vars(send), "rss_mib": rss, "peak_mib": peak}
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))
 
