@@ -2,8 +2,8 @@
 
 import pytest
 
-from server.core.errors import ApiError
 from server.core import phones
+from server.core.errors import ApiError
 from server.core.phones import normalize_chat_id, normalize_group_id, normalize_phone
 
 
