@@ -60,7 +60,20 @@ def step(profile_id: str, lease: jobs.Lease, now: dt.datetime, settings: Setting
                                hosts)
         except ApiError as error:
             return _refused(profile, message, error, settings, clock())
-        return send_gate.attempted(profile, clock())
+        after = clock()
+        ready = send_gate.attempted(profile, after)
+        return ready if message.batch_id is None else _after_item(profile_id, ready, after)
+
+
+def _after_item(profile_id: str, ready: dt.datetime, now: dt.datetime) -> dt.datetime | None:
+    """When to look again after a batch item went. Its record scheduled the batch's next item a delay later, so the
+    step looks that up now: answering `ready` (at once, without a gap) would run a second step only to learn it, a
+    lease check, a turn of the scheduler's pool and the same lookup for every item of every bulk."""
+    with database.connection_context():
+        following, later = lifecycle.next_to_send(profile_id, now)
+    if following is not None:
+        return ready
+    return None if later is None else max(ready, later)
 
 
 def _refused(profile: Profile, message: Message, error: ApiError, settings: Settings, now: dt.datetime

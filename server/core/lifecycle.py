@@ -97,7 +97,10 @@ _NEXT_SINGLE = Prepared(lambda profile_id: Message.select().where(
 _NEXT_ITEM = Prepared(lambda profile_id: Message.select().where(
     (Message.profile == profile_id) & (Message.status == _WAITING) & Message.not_before.is_null(False))
     .order_by(Message.not_before, Message.batch_index).limit(1))
-_OUTBOUND_BY_WA_ID = Prepared(lambda profile_id, wa_message_id: Message.select().where(
+# A receipt's message: the columns a receipt reads, not the whole row (its content, mentions, reactions and edits
+# are JSON to decode, and it has a dozen times), for two of every sent message's events.
+_OUTBOUND_BY_WA_ID = Prepared(lambda profile_id, wa_message_id: Message.select(
+    Message.id, Message.profile, Message.chat_id, Message.status, Message.batch_id, Message.delivered_at).where(
     (Message.profile == profile_id) & (Message.wa_message_id == wa_message_id) & (Message.direction == "OUTBOUND"))
     .limit(1))
 _HAND_OVER = Prepared(lambda now, message_id: Message.update(

@@ -363,8 +363,12 @@ class SessionManager:
             return
 
         def record() -> bool:
+            if event.type == base.RECEIPT:  # two of every sent message's events: no profile row needed
+                return self._receipt(profile_id, event)
             profile = rows.profile(profile_id)
-            return profile is not None and self._apply(profile, event)
+            if profile is not None:
+                self._apply(profile, event)
+            return False
 
         try:
             with self._send_locks[profile_id]:
@@ -377,8 +381,8 @@ class SessionManager:
             _acknowledge(event)
         self._follow_up(profile_id, event)
 
-    def _apply(self, profile: Profile, event: base.EngineEvent) -> bool:
-        """Record the event, in the caller's transaction; True when it waits for a send to be recorded."""
+    def _apply(self, profile: Profile, event: base.EngineEvent) -> None:
+        """Record an event other than a receipt (`_receipt`), in the caller's transaction."""
         data = event.data
         if event.type == base.QR:
             profile.qr_code, profile.qr_expires_at = data["code"], _naive(data["expires_at"])
@@ -407,18 +411,23 @@ class SessionManager:
             self._set_status(profile, "FAILED", data.get("reason", ""))
         elif event.type == base.MESSAGE:
             _record_incoming(profile.id, _by_phone(profile.id, data))
-        elif event.type == base.RECEIPT:
-            if not _record_receipt(profile.id, data):
-                with self._lock:
-                    self._early_receipts.setdefault((profile.id, data["wa_message_id"]), []).append(event)
-                    while len(self._early_receipts) > EARLY_RECEIPTS_LIMIT:
-                        self._early_receipts.popitem(last=False)
-                return True
         elif event.type == base.GROUP:
             events.record("group.updated", profile.id, _camel(data))
         else:
             self.conversations.record(profile.id, dataclasses.replace(event, data=_by_phone(profile.id, data)))
-        return False
+
+    def _receipt(self, profile_id: str, event: base.EngineEvent) -> bool:
+        """Record a receipt, in the caller's transaction; True when it waits for its message's send to be recorded.
+        The profile's row is read only when no message has the receipt's id: a deleted profile's receipts wait for
+        nothing."""
+        data = event.data
+        if _record_receipt(profile_id, data) or rows.profile(profile_id) is None:
+            return False
+        with self._lock:
+            self._early_receipts.setdefault((profile_id, data["wa_message_id"]), []).append(event)
+            while len(self._early_receipts) > EARLY_RECEIPTS_LIMIT:
+                self._early_receipts.popitem(last=False)
+        return True
 
     def _follow_up(self, profile_id: str, event: base.EngineEvent) -> None:
         """What happens after the event is recorded: reconnects, forgetting credentials."""

@@ -231,6 +231,24 @@ def test_a_batch_item_waits_for_its_time(engine, clock):
         (Message.batch_id == batch.id) & (Message.status == "SENT")).count() == 2
 
 
+def test_the_step_that_sends_a_batch_item_answers_when_the_next_one_is_due(engine, clock):
+    """The item's record schedules the next one a delay later: the same step looks it up, instead of answering
+    "at once" for a second step to learn it. A single send that came meanwhile goes first, the item due after it at
+    once; after the last item nothing waits."""
+    owner = connected()
+    delay = dt.timedelta(milliseconds=700)
+    lifecycle.accept_batch(owner, [{"chat_id": "628111000001@s.whatsapp.net", "type": "TEXT",
+                                    "content": {"text": "x"}}] * 3, delay_ms=700, randomize=False,
+                           stop_on_error=False, start_at=NOW, idempotency_key="", now=NOW)
+    assert step(owner, clock) == NOW + delay and len(engine.sent) == 1
+    clock[0] = NOW + delay
+    assert step(owner, clock) == NOW + 2 * delay and len(engine.sent) == 2
+    accept(owner, "628111000002@s.whatsapp.net", "meanwhile", clock[0])
+    clock[0] = NOW + 2 * delay
+    assert step(owner, clock) == clock[0] and len(engine.sent) == 3  # the single (it waited longer); the item: now
+    assert step(owner, clock) is None and len(engine.sent) == 4  # the last item went; nothing waits
+
+
 def test_a_worker_that_lost_its_lease_sends_nothing(engine, clock, monkeypatch):
     owner = connected()
     accept(owner, "628111000001@s.whatsapp.net", "hi", NOW)

@@ -95,7 +95,7 @@ def test_events_that_arrive_together_share_a_transaction(manager, monkeypatch):
     owners = [profile(status="CONNECTED") for _ in range(6)]
     messages = [sent_message(owner) for owner in owners]
     transactions: list[int] = []
-    real_transaction, real_apply = db.write_transaction, manager._apply
+    real_transaction, real_receipt = db.write_transaction, manager._receipt
     first_in, release = threading.Event(), threading.Event()
 
     @contextlib.contextmanager
@@ -104,16 +104,16 @@ def test_events_that_arrive_together_share_a_transaction(manager, monkeypatch):
         with real_transaction():
             yield
 
-    def apply(owner: Profile, event: base.EngineEvent) -> bool:
+    def receipt(profile_id: str, event: base.EngineEvent) -> bool:
         if not first_in.is_set():
             first_in.set()
             assert release.wait(10)
-        if owner.id == owners[-1].id:
+        if profile_id == owners[-1].id:
             raise RuntimeError("this one's database write failed")
-        return real_apply(owner, event)
+        return real_receipt(profile_id, event)
 
     monkeypatch.setattr(db, "write_transaction", counted)
-    monkeypatch.setattr(manager, "_apply", apply)
+    monkeypatch.setattr(manager, "_receipt", receipt)
     failures: list[str] = []
 
     def deliver(owner: Profile) -> None:
@@ -147,6 +147,27 @@ def test_receipts_become_message_statuses(manager):
     assert Message.get_by_id(message.id).status == "READ"
     acks = [e.data["status"] for e in Event.select().where(Event.name == "message.ack").order_by(Event.id)]
     assert acks == ["SENT", "DELIVERED", "READ"]
+
+
+def test_a_receipt_reads_no_profile_and_a_deleted_profiles_waits_for_nothing(manager, monkeypatch):
+    """Two of every sent message's events are receipts: they need the message, not the profile's row, which is
+    read only when no message has the receipt's id (a receipt for a deleted profile's message is acknowledged,
+    not kept waiting for a send that will never be recorded)."""
+    owner = profile(status="CONNECTED")
+    message = sent_message(owner)
+    reads: list[str] = []
+    read = rows.profile
+    monkeypatch.setattr(rows, "profile", lambda profile_id: reads.append(profile_id) or read(profile_id))
+    acknowledged: list[str] = []
+    manager.on_event(owner.id, base.EngineEvent(base.RECEIPT, {"wa_message_id": "wa-1", "status": "delivered"},
+                                                ack=lambda: acknowledged.append("delivered")))
+    assert reads == [] and acknowledged == ["delivered"]
+    assert Message.get_by_id(message.id).status == "DELIVERED"
+    Profile.delete().where(Profile.id == owner.id).execute()
+    manager.on_event(owner.id, base.EngineEvent(base.RECEIPT, {"wa_message_id": "wa-1", "status": "read"},
+                                                ack=lambda: acknowledged.append("read")))
+    assert reads == [owner.id] and acknowledged == ["delivered", "read"]
+    assert not manager._early_receipts
 
 
 def test_a_receipt_before_its_send_is_recorded_waits_for_it(manager, monkeypatch):
