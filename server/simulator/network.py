@@ -231,6 +231,9 @@ class SimulatedNetwork:
         self._depth = 0  # nesting of _atomic() on the thread holding the lock
         self._handouts: list[tuple[Device, Event]] = []  # events to hand out when the operation ends
         self._sessions: dict[str, _Session] = {}
+        # Each phone's linked profiles, in the order they were linked: every delivery and receipt looks them up, and
+        # a scan of every session each time grew with the profiles (3.6 % of the simulator's CPU at 200).
+        self._linked_profiles: dict[str, dict[str, None]] = defaultdict(dict)
         self._bans: dict[str, dt.datetime] = {}
         self._faults: dict[str, list[_Fault]] = defaultdict(list)
         # Durable events not yet acknowledged, per profile, by sequence number (oldest first).
@@ -779,8 +782,18 @@ class SimulatedNetwork:
     def _set_jid(self, profile_id: str, jid: str) -> None:
         session = self._sessions[profile_id]
         if session.jid != jid:
+            self._relink(profile_id, session.jid, jid)
             session.jid = jid
             self._state.set_link(profile_id, jid)
+
+    def _relink(self, profile_id: str, old: str, new: str) -> None:
+        if old:
+            linked = self._linked_profiles[old]
+            linked.pop(profile_id, None)
+            if not linked:
+                del self._linked_profiles[old]
+        if new:
+            self._linked_profiles[new][profile_id] = None
 
     def _to_inbox(self, chat: str, entry: dict[str, Any]) -> None:
         self._inboxes[chat].append(entry)
@@ -798,6 +811,7 @@ class SimulatedNetwork:
             self._counters.update(saved.counters)
             for profile_id, jid in saved.links.items():
                 self._sessions[profile_id] = _Session(jid=jid)
+                self._relink(profile_id, "", jid)
             for chat, entry in saved.inbox:
                 self._inboxes[chat].append(entry)
             for profile_id, event in saved.queued:
@@ -816,7 +830,7 @@ class SimulatedNetwork:
                         self._later(read_delay, self._read, message, jid)
 
     def _linked(self, jid: str) -> list[str]:
-        return [profile_id for profile_id, session in self._sessions.items() if session.jid == jid]
+        return list(self._linked_profiles.get(jid, ()))
 
     def _reachable(self, jid: str) -> bool:
         # Multi-device: a message is delivered when the phone or any of its linked devices is online.

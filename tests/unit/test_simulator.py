@@ -320,6 +320,26 @@ def test_one_number_can_link_several_profiles(net, clock):
     assert len(net.inbox(BOB)) == 1
 
 
+def test_a_profile_receives_for_the_number_it_is_linked_to_now_and_after_a_restart(tmp_path):
+    net, clock = durable_network(tmp_path / "sim.db")
+    device = linked(net, "p", ALICE)
+    net.send_from(CAROL, ALICE, "text", {"text": "to alice"})
+    net.logout(device)
+    device.connect()
+    net.scan(device.of(events.QR)[-1]["code"], BOB)  # the same profile, now linked to another phone
+    net.send_from(CAROL, ALICE, "text", {"text": "to alice, not linked any more"})
+    net.send_from(CAROL, BOB, "text", {"text": "to bob"})
+    assert [m["content"]["text"] for m in device.of(events.MESSAGE)] == ["to alice", "to bob"]
+    device.acknowledge()
+    restarted, clock = durable_network(tmp_path / "sim.db")
+    again = Device(restarted, "p", credentials=device.credentials)
+    again.connect()
+    clock.advance(0.05)
+    restarted.send_from(CAROL, ALICE, "text", {"text": "to alice after the restart"})
+    restarted.send_from(CAROL, BOB, "text", {"text": "to bob after the restart"})
+    assert [m["content"]["text"] for m in again.of(events.MESSAGE)] == ["to bob after the restart"]
+
+
 def test_a_connected_device_receives_while_its_phone_is_offline(net, clock):
     alice, bob = linked(net, "a", ALICE), linked(net, "b", BOB)
     net.set_online(BOB, False)
