@@ -15,6 +15,11 @@ from server.core import broker, jobs
 from server.core.config import Settings
 from worker import actors, sweeper, webhook_dispatch
 
+# How long an idle Dramatiq thread waits for work before it looks whether it should stop: a message wakes it at
+# once. Its threads (WAGW_WORKER_THREADS) each woke ten times a second at 100 ms, a third of an idle worker's CPU.
+# A busy Redis consumer polls more often than this (server/core/broker.py, BUSY_POLL_MS).
+WORKER_TIMEOUT_MS = 1000
+
 
 @contextmanager
 def running(settings: Settings) -> Iterator[None]:
@@ -22,7 +27,8 @@ def running(settings: Settings) -> Iterator[None]:
     runner = jobs.Runner(lease_s=settings.job_lease_s, threads=settings.worker_threads)
     actors.declare(runner, settings)
     runner.start()
-    consumer = dramatiq.Worker(broker.current(), worker_threads=settings.worker_threads, worker_timeout=100)
+    consumer = dramatiq.Worker(broker.current(), worker_threads=settings.worker_threads,
+                               worker_timeout=WORKER_TIMEOUT_MS)
     consumer.start()
     stopping = threading.Event()
     threading.Thread(target=sweeper.run, args=(stopping, settings), name="sweeper", daemon=True).start()

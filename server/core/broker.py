@@ -12,7 +12,7 @@ and their delay queues) at 100 ms were most of an idle worker's CPU (bench/idle.
 consumers wait instead until a message is enqueued: every enqueue, by any process, publishes the queue's name on
 `<namespace>:wake`, and each consuming process's one subscriber thread wakes that queue's consumer. Without the
 message (Redis pub/sub is not durable) a consumer looks again after IDLE_WAIT_S anyway, so a lost wake-up only
-delays; a busy consumer (prefetch all taken) still polls at worker_timeout, as Dramatiq's does.
+delays; a busy consumer (prefetch all taken) still polls, as Dramatiq's does, at most BUSY_POLL_MS apart.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ QUEUES = (DELIVERY_QUEUE, WEBHOOK_QUEUE)
 # How long an idle consumer waits for a wake-up before it looks at its queue anyway. Delayed messages can be this
 # late (the consumer's loop moves them to their queue): server/core/jobs.py asks for them EARLY_S before they are due.
 IDLE_WAIT_S = 1.0
+# The longest a busy consumer (its prefetch all taken) waits before it looks for a free slot again.
+BUSY_POLL_MS = 100
 
 log = logging.getLogger("wagw.broker")
 
@@ -146,10 +148,12 @@ class WokenRedisBroker(RedisBroker):
 
 
 class WokenConsumer(_RedisConsumer):
-    """A Redis consumer that, finding its queue empty, waits for a wake-up (or IDLE_WAIT_S) instead of polling."""
+    """A Redis consumer that, finding its queue empty, waits for a wake-up (or IDLE_WAIT_S) instead of polling.
+    Busy (its prefetch all taken), it polls Dramatiq's way, backing off up to BUSY_POLL_MS rather than the worker's
+    timeout: a thread that finishes a message takes the next within that."""
 
     def __init__(self, broker: WokenRedisBroker, queue_name: str, prefetch: int, timeout: int) -> None:
-        super().__init__(broker, queue_name, prefetch, timeout)
+        super().__init__(broker, queue_name, prefetch, min(timeout, BUSY_POLL_MS))
         self.woken = broker.waker(queue_name)
 
     def __next__(self) -> Any:

@@ -119,3 +119,16 @@ def test_a_consumer_wakes_only_for_its_own_queue(woken):
     redis_broker.enqueue(message("deliveries"))
     waiting.join(timeout=10)
     assert not waiting.is_alive()
+
+
+def test_a_busy_consumer_looks_again_within_the_busy_poll_whatever_the_workers_timeout(woken):
+    """With its prefetch all taken, a consumer polls Dramatiq's way, backing off to at most BUSY_POLL_MS between
+    looks (a thread may have finished a message meanwhile), though the worker's idle threads wait a second."""
+    redis_broker, _ = woken
+    consumer = subscribed(redis_broker.consume("deliveries", prefetch=1, timeout=1000))
+    redis_broker.enqueue(message())
+    assert next(consumer).args == ("p1",)  # taken: the one slot is busy
+    consumer.misses = 20  # long since anything came: the backoff is at its longest
+    started = time.monotonic()
+    assert next(consumer) is None
+    assert time.monotonic() - started < broker.BUSY_POLL_MS / 1000 + 0.05  # Dramatiq's own: 0.5-1 s here
