@@ -1,9 +1,11 @@
 """The workers' and API servers' channel to an engine host (server/engine_host/client.py) reaches a host that died
 and came back on the same address within a second or two, however long it was down: gRPC's own reconnect backoff
-would grow towards two minutes, and a cached channel would refuse calls for that long (issue 14 point 8)."""
+would grow towards two minutes, and a cached channel would refuse calls for that long (issue 14 point 8). Between
+calls nothing watches the channel."""
 
 from __future__ import annotations
 
+import threading
 import time
 from concurrent import futures
 
@@ -63,5 +65,27 @@ def test_a_restarted_engine_host_is_reached_within_seconds() -> None:
                 # up to the next attempt of its grown backoff, most often well past this bound).
                 assert time.monotonic() - back < 3, "the restarted host was not reached within 3 s"
                 time.sleep(0.1)
+    finally:
+        server.stop(grace=None)
+
+
+def test_nothing_watches_an_idle_channel() -> None:
+    """grpcio polls a channel with a subscriber five times a second for as long as it lives: 0.45 % of a core in
+    every process that ever called an engine host. Only the wait for a connection watches it, and ends with it."""
+    port = free_port()
+    server = serve(port)
+    try:
+        before = set(threading.enumerate())
+
+        def watchers() -> set[threading.Thread]:  # the client's threads (the server's pool is left out)
+            return {thread for thread in set(threading.enumerate()) - before
+                    if not thread.name.startswith("ThreadPoolExecutor")}
+
+        assert send(f"{LOCALHOST}:{port}") == "wa-m1"
+        assert send(f"{LOCALHOST}:{port}") == "wa-m1"
+        deadline = time.monotonic() + 2
+        while watchers() and time.monotonic() < deadline:
+            time.sleep(0.05)  # the wait for the first connection ends within 0.2 s of it
+        assert watchers() == set()
     finally:
         server.stop(grace=None)
