@@ -332,7 +332,7 @@ def _insert_key(
 ) -> tuple[models.ApiKey, str]:
     prefix, secret, key = _new_key()
     try:
-        with write_transaction():
+        with write_transaction(savepoint=True):
             row = models.ApiKey.create(
                 id=new_id("key"),
                 name=name,

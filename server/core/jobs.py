@@ -230,7 +230,7 @@ def enqueue(kind: Kind, keys: Iterable[str], due: dt.datetime, now: dt.datetime)
     except Exception as error:  # redis.ConnectionError and friends
         log.warning("queueing failed; the sweep will queue again", extra=fields(kind=kind.name, error=str(error)))
         try:
-            with database.connection_context(), write_transaction():
+            with database.connection_context(), write_transaction(savepoint=True):
                 for start in range(0, len(keys), SWEEP_BATCH):
                     kind.model.update({kind.queued: None}).where(kind.key.in_(keys[start:start + SWEEP_BATCH])
                                                                  ).execute()

@@ -43,7 +43,7 @@ def _save(row: Contact, *, insert: bool = False) -> Contact:
     """Write a new or changed contact; its phone number must stay unique within the profile."""
     row.updated_at = utcnow()
     try:
-        with write_transaction():
+        with write_transaction(savepoint=True):
             row.save(force_insert=insert)
     except peewee.IntegrityError as exc:
         raise conflict(f"a contact with phone number {row.phone_number} already exists in profile "

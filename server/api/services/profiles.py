@@ -183,7 +183,7 @@ class ProfileServicer(profiles_pb2_grpc.ProfileServiceServicer):
             "delivery_guarantee": _guarantee(request.delivery_guarantee) or delivery_guarantee.DEFAULT,
         }
         try:
-            with write_transaction():
+            with write_transaction(savepoint=True):
                 row = Profile.create(**fields)
         except peewee.IntegrityError as exc:
             raise conflict(f"profile '{profile_id}' already exists") from exc
