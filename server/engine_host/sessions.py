@@ -14,11 +14,12 @@ import logging
 import threading
 import time
 from collections import OrderedDict, defaultdict
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from server.core import delivery_guarantee, events, lids, lifecycle, rows, urls
 from server.core.config import load
-from server.core.db import CommitGroup, Prepared, connection, database, utcnow, write_transaction
+from server.core.db import CommitGroup, Prepared, connection, database, is_sqlite, utcnow, write_transaction
 from server.core.engine_specs import CLOUDAPI
 from server.core.errors import ApiError, conflict, not_found
 from server.core.hosts import HEARTBEAT_EVERY_S, alive_hosts
@@ -32,6 +33,7 @@ from server.engine_host.engines.registry import engine_class
 from server.engine_host.engines.store import DatabaseSessionStore
 from server.engine_host.media import resolve as resolve_media
 
+T = TypeVar("T")
 log = logging.getLogger("wagw.sessions")
 
 # The host's reconnect delays, attempt after attempt; the last one repeats for as long as the outage lasts.
@@ -70,6 +72,7 @@ class SessionManager:
         # unlike the API's sends: an event's record locks a message and its batch, and a profile's send gate only
         # when a receipt is the first word of a message still PENDING (rare); were that ever to meet a worker's
         # lease renewal in a PostgreSQL deadlock, the transaction fails and every engine offers its events again.
+        # On SQLite sends record here too (`_write`).
         self._records = CommitGroup()
         # What media URLs may reach (server/core/urls.py).
         self.url_guard = url_guard or urls.Guard()
@@ -159,11 +162,12 @@ class SessionManager:
             )
         engine = self.engine(message.profile_id)
         with self._send_locks[message.profile_id]:
+            handed_at = utcnow()  # when it went to WhatsApp: its sent time, from which a batch's next item is paced
+            # The mark is the check: only a message still PENDING and never given to WhatsApp takes it. The
+            # message is read again only when it does not (a concurrent retry of it may have sent it).
+            dispatched = self._write(lambda: lifecycle.dispatch(message_id, handed_at), savepoint=False)
             with database.connection_context():
-                handed_at = utcnow()  # when it went to WhatsApp: its sent time, from which a batch's next item is paced
-                # The mark is the check: only a message still PENDING and never given to WhatsApp takes it. The
-                # message is read again only when it does not (a concurrent retry of it may have sent it).
-                if not lifecycle.dispatch(message_id, handed_at):
+                if not dispatched:
                     recorded = rows.message(message_id)
                     if recorded is None:  # deleted with its profile meanwhile
                         raise not_found("message", message_id)
@@ -179,17 +183,33 @@ class SessionManager:
                     with database.connection_context():
                         lifecycle.undispatch(message_id, utcnow())
                 raise
-            with database.connection_context(), write_transaction():
+
+            def record_sent() -> list[base.EngineEvent]:
                 lifecycle.sent(message, wa_message_id, handed_at)
                 with self._lock:
                     early = self._early_receipts.pop((message.profile_id, wa_message_id), [])
                 for receipt in early:
                     _record_receipt(message.profile_id, receipt.data)
+                return early
+
+            early = self._write(record_sent)
             for receipt in early:
                 _acknowledge(receipt)
         if media is not None and "url" in media and outgoing.media is not None:  # inline media stays in the row
             self.conversations.keep(message, outgoing.media.data, outgoing.media.mimetype, outgoing.media.filename)
         return wa_message_id
+
+    def _write(self, work: Callable[[], T], *, savepoint: bool = True) -> T:
+        """Run a send's record in a write transaction. On SQLite, in the group commit of the host's events
+        (`_records`): the whole database has one writer at a time, and during deliveries its lock was held nine
+        tenths of the time (bench.delivery, two engine hosts), half of it by holders waiting for a core or the GIL:
+        a send that joins the transaction under way shares its turn. On PostgreSQL, in one of its own: a send locks
+        its profile's gate row, which a group holding several profiles' rows could take in another order than a
+        worker renewing its leases."""
+        if is_sqlite():
+            return self._records.run(work, savepoint=savepoint)
+        with database.connection_context(), write_transaction():
+            return work()
 
     @staticmethod
     def _outcome_unknown(engine: base.Engine, message: Message, now: dt.datetime) -> None:

@@ -17,6 +17,7 @@ import pytest
 from server.core import db, events, lifecycle, rows
 from server.core.errors import ApiError
 from server.core.models import Event, Message, Profile
+from server.engine_host import sessions as host_sessions
 from server.engine_host.engines import base
 from server.engine_host.sessions import SessionManager
 
@@ -241,6 +242,60 @@ def test_a_send_is_marked_dispatched_before_the_engine_is_called(manager, monkey
     assert manager.send(message.id) == f"wa-{message.id}-1"
     assert engine.dispatched_before_send == [True]
     assert Message.get_by_id(message.id).status == "SENT"
+
+
+def test_on_sqlite_a_sends_records_share_the_transaction_of_the_events_that_arrive_meanwhile(manager, monkeypatch):
+    """SQLite has one writer at a time, whose turn was mostly spent waiting during deliveries: a send's records (its
+    dispatch mark, then SENT) join the engine host's group commit, so a send and a receipt that arrive while another
+    event's transaction runs share the next one. On PostgreSQL a send's records have transactions of their own (it
+    locks its profile's gate row; a group of several profiles could take such rows in another order than a worker
+    renewing its leases): the send goes on while the other profile's event is being recorded."""
+    first, second = profile(status="CONNECTED"), profile(status="CONNECTED")
+    sent_message(first), sent_message(second)
+    message = waiting_message()
+    engine = Engine()
+    monkeypatch.setattr(manager, "engine", lambda profile_id: engine)
+    transactions: list[int] = []
+    real_transaction, real_receipt = db.write_transaction, manager._receipt
+    first_in, release = threading.Event(), threading.Event()
+
+    @contextlib.contextmanager
+    def counted(*, savepoint: bool = False) -> Iterator[None]:
+        if not db.database.in_transaction():
+            transactions.append(1)
+        with real_transaction(savepoint=savepoint):
+            yield
+
+    def receipt(profile_id: str, event: base.EngineEvent) -> bool:
+        if profile_id == first.id:
+            first_in.set()
+            assert release.wait(10)
+        return real_receipt(profile_id, event)
+
+    monkeypatch.setattr(db, "write_transaction", counted)
+    monkeypatch.setattr(lifecycle, "write_transaction", counted)
+    monkeypatch.setattr(host_sessions, "write_transaction", counted)
+    monkeypatch.setattr(manager, "_receipt", receipt)
+    delivered = base.EngineEvent(base.RECEIPT, {"wa_message_id": "wa-1", "status": "delivered"})
+    threads = [threading.Thread(target=manager.on_event, args=(first.id, delivered))]
+    threads[0].start()
+    assert first_in.wait(10)
+    threads += [threading.Thread(target=manager.on_event, args=(second.id, delivered)),
+                threading.Thread(target=manager.send, args=(message.id,))]
+    for thread in threads[1:]:
+        thread.start()
+    deadline = time.monotonic() + 10
+    while (len(manager._records._waiting.get("", [])) < (2 if db.is_sqlite() else 1) or
+           (not db.is_sqlite() and not engine.sent)) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert engine.sent == ([] if db.is_sqlite() else [message.id])
+    release.set()
+    for thread in threads:
+        thread.join(10)
+    assert engine.sent == [message.id]
+    assert Message.get_by_id(message.id).status == "SENT"
+    # the first event's; the second's with the dispatch mark (SQLite) or alone; SENT; on PostgreSQL the dispatch's
+    assert len(transactions) == (3 if db.is_sqlite() else 4)
 
 
 def test_a_message_whose_outcome_is_unknown_fails_at_most_once(manager, monkeypatch):
