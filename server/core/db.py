@@ -153,8 +153,8 @@ def write_transaction(*, savepoint: bool = False) -> Iterator[None]:
     Inside another transaction it joins that one: its work commits or rolls back with it. A savepoint there would
     undo only its own work when it fails, which matters only to a caller that catches the failure and goes on
     inside the transaction: such a caller asks for one (`savepoint=True`). Every other nested savepoint was two
-    statements for nothing, each a turn of SQLite's write lock spent waiting for the GIL (a sent message's record
-    held it for eleven statements, two of them its savepoint's) or two round trips to PostgreSQL."""
+    statements for nothing, under SQLite's one write lock (a sent message's record took eleven statements, two of
+    them its savepoint's) or two round trips to PostgreSQL."""
     if database.in_transaction():
         with database.atomic() if savepoint else contextlib.nullcontext():
             yield
