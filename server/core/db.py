@@ -17,7 +17,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import peewee
 from playhouse import db_url
@@ -299,6 +299,20 @@ def insert_rows(model: type[peewee.Model], rows: list[dict[str, object]]) -> Non
             database.cursor().executemany(sql, values)
 
 
+class _Compiled(NamedTuple):
+    """A Prepared statement built for one database: its SQL and parameters (`slots`: which value goes where), and for a
+    select how a row becomes a model instance (each field's position, name and conversion, each alias's position),
+    worked out once rather than for every run."""
+
+    sql: str
+    params: list[Any]
+    slots: list[int | None]
+    model: type[peewee.Model] | None
+    database: peewee.Database
+    readers: tuple[tuple[int, str, Callable[[Any], Any]], ...]
+    aliases: tuple[tuple[int, str], ...]
+
+
 class Prepared:
     """A query Peewee builds into SQL once per database, then runs with other values: the statements of every
     request (a profile by id, the send path's writes). Peewee builds the SQL of a query anew on each run, which for
@@ -313,13 +327,13 @@ class Prepared:
         self._build = build
         # By the database's id, with the database itself: an id is reused once its object is gone (tests open one
         # database after another), and SQL built for SQLite does not run on PostgreSQL.
-        self._compiled: dict[int, tuple[str, list[Any], list[int | None], peewee.Query, peewee.Database]] = {}
+        self._compiled: dict[int, _Compiled] = {}
         self._lock = threading.Lock()
 
-    def _compile(self) -> tuple[str, list[Any], list[int | None], peewee.Query, peewee.Database]:
+    def _compile(self) -> _Compiled:
         key = id(database.obj)
         compiled = self._compiled.get(key)
-        if compiled is None or compiled[4] is not database.obj:
+        if compiled is None or compiled.database is not database.obj:
             arity = self._build.__code__.co_argcount
             markers = [f"\x00wagw-value-{index}\x00" for index in range(arity)]
             query = self._build(*markers)
@@ -328,28 +342,34 @@ class Prepared:
             if set(slots) - {None} != set(range(arity)):
                 raise ValueError("Prepared: a value was changed on its way into the query (only values the driver "
                                  "takes as they are can be prepared)")
-            compiled = (sql, params, slots, query, database.obj)
+            columns = getattr(query, "_returning", None) or ()
+            fields = [(at, column) for at, column in enumerate(columns) if isinstance(column, peewee.Field)]
+            compiled = _Compiled(
+                sql, params, slots, getattr(query, "model", None), database.obj,
+                tuple((at, field.name, field.python_value) for at, field in fields),
+                tuple((at, column._alias) for at, column in enumerate(columns) if not isinstance(column, peewee.Field)))
             with self._lock:
                 self._compiled[key] = compiled
         return compiled
 
     def execute(self, *values: Any) -> Any:
         """Run it; returns the driver's cursor."""
-        sql, params, slots, _, _ = self._compile()
-        return database.execute_sql(sql, [values[slot] if slot is not None else param
-                                          for param, slot in zip(params, slots, strict=True)])
+        return self._run(self._compile(), values)
+
+    @staticmethod
+    def _run(compiled: _Compiled, values: tuple[Any, ...]) -> Any:
+        return database.execute_sql(compiled.sql, [values[slot] if slot is not None else param
+                                                   for param, slot in zip(compiled.params, compiled.slots,
+                                                                          strict=True)])
 
     def all(self, *values: Any) -> list[Any]:
         """The rows of a select (of a model's fields), as model instances."""
-        query = self._compile()[3]
-        columns = query._returning
-        fields = [(at, column) for at, column in enumerate(columns) if isinstance(column, peewee.Field)]
-        aliases = [(at, column._alias) for at, column in enumerate(columns) if not isinstance(column, peewee.Field)]
+        compiled = self._compile()
+        model, readers, aliases = compiled.model, compiled.readers, compiled.aliases
         rows = []
-        for row in self.execute(*values).fetchall():
-            instance = query.model(__no_default__=1)
-            instance.__data__ = {field.name: field.python_value(row[at]) for at, field in fields}
-            instance._dirty.clear()
+        for row in self._run(compiled, values).fetchall():
+            instance = model(__no_default__=1)
+            instance.__data__ = {name: read(row[at]) for at, name, read in readers}
             for at, alias in aliases:
                 setattr(instance, alias, row[at])
             rows.append(instance)

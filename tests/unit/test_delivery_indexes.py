@@ -63,8 +63,9 @@ def _row(message_id: str, profile_id: str, n: int, status: str, wa_id: str | Non
 
 
 def _arguments(prepared: Prepared, values: tuple[Any, ...]) -> tuple[str, list[Any]]:
-    sql, params, slots, _, _ = prepared._compile()
-    return sql, [values[slot] if slot is not None else param for param, slot in zip(params, slots, strict=True)]
+    compiled = prepared._compile()
+    return compiled.sql, [values[slot] if slot is not None else param
+                          for param, slot in zip(compiled.params, compiled.slots, strict=True)]
 
 
 def _prepare(prepared: Prepared, values: tuple[Any, ...]) -> None:
