@@ -91,10 +91,15 @@ _accepts = CommitGroup(_store_sends)
 # sends' lookup is ordered by batch_id too (NULL in every row it matches) so that its ORDER BY is the index's own:
 # PostgreSQL does not count `IS NULL` as an equality that would let it skip the column.
 _WAITING = peewee.SQL("'PENDING'")
-_NEXT_SINGLE = Prepared(lambda profile_id: Message.select().where(
+# The columns a step uses of the message it sends (the engine host reads the whole row itself): a whole row's content,
+# mentions, reactions and edits are JSON, which a worker decoded four times a step (two lookups, and two more for
+# the next message after a batch item).
+_STEP_COLUMNS = (Message.id, Message.profile, Message.chat_id, Message.batch_id, Message.wa_message_id,
+                 Message.created_at, Message.not_before)
+_NEXT_SINGLE = Prepared(lambda profile_id: Message.select(*_STEP_COLUMNS).where(
     (Message.profile == profile_id) & (Message.status == _WAITING) & Message.batch_id.is_null())
     .order_by(Message.batch_id, Message.created_at, Message.id).limit(1))
-_NEXT_ITEM = Prepared(lambda profile_id: Message.select().where(
+_NEXT_ITEM = Prepared(lambda profile_id: Message.select(*_STEP_COLUMNS).where(
     (Message.profile == profile_id) & (Message.status == _WAITING) & Message.not_before.is_null(False))
     .order_by(Message.not_before, Message.batch_index).limit(1))
 # A receipt's message: the columns a receipt reads, not the whole row (its content, mentions, reactions and edits
@@ -239,7 +244,7 @@ def check_daily_cap(profile: Profile, count: int, now: dt.datetime) -> None:
 def next_to_send(profile_id: str, now: dt.datetime) -> tuple[Message | None, dt.datetime | None]:
     """The profile's message to send now, if any: the oldest waiting single send, or a batch item whose time has
     come, whichever waits longer. Otherwise None, and when the next batch item's time comes (None: nothing
-    waits)."""
+    waits). Only the columns a send's step uses are read (`_STEP_COLUMNS`)."""
     single = _NEXT_SINGLE.first(profile_id)
     item = _NEXT_ITEM.first(profile_id)
     due = []
