@@ -312,6 +312,11 @@ class _Compiled(NamedTuple):
     readers: tuple[tuple[int, str, Callable[[Any], Any]], ...]
     aliases: tuple[tuple[int, str], ...]
 
+    def arguments(self, values: tuple[Any, ...]) -> list[Any]:
+        """The driver's parameters for a run with `values`."""
+        return [values[slot] if slot is not None else param for param, slot in zip(self.params, self.slots,
+                                                                                    strict=True)]
+
 
 class Prepared:
     """A query Peewee builds into SQL once per database, then runs with other values: the statements of every
@@ -358,9 +363,7 @@ class Prepared:
 
     @staticmethod
     def _run(compiled: _Compiled, values: tuple[Any, ...]) -> Any:
-        return database.execute_sql(compiled.sql, [values[slot] if slot is not None else param
-                                                   for param, slot in zip(compiled.params, compiled.slots,
-                                                                          strict=True)])
+        return database.execute_sql(compiled.sql, compiled.arguments(values))
 
     def all(self, *values: Any) -> list[Any]:
         """The rows of a select (of a model's fields), as model instances."""

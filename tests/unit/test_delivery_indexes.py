@@ -64,8 +64,7 @@ def _row(message_id: str, profile_id: str, n: int, status: str, wa_id: str | Non
 
 def _arguments(prepared: Prepared, values: tuple[Any, ...]) -> tuple[str, list[Any]]:
     compiled = prepared._compile()
-    return compiled.sql, [values[slot] if slot is not None else param
-                          for param, slot in zip(compiled.params, compiled.slots, strict=True)]
+    return compiled.sql, compiled.arguments(values)
 
 
 def _prepare(prepared: Prepared, values: tuple[Any, ...]) -> None:
