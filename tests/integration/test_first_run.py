@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -93,21 +92,10 @@ def test_first_run_ends_with_the_console_and_the_admin_key(tmp_path: Path) -> No
         reader.join(timeout=5)
 
 
-def _free_pair() -> int:
-    """A free port whose next port is free too."""
-    while True:
-        port = free_port()
-        try:
-            with socket.socket() as probe:
-                probe.bind((LOCALHOST, port + 1))
-        except OSError:
-            continue
-        return port
-
-
 def test_with_redis_make_run_serves_the_api_from_one_process_per_core(tmp_path: Path) -> None:
     """WAGW_API_PROCESSES API servers, each on ports of its own, all behind Envoy: requests reach every one."""
-    port, grpc_port, unary_port, metrics_port = free_port(), _free_pair(), _free_pair(), _free_pair()
+    # Two API processes: the second one listens on each port + 1.
+    port, grpc_port, unary_port, metrics_port = free_port(), *(free_port(span=2) for _ in range(3))
     env = _launch_env(tmp_path, port, WAGW_BROKER="redis", WAGW_API_PROCESSES="2",
                       WAGW_REDIS_NAMESPACE=f"wagw-first-run-{uuid.uuid4().hex[:8]}")
     env |= {"WAGW_GRPC_PORT": str(grpc_port), "WAGW_GRPC_UNARY_PORT": str(unary_port),
