@@ -50,6 +50,7 @@ from server.core import (  # noqa: E402
     migrations,
     webhook_attempts,
 )
+from server.core.config import Settings  # noqa: E402
 from server.core.models import Event, Profile, Webhook  # noqa: E402
 from tests.support.stack import scratch_database  # noqa: E402
 
@@ -224,7 +225,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1000.0, help="events per second of the latency run")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of the latency run (max 60)")
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
-    parser.add_argument("--threads", type=int, default=8, help="the worker's WAGW_WORKER_THREADS")
+    parser.add_argument("--threads", type=int, default=Settings().worker_threads,
+                        help="the worker's WAGW_WORKER_THREADS (default: the gateway's)")
     parser.add_argument("--slow-s", type=float, default=5.0, help="how long the slow receiver takes to answer")
     parser.add_argument("--slow-events", type=int, default=200,
                         help="events of the run beside the slow receiver (kept small: its deliveries take long)")

@@ -9,7 +9,7 @@ from worker import runner
 
 def main() -> None:
     settings = load()
-    runtime.prepare(settings)
+    runtime.prepare(settings, max_connections=runner.connections(settings))
     broker.configure(settings)
     with runner.running(settings):
         runtime.wait_for_signal()

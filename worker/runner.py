@@ -21,6 +21,13 @@ from worker import actors, sweeper, webhook_dispatch
 WORKER_TIMEOUT_MS = 1000
 
 
+def connections(settings: Settings) -> int:
+    """PostgreSQL connections the workers of a process may hold at once: a delivery step keeps one through its
+    engine call, on every scheduler thread, while every Dramatiq thread claims a job; then the webhook lanes, and
+    the sweeper, the dispatcher and the lease keeper."""
+    return 2 * settings.worker_threads + jobs.Runner.lane_threads + 3
+
+
 @contextmanager
 def running(settings: Settings) -> Iterator[None]:
     """Consume the configured broker's queues until the `with` ends (`broker.configure` must come first)."""
