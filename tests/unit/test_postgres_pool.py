@@ -46,6 +46,7 @@ def terminate(pid: int) -> None:
 
 
 def test_a_connection_given_back_a_moment_ago_goes_out_without_a_ping(pool, monkeypatch):
+    monkeypatch.setattr(db, "PING_IDLE_S", 60.0)  # a moment, however slow the machine
     with db.database.connection_context():
         first = backend()
     with db.database.connection_context():
@@ -67,7 +68,8 @@ def test_a_connection_that_died_while_idle_is_left_out_by_the_ping(pool, monkeyp
     assert pool == [1]
 
 
-def test_a_connection_that_died_a_moment_ago_fails_once_and_is_not_handed_out_again(pool):
+def test_a_connection_that_died_a_moment_ago_fails_once_and_is_not_handed_out_again(pool, monkeypatch):
+    monkeypatch.setattr(db, "PING_IDLE_S", 60.0)
     with db.database.connection_context():
         dead = backend()
     terminate(dead)
