@@ -48,7 +48,7 @@ from typing import Any
 
 import peewee
 
-from server.core import events, rows, send_gate
+from server.core import events, send_gate
 from server.core.db import CommitGroup, Prepared, insert_rows, is_sqlite, utcnow, write_transaction
 from server.core.errors import ApiError, conflict, invalid, not_found
 from server.core.ids import new_id
@@ -129,9 +129,20 @@ _RECEIPT_UPDATES = {
     "FAILED": Prepared(lambda now, error, message_id, old: Message.update(
         status="FAILED", updated_at=now, error=error).where((Message.id == message_id) & (Message.status == old))),
 }
-_BATCH_COUNTS = Prepared(lambda sent, delivered, read, failed, cancelled, now, batch_id: Batch.update(
-    sent=Batch.sent + sent, delivered=Batch.delivered + delivered, read=Batch.read + read,
-    failed=Batch.failed + failed, cancelled=Batch.cancelled + cancelled, updated_at=now).where(Batch.id == batch_id))
+
+
+def _count_items(sent: Any, delivered: Any, read: Any, failed: Any, cancelled: Any, now: Any, batch_id: Any
+                 ) -> peewee.ModelUpdate:
+    return Batch.update(
+        sent=Batch.sent + sent, delivered=Batch.delivered + delivered, read=Batch.read + read,
+        failed=Batch.failed + failed, cancelled=Batch.cancelled + cancelled, updated_at=now).where(Batch.id == batch_id)
+
+
+# A receipt changes the counters only; an item that leaves the queue reads the batch back from the same statement
+# (its progress, whether it ended, the gap before the next item) instead of with another one.
+_BATCH_COUNTS = Prepared(_count_items)
+_BATCH_COUNTS_READ = Prepared(lambda sent, delivered, read, failed, cancelled, now, batch_id: _count_items(
+    sent, delivered, read, failed, cancelled, now, batch_id).returning(Batch))
 _NEXT_OF_BATCH = Prepared(lambda batch_id: Message.select(Message.id, Message.not_before).where(
     (Message.batch_id == batch_id) & (Message.status == "PENDING")).order_by(Message.batch_index).limit(1))
 _SCHEDULE = Prepared(lambda at, message_id: Message.update(not_before=at).where(
@@ -332,7 +343,8 @@ def receipt(profile_id: str, wa_message_id: str, status: str, now: dt.datetime, 
         message = _OUTBOUND_BY_WA_ID.first(profile_id, wa_message_id)
         if message is None:
             return False
-        _lock_batch(message.batch_id)
+        if status == "FAILED":  # it may end the batch and cancel its waiting items (stop on error)
+            _lock_batch(message.batch_id)
         old = message.status
         if old == status or (status != "FAILED" and _PROGRESS.get(status, 0) <= _PROGRESS.get(old, 4)):
             return True
@@ -597,7 +609,12 @@ def _lock_batch(batch_id: str | None) -> None:
     """On PostgreSQL, take a batch's row lock before any of its items' rows. Every transaction that changes both
     takes them in this order, so a cancel (every waiting item, then the counters) and an item's send (the item,
     the counters, then the next item's schedule) wait for each other instead of deadlocking. SQLite has one
-    writer at a time already."""
+    writer at a time already.
+
+    A DELIVERED or READ receipt goes without (two statements of every delivered message): it locks an item that
+    left the queue, then the counters. Whoever holds the batch's lock first (a cancel, a send, a hand-over, a
+    refused send) only ever waits for an item still PENDING, and a row that does not match an UPDATE's condition
+    is passed without waiting for its lock; so nothing that holds the batch waits for the receipt."""
     if batch_id and not is_sqlite():
         Batch.select(Batch.id).where(Batch.id == batch_id).for_update().execute()
 
@@ -623,13 +640,14 @@ def _item_changed(message: Message, old: str, new: str, now: dt.datetime, rng: r
     for status, delta in ((old, -1), (new, 1)):
         for column in _columns(status):
             deltas[column.name] += delta
-    if any(deltas.values()):
-        _BATCH_COUNTS.execute(*deltas.values(), now, message.batch_id)
     if old != "PENDING" and new in _SENT:
-        # A receipt (delivered, read): the counters were all that changes. Sent, failed and cancelled add up to
+        # A receipt (delivered, read): the counters are all that changes. Sent, failed and cancelled add up to
         # what they were, so the batch neither ends nor reports progress, and no item waits for this one.
+        _BATCH_COUNTS.execute(*deltas.values(), now, message.batch_id)
         return
-    batch = rows.batch(message.batch_id)
+    batch = _BATCH_COUNTS_READ.first(*deltas.values(), now, message.batch_id)
+    if batch is None:  # deleted with its profile meanwhile
+        return
     if new == "FAILED" and batch.stop_on_error and batch.status not in TERMINAL:
         _cancel_waiting(batch, now)
         batch = Batch.get_by_id(message.batch_id)

@@ -4,12 +4,14 @@ of what goes out, batch pacing (randomizeDelay's bounds, the start time) and the
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
+import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -327,23 +329,70 @@ def test_the_last_item_completes_the_batch_and_receipts_keep_counting():
                                                  "delivered": 1, "read": 1}
 
 
-def test_a_receipt_of_a_batch_item_only_counts(monkeypatch):
-    """Delivered and read change a batch's counters and nothing else: the receipt does not read the batch (two of
-    every sent item's three), nor report progress."""
+@contextlib.contextmanager
+def sql_run() -> Iterator[list[str]]:
+    """The SQL statements Peewee runs meanwhile (its query log), upper-cased."""
+    run: list[str] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            sql = record.msg[0] if isinstance(record.msg, tuple) else str(record.msg)
+            run.append(sql.upper())
+
+    logger, handler = logging.getLogger("peewee"), Capture(logging.DEBUG)
+    level = logger.level
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(handler)
+    try:
+        yield run
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def on_batches(run: list[str]) -> list[str]:
+    return [sql for sql in run if '"BATCH"' in sql]
+
+
+def test_a_receipt_of_a_batch_item_only_counts():
+    """Delivered and read change a batch's counters and nothing else: the receipt neither reads the batch nor
+    takes its lock first (two of every sent item's three events), nor reports progress."""
     owner = profile()
     batch = batch_of(owner, 3, delay_ms=0)
     first = items(batch)[0]
     send_out(first, NOW)
     progress_events = len(events("bulk.progress"))
-    monkeypatch.setattr(lifecycle.rows, "batch", lambda batch_id: pytest.fail("the batch was read"))
     wa_message_id = reload(first).wa_message_id
-    assert lifecycle.receipt(owner.id, wa_message_id, "DELIVERED", NOW)
-    assert lifecycle.receipt(owner.id, wa_message_id, "READ", NOW)
-    monkeypatch.undo()
+    with sql_run() as run:
+        assert lifecycle.receipt(owner.id, wa_message_id, "DELIVERED", NOW)
+        assert lifecycle.receipt(owner.id, wa_message_id, "READ", NOW)
+    assert [sql.split()[0] for sql in on_batches(run)] == ["UPDATE", "UPDATE"]
+    assert not any("RETURNING" in sql for sql in on_batches(run)) and not any("FOR UPDATE" in sql for sql in run)
     assert len(events("bulk.progress")) == progress_events
     counted = reload(batch)
     assert (counted.status, lifecycle.progress(counted)) == ("PROCESSING", {
         "total": 3, "sent": 1, "failed": 0, "cancelled": 0, "pending": 2, "delivered": 1, "read": 1})
+
+
+def test_a_sent_item_reads_its_batch_back_from_the_counters_update():
+    """The batch an item's send moves on (its progress, its end, the next item's gap) comes back from the statement
+    that counts the item: no read of its own. On PostgreSQL its lock is taken first, as every transaction that
+    changes a batch and its items takes them (a hand-over of the same item may be under way)."""
+    owner = profile()
+    batch = batch_of(owner, 2, delay_ms=500)
+    first = items(batch)[0]
+    assert lifecycle.hand_over(first, NOW)
+    with sql_run() as run:
+        assert lifecycle.sent(first, "wa-1", NOW)
+    statements = [sql.split()[0] + (" FOR UPDATE" if "FOR UPDATE" in sql else "") for sql in on_batches(run)]
+    assert statements == (["UPDATE"] if db.is_sqlite() else ["SELECT FOR UPDATE", "UPDATE"])
+    assert "RETURNING" in on_batches(run)[-1]
+    assert events("bulk.progress")[-1] == {"batchId": batch.id, "total": 2, "sent": 1, "failed": 0, "cancelled": 0,
+                                           "pending": 1, "delivered": 0, "read": 0}
+    assert items(batch)[1].not_before == NOW + dt.timedelta(milliseconds=500)
+    with sql_run():
+        send_out(items(batch)[1], NOW + dt.timedelta(seconds=1))
+    assert (reload(batch).status, events("bulk.finished")[-1]["sent"]) == ("COMPLETED", 2)
 
 
 def test_stop_on_error_cancels_the_rest_after_a_failure():
@@ -421,6 +470,55 @@ def test_a_cancel_arriving_while_an_item_is_recorded_sent_waits_for_it(monkeypat
     assert errors == []
     assert lifecycle.progress(reload(batch)) == {"total": 40, "sent": 1, "failed": 0, "cancelled": 39, "pending": 0,
                                                  "delivered": 0, "read": 0}
+
+
+def test_a_receipt_holding_its_item_does_not_stop_a_cancel_or_a_hand_over(monkeypatch):
+    """A delivered or read receipt takes its item's row, then the batch's counters, without the batch's lock first.
+    Held between the two while a cancel and a hand-over of the next item take the batch's lock: neither waits for
+    the receipt's item (it left the queue: their updates pass it by), so all three complete, in any order, on
+    PostgreSQL as on SQLite."""
+    owner = profile()
+    batch = batch_of(owner, 3, delay_ms=0)
+    first = items(batch)[0]
+    send_out(first, NOW)
+    second = items(batch)[1]
+    moved, go_on = threading.Event(), threading.Event()
+    changed = lifecycle._item_changed
+
+    def held_change(*args: Any) -> None:
+        moved.set()
+        go_on.wait(10)
+        changed(*args)
+
+    monkeypatch.setattr(lifecycle, "_item_changed", held_change)
+    errors: list[Exception] = []
+    handed: list[bool] = []
+
+    def run(work: Callable[[], Any]) -> None:
+        try:
+            with db.database.connection_context():
+                work()
+        except Exception as error:
+            errors.append(error)
+
+    receipt = threading.Thread(target=run, args=(
+        lambda: lifecycle.receipt(owner.id, f"wa-{first.id}", "DELIVERED", NOW),))
+    receipt.start()
+    assert moved.wait(10)
+    others = [threading.Thread(target=run, args=(lambda: handed.append(lifecycle.hand_over(second, NOW)),)),
+              threading.Thread(target=run, args=(lambda: lifecycle.cancel_batch(batch, NOW),))]
+    for thread in others:
+        thread.start()
+    time.sleep(1)  # they reach the locks they wait on, if any (a lower bound: it can only make the test pass)
+    go_on.set()
+    for thread in (receipt, *others):
+        thread.join(30)
+    assert errors == []
+    assert [m.status for m in items(batch)][0] == "DELIVERED"
+    done = reload(batch)
+    assert done.status == "CANCELLED"
+    assert lifecycle.progress(done)["delivered"] == 1
+    assert lifecycle.progress(done)["sent"] + lifecycle.progress(done)["cancelled"] == 3 - (1 if handed[0] else 0)
 
 
 def test_an_item_picked_but_not_yet_handed_when_the_cancel_arrives_is_never_handed():
