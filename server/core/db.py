@@ -362,8 +362,9 @@ class Prepared:
     Peewee's own would; a selected expression with an alias (`.alias(name)`) as an attribute of that name.
     """
 
-    def __init__(self, build: Callable[..., peewee.Query]):
+    def __init__(self, build: Callable[..., peewee.Query], arity: int | None = None):
         self._build = build
+        self._arity = build.__code__.co_argcount if arity is None else arity  # given when `build` takes *values
         # By the database's id, with the database itself: an id is reused once its object is gone (tests open one
         # database after another), and SQL built for SQLite does not run on PostgreSQL.
         self._compiled: dict[int, _Compiled] = {}
@@ -373,7 +374,7 @@ class Prepared:
         key = id(database.obj)
         compiled = self._compiled.get(key)
         if compiled is None or compiled.database is not database.obj:
-            arity = self._build.__code__.co_argcount
+            arity = self._arity
             markers = [f"\x00wagw-value-{index}\x00" for index in range(arity)]
             query = self._build(*markers)
             sql, params = query.sql()

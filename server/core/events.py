@@ -35,6 +35,23 @@ _INSERT_LOCKED = Prepared(lambda name, profile_id, data, created_at: Event.inser
     .returning(Event.id, event_horizon.lock_in_flight(Event.id)))
 
 
+# An event to record: its name, its profile's id (None: the gateway's), its data.
+Record = tuple[str, str | None, dict[str, Any]]
+
+
+def _insert_locked_rows(count: int) -> Prepared:
+    """`count` events in one INSERT … RETURNING, each id locked as `_INSERT_LOCKED` locks one."""
+    def build(*values: Any) -> peewee.Query:
+        rows = [dict(name=name, profile_id=profile_id, data=peewee.Value(data, unpack=False), created_at=created_at)
+                for name, profile_id, data, created_at in zip(*[iter(values)] * 4, strict=True)]
+        return Event.insert_many(rows).returning(Event.id, event_horizon.lock_in_flight(Event.id))
+    return Prepared(build, arity=4 * count)
+
+
+# By the number of events: a sent batch item records two (its ack and its batch's progress), its last one three.
+_INSERT_MANY = {count: _insert_locked_rows(count) for count in (2, 3)}
+
+
 def record(name: str, profile_id: str | None, data: dict[str, Any]) -> Event:
     """Append an event; call it inside the transaction that makes the change it reports.
 
@@ -58,3 +75,18 @@ def to_proto(row: Event) -> events_pb2.Event:
     data.update(row.data)
     return events_pb2.Event(id=row.id, event=row.name, profile_id=row.profile_id or "",
                             timestamp=to_timestamp(row.created_at), data=data)
+
+
+def record_all(records: list[Record]) -> None:
+    """Append events (name, profile id, data) in this order, as `record` does each: on PostgreSQL two or three in
+    one statement, one round trip where each was one (a sent batch item's ack and its batch's progress)."""
+    insert = None if is_sqlite() else _INSERT_MANY.get(len(records))
+    if insert is None:
+        for record_ in records:
+            record(*record_)
+        return
+    now = utcnow()
+    values = [value for name, profile_id, data in records
+              for value in (name, profile_id, Event.data.db_value(_jsonable(data)), now)]
+    # Ids are taken row after row, in the order of the VALUES; the log has grown to the last one.
+    event_bus.announce(max(event_id for event_id, _ in insert.execute(*values).fetchall()))

@@ -143,10 +143,10 @@ def _count_items(sent: Any, delivered: Any, read: Any, failed: Any, cancelled: A
 _BATCH_COUNTS = Prepared(_count_items)
 _BATCH_COUNTS_READ = Prepared(lambda sent, delivered, read, failed, cancelled, now, batch_id: _count_items(
     sent, delivered, read, failed, cancelled, now, batch_id).returning(Batch))
-_NEXT_OF_BATCH = Prepared(lambda batch_id: Message.select(Message.id, Message.not_before).where(
-    (Message.batch_id == batch_id) & (Message.status == "PENDING")).order_by(Message.batch_index).limit(1))
-_SCHEDULE = Prepared(lambda at, message_id: Message.update(not_before=at).where(
-    (Message.id == message_id) & Message.not_before.is_null()))
+# The batch's next waiting item gets its time, unless it has one already: one statement, found and set.
+_SCHEDULE_NEXT = Prepared(lambda at, batch_id: Message.update(not_before=at).where(
+    (Message.id == Message.select(Message.id).where((Message.batch_id == batch_id) & (Message.status == "PENDING"))
+     .order_by(Message.batch_index).limit(1)) & Message.not_before.is_null()))
 
 
 # Accepting
@@ -317,8 +317,8 @@ def sent(message: Message, wa_message_id: str, sent_at: dt.datetime, rng: random
         if not _SENT_UPDATE.execute(wa_message_id, sent_at, message.id).rowcount:
             return False
         send_gate.count_sent(message.profile_id, sent_at)
-        _ack(message, "SENT", wa_message_id)
-        _item_changed(message, "PENDING", "SENT", sent_at, rng)
+        events.record_all([_ack(message, "SENT", wa_message_id),
+                           *_item_changed(message, "PENDING", "SENT", sent_at, rng)])
     return True
 
 
@@ -331,8 +331,8 @@ def failed(message: Message, reason: str, now: dt.datetime, rng: random.Random |
             (Message.id == message.id) & (Message.status == "PENDING")).execute()
         if not done:
             return False
-        _ack(message, "FAILED", message.wa_message_id or "", error=reason)
-        _item_changed(message, "PENDING", "FAILED", now, rng)
+        events.record_all([_ack(message, "FAILED", message.wa_message_id or "", error=reason),
+                           *_item_changed(message, "PENDING", "FAILED", now, rng)])
     return True
 
 
@@ -358,8 +358,8 @@ def receipt(profile_id: str, wa_message_id: str, status: str, now: dt.datetime, 
             moved = update.execute(now, message.id, old).rowcount
         if not moved:
             return True  # another receipt moved it meanwhile
-        _ack(message, status, wa_message_id, error=error)
-        _item_changed(message, old, status, now, None)
+        events.record_all([_ack(message, status, wa_message_id, error=error),
+                           *_item_changed(message, old, status, now, None)])
     return True
 
 
@@ -383,11 +383,12 @@ def received(profile_id: str, *, wa_message_id: str, chat_id: str, type_name: st
     return message
 
 
-def _ack(message: Message, status: str, wa_message_id: str, *, error: str = "") -> None:
+def _ack(message: Message, status: str, wa_message_id: str, *, error: str = "") -> events.Record:
+    """The `message.ack` event of a status change, to record with the batch's (events.record_all)."""
     data = {"messageId": message.id, "waMessageId": wa_message_id, "chatId": message.chat_id, "status": status}
     if error:
         data["error"] = error
-    events.record("message.ack", message.profile_id, data)
+    return "message.ack", message.profile_id, data
 
 
 # Conversations
@@ -595,7 +596,7 @@ def cancel_batch(batch: Batch, now: dt.datetime) -> Batch:
         if batch.status in TERMINAL:
             raise conflict(f"batch '{batch.id}' is already {batch.status}", state=True)
         _cancel_waiting(batch, now)
-        _finish(Batch.get_by_id(batch.id), "CANCELLED", now)
+        events.record_all(_finish(Batch.get_by_id(batch.id), "CANCELLED", now))
     return Batch.get_by_id(batch.id)
 
 
@@ -630,12 +631,13 @@ def _cancel_waiting(batch: Batch, now: dt.datetime, only: list[str] | None = Non
     return count
 
 
-def _item_changed(message: Message, old: str, new: str, now: dt.datetime, rng: random.Random | None) -> None:
-    """Keep the batch's counters in step with one item's status change (inside the same transaction), record
-    `bulk.progress`, schedule the next item once this one has left the queue, and finish the batch when no item
-    is left to send."""
+def _item_changed(message: Message, old: str, new: str, now: dt.datetime, rng: random.Random | None
+                  ) -> list[events.Record]:
+    """Keep the batch's counters in step with one item's status change (inside the same transaction), schedule
+    the next item once this one has left the queue, and finish the batch when no item is left to send. Returns
+    the events to record after the item's own (`bulk.progress`, `bulk.finished`), in one statement with it."""
     if not message.batch_id or old == new:
-        return
+        return []
     deltas = dict.fromkeys(("sent", "delivered", "read", "failed", "cancelled"), 0)
     for status, delta in ((old, -1), (new, 1)):
         for column in _columns(status):
@@ -644,21 +646,23 @@ def _item_changed(message: Message, old: str, new: str, now: dt.datetime, rng: r
         # A receipt (delivered, read): the counters are all that changes. Sent, failed and cancelled add up to
         # what they were, so the batch neither ends nor reports progress, and no item waits for this one.
         _BATCH_COUNTS.execute(*deltas.values(), now, message.batch_id)
-        return
+        return []
     batch = _BATCH_COUNTS_READ.first(*deltas.values(), now, message.batch_id)
     if batch is None:  # deleted with its profile meanwhile
-        return
+        return []
     if new == "FAILED" and batch.stop_on_error and batch.status not in TERMINAL:
         _cancel_waiting(batch, now)
         batch = Batch.get_by_id(message.batch_id)
+    recorded: list[events.Record] = []
     if new in ("SENT", "FAILED", "CANCELLED") or old == "PENDING":
-        events.record("bulk.progress", batch.profile_id, {"batchId": batch.id, **progress(batch)})
+        recorded.append(("bulk.progress", batch.profile_id, {"batchId": batch.id, **progress(batch)}))
     if batch.status in TERMINAL:
-        return
+        return recorded
     if batch.sent + batch.failed + batch.cancelled >= batch.total:
-        _finish(batch, "FAILED" if batch.stop_on_error and batch.failed else "COMPLETED", now)
+        recorded += _finish(batch, "FAILED" if batch.stop_on_error and batch.failed else "COMPLETED", now)
     elif old == "PENDING":
         _schedule_next(batch, now + dt.timedelta(seconds=gap_s(batch, rng)), now)
+    return recorded
 
 
 def _columns(status: str) -> Iterable[Any]:
@@ -677,16 +681,13 @@ def _columns(status: str) -> Iterable[Any]:
 def _schedule_next(batch: Batch, at: dt.datetime, now: dt.datetime) -> None:
     """Give the batch's next waiting item its time, and mark the profile's queue due then (its worker, or the
     sweep after that worker died, picks it up). Idempotent: an item already scheduled keeps its time."""
-    following = _NEXT_OF_BATCH.first(batch.id)
-    if following is None or following.not_before is not None:
-        return
-    _SCHEDULE.execute(at, following.id)
-    send_gate.add_work(batch.profile_id, at, now)
+    if _SCHEDULE_NEXT.execute(at, batch.id).rowcount:
+        send_gate.add_work(batch.profile_id, at, now)
 
 
-def _finish(batch: Batch, status: str, now: dt.datetime) -> None:
+def _finish(batch: Batch, status: str, now: dt.datetime) -> list[events.Record]:
+    """End the batch (unless it ended already); returns its `bulk.finished` event to record."""
     Batch.update(status=status, finished_at=now, updated_at=now).where(
         (Batch.id == batch.id) & Batch.status.not_in(list(TERMINAL))).execute()
     batch = Batch.get_by_id(batch.id)
-    events.record("bulk.finished", batch.profile_id, {"batchId": batch.id, "status": batch.status,
-                                                      **progress(batch)})
+    return [("bulk.finished", batch.profile_id, {"batchId": batch.id, "status": batch.status, **progress(batch)})]

@@ -7,6 +7,7 @@ is an injected clock."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -120,6 +121,41 @@ def test_a_rolled_back_id_is_given_up_as_soon_as_its_lock_is_gone(postgres):
     assert horizon.settle() == after
     with db.database.connection_context():
         assert Event.get_or_none(Event.id == abandoned.id) is None
+
+
+def test_events_recorded_together_keep_their_order_and_hold_the_horizon_until_they_commit(database, monkeypatch):
+    """`events.record_all` (a sent batch item's ack, progress and end; on PostgreSQL one INSERT): the rows in the
+    order given, each id locked as one recorded alone, so a later event committed first does not let the horizon
+    pass them; the bus hears of the last one."""
+    announced: list[int] = []
+    monkeypatch.setattr(event_bus, "announce", announced.append)
+    horizon = event_horizon.Horizon(Clock())
+    before = record()
+    recorded, release = threading.Event(), threading.Event()
+    together = [("message.ack", "p", {"n": 1}), ("bulk.progress", "p", {"n": 2}), ("bulk.finished", "p", {"n": 3})]
+
+    def held() -> None:
+        with db.database.connection_context(), db.write_transaction():
+            events.record_all(together)
+            recorded.set()
+            release.wait(10)
+
+    writer = threading.Thread(target=held)
+    writer.start()
+    assert recorded.wait(10)
+    later = None
+    if not db.is_sqlite():  # SQLite's writers take turns: nothing commits past an open transaction there
+        later = record()
+        assert horizon.settle() == before
+    release.set()
+    writer.join(10)
+    with db.database.connection_context():
+        rows = list(Event.select().where(Event.id > before).order_by(Event.id))
+    ids = [row.id for row in rows[:3]]
+    assert [(row.name, row.profile_id, row.data) for row in rows[:3]] == together
+    assert ids == list(range(before + 1, before + 4))
+    assert ids[-1] in announced
+    assert horizon.settle() == (later or ids[-1])
 
 
 def test_a_missing_id_no_lock_holds_is_given_up_after_the_grace(database):

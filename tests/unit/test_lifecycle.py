@@ -9,6 +9,7 @@ import datetime as dt
 import itertools
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -374,25 +375,49 @@ def test_a_receipt_of_a_batch_item_only_counts():
         "total": 3, "sent": 1, "failed": 0, "cancelled": 0, "pending": 2, "delivered": 1, "read": 1})
 
 
-def test_a_sent_item_reads_its_batch_back_from_the_counters_update():
-    """The batch an item's send moves on (its progress, its end, the next item's gap) comes back from the statement
-    that counts the item: no read of its own. On PostgreSQL its lock is taken first, as every transaction that
-    changes a batch and its items takes them (a hand-over of the same item may be under way)."""
+def statement_kinds(run: list[str]) -> list[str]:
+    """Each statement as its verb and table ("UPDATE BATCH"), a lock taken with a select marked so."""
+    kinds = []
+    for sql in run:
+        verb, table = sql.split()[0], re.search(r'(?:FROM|UPDATE|INTO) "(\w+)"', sql).group(1)
+        kinds.append(f"{verb} {table}" + (" FOR UPDATE" if "FOR UPDATE" in sql else ""))
+    return kinds
+
+
+def test_a_sent_item_takes_seven_statements_and_reads_its_batch_from_the_counters_update():
+    """A sent batch item: its row, the day's count, the batch's counters (the batch read back from that statement:
+    its progress, its end, the next item's gap), the next item's time (found and set in one statement), the
+    profile's queue marked due then, and its two events (on PostgreSQL in one statement). On PostgreSQL the batch's
+    lock comes first, as in every transaction that changes a batch and its items (a hand-over of the same item may
+    be under way)."""
     owner = profile()
     batch = batch_of(owner, 2, delay_ms=500)
     first = items(batch)[0]
     assert lifecycle.hand_over(first, NOW)
     with sql_run() as run:
         assert lifecycle.sent(first, "wa-1", NOW)
-    statements = [sql.split()[0] + (" FOR UPDATE" if "FOR UPDATE" in sql else "") for sql in on_batches(run)]
-    assert statements == (["UPDATE"] if db.is_sqlite() else ["SELECT FOR UPDATE", "UPDATE"])
+    writes = ["UPDATE MESSAGE", "INSERT SEND_GATE", "UPDATE BATCH", "UPDATE MESSAGE", "INSERT SEND_GATE"]
+    if db.is_sqlite():
+        assert statement_kinds(run) == [*writes, "INSERT EVENT", "INSERT EVENT"]
+    else:
+        assert statement_kinds(run) == ["SELECT BATCH FOR UPDATE", *writes, "INSERT EVENT"]
     assert "RETURNING" in on_batches(run)[-1]
+    assert [(row.name, row.data.get("status")) for row in Event.select().order_by(Event.id)][-2:] == [
+        ("message.ack", "SENT"), ("bulk.progress", None)]
     assert events("bulk.progress")[-1] == {"batchId": batch.id, "total": 2, "sent": 1, "failed": 0, "cancelled": 0,
                                            "pending": 1, "delivered": 0, "read": 0}
-    assert items(batch)[1].not_before == NOW + dt.timedelta(milliseconds=500)
-    with sql_run():
-        send_out(items(batch)[1], NOW + dt.timedelta(seconds=1))
-    assert (reload(batch).status, events("bulk.finished")[-1]["sent"]) == ("COMPLETED", 2)
+    following = items(batch)[1]
+    assert following.not_before == NOW + dt.timedelta(milliseconds=500)
+    assert gate(owner).due_at <= following.not_before  # the profile's queue looks by then
+    later = NOW + dt.timedelta(seconds=1)
+    assert lifecycle.hand_over(following, later)
+    with sql_run() as run:
+        assert lifecycle.sent(following, "wa-2", later)
+    assert reload(batch).status == "COMPLETED"
+    assert [row.name for row in Event.select().order_by(Event.id)][-3:] == ["message.ack", "bulk.progress",
+                                                                           "bulk.finished"]
+    assert events("bulk.finished")[-1]["sent"] == 2
+    assert statement_kinds(run).count("INSERT EVENT") == (3 if db.is_sqlite() else 1)
 
 
 def test_stop_on_error_cancels_the_rest_after_a_failure():
@@ -485,10 +510,10 @@ def test_a_receipt_holding_its_item_does_not_stop_a_cancel_or_a_hand_over(monkey
     moved, go_on = threading.Event(), threading.Event()
     changed = lifecycle._item_changed
 
-    def held_change(*args: Any) -> None:
+    def held_change(*args: Any) -> Any:
         moved.set()
         go_on.wait(10)
-        changed(*args)
+        return changed(*args)
 
     monkeypatch.setattr(lifecycle, "_item_changed", held_change)
     errors: list[Exception] = []
@@ -514,7 +539,7 @@ def test_a_receipt_holding_its_item_does_not_stop_a_cancel_or_a_hand_over(monkey
     for thread in (receipt, *others):
         thread.join(30)
     assert errors == []
-    assert [m.status for m in items(batch)][0] == "DELIVERED"
+    assert reload(first).status == "DELIVERED"
     done = reload(batch)
     assert done.status == "CANCELLED"
     assert lifecycle.progress(done)["delivered"] == 1
