@@ -111,8 +111,12 @@ _OUTBOUND_BY_WA_ID = Prepared(lambda profile_id, wa_message_id: Message.select(
 _HAND_OVER = Prepared(lambda now, message_id: Message.update(
     handed_at=now, attempts=Message.attempts + 1, updated_at=now).where(
     (Message.id == message_id) & (Message.status == "PENDING")))
-_BATCH_STARTED = Prepared(lambda now, batch_id: Batch.update(status="PROCESSING", started_at=now, updated_at=now)
-                          .where((Batch.id == batch_id) & (Batch.status == "QUEUED")))
+# An item handed over starts its batch, if it was QUEUED: on every item, as the statement that takes the batch's
+# lock (`_lock_batch`) in the hand-over's transaction.
+_BATCH_HANDED = Prepared(lambda now, batch_id: Batch.update(
+    status=peewee.Case(None, [(Batch.status == "QUEUED", "PROCESSING")], Batch.status),
+    started_at=peewee.Case(None, [(Batch.status == "QUEUED", now)], Batch.started_at),
+    updated_at=peewee.Case(None, [(Batch.status == "QUEUED", now)], Batch.updated_at)).where(Batch.id == batch_id))
 _DISPATCH = Prepared(lambda now, message_id: Message.update(dispatched_at=now, updated_at=now).where(
     (Message.id == message_id) & (Message.status == "PENDING") & Message.dispatched_at.is_null()))
 _SENT_UPDATE = Prepared(lambda wa_message_id, sent_at, message_id: Message.update(
@@ -272,10 +276,11 @@ def hand_over(message: Message, now: dt.datetime) -> bool:
     """Mark a message as handed to the engine (from now on a batch cancel leaves it alone). False when it is not
     PENDING any more (sent meanwhile, or cancelled)."""
     with write_transaction():
-        _lock_batch(message.batch_id)
+        if message.batch_id:
+            # Before the item, whether it is handed or not: an item of a QUEUED batch is PENDING, unless a
+            # concurrent hand-over took it, which starts the batch as well.
+            _BATCH_HANDED.execute(now, message.batch_id)
         handed = _HAND_OVER.execute(now, message.id).rowcount
-        if handed and message.batch_id:
-            _BATCH_STARTED.execute(now, message.batch_id)
     return bool(handed)
 
 
@@ -610,7 +615,7 @@ def _lock_batch(batch_id: str | None) -> None:
     """On PostgreSQL, take a batch's row lock before any of its items' rows. Every transaction that changes both
     takes them in this order, so a cancel (every waiting item, then the counters) and an item's send (the item,
     the counters, then the next item's schedule) wait for each other instead of deadlocking. SQLite has one
-    writer at a time already.
+    writer at a time already. (A hand-over takes it with the update that starts the batch, `_BATCH_HANDED`.)
 
     A DELIVERED or READ receipt goes without (two statements of every delivered message): it locks an item that
     left the queue, then the counters. Whoever holds the batch's lock first (a cancel, a send, a hand-over, a

@@ -420,6 +420,28 @@ def test_a_sent_item_takes_seven_statements_and_reads_its_batch_from_the_counter
     assert statement_kinds(run).count("INSERT EVENT") == (3 if db.is_sqlite() else 1)
 
 
+def test_handing_over_a_batch_item_starts_its_batch_in_the_statement_that_takes_its_lock():
+    """The hand-over's first statement takes the batch's lock (on PostgreSQL, before the item's, as every
+    transaction that changes both) and starts a QUEUED batch; a started or ended batch it leaves as it is."""
+    owner = profile()
+    batch = batch_of(owner, 2, delay_ms=0)
+    first = items(batch)[0]
+    with sql_run() as run:
+        assert lifecycle.hand_over(first, NOW)
+    assert statement_kinds(run) == ["UPDATE BATCH", "UPDATE MESSAGE"]
+    started = reload(batch)
+    assert (started.status, started.started_at, started.updated_at) == ("PROCESSING", NOW, NOW)
+    assert lifecycle.sent(first, "wa-1", NOW)
+    counted = reload(batch)
+    assert lifecycle.hand_over(items(batch)[1], NOW + dt.timedelta(seconds=5))
+    assert (reload(batch).status, reload(batch).started_at, reload(batch).updated_at) == (
+        "PROCESSING", NOW, counted.updated_at)
+    cancelled = batch_of(owner, 2, delay_ms=0)
+    lifecycle.cancel_batch(cancelled, NOW)
+    assert not lifecycle.hand_over(items(cancelled)[0], NOW + dt.timedelta(seconds=5))
+    assert (reload(cancelled).status, reload(cancelled).started_at) == ("CANCELLED", None)
+
+
 def test_stop_on_error_cancels_the_rest_after_a_failure():
     owner = profile()
     batch = batch_of(owner, 4, delay_ms=0, stop_on_error=True)
