@@ -201,6 +201,19 @@ def write_transaction(*, savepoint: bool = False) -> Iterator[None]:
         yield
 
 
+@contextlib.contextmanager
+def write_statement() -> Iterator[None]:
+    """For a write of one statement: on PostgreSQL no transaction of its own, since outside one the statement
+    commits by itself (the connection is in autocommit), which spares a BEGIN and a COMMIT, each a round trip
+    (inside one it joins it, as write_transaction does); on SQLite a write transaction, for its turn of the write
+    lock (_SqliteWriters). Anything more than one statement belongs in a write_transaction."""
+    if not is_sqlite():
+        yield
+        return
+    with write_transaction():
+        yield
+
+
 class _Unit:
     """One caller's work in a commit group, and its outcome."""
 
@@ -287,23 +300,17 @@ class CommitGroup:
         return unit.outcome()
 
     def _commit(self, key: str, group: list[_Unit]) -> None:
+        # A unit alone in its transaction goes without its savepoint (two statements, on PostgreSQL round trips):
+        # when it fails, the whole transaction is rolled back instead, which undoes the same work, and only its
+        # caller hears of it, as with one.
+        alone = group[0] if len(group) == 1 and group[0].savepoint else None
         try:
-            with connection(), write_transaction():
-                items = [unit for unit in group if unit.work is None]
-                if items and self._flush is not None:
-                    results = self._flush(key, [unit.item for unit in items])
-                    for unit, result in zip(items, results, strict=True):
-                        unit.result = result
-                for unit in group:
-                    if unit.work is None:
-                        continue
-                    try:
-                        with database.atomic() if unit.savepoint else contextlib.nullcontext():
-                            unit.result = unit.work()
-                    except Exception as error:
-                        unit.error = error
-                        if not unit.savepoint:
-                            raise  # its writes may be half done: none of the group's stand
+            with connection():
+                try:
+                    self._transaction(key, group, alone)
+                except Exception as error:
+                    if alone is None or error is not alone.error:
+                        raise
         except BaseException as error:  # the transaction failed: none of it stands
             for unit in group:
                 if unit.error is None:
@@ -312,6 +319,25 @@ class CommitGroup:
             for unit in group:
                 unit.finished = True
                 unit.wake()
+
+    def _transaction(self, key: str, group: list[_Unit], alone: _Unit | None) -> None:
+        with write_transaction():
+            items = [unit for unit in group if unit.work is None]
+            if items and self._flush is not None:
+                results = self._flush(key, [unit.item for unit in items])
+                for unit, result in zip(items, results, strict=True):
+                    unit.result = result
+            for unit in group:
+                if unit.work is None:
+                    continue
+                savepoint = unit.savepoint and unit is not alone
+                try:
+                    with database.atomic() if savepoint else contextlib.nullcontext():
+                        unit.result = unit.work()
+                except Exception as error:
+                    unit.error = error
+                    if not savepoint:
+                        raise  # its writes may be half done: none of the group's stand (or, alone, its own)
 
 
 def insert_rows(model: type[peewee.Model], rows: list[dict[str, object]]) -> None:

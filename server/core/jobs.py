@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 import peewee
 
 from server.core import broker
-from server.core.db import Prepared, database, utcnow, write_transaction
+from server.core.db import Prepared, database, utcnow, write_statement, write_transaction
 from server.core.logs import fields
 
 log = logging.getLogger("wagw.jobs")
@@ -151,7 +151,7 @@ def _of(kind: Kind) -> _Statements:
 
 def claim(kind: Kind, key: str, now: dt.datetime, seconds: float) -> Lease | None:
     """Take the row's lease, if it is free or has lapsed (one conditional UPDATE); None when another holds it."""
-    with write_transaction():
+    with write_statement():
         taken = _of(kind).claim.execute(now + dt.timedelta(seconds=seconds), OWNER, key, now).rowcount
     if not taken:
         return None
@@ -189,12 +189,13 @@ def release(lease: Lease, seen: Snapshot, next_at: dt.datetime | None, now: dt.d
     pending = seen.queued is not None and wake_at is not None and now < seen.queued <= wake_at
     queued = seen.queued if pending else wake_at
     statements = _of(kind)
-    with database.connection_context(), write_transaction():
-        if statements.release_seen is not None and seen.version is not None:
-            released = statements.release_seen.execute(next_at, queued, lease.key, OWNER, seen.version).rowcount
-        else:
-            released = statements.release.execute(next_at, queued, lease.key, OWNER).rowcount
-        if not released:
+    with database.connection_context():
+        with write_statement():
+            if statements.release_seen is not None and seen.version is not None:
+                released = statements.release_seen.execute(next_at, queued, lease.key, OWNER, seen.version).rowcount
+            else:
+                released = statements.release.execute(next_at, queued, lease.key, OWNER).rowcount
+        if not released:  # work added since `seen`, or the lease lost
             still_ours = _still_held(lease)
     if not released and still_ours:
         return False
@@ -209,7 +210,7 @@ def abandon(lease: Lease) -> None:
     queued, so the next sweep of any worker process gives it to another."""
     kind = lease.kind
     keeper().drop(lease)
-    with database.connection_context(), write_transaction():
+    with database.connection_context(), write_statement():
         kind.model.update({kind.leased_until: None, kind.lease_owner: None, kind.queued: None}).where(
             (kind.key == lease.key) & (kind.lease_owner == OWNER)).execute()
 

@@ -49,7 +49,15 @@ from typing import Any
 import peewee
 
 from server.core import events, send_gate
-from server.core.db import CommitGroup, Prepared, insert_rows, is_sqlite, utcnow, write_transaction
+from server.core.db import (
+    CommitGroup,
+    Prepared,
+    insert_rows,
+    is_sqlite,
+    utcnow,
+    write_statement,
+    write_transaction,
+)
 from server.core.errors import ApiError, conflict, invalid, not_found
 from server.core.ids import new_id
 from server.core.models import Batch, Message, Profile, SendGate
@@ -302,13 +310,13 @@ def dispatch(message_id: str, now: dt.datetime) -> bool:
     """Mark a PENDING message as given to WhatsApp, before the engine call (one conditional UPDATE, committed
     before WhatsApp hears of it). False when it was marked already: an earlier send of it has an outcome nobody
     recorded (server/core/delivery_guarantee.py)."""
-    with write_transaction():
+    with write_statement():
         return bool(_DISPATCH.execute(now, message_id).rowcount)
 
 
 def undispatch(message_id: str, now: dt.datetime) -> None:
     """The engine refused the message before it left (its answer is known): it was not given to WhatsApp."""
-    with write_transaction():
+    with write_statement():
         Message.update(dispatched_at=None, updated_at=now).where(
             (Message.id == message_id) & (Message.status == "PENDING")).execute()
 

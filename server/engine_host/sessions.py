@@ -8,6 +8,7 @@ credentials, and at start every profile that should be connected is opened again
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
@@ -165,7 +166,8 @@ class SessionManager:
             handed_at = utcnow()  # when it went to WhatsApp: its sent time, from which a batch's next item is paced
             # The mark is the check: only a message still PENDING and never given to WhatsApp takes it. The
             # message is read again only when it does not (a concurrent retry of it may have sent it).
-            dispatched = self._write(lambda: lifecycle.dispatch(message_id, handed_at), savepoint=False)
+            dispatched = self._write(lambda: lifecycle.dispatch(message_id, handed_at), savepoint=False,
+                                     transaction=False)
             with database.connection_context():
                 if not dispatched:
                     recorded = rows.message(message_id)
@@ -199,16 +201,17 @@ class SessionManager:
             self.conversations.keep(message, outgoing.media.data, outgoing.media.mimetype, outgoing.media.filename)
         return wa_message_id
 
-    def _write(self, work: Callable[[], T], *, savepoint: bool = True) -> T:
+    def _write(self, work: Callable[[], T], *, savepoint: bool = True, transaction: bool = True) -> T:
         """Run a send's record in a write transaction. On SQLite, in the group commit of the host's events
         (`_records`): the whole database has one writer at a time, and during deliveries its lock was held nine
         tenths of the time (bench.delivery, two engine hosts), half of it by holders waiting for a core or the GIL:
         a send that joins the transaction under way shares its turn. On PostgreSQL, in one of its own: a send locks
         its profile's gate row, which a group holding several profiles' rows could take in another order than a
-        worker renewing its leases."""
+        worker renewing its leases; or, for work of one statement (`transaction=False`, db.write_statement), in
+        none."""
         if is_sqlite():
             return self._records.run(work, savepoint=savepoint)
-        with database.connection_context(), write_transaction():
+        with database.connection_context(), write_transaction() if transaction else contextlib.nullcontext():
             return work()
 
     @staticmethod

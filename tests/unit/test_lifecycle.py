@@ -206,6 +206,32 @@ def test_sent_records_once_with_its_ack_and_counts_for_the_day():
     assert not lifecycle.hand_over(message, NOW)  # not PENDING any more
 
 
+def test_the_dispatch_mark_is_committed_by_its_one_statement(monkeypatch):
+    """The mark before the engine call is one conditional UPDATE (db.write_statement): on PostgreSQL it commits by
+    itself, with no BEGIN and COMMIT round trips around it, so another connection sees it as soon as it ran; on
+    SQLite it takes its turn of the write lock."""
+    message = send(profile())
+    seen: list[Any] = []
+    run = lifecycle._DISPATCH.execute
+
+    def and_look(*values: Any) -> Any:
+        cursor = run(*values)
+        if not db.is_sqlite():
+            def look() -> None:
+                with db.database.connection_context():
+                    seen.append(reload(message).dispatched_at)
+            looker = threading.Thread(target=look)
+            looker.start()
+            looker.join(10)
+        return cursor
+
+    monkeypatch.setattr(lifecycle._DISPATCH, "execute", and_look)
+    assert lifecycle.dispatch(message.id, NOW)
+    assert not lifecycle.dispatch(message.id, NOW)  # marked already: an earlier send's outcome is unknown
+    assert reload(message).dispatched_at == NOW
+    assert seen == ([] if db.is_sqlite() else [NOW, NOW])
+
+
 def test_receipts_move_a_message_forward_only_and_acknowledge_each_status_once():
     owner = profile()
     message = send(owner)
