@@ -504,6 +504,17 @@ def test_cancel_leaves_the_item_in_flight_to_end_as_its_send_does():
     assert again.value.code == "CONFLICT"
 
 
+def on_a_thread(errors: list[Exception]) -> Callable[[Callable[[], Any]], None]:
+    """A thread's target that runs `work` with a connection of its own, its error kept in `errors`."""
+    def run(work: Callable[[], Any]) -> None:
+        try:
+            with db.database.connection_context():
+                work()
+        except Exception as error:
+            errors.append(error)
+    return run
+
+
 def test_a_cancel_arriving_while_an_item_is_recorded_sent_waits_for_it(monkeypatch):
     """PostgreSQL deadlocked here (a 10,000-item batch, found by test_bulk): the send held its item and the batch's
     counters and went on to schedule the next item, which the cancel had just cancelled while it waited for the
@@ -523,13 +534,7 @@ def test_a_cancel_arriving_while_an_item_is_recorded_sent_waits_for_it(monkeypat
 
     monkeypatch.setattr(lifecycle, "_schedule_next", held_schedule)
     errors: list[Exception] = []
-
-    def run(work: Callable[[], Any]) -> None:
-        try:
-            with db.database.connection_context():
-                work()
-        except Exception as error:
-            errors.append(error)
+    run = on_a_thread(errors)
 
     sender = threading.Thread(target=run, args=(lambda: lifecycle.sent(first, "wa-1", NOW),))
     sender.start()
@@ -566,13 +571,7 @@ def test_a_receipt_holding_its_item_does_not_stop_a_cancel_or_a_hand_over(monkey
     monkeypatch.setattr(lifecycle, "_item_changed", held_change)
     errors: list[Exception] = []
     handed: list[bool] = []
-
-    def run(work: Callable[[], Any]) -> None:
-        try:
-            with db.database.connection_context():
-                work()
-        except Exception as error:
-            errors.append(error)
+    run = on_a_thread(errors)
 
     receipt = threading.Thread(target=run, args=(
         lambda: lifecycle.receipt(owner.id, f"wa-{first.id}", "DELIVERED", NOW),))
