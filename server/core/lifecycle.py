@@ -153,8 +153,7 @@ def _count_items(sent: Any, delivered: Any, read: Any, failed: Any, cancelled: A
 # A receipt changes the counters only; an item that leaves the queue reads the batch back from the same statement
 # (its progress, whether it ended, the gap before the next item) instead of with another one.
 _BATCH_COUNTS = Prepared(_count_items)
-_BATCH_COUNTS_READ = Prepared(lambda sent, delivered, read, failed, cancelled, now, batch_id: _count_items(
-    sent, delivered, read, failed, cancelled, now, batch_id).returning(Batch))
+_BATCH_COUNTS_READ = Prepared(lambda *values: _count_items(*values).returning(Batch), arity=7)
 # The batch's next waiting item gets its time, unless it has one already: one statement, found and set.
 _SCHEDULE_NEXT = Prepared(lambda at, batch_id: Message.update(not_before=at).where(
     (Message.id == Message.select(Message.id).where((Message.batch_id == batch_id) & (Message.status == "PENDING"))
