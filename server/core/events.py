@@ -39,17 +39,21 @@ _INSERT_LOCKED = Prepared(lambda name, profile_id, data, created_at: Event.inser
 Record = tuple[str, str | None, dict[str, Any]]
 
 
-def _insert_locked_rows(count: int) -> Prepared:
-    """`count` events in one INSERT … RETURNING, each id locked as `_INSERT_LOCKED` locks one."""
+def _insert_rows(count: int) -> Prepared:
+    """`count` events in one INSERT … RETURNING their ids, each locked on PostgreSQL as `_INSERT_LOCKED` locks one
+    (SQLite has one writer at a time)."""
     def build(*values: Any) -> peewee.Query:
         rows = [dict(name=name, profile_id=profile_id, data=peewee.Value(data, unpack=False), created_at=created_at)
                 for name, profile_id, data, created_at in zip(*[iter(values)] * 4, strict=True)]
-        return Event.insert_many(rows).returning(Event.id, event_horizon.lock_in_flight(Event.id))
+        inserted = Event.insert_many(rows)
+        if is_sqlite():
+            return inserted.returning(Event.id)
+        return inserted.returning(Event.id, event_horizon.lock_in_flight(Event.id))
     return Prepared(build, arity=4 * count)
 
 
 # By the number of events: a sent batch item records two (its ack and its batch's progress), its last one three.
-_INSERT_MANY = {count: _insert_locked_rows(count) for count in (2, 3)}
+_INSERT_MANY = {count: _insert_rows(count) for count in (2, 3)}
 
 
 def record(name: str, profile_id: str | None, data: dict[str, Any]) -> Event:
@@ -78,9 +82,9 @@ def to_proto(row: Event) -> events_pb2.Event:
 
 
 def record_all(records: list[Record]) -> None:
-    """Append events (name, profile id, data) in this order, as `record` does each: on PostgreSQL two or three in
-    one statement, one round trip where each was one (a sent batch item's ack and its batch's progress)."""
-    insert = None if is_sqlite() else _INSERT_MANY.get(len(records))
+    """Append events (name, profile id, data) in this order, as `record` does each: two or three in one statement
+    (a sent batch item's ack and its batch's progress), on PostgreSQL one round trip where each was one."""
+    insert = _INSERT_MANY.get(len(records))
     if insert is None:
         for record_ in records:
             record(*record_)
@@ -89,4 +93,4 @@ def record_all(records: list[Record]) -> None:
     values = [value for name, profile_id, data in records
               for value in (name, profile_id, Event.data.db_value(_jsonable(data)), now)]
     # Ids are taken row after row, in the order of the VALUES; the log has grown to the last one.
-    event_bus.announce(max(event_id for event_id, _ in insert.execute(*values).fetchall()))
+    event_bus.announce(max(row[0] for row in insert.execute(*values).fetchall()))

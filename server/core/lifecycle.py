@@ -65,8 +65,6 @@ from server.core.models import Batch, Message, Profile, SendGate
 TERMINAL = frozenset({"COMPLETED", "CANCELLED", "FAILED"})
 # Item statuses that count as "sent" in a batch's progress (delivered and read are counted as well).
 _SENT = frozenset({"SENT", "DELIVERED", "READ"})
-# Receipts only move a message forward: a late "delivered" never undoes "read" (FAILED applies at any time).
-_PROGRESS = {"PENDING": 0, "SENT": 1, "DELIVERED": 2, "READ": 3}
 # How long the first send of a batch is expected to take, for the estimate.
 _SEND_ESTIMATE_S = 0.5
 # randomizeDelay adds up to this share of the delay to each gap.
@@ -110,10 +108,10 @@ _NEXT_SINGLE = Prepared(lambda profile_id: Message.select(*_STEP_COLUMNS).where(
 _NEXT_ITEM = Prepared(lambda profile_id: Message.select(*_STEP_COLUMNS).where(
     (Message.profile == profile_id) & (Message.status == _WAITING) & Message.not_before.is_null(False))
     .order_by(Message.not_before, Message.batch_index).limit(1))
-# A receipt's message: the columns a receipt reads, not the whole row (its content, mentions, reactions and edits
-# are JSON to decode, and it has a dozen times), for two of every sent message's events.
+# A receipt's message when its move did not happen (below): the columns a receipt reads, not the whole row (its
+# content, mentions, reactions and edits are JSON to decode).
 _OUTBOUND_BY_WA_ID = Prepared(lambda profile_id, wa_message_id: Message.select(
-    Message.id, Message.profile, Message.chat_id, Message.status, Message.batch_id, Message.delivered_at).where(
+    Message.id, Message.profile, Message.chat_id, Message.status, Message.batch_id).where(
     (Message.profile == profile_id) & (Message.wa_message_id == wa_message_id) & (Message.direction == "OUTBOUND"))
     .limit(1))
 _HAND_OVER = Prepared(lambda now, message_id: Message.update(
@@ -130,17 +128,29 @@ _DISPATCH = Prepared(lambda now, message_id: Message.update(dispatched_at=now, u
 _SENT_UPDATE = Prepared(lambda wa_message_id, sent_at, message_id: Message.update(
     status="SENT", wa_message_id=wa_message_id, sent_at=sent_at, updated_at=sent_at, error="").where(
     (Message.id == message_id) & (Message.status == "PENDING")))
-# A receipt moves a message from the status it was read in (`old`) only: another receipt may have moved it since.
-_RECEIPT_UPDATES = {
-    "DELIVERED": Prepared(lambda now, message_id, old: Message.update(
-        status="DELIVERED", updated_at=now, delivered_at=now).where(
-        (Message.id == message_id) & (Message.status == old))),
-    "READ": Prepared(lambda now, delivered_at, message_id, old: Message.update(
-        status="READ", updated_at=now, delivered_at=delivered_at, read_at=now).where(
-        (Message.id == message_id) & (Message.status == old))),
-    "FAILED": Prepared(lambda now, error, message_id, old: Message.update(
-        status="FAILED", updated_at=now, error=error).where((Message.id == message_id) & (Message.status == old))),
+# A DELIVERED or READ receipt moves its message, found by its WhatsApp id, from a status it may come from, and
+# reads back what the batch's counters and the event need: one statement where a lookup and a move were two, for two
+# of every sent message's events. The statuses it may come from are tried in the order receipts usually arrive (a
+# READ after its DELIVERED). Receipts only move a message forward: a late DELIVERED never undoes READ.
+_RECEIPT_COLUMNS = (Message.id, Message.profile, Message.chat_id, Message.batch_id)
+
+
+def _move(status: str, old: str, *stamped: str) -> Prepared:
+    """The receipt's move from `old` to `status`, `stamped` columns set to its time."""
+    return Prepared(lambda now, profile_id, wa_message_id: Message.update(
+        status=status, updated_at=now, **dict.fromkeys(stamped, now)).where(
+        (Message.profile == profile_id) & (Message.wa_message_id == wa_message_id)
+        & (Message.direction == "OUTBOUND") & (Message.status == old)).returning(*_RECEIPT_COLUMNS))
+
+
+_RECEIPT_MOVES = {
+    "DELIVERED": (("SENT", _move("DELIVERED", "SENT", "delivered_at")),),
+    "READ": (("DELIVERED", _move("READ", "DELIVERED", "read_at")),
+             ("SENT", _move("READ", "SENT", "delivered_at", "read_at"))),
 }
+# A FAILED receipt (at any time) moves a message from the status it was read in (`old`), its batch locked first.
+_RECEIPT_FAILED = Prepared(lambda now, error, message_id, old: Message.update(
+    status="FAILED", updated_at=now, error=error).where((Message.id == message_id) & (Message.status == old)))
 
 
 def _count_items(sent: Any, delivered: Any, read: Any, failed: Any, cancelled: Any, now: Any, batch_id: Any
@@ -154,6 +164,10 @@ def _count_items(sent: Any, delivered: Any, read: Any, failed: Any, cancelled: A
 # (its progress, whether it ended, the gap before the next item) instead of with another one.
 _BATCH_COUNTS = Prepared(_count_items)
 _BATCH_COUNTS_READ = Prepared(lambda *values: _count_items(*values).returning(Batch), arity=7)
+# A batch ends (unless it has already), read back from the same statement.
+_BATCH_FINISHED = Prepared(lambda status, now, batch_id: Batch.update(
+    status=status, finished_at=now, updated_at=now).where(
+    (Batch.id == batch_id) & Batch.status.not_in(list(TERMINAL))).returning(Batch))
 # The batch's next waiting item gets its time, unless it has one already: one statement, found and set.
 _SCHEDULE_NEXT = Prepared(lambda at, batch_id: Message.update(not_before=at).where(
     (Message.id == Message.select(Message.id).where((Message.batch_id == batch_id) & (Message.status == "PENDING"))
@@ -352,23 +366,23 @@ def receipt(profile_id: str, wa_message_id: str, status: str, now: dt.datetime, 
     """WhatsApp's word on a sent message (DELIVERED, READ or FAILED): moves it forward only. False when no
     outbound message has that WhatsApp id (yet)."""
     with write_transaction():
+        for old, move in _RECEIPT_MOVES.get(status, ()):
+            message = move.first(now, profile_id, wa_message_id)
+            if message is not None:
+                events.record_all([_ack(message, status, wa_message_id),
+                                   *_item_changed(message, old, status, now, None)])
+                return True
         message = _OUTBOUND_BY_WA_ID.first(profile_id, wa_message_id)
         if message is None:
             return False
-        if status == "FAILED":  # it may end the batch and cancel its waiting items (stop on error)
-            _lock_batch(message.batch_id)
+        if status != "FAILED":
+            return True  # it is there, past this status already (or failed): receipts only move it forward
+        _lock_batch(message.batch_id)  # a failure may end the batch and cancel its waiting items (stop on error)
         old = message.status
-        if old == status or (status != "FAILED" and _PROGRESS.get(status, 0) <= _PROGRESS.get(old, 4)):
+        if old == status:
             return True
-        update = _RECEIPT_UPDATES[status]
-        error = (error or "WhatsApp reported the message as failed") if status == "FAILED" else ""
-        if status == "READ":
-            moved = update.execute(now, message.delivered_at or now, message.id, old).rowcount
-        elif status == "FAILED":
-            moved = update.execute(now, error, message.id, old).rowcount
-        else:
-            moved = update.execute(now, message.id, old).rowcount
-        if not moved:
+        error = error or "WhatsApp reported the message as failed"
+        if not _RECEIPT_FAILED.execute(now, error, message.id, old).rowcount:
             return True  # another receipt moved it meanwhile
         events.record_all([_ack(message, status, wa_message_id, error=error),
                            *_item_changed(message, old, status, now, None)])
@@ -698,8 +712,9 @@ def _schedule_next(batch: Batch, at: dt.datetime, now: dt.datetime) -> None:
 
 
 def _finish(batch: Batch, status: str, now: dt.datetime) -> list[events.Record]:
-    """End the batch (unless it ended already); returns its `bulk.finished` event to record."""
-    Batch.update(status=status, finished_at=now, updated_at=now).where(
-        (Batch.id == batch.id) & Batch.status.not_in(list(TERMINAL))).execute()
-    batch = Batch.get_by_id(batch.id)
-    return [("bulk.finished", batch.profile_id, {"batchId": batch.id, "status": batch.status, **progress(batch)})]
+    """End the batch; returns its `bulk.finished` event to record (none when it had ended already: whoever ended it
+    recorded its own)."""
+    ended = _BATCH_FINISHED.first(status, now, batch.id)
+    if ended is None:
+        return []
+    return [("bulk.finished", ended.profile_id, {"batchId": ended.id, "status": ended.status, **progress(ended)})]

@@ -252,6 +252,20 @@ def test_receipts_move_a_message_forward_only_and_acknowledge_each_status_once()
                                          "status": "FAILED", "error": "blocked"}
 
 
+def test_a_read_receipt_before_its_delivered_one_marks_the_message_delivered_then_too():
+    owner = profile()
+    message = send(owner)
+    send_out(message, NOW)
+    wa = f"wa-{message.id}"
+    assert lifecycle.receipt(owner.id, wa, "READ", NOW + dt.timedelta(seconds=2))
+    assert lifecycle.receipt(owner.id, wa, "DELIVERED", NOW + dt.timedelta(seconds=3))  # late: ignored
+    row = reload(message)
+    assert (row.status, row.delivered_at, row.read_at) == (
+        "READ", NOW + dt.timedelta(seconds=2), NOW + dt.timedelta(seconds=2))
+    assert [e["status"] for e in events("message.ack")] == ["SENT", "READ"]
+    assert not lifecycle.receipt("another-profile", wa, "READ", NOW)  # by the profile's own WhatsApp ids only
+
+
 def test_a_failed_send_is_acknowledged_with_its_reason():
     owner = profile()
     message = send(owner)
@@ -383,7 +397,8 @@ def on_batches(run: list[str]) -> list[str]:
 
 def test_a_receipt_of_a_batch_item_only_counts():
     """Delivered and read change a batch's counters and nothing else: the receipt neither reads the batch nor
-    takes its lock first (two of every sent item's three events), nor reports progress."""
+    takes its lock first (two of every sent item's three events), nor reports progress. Its message is moved and
+    read back by one statement, found by its WhatsApp id."""
     owner = profile()
     batch = batch_of(owner, 3, delay_ms=0)
     first = items(batch)[0]
@@ -393,7 +408,7 @@ def test_a_receipt_of_a_batch_item_only_counts():
     with sql_run() as run:
         assert lifecycle.receipt(owner.id, wa_message_id, "DELIVERED", NOW)
         assert lifecycle.receipt(owner.id, wa_message_id, "READ", NOW)
-    assert [sql.split()[0] for sql in on_batches(run)] == ["UPDATE", "UPDATE"]
+    assert statement_kinds(run) == ["UPDATE MESSAGE", "UPDATE BATCH", "INSERT EVENT"] * 2
     assert not any("RETURNING" in sql for sql in on_batches(run)) and not any("FOR UPDATE" in sql for sql in run)
     assert len(events("bulk.progress")) == progress_events
     counted = reload(batch)
@@ -410,12 +425,12 @@ def statement_kinds(run: list[str]) -> list[str]:
     return kinds
 
 
-def test_a_sent_item_takes_seven_statements_and_reads_its_batch_from_the_counters_update():
+def test_a_sent_item_takes_six_statements_and_reads_its_batch_from_the_counters_update():
     """A sent batch item: its row, the day's count, the batch's counters (the batch read back from that statement:
     its progress, its end, the next item's gap), the next item's time (found and set in one statement), the
-    profile's queue marked due then, and its two events (on PostgreSQL in one statement). On PostgreSQL the batch's
-    lock comes first, as in every transaction that changes a batch and its items (a hand-over of the same item may
-    be under way)."""
+    profile's queue marked due then, and its two events in one statement. On PostgreSQL the batch's lock comes
+    first, as in every transaction that changes a batch and its items (a hand-over of the same item may be under
+    way). The last item ends the batch with one more statement, which reads the batch back for its event."""
     owner = profile()
     batch = batch_of(owner, 2, delay_ms=500)
     first = items(batch)[0]
@@ -423,10 +438,8 @@ def test_a_sent_item_takes_seven_statements_and_reads_its_batch_from_the_counter
     with sql_run() as run:
         assert lifecycle.sent(first, "wa-1", NOW)
     writes = ["UPDATE MESSAGE", "INSERT SEND_GATE", "UPDATE BATCH", "UPDATE MESSAGE", "INSERT SEND_GATE"]
-    if db.is_sqlite():
-        assert statement_kinds(run) == [*writes, "INSERT EVENT", "INSERT EVENT"]
-    else:
-        assert statement_kinds(run) == ["SELECT BATCH FOR UPDATE", *writes, "INSERT EVENT"]
+    lock = [] if db.is_sqlite() else ["SELECT BATCH FOR UPDATE"]
+    assert statement_kinds(run) == [*lock, *writes, "INSERT EVENT"]
     assert "RETURNING" in on_batches(run)[-1]
     assert [(row.name, row.data.get("status")) for row in Event.select().order_by(Event.id)][-2:] == [
         ("message.ack", "SENT"), ("bulk.progress", None)]
@@ -442,8 +455,10 @@ def test_a_sent_item_takes_seven_statements_and_reads_its_batch_from_the_counter
     assert reload(batch).status == "COMPLETED"
     assert [row.name for row in Event.select().order_by(Event.id)][-3:] == ["message.ack", "bulk.progress",
                                                                            "bulk.finished"]
-    assert events("bulk.finished")[-1]["sent"] == 2
-    assert statement_kinds(run).count("INSERT EVENT") == (3 if db.is_sqlite() else 1)
+    assert events("bulk.finished")[-1] == {"batchId": batch.id, "status": "COMPLETED", "total": 2, "sent": 2,
+                                           "failed": 0, "cancelled": 0, "pending": 0, "delivered": 0, "read": 0}
+    assert statement_kinds(run) == [*lock, "UPDATE MESSAGE", "INSERT SEND_GATE", "UPDATE BATCH", "UPDATE BATCH",
+                                    "INSERT EVENT"]
 
 
 def test_handing_over_a_batch_item_starts_its_batch_in_the_statement_that_takes_its_lock():
