@@ -16,7 +16,7 @@ import fcntl
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
@@ -260,11 +260,16 @@ class CommitGroup:
     Items (`add`) are the cheapest units: plain values that the group's `flush(key, items)` writes all at once, in
     the transaction, before the units of work (a profile's sends: one mark of its gate and one insert for all of
     them, where each send's own would take the gate row's lock for as many round trips). `flush` answers one
-    result per item; when it raises, the whole transaction fails.
+    result per item; when it raises, the whole transaction fails. A `flush` that is atomic by itself
+    (`atomic_flush`: one statement, or a transaction of its own) runs a group of items alone as write_statement
+    does: on PostgreSQL outside a transaction, where BEGIN and COMMIT would be two more round trips of the group's
+    leader while the others wait.
     """
 
-    def __init__(self, flush: Callable[[str, list[Any]], list[Any]] | None = None) -> None:
+    def __init__(self, flush: Callable[[str, list[Any]], list[Any]] | None = None, *,
+                 atomic_flush: bool = False) -> None:
         self._flush = flush
+        self._atomic_flush = atomic_flush
         self._lock = threading.Lock()
         self._waiting: dict[str, list[_Unit]] = {}  # key → the units waiting for its next transaction
         self._leading: set[str] = set()  # keys with a transaction under way (or about to start)
@@ -321,7 +326,8 @@ class CommitGroup:
                 unit.wake()
 
     def _transaction(self, key: str, group: list[_Unit], alone: _Unit | None) -> None:
-        with write_transaction():
+        items_only = self._atomic_flush and all(unit.work is None for unit in group)
+        with write_statement() if items_only else write_transaction():
             items = [unit for unit in group if unit.work is None]
             if items and self._flush is not None:
                 results = self._flush(key, [unit.item for unit in items])
@@ -340,6 +346,22 @@ class CommitGroup:
                         raise  # its writes may be half done: none of the group's stand (or, alone, its own)
 
 
+def _insert_sql(model: type[peewee.Model], names: Iterable[str], count: int) -> tuple[str, list[peewee.Field]]:
+    """`INSERT INTO table (columns) VALUES (…)`, with `count` rows of placeholders, and the fields in order."""
+    fields = [model._meta.fields[name] for name in names]
+    columns = ", ".join(f'"{field.column_name}"' for field in fields)
+    row = f"({', '.join([database.param] * len(fields))})"
+    return f'INSERT INTO "{model._meta.table_name}" ({columns}) VALUES {", ".join([row] * count)}', fields
+
+
+def insert_statement(model: type[peewee.Model], rows: list[dict[str, object]]) -> tuple[str, list[Any]]:
+    """One INSERT of all `rows` (`VALUES (…), (…)`): its SQL and parameters, for a statement that carries it (a
+    data-modifying CTE on PostgreSQL). Values go through each field's db_value, as in insert_rows; the caller keeps
+    the parameters within what one statement may carry (PostgreSQL: 65,535)."""
+    sql, fields = _insert_sql(model, rows[0], len(rows))
+    return sql, [field.db_value(row[field.name]) for row in rows for field in fields]
+
+
 def insert_rows(model: type[peewee.Model], rows: list[dict[str, object]]) -> None:
     """Insert rows in one statement batch through the driver's executemany. Peewee's insert_many builds and
     converts every value in Python: ten times slower for a 10,000-item bulk send (and its single insert costs
@@ -347,16 +369,13 @@ def insert_rows(model: type[peewee.Model], rows: list[dict[str, object]]) -> Non
     field's db_value (JSON fields are encoded); every row must carry the same keys, named like the fields."""
     if not rows:
         return
-    fields = [model._meta.fields[name] for name in rows[0]]
-    columns = ", ".join(f'"{field.column_name}"' for field in fields)
-    placeholders = ", ".join([database.param] * len(fields))
-    sql = f'INSERT INTO "{model._meta.table_name}" ({columns}) VALUES ({placeholders})'
-    values = [tuple(field.db_value(row[field.name]) for field in fields) for row in rows]
     with peewee.__exception_wrapper__:  # the driver's errors as Peewee's (IntegrityError), as for Peewee's inserts
-        if len(values) == 1:  # psycopg's executemany goes through its pipeline mode: costly for a single send's row
-            database.cursor().execute(sql, values[0])
-        else:
-            database.cursor().executemany(sql, values)
+        if len(rows) == 1:  # psycopg's executemany goes through its pipeline mode: costly for a single send's row
+            database.cursor().execute(*insert_statement(model, rows))
+            return
+        sql, fields = _insert_sql(model, rows[0], 1)
+        database.cursor().executemany(sql, [tuple(field.db_value(row[field.name]) for field in fields)
+                                            for row in rows])
 
 
 class _Compiled(NamedTuple):
@@ -421,6 +440,11 @@ class Prepared:
     def execute(self, *values: Any) -> Any:
         """Run it; returns the driver's cursor."""
         return self._run(self._compile(), values)
+
+    def statement(self, *values: Any) -> tuple[str, list[Any]]:
+        """Its SQL and the driver's parameters for a run with `values`, for a statement that carries it."""
+        compiled = self._compile()
+        return compiled.sql, compiled.arguments(values)
 
     @staticmethod
     def _run(compiled: _Compiled, values: tuple[Any, ...]) -> Any:

@@ -53,6 +53,7 @@ from server.core.db import (
     CommitGroup,
     Prepared,
     insert_rows,
+    insert_statement,
     is_sqlite,
     utcnow,
     write_statement,
@@ -79,16 +80,23 @@ _random = random.Random()
 
 def _store_sends(profile_id: str, rows: list[dict[str, Any]]) -> list[bool]:
     """Plain sends of a profile (no daily cap, no idempotency key) accepted at the same time: its gate marked due
-    once and their rows inserted in one statement. Answers, for each, whether its caller must queue the wake-up
-    (the first one at most)."""
+    once and their rows inserted in one statement, both in one on PostgreSQL (send_gate.add_work_carrying), in a
+    transaction on SQLite. Answers, for each, whether its caller must queue the wake-up (the first one at most)."""
     due = min(row["created_at"] for row in rows)
-    wake = send_gate.add_work(profile_id, due, due)
-    insert_rows(Message, rows)
+    if is_sqlite() or len(rows) * len(rows[0]) > _MAX_CARRIED_VALUES:
+        with write_transaction():
+            wake = send_gate.add_work(profile_id, due, due)
+            insert_rows(Message, rows)
+    else:
+        wake = send_gate.add_work_carrying(profile_id, due, due, insert_statement(Message, rows))
     return [wake] + [False] * (len(rows) - 1)
 
 
-# Single sends accepted at the same time are stored in one transaction (server/core/db.py).
-_accepts = CommitGroup(_store_sends)
+# PostgreSQL takes at most 65,535 values in one statement; a group of sends is far below it (one per RPC thread).
+_MAX_CARRIED_VALUES = 60_000
+# Single sends accepted at the same time are stored together (server/core/db.py): a group of plain sends alone in
+# one statement, on PostgreSQL outside a transaction.
+_accepts = CommitGroup(_store_sends, atomic_flush=True)
 
 # The statements of every delivered message (a worker's step, the engine host's send and receipts): their SQL is
 # built once (server/core/db.py).

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from typing import Any
 
 import peewee
 
 from server.core import broker, jobs
-from server.core.db import Prepared, write_transaction
+from server.core.db import Prepared, database, write_transaction
 from server.core.models import Profile, SendGate
 
 KIND = jobs.Kind(
@@ -66,6 +67,17 @@ def add_work(profile_id: str, due: dt.datetime, now: dt.datetime) -> bool:
     [(after,)] = _MARK_DUE.execute(profile_id, due, jobs.wake_time(due, now)).fetchall()
     # Marked due at `due` by this call (or due at that very moment already: one wake-up more, which is harmless),
     # rather than due earlier, with its wake-up on the way.
+    return SendGate.due_at.python_value(after) == due
+
+
+def add_work_carrying(profile_id: str, due: dt.datetime, now: dt.datetime, insert: tuple[str, list[Any]]) -> bool:
+    """add_work and an INSERT (SQL and parameters: db.insert_statement) in one statement, on PostgreSQL only: the
+    insert is a data-modifying CTE beside the gate's mark, so that outside a transaction both commit together in
+    one round trip, where BEGIN, the mark, the insert and COMMIT were four."""
+    mark_sql, mark_params = _MARK_DUE.statement(profile_id, due, jobs.wake_time(due, now))
+    insert_sql, insert_params = insert
+    [(after,)] = database.execute_sql(f"WITH gate AS ({mark_sql}), carried AS ({insert_sql}) SELECT * FROM gate",
+                                      mark_params + insert_params).fetchall()
     return SendGate.due_at.python_value(after) == due
 
 

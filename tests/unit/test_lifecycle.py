@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import peewee
 import pytest
 
 from server.core import db, jobs, lifecycle, send_gate
@@ -98,6 +99,34 @@ def test_plain_sends_accepted_together_mark_the_gate_once_and_only_the_first_wak
         assert lifecycle._store_sends(owner.id, rows) == [True, False, False]
     assert [m.id for m in Message.select().order_by(Message.created_at)] == ["m0", "m2", "m1"]
     assert (gate(owner).due_at, gate(owner).version) == (NOW, 1)  # one mark for the three, due at the earliest
+
+
+def test_a_plain_send_is_stored_by_one_statement_outside_a_transaction_on_postgresql(database, monkeypatch):
+    owner = profile()
+    began: list[int] = []
+    real_begin = db.database.obj.begin
+    monkeypatch.setattr(db.database.obj, "begin", lambda *args, **kwargs: began.append(1) or real_begin(*args, **kwargs))
+    with sql_run() as run:
+        message = send(owner)
+    assert reload(message).status == "PENDING"
+    assert (gate(owner).due_at, gate(owner).version) == (NOW, 1)
+    if db.is_sqlite():  # no data-modifying CTEs: the mark and the insert in one write transaction
+        assert began == [1]
+        assert [sql.split()[0] for sql in run] == ["INSERT"]  # the mark (the insert goes by the cursor)
+    else:
+        assert began == []
+        assert len(run) == 1 and run[0].startswith('WITH GATE AS (INSERT INTO "SEND_GATE"')
+
+
+def test_plain_sends_stored_together_stand_or_fall_together(database):
+    owner = profile()
+    first = send(owner)
+    rows = [{**reload(first).__data__, "id": message_id, "created_at": NOW + dt.timedelta(seconds=1)}
+            for message_id in ("new", first.id)]  # the second one's id is taken
+    with db.connection(), pytest.raises(peewee.IntegrityError):
+        lifecycle._store_sends(owner.id, rows)
+    assert Message.get_or_none(Message.id == "new") is None
+    assert gate(owner).version == 1  # the mark did not stand either
 
 
 def test_a_repeated_idempotency_key_returns_the_first_message():
