@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from server.core import jobs, lifecycle, rows, send_gate
 from server.core.config import Settings
-from server.core.db import database, utcnow, write_transaction
+from server.core.db import database, utcnow
 from server.core.errors import ApiError
 from server.core.hosts import alive_hosts, effective_status
 from server.core.logs import fields
@@ -51,10 +51,8 @@ def step(profile_id: str, lease: jobs.Lease, now: dt.datetime, settings: Setting
         hosts = alive_hosts(HOSTS_VIEW_S)
         if effective_status(profile, hosts) != "CONNECTED":
             return now + dt.timedelta(seconds=NOT_CONNECTED_RETRY_S)
-        with write_transaction():
-            jobs.verify(lease)
-            if not lifecycle.hand_over(message, now):
-                return now  # sent or cancelled meanwhile: look again
+        if not lifecycle.hand_over(message, now, lease):
+            return now  # sent or cancelled meanwhile: look again
         try:
             engine_client.call(profile, lambda host: host.Send, engine_host_pb2.SendRequest(message_id=message.id),
                                hosts)

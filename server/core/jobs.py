@@ -40,6 +40,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import peewee
 
@@ -158,6 +159,12 @@ def claim(kind: Kind, key: str, now: dt.datetime, seconds: float) -> Lease | Non
     lease = Lease(kind, key, seconds)
     keeper().hold(lease)
     return lease
+
+
+def held_here(kind: Kind, key: Any) -> peewee.Expression:
+    """A condition that this process holds the lease of the row `key`: for a write that must happen only under the
+    lease to check it in its own statement, where a `verify` before it would need a transaction around both."""
+    return peewee.fn.EXISTS(kind.model.select(kind.key).where((kind.key == key) & (kind.lease_owner == OWNER)))
 
 
 def _still_held(lease: Lease) -> bool:

@@ -48,7 +48,7 @@ from typing import Any
 
 import peewee
 
-from server.core import events, send_gate
+from server.core import events, jobs, send_gate
 from server.core.db import (
     CommitGroup,
     Prepared,
@@ -125,6 +125,9 @@ _OUTBOUND_BY_WA_ID = Prepared(lambda profile_id, wa_message_id: Message.select(
 _HAND_OVER = Prepared(lambda now, message_id: Message.update(
     handed_at=now, attempts=Message.attempts + 1, updated_at=now).where(
     (Message.id == message_id) & (Message.status == "PENDING")))
+_HAND_OVER_HELD = Prepared(lambda now, message_id, profile_id: Message.update(
+    handed_at=now, attempts=Message.attempts + 1, updated_at=now).where(
+    (Message.id == message_id) & (Message.status == "PENDING") & jobs.held_here(send_gate.KIND, profile_id)))
 # An item handed over starts its batch, if it was QUEUED: on every item, as the statement that takes the batch's
 # lock (`_lock_batch`) in the hand-over's transaction.
 _BATCH_HANDED = Prepared(lambda now, batch_id: Batch.update(
@@ -301,16 +304,25 @@ def next_to_send(profile_id: str, now: dt.datetime) -> tuple[Message | None, dt.
     return None, item.not_before if item is not None else None
 
 
-def hand_over(message: Message, now: dt.datetime) -> bool:
+def hand_over(message: Message, now: dt.datetime, lease: jobs.Lease | None = None) -> bool:
     """Mark a message as handed to the engine (from now on a batch cancel leaves it alone). False when it is not
-    PENDING any more (sent meanwhile, or cancelled)."""
+    PENDING any more (sent meanwhile, or cancelled). With `lease` (a worker's step: its profile's delivery job),
+    only while this process holds it, else LeaseLost: for a single send the lease is a condition of its one UPDATE,
+    which on PostgreSQL is one round trip where BEGIN, the lease's check, the update and COMMIT were four."""
+    if not message.batch_id:
+        with write_statement():
+            handed = (_HAND_OVER_HELD.execute(now, message.id, message.profile_id) if lease is not None
+                      else _HAND_OVER.execute(now, message.id)).rowcount
+        if not handed and lease is not None:
+            jobs.verify(lease)  # not PENDING, or the lease lost
+        return bool(handed)
     with write_transaction():
-        if message.batch_id:
-            # Before the item, whether it is handed or not: an item of a QUEUED batch is PENDING, unless a
-            # concurrent hand-over took it, which starts the batch as well.
-            _BATCH_HANDED.execute(now, message.batch_id)
-        handed = _HAND_OVER.execute(now, message.id).rowcount
-    return bool(handed)
+        if lease is not None:
+            jobs.verify(lease)
+        # Before the item, whether it is handed or not: an item of a QUEUED batch is PENDING, unless a concurrent
+        # hand-over took it, which starts the batch as well.
+        _BATCH_HANDED.execute(now, message.batch_id)
+        return bool(_HAND_OVER.execute(now, message.id).rowcount)
 
 
 def unhand(message: Message, now: dt.datetime) -> None:

@@ -235,6 +235,40 @@ def test_sent_records_once_with_its_ack_and_counts_for_the_day():
     assert not lifecycle.hand_over(message, NOW)  # not PENDING any more
 
 
+def taken_over(owner: Profile) -> None:
+    """The profile's delivery lease lapsed here and another process took it."""
+    SendGate.update(lease_owner="another-process").where(SendGate.profile == owner.id).execute()
+
+
+def test_a_worker_hands_a_single_send_over_under_its_lease_in_one_statement():
+    owner = profile()
+    message, other = send(owner), send(owner, now=NOW + dt.timedelta(milliseconds=1))
+    lease = jobs.claim(send_gate.KIND, owner.id, NOW, 10)
+    with db.connection(), sql_run() as run:
+        assert lifecycle.hand_over(message, NOW, lease)
+    assert [sql.split()[0] for sql in run] == ["UPDATE"]  # the lease's check is a condition of it
+    assert (reload(message).handed_at, reload(message).attempts) == (NOW, 1)
+    lifecycle.failed(message, "ENGINE_ERROR: refused", NOW)
+    assert not lifecycle.hand_over(message, NOW, lease)  # not PENDING any more, the lease still held
+    taken_over(owner)
+    with pytest.raises(jobs.LeaseLost):
+        lifecycle.hand_over(other, NOW, lease)
+    assert (reload(other).handed_at, reload(other).attempts) == (None, 0)
+
+
+def test_a_worker_hands_a_batch_item_over_only_under_its_lease():
+    owner = profile()
+    batch = batch_of(owner, 2)
+    lease = jobs.claim(send_gate.KIND, owner.id, NOW, 10)
+    first, second = items(batch)
+    assert lifecycle.hand_over(first, NOW, lease)
+    assert reload(batch).status == "PROCESSING"
+    taken_over(owner)
+    with pytest.raises(jobs.LeaseLost):
+        lifecycle.hand_over(second, NOW + dt.timedelta(seconds=1), lease)
+    assert (reload(second).handed_at, reload(second).attempts) == (None, 0)
+
+
 def test_the_dispatch_mark_is_committed_by_its_one_statement(monkeypatch):
     """The mark before the engine call is one conditional UPDATE (db.write_statement): on PostgreSQL it commits by
     itself, with no BEGIN and COMMIT round trips around it, so another connection sees it as soon as it ran; on
