@@ -110,30 +110,43 @@ _WAITING = peewee.SQL("'PENDING'")
 # the next message after a batch item).
 _STEP_COLUMNS = (Message.id, Message.profile, Message.chat_id, Message.batch_id, Message.wa_message_id,
                  Message.created_at, Message.not_before)
-_NEXT_SINGLE = Prepared(lambda profile_id: Message.select(*_STEP_COLUMNS).where(
+# The next single send and the next batch item, in one statement (a step looks twice: before its send and, for a
+# batch item, after it), each a SELECT of its own in the UNION, read from its own index.
+_NEXT = Prepared(lambda profile_id: Message.select(*_STEP_COLUMNS).where(
     (Message.profile == profile_id) & (Message.status == _WAITING) & Message.batch_id.is_null())
-    .order_by(Message.batch_id, Message.created_at, Message.id).limit(1))
-_NEXT_ITEM = Prepared(lambda profile_id: Message.select(*_STEP_COLUMNS).where(
-    (Message.profile == profile_id) & (Message.status == _WAITING) & Message.not_before.is_null(False))
-    .order_by(Message.not_before, Message.batch_index).limit(1))
+    .order_by(Message.batch_id, Message.created_at, Message.id).limit(1)
+    .union_all(Message.select(*_STEP_COLUMNS).where(
+        (Message.profile == profile_id) & (Message.status == _WAITING) & Message.not_before.is_null(False))
+        .order_by(Message.not_before, Message.batch_index).limit(1)))
 # A receipt's message when its move did not happen (below): the columns a receipt reads, not the whole row (its
 # content, mentions, reactions and edits are JSON to decode).
 _OUTBOUND_BY_WA_ID = Prepared(lambda profile_id, wa_message_id: Message.select(
     Message.id, Message.profile, Message.chat_id, Message.status, Message.batch_id).where(
     (Message.profile == profile_id) & (Message.wa_message_id == wa_message_id) & (Message.direction == "OUTBOUND"))
     .limit(1))
-_HAND_OVER = Prepared(lambda now, message_id: Message.update(
-    handed_at=now, attempts=Message.attempts + 1, updated_at=now).where(
-    (Message.id == message_id) & (Message.status == "PENDING")))
-_HAND_OVER_HELD = Prepared(lambda now, message_id, profile_id: Message.update(
-    handed_at=now, attempts=Message.attempts + 1, updated_at=now).where(
-    (Message.id == message_id) & (Message.status == "PENDING") & jobs.held_here(send_gate.KIND, profile_id)))
-# An item handed over starts its batch, if it was QUEUED: on every item, as the statement that takes the batch's
-# lock (`_lock_batch`) in the hand-over's transaction.
-_BATCH_HANDED = Prepared(lambda now, batch_id: Batch.update(
-    status=peewee.Case(None, [(Batch.status == "QUEUED", "PROCESSING")], Batch.status),
-    started_at=peewee.Case(None, [(Batch.status == "QUEUED", now)], Batch.started_at),
-    updated_at=peewee.Case(None, [(Batch.status == "QUEUED", now)], Batch.updated_at)).where(Batch.id == batch_id))
+
+
+def _hand_over(now: Any, message_id: Any) -> peewee.Update:
+    return Message.update(handed_at=now, attempts=Message.attempts + 1, updated_at=now).where(
+        (Message.id == message_id) & (Message.status == "PENDING"))
+
+
+def _batch_handed(now: Any, batch_id: Any) -> peewee.Update:
+    """An item handed over starts its batch, if it was QUEUED: on every item, as the statement that takes the
+    batch's lock (`_lock_batch`) in the hand-over's transaction."""
+    return Batch.update(
+        status=peewee.Case(None, [(Batch.status == "QUEUED", "PROCESSING")], Batch.status),
+        started_at=peewee.Case(None, [(Batch.status == "QUEUED", now)], Batch.started_at),
+        updated_at=peewee.Case(None, [(Batch.status == "QUEUED", now)], Batch.updated_at)).where(Batch.id == batch_id)
+
+
+# Each also under a worker's lease on the profile's delivery job, checked by the statement itself (`hand_over`).
+_HAND_OVER = Prepared(_hand_over)
+_HAND_OVER_HELD = Prepared(lambda now, message_id, profile_id: _hand_over(now, message_id).where(
+    jobs.held_here(send_gate.KIND, profile_id)))
+_BATCH_HANDED = Prepared(_batch_handed)
+_BATCH_HANDED_HELD = Prepared(lambda now, batch_id, profile_id: _batch_handed(now, batch_id).where(
+    jobs.held_here(send_gate.KIND, profile_id)))
 _DISPATCH = Prepared(lambda now, message_id: Message.update(dispatched_at=now, updated_at=now).where(
     (Message.id == message_id) & (Message.status == "PENDING") & Message.dispatched_at.is_null()))
 _SENT_UPDATE = Prepared(lambda wa_message_id, sent_at, message_id: Message.update(
@@ -292,8 +305,9 @@ def next_to_send(profile_id: str, now: dt.datetime) -> tuple[Message | None, dt.
     """The profile's message to send now, if any: the oldest waiting single send, or a batch item whose time has
     come, whichever waits longer. Otherwise None, and when the next batch item's time comes (None: nothing
     waits). Only the columns a send's step uses are read (`_STEP_COLUMNS`)."""
-    single = _NEXT_SINGLE.first(profile_id)
-    item = _NEXT_ITEM.first(profile_id)
+    found = _NEXT.all(profile_id)
+    single = next((row for row in found if row.batch_id is None), None)
+    item = next((row for row in found if row.batch_id is not None), None)
     due = []
     if single is not None:  # due at once (its created_at may be a little ahead: another server's clock)
         due.append((min(single.created_at, now), single))
@@ -307,8 +321,9 @@ def next_to_send(profile_id: str, now: dt.datetime) -> tuple[Message | None, dt.
 def hand_over(message: Message, now: dt.datetime, lease: jobs.Lease | None = None) -> bool:
     """Mark a message as handed to the engine (from now on a batch cancel leaves it alone). False when it is not
     PENDING any more (sent meanwhile, or cancelled). With `lease` (a worker's step: its profile's delivery job),
-    only while this process holds it, else LeaseLost: for a single send the lease is a condition of its one UPDATE,
-    which on PostgreSQL is one round trip where BEGIN, the lease's check, the update and COMMIT were four."""
+    only while this process holds it, else LeaseLost: the lease is a condition of the first UPDATE (and looked up
+    only when it changed nothing), so a single send is one statement, which on PostgreSQL is one round trip where
+    BEGIN, the lease's check, the update and COMMIT were four."""
     if not message.batch_id:
         with write_statement():
             handed = (_HAND_OVER_HELD.execute(now, message.id, message.profile_id) if lease is not None
@@ -317,11 +332,12 @@ def hand_over(message: Message, now: dt.datetime, lease: jobs.Lease | None = Non
             jobs.verify(lease)  # not PENDING, or the lease lost
         return bool(handed)
     with write_transaction():
-        if lease is not None:
-            jobs.verify(lease)
         # Before the item, whether it is handed or not: an item of a QUEUED batch is PENDING, unless a concurrent
         # hand-over took it, which starts the batch as well.
-        _BATCH_HANDED.execute(now, message.batch_id)
+        if lease is None:
+            _BATCH_HANDED.execute(now, message.batch_id)
+        elif not _BATCH_HANDED_HELD.execute(now, message.batch_id, message.profile_id).rowcount:
+            jobs.verify(lease)  # the batch deleted meanwhile, or the lease lost
         return bool(_HAND_OVER.execute(now, message.id).rowcount)
 
 

@@ -101,9 +101,9 @@ def _nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 @pytest.mark.parametrize("analysed", [False, True], ids=["planned-while-empty", "analysed"])
 @pytest.mark.parametrize(("name", "prepared", "values", "found"), [
-    ("the next single send", lifecycle._NEXT_SINGLE, ("busy",), f"msg_{HISTORY:05d}"),
-    ("the next batch item", lifecycle._NEXT_ITEM, ("busy",), f"msg_{HISTORY + BACKLOG:05d}"),
-    ("a receipt's message", lifecycle._OUTBOUND_BY_WA_ID, ("busy", "wa7"), "msg_00007"),
+    ("the next single send and batch item", lifecycle._NEXT, ("busy",), [f"msg_{HISTORY:05d}",
+                                                                         f"msg_{HISTORY + BACKLOG:05d}"]),
+    ("a receipt's message", lifecycle._OUTBOUND_BY_WA_ID, ("busy", "wa7"), ["msg_00007"]),
 ])
 def test_each_lookup_reads_one_entry_without_sorting(backend, analysed, name, prepared, values, found):
     with db.database.connection_context():  # one connection: a prepared statement is its session's
@@ -113,13 +113,16 @@ def test_each_lookup_reads_one_entry_without_sorting(backend, analysed, name, pr
         if backend == "postgres" and analysed:
             db.database.execute_sql("ANALYZE message")
             _prepare(prepared, values)
-        assert prepared.first(*values).id == found
+        assert [row.id for row in prepared.all(*values)] == found
         plan = _plan(backend, prepared, values)
     if backend == "sqlite":
-        assert not any("TEMP B-TREE" in step or step.startswith("SCAN") for step in plan), (name, plan)
-        assert all("USING INDEX" in step or "USING PRIMARY KEY" in step for step in plan), (name, plan)
+        # Every read of a table searches an index (a UNION's scans of its own subqueries' one row each aside).
+        reads = [step for step in plan if step.startswith(("SEARCH", "SCAN")) and not step.startswith("SCAN (subquery")]
+        assert reads and not any("TEMP B-TREE" in step for step in plan), (name, plan)
+        assert all(step.startswith("SEARCH") and ("USING INDEX" in step or "USING COVERING INDEX" in step
+                                                  or "USING PRIMARY KEY" in step) for step in reads), (name, plan)
     else:
         nodes = list(_nodes(plan))
         assert not any(node["Node Type"] in ("Sort", "Incremental Sort", "Seq Scan") for node in nodes), (name, plan)
-        read = sum(node["Actual Rows"] for node in nodes if "Scan" in node["Node Type"])
-        assert read <= 1, (name, read, plan)
+        read = sum(node["Actual Rows"] for node in nodes if "Relation Name" in node)  # rows read from a table
+        assert read <= len(found), (name, read, plan)  # one entry each lookup

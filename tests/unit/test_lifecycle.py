@@ -105,7 +105,12 @@ def test_a_plain_send_is_stored_by_one_statement_outside_a_transaction_on_postgr
     owner = profile()
     began: list[int] = []
     real_begin = db.database.obj.begin
-    monkeypatch.setattr(db.database.obj, "begin", lambda *args, **kwargs: began.append(1) or real_begin(*args, **kwargs))
+
+    def begin(*args: Any, **kwargs: Any) -> Any:
+        began.append(1)
+        return real_begin(*args, **kwargs)
+
+    monkeypatch.setattr(db.database.obj, "begin", begin)
     with sql_run() as run:
         message = send(owner)
     assert reload(message).status == "PENDING"
@@ -261,7 +266,9 @@ def test_a_worker_hands_a_batch_item_over_only_under_its_lease():
     batch = batch_of(owner, 2)
     lease = jobs.claim(send_gate.KIND, owner.id, NOW, 10)
     first, second = items(batch)
-    assert lifecycle.hand_over(first, NOW, lease)
+    with db.connection(), sql_run() as run:
+        assert lifecycle.hand_over(first, NOW, lease)
+    assert [sql.split()[:2] for sql in run] == [["UPDATE", '"BATCH"'], ["UPDATE", '"MESSAGE"']]  # no lookup of it
     assert reload(batch).status == "PROCESSING"
     taken_over(owner)
     with pytest.raises(jobs.LeaseLost):
