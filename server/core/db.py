@@ -217,9 +217,10 @@ def write_statement() -> Iterator[None]:
 class _Unit:
     """One caller's work in a commit group, and its outcome."""
 
-    def __init__(self, work: Callable[[], Any] | None, savepoint: bool, item: Any = None):
+    def __init__(self, work: Callable[[], Any] | None, savepoint: bool, item: Any = None, replayable: bool = False):
         self.work = work  # None: an item, written by the group's `flush` with the others of its transaction
         self.savepoint = savepoint
+        self.replayable = replayable
         self.item = item
         self.result: Any = None
         self.error: BaseException | None = None
@@ -257,6 +258,11 @@ class CommitGroup:
     Units run in the order they arrived. The work runs on the thread of the group's leader: it must not depend on
     the caller's thread (its context variables).
 
+    Work that does nothing but read and write the database, and so may run again (`replayable`), goes without its
+    savepoint in a group of such work alone: when one unit fails, the transaction is rolled back, that unit fails,
+    and the others run again in a transaction of their own, each in its savepoint then. Failures are rare and the
+    savepoints' statements were on every unit (an engine host's receipts: two round trips each on PostgreSQL).
+
     Items (`add`) are the cheapest units: plain values that the group's `flush(key, items)` writes all at once, in
     the transaction, before the units of work (a profile's sends: one mark of its gate and one insert for all of
     them, where each send's own would take the gate row's lock for as many round trips). `flush` answers one
@@ -274,8 +280,8 @@ class CommitGroup:
         self._waiting: dict[str, list[_Unit]] = {}  # key → the units waiting for its next transaction
         self._leading: set[str] = set()  # keys with a transaction under way (or about to start)
 
-    def run(self, work: Callable[[], T], key: str = "", *, savepoint: bool = True) -> T:
-        return self._join(_Unit(work, savepoint), key)
+    def run(self, work: Callable[[], T], key: str = "", *, savepoint: bool = True, replayable: bool = False) -> T:
+        return self._join(_Unit(work, savepoint, replayable=replayable), key)
 
     def add(self, item: Any, key: str = "") -> Any:
         """Have `item` written by `flush` with the others of the key's next transaction; returns its result."""
@@ -307,15 +313,19 @@ class CommitGroup:
     def _commit(self, key: str, group: list[_Unit]) -> None:
         # A unit alone in its transaction goes without its savepoint (two statements, on PostgreSQL round trips):
         # when it fails, the whole transaction is rolled back instead, which undoes the same work, and only its
-        # caller hears of it, as with one.
+        # caller hears of it, as with one. So does every unit of a group of replayable work (`plain`).
         alone = group[0] if len(group) == 1 and group[0].savepoint else None
+        plain = alone is None and all(unit.replayable for unit in group if unit.work is not None)
         try:
             with connection():
                 try:
-                    self._transaction(key, group, alone)
+                    self._transaction(key, group, alone, plain)
                 except Exception as error:
-                    if alone is None or error is not alone.error:
+                    failed = next((unit for unit in group if unit.error is error), None)
+                    if failed is None or (failed is not alone and not plain):
                         raise
+                    if plain:  # none of it stands: the others again, in their savepoints
+                        self._transaction(key, [unit for unit in group if unit is not failed], None, False)
         except BaseException as error:  # the transaction failed: none of it stands
             for unit in group:
                 if unit.error is None:
@@ -325,7 +335,7 @@ class CommitGroup:
                 unit.finished = True
                 unit.wake()
 
-    def _transaction(self, key: str, group: list[_Unit], alone: _Unit | None) -> None:
+    def _transaction(self, key: str, group: list[_Unit], alone: _Unit | None, plain: bool) -> None:
         items_only = self._atomic_flush and all(unit.work is None for unit in group)
         with write_statement() if items_only else write_transaction():
             items = [unit for unit in group if unit.work is None]
@@ -336,7 +346,7 @@ class CommitGroup:
             for unit in group:
                 if unit.work is None:
                     continue
-                savepoint = unit.savepoint and unit is not alone
+                savepoint = unit.savepoint and unit is not alone and not plain
                 try:
                     with database.atomic() if savepoint else contextlib.nullcontext():
                         unit.result = unit.work()

@@ -395,7 +395,10 @@ class SessionManager:
 
         try:
             with self._send_locks[profile_id]:
-                waiting = self._records.run(record)
+                # A receipt's record is database work only: it goes without a savepoint (CommitGroup).
+                waiting = self._records.run(record, replayable=event.type == base.RECEIPT)
+                if waiting:  # under the profile's send lock still: its send's record takes it from here
+                    self._wait_for_send(profile_id, event)
         except Exception:
             log.exception("handling an engine event failed",
                           extra=fields(profile_id=profile_id, event=event.type))
@@ -439,18 +442,19 @@ class SessionManager:
         else:
             self.conversations.record(profile.id, dataclasses.replace(event, data=_by_phone(profile.id, data)))
 
-    def _receipt(self, profile_id: str, event: base.EngineEvent) -> bool:
-        """Record a receipt, in the caller's transaction; True when it waits for its message's send to be recorded.
-        The profile's row is read only when no message has the receipt's id: a deleted profile's receipts wait for
-        nothing."""
-        data = event.data
-        if _record_receipt(profile_id, data) or rows.profile(profile_id) is None:
-            return False
+    @staticmethod
+    def _receipt(profile_id: str, event: base.EngineEvent) -> bool:
+        """Record a receipt, in the caller's transaction; True when it must wait for its message's send to be
+        recorded (`_wait_for_send`, once this is committed). The profile's row is read only when no message has the
+        receipt's id: a deleted profile's receipts wait for nothing."""
+        return not _record_receipt(profile_id, event.data) and rows.profile(profile_id) is not None
+
+    def _wait_for_send(self, profile_id: str, event: base.EngineEvent) -> None:
+        """Keep a receipt, not acknowledged, until its message's send is recorded (`send` applies it then)."""
         with self._lock:
-            self._early_receipts.setdefault((profile_id, data["wa_message_id"]), []).append(event)
+            self._early_receipts.setdefault((profile_id, event.data["wa_message_id"]), []).append(event)
             while len(self._early_receipts) > EARLY_RECEIPTS_LIMIT:
                 self._early_receipts.popitem(last=False)
-        return True
 
     def _follow_up(self, profile_id: str, event: base.EngineEvent) -> None:
         """What happens after the event is recorded: reconnects, forgetting credentials."""

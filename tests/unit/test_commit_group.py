@@ -4,7 +4,9 @@ nothing is answered before its transaction committed."""
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -69,11 +71,11 @@ class Held:
         assert started.wait(TIMEOUT)
 
     def submit(self, name: str, work: Callable[[], object] | None, key: str, savepoint: bool,
-               item: object = None) -> None:
+               item: object = None, replayable: bool = False) -> None:
         def run() -> None:
             try:
-                self.outcomes[name] = (self.group.run(work, key=key, savepoint=savepoint) if work is not None
-                                       else self.group.add(item, key=key))
+                self.outcomes[name] = (self.group.run(work, key=key, savepoint=savepoint, replayable=replayable)
+                                       if work is not None else self.group.add(item, key=key))
             except Exception as error:
                 self.outcomes[name] = error
 
@@ -81,11 +83,11 @@ class Held:
         self.threads[-1].start()
 
     def queue(self, name: str, work: Callable[[], object] | None, key: str = "k", savepoint: bool = True,
-              item: object = None) -> None:
+              item: object = None, replayable: bool = False) -> None:
         """Submit `work` (or `item`) and wait until it waits behind the held transaction (so units queue in this
         order)."""
         before = len(self.group._waiting.get(key, []))
-        self.submit(name, work, key, savepoint, item)
+        self.submit(name, work, key, savepoint, item, replayable)
         while len(self.group._waiting.get(key, [])) == before:
             threading.Event().wait(0.005)
 
@@ -128,6 +130,57 @@ def test_a_units_failure_is_its_own(transactions):
     assert isinstance(outcomes["again"], db.peewee.IntegrityError)
     assert stored() == ["p0", "p1", "p2"]  # only the failed unit's savepoint was rolled back
     assert len(transactions) == 2
+
+
+@pytest.fixture
+def savepoints() -> Iterator[list[str]]:
+    """The savepoints taken meanwhile (Peewee's query log)."""
+    taken: list[str] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            sql = record.msg[0] if isinstance(record.msg, tuple) else str(record.msg)
+            if sql.upper().startswith("SAVEPOINT"):
+                taken.append(sql)
+
+    logger, handler = logging.getLogger("peewee"), Capture(logging.DEBUG)
+    level = logger.level
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(handler)
+    yield taken
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+
+
+def counted(runs: collections.Counter[str], name: str, profile_id: str) -> Callable[[], str]:
+    def work() -> str:
+        runs[name] += 1
+        return create(profile_id)
+    return work
+
+
+def test_replayable_work_goes_without_savepoints(transactions, savepoints):
+    held = Held()
+    runs: collections.Counter[str] = collections.Counter()
+    for index in (1, 2, 3):
+        held.queue(f"p{index}", counted(runs, f"p{index}", f"p{index}"), replayable=True)
+    assert held.release() == {f"p{index}": f"p{index}" for index in range(4)}
+    assert stored() == ["p0", "p1", "p2", "p3"]
+    assert (savepoints, runs, len(transactions)) == ([], {"p1": 1, "p2": 1, "p3": 1}, 2)
+
+
+def test_a_failure_of_replayable_work_is_still_its_own_and_the_others_run_again(transactions, savepoints):
+    held = Held()
+    runs: collections.Counter[str] = collections.Counter()
+    held.queue("p1", counted(runs, "p1", "p1"), replayable=True)
+    held.queue("again", counted(runs, "again", "p1"), replayable=True)  # a duplicate key
+    held.queue("p2", counted(runs, "p2", "p2"), replayable=True)
+    outcomes = held.release()
+    assert outcomes["p1"] == "p1" and outcomes["p2"] == "p2"
+    assert isinstance(outcomes["again"], db.peewee.IntegrityError)
+    assert stored() == ["p0", "p1", "p2"]
+    # Rolled back with the transaction (p2 had not run yet), then the two others, each in its savepoint.
+    assert (runs, len(savepoints), len(transactions)) == ({"p1": 2, "again": 1, "p2": 1}, 2, 3)
 
 
 def test_a_unit_alone_in_its_transaction_goes_without_a_savepoint_and_its_failure_is_still_its_own():
