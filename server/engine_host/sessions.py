@@ -1,9 +1,9 @@
 """The live sessions of one engine host, and what their events mean for a profile (DESIGN.md §4).
 
 Engines report what happens as EngineEvents; this module turns them into profile statuses and event-log
-rows (each in a savepoint of a group commit: the events that arrive together share a transaction), and owns the
-policy: dropped connections reconnect with backoff, a temporary ban is waited out, a logout forgets the
-credentials, and at start every profile that should be connected is opened again with its stored credentials.
+rows (in a group commit: the events that arrive together share a transaction, and one that fails fails alone),
+and owns the policy: dropped connections reconnect with backoff, a temporary ban is waited out, a logout forgets
+the credentials, and at start every profile that should be connected is opened again with its stored credentials.
 """
 
 from __future__ import annotations
@@ -68,8 +68,9 @@ class SessionManager:
         # they wait here, and are acknowledged once applied.
         self._early_receipts: OrderedDict[tuple[str, str], list[base.EngineEvent]] = OrderedDict()
         # Every event's record, in group commit: the events of every profile that arrive while one transaction
-        # is under way are recorded together in the next one, each in a savepoint (three receipts a sent message,
-        # each with a transaction of its own, were most of the host's write turns). One group for all profiles,
+        # is under way are recorded together in the next one, each in a savepoint, or receipts without one (their
+        # record is replayable: CommitGroup) (three receipts a sent message, each with a transaction of its own,
+        # were most of the host's write turns). One group for all profiles,
         # unlike the API's sends: an event's record locks a message and its batch, and a profile's send gate only
         # when a receipt is the first word of a message still PENDING (rare); were that ever to meet a worker's
         # lease renewal in a PostgreSQL deadlock, the transaction fails and every engine offers its events again.
