@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import logging
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 
 from server.core import db, migrations
 from server.core.models import Profile
+from tests.support.sql import sql_run
 
 TIMEOUT = 20.0
 
@@ -134,22 +134,13 @@ def test_a_units_failure_is_its_own(transactions):
 
 @pytest.fixture
 def savepoints() -> Iterator[list[str]]:
-    """The savepoints taken meanwhile (Peewee's query log)."""
-    taken: list[str] = []
+    """The savepoints taken meanwhile."""
+    with sql_run() as run:
+        yield run
 
-    class Capture(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            sql = record.msg[0] if isinstance(record.msg, tuple) else str(record.msg)
-            if sql.upper().startswith("SAVEPOINT"):
-                taken.append(sql)
 
-    logger, handler = logging.getLogger("peewee"), Capture(logging.DEBUG)
-    level = logger.level
-    logger.setLevel(logging.DEBUG)
-    logger.addHandler(handler)
-    yield taken
-    logger.removeHandler(handler)
-    logger.setLevel(level)
+def taken(run: list[str]) -> list[str]:
+    return [sql for sql in run if sql.startswith("SAVEPOINT")]
 
 
 def counted(runs: collections.Counter[str], name: str, profile_id: str) -> Callable[[], str]:
@@ -166,7 +157,7 @@ def test_replayable_work_goes_without_savepoints(transactions, savepoints):
         held.queue(f"p{index}", counted(runs, f"p{index}", f"p{index}"), replayable=True)
     assert held.release() == {f"p{index}": f"p{index}" for index in range(4)}
     assert stored() == ["p0", "p1", "p2", "p3"]
-    assert (savepoints, runs, len(transactions)) == ([], {"p1": 1, "p2": 1, "p3": 1}, 2)
+    assert (taken(savepoints), runs, len(transactions)) == ([], {"p1": 1, "p2": 1, "p3": 1}, 2)
 
 
 def test_a_failure_of_replayable_work_is_still_its_own_and_the_others_run_again(transactions, savepoints):
@@ -180,7 +171,7 @@ def test_a_failure_of_replayable_work_is_still_its_own_and_the_others_run_again(
     assert isinstance(outcomes["again"], db.peewee.IntegrityError)
     assert stored() == ["p0", "p1", "p2"]
     # Rolled back with the transaction (p2 had not run yet), then the two others, each in its savepoint.
-    assert (runs, len(savepoints), len(transactions)) == ({"p1": 2, "again": 1, "p2": 1}, 2, 3)
+    assert (runs, len(taken(savepoints)), len(transactions)) == ({"p1": 2, "again": 1, "p2": 1}, 2, 3)
 
 
 def test_a_unit_alone_in_its_transaction_goes_without_a_savepoint_and_its_failure_is_still_its_own():

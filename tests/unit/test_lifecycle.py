@@ -4,15 +4,13 @@ of what goes out, batch pacing (randomizeDelay's bounds, the start time) and the
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import itertools
-import logging
 import random
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import peewee
@@ -21,6 +19,7 @@ import pytest
 from server.core import db, jobs, lifecycle, send_gate
 from server.core.errors import ApiError
 from server.core.models import Batch, Event, Message, Profile, SendGate
+from tests.support.sql import sql_run
 
 NOW = dt.datetime(2026, 11, 30, 10, 0, 0)
 _ids = itertools.count()
@@ -438,27 +437,6 @@ def test_the_last_item_completes_the_batch_and_receipts_keep_counting():
     lifecycle.receipt(owner.id, first.wa_message_id, "READ", NOW)
     assert lifecycle.progress(reload(batch)) == {"total": 2, "sent": 2, "failed": 0, "cancelled": 0, "pending": 0,
                                                  "delivered": 1, "read": 1}
-
-
-@contextlib.contextmanager
-def sql_run() -> Iterator[list[str]]:
-    """The SQL statements Peewee runs meanwhile (its query log), upper-cased."""
-    run: list[str] = []
-
-    class Capture(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            sql = record.msg[0] if isinstance(record.msg, tuple) else str(record.msg)
-            run.append(sql.upper())
-
-    logger, handler = logging.getLogger("peewee"), Capture(logging.DEBUG)
-    level = logger.level
-    logger.setLevel(logging.DEBUG)
-    logger.addHandler(handler)
-    try:
-        yield run
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
 
 
 def on_batches(run: list[str]) -> list[str]:
