@@ -122,7 +122,11 @@ def test_a_plain_send_is_stored_by_one_statement_outside_a_transaction_on_postgr
         assert len(run) == 1 and run[0].startswith('WITH GATE AS (INSERT INTO "SEND_GATE"')
 
 
-def test_plain_sends_stored_together_stand_or_fall_together(database):
+@pytest.mark.parametrize("limit", [lifecycle._MAX_CARRIED_VALUES, 1], ids=["one-statement", "too-many-values"])
+def test_plain_sends_stored_together_stand_or_fall_together(database, monkeypatch, limit):
+    """One statement on PostgreSQL; a group with more values than one statement may carry (never, with one send per
+    RPC thread) takes two in a transaction, as on SQLite."""
+    monkeypatch.setattr(lifecycle, "_MAX_CARRIED_VALUES", limit)
     owner = profile()
     first = send(owner)
     rows = [{**reload(first).__data__, "id": message_id, "created_at": NOW + dt.timedelta(seconds=1)}
@@ -131,6 +135,11 @@ def test_plain_sends_stored_together_stand_or_fall_together(database):
         lifecycle._store_sends(owner.id, rows)
     assert Message.get_or_none(Message.id == "new") is None
     assert gate(owner).version == 1  # the mark did not stand either
+    with db.connection(), sql_run() as run:
+        assert lifecycle._store_sends(owner.id, [{**row, "id": f"{row['id']}-2"} for row in rows]) == [False, False]
+    assert any(sql.startswith("WITH") for sql in run) == (not db.is_sqlite() and limit > 1)
+    assert Message.select().where(Message.id.endswith("-2")).count() == 2
+    assert (gate(owner).version, gate(owner).due_at) == (2, NOW)  # due since the first send: no wake-up needed
 
 
 def test_a_repeated_idempotency_key_returns_the_first_message():
