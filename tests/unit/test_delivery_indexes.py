@@ -62,15 +62,10 @@ def _row(message_id: str, profile_id: str, n: int, status: str, wa_id: str | Non
             "created_at": NOW + dt.timedelta(milliseconds=n), "updated_at": NOW}
 
 
-def _arguments(prepared: Prepared, values: tuple[Any, ...]) -> tuple[str, list[Any]]:
-    compiled = prepared._compile()
-    return compiled.sql, compiled.arguments(values)
-
-
 def _prepare(prepared: Prepared, values: tuple[Any, ...]) -> None:
     """PostgreSQL: the lookup prepared and planned generically, as the driver's prepared statement is once it has
     run a few times, here while the table is still small (the plan stays when it grows)."""
-    sql, arguments = _arguments(prepared, values)
+    sql, arguments = prepared.statement(*values)
     db.database.execute_sql("SET plan_cache_mode = force_generic_plan")
     types = ", ".join("bigint" if isinstance(value, int) else "text" for value in arguments)
     numbered = sql.replace("%s", "{}").format(*(f"${n}" for n in range(1, len(arguments) + 1)))
@@ -85,7 +80,7 @@ def _literals(arguments: list[Any]) -> str:
 
 def _plan(kind: str, prepared: Prepared, values: tuple[Any, ...]) -> Any:
     """SQLite's query plan; PostgreSQL's prepared lookup, run."""
-    sql, arguments = _arguments(prepared, values)
+    sql, arguments = prepared.statement(*values)
     if kind == "sqlite":
         return [row[-1] for row in db.database.execute_sql("EXPLAIN QUERY PLAN " + sql, arguments)]
     [(plan,)] = db.database.execute_sql(
