@@ -11,7 +11,7 @@ protos stay the one source. The console's asset route, which names a directory, 
 it (console_routes): the build names its files by their content's hash, so they are known only once `make console`
 has run.
 
-    envoy = start(listen_port=8080, api_servers=["127.0.0.1:50051", "127.0.0.1:50052"], admin_port=8081)
+    envoy = start(listen_port=8080, api_servers=["127.0.0.1:30051", "127.0.0.1:30052"], admin_port=8081)
     ...
     envoy.stop()
 

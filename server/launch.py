@@ -197,9 +197,10 @@ def api_processes(settings: Settings, embedded: bool) -> list[Child]:
     bridge through WAGW_API_SERVERS and WAGW_METRICS_SERVERS. One with the in-process broker (the workers live in
     its process: api_with_workers), and one when WAGW_API_SERVERS names the servers already (a deployment that
     places them itself)."""
+    count = 1 if embedded or settings.api_servers else max(1, settings.api_processes)
+    check_ports(settings, count)
     if embedded:
         return [Child("api", lambda: subprocess.Popen([sys.executable, "-m", "server.launch", "api-with-workers"]))]
-    count = 1 if settings.api_servers else max(1, settings.api_processes)
     if count == 1:
         return [Child("api", lambda: subprocess.Popen([sys.executable, "-m", "server.api"]))]
     ports = [(settings.grpc_port + index, settings.grpc_unary_port + index, settings.metrics_port + index)
@@ -216,6 +217,24 @@ def api_processes(settings: Settings, embedded: bool) -> list[Child]:
         return lambda: subprocess.Popen([sys.executable, "-m", "server.api"], env=env)
 
     return [Child(f"api-{index + 1}", spawn(*addresses)) for index, addresses in enumerate(ports)]
+
+
+def check_ports(settings: Settings, api_count: int) -> None:
+    """Stop at once, naming both settings, when two roles of this machine would listen on one port (each API server
+    takes the ports after the first's: WAGW_API_PROCESSES=12 reaches 30061, the engine host's), rather than start
+    a role that keeps dying on its bind."""
+    wanted = [("WAGW_HTTP_PORT", settings.http_port), ("WAGW_ENVOY_ADMIN_PORT", settings.envoy_admin_port),
+              ("WAGW_WS_PORT", settings.ws_port), ("WAGW_ENGINE_PORT", settings.engine_port),
+              ("WAGW_SIMULATOR_PORT", settings.simulator_port)]
+    for name, first in (("WAGW_GRPC_PORT", settings.grpc_port), ("WAGW_GRPC_UNARY_PORT", settings.grpc_unary_port),
+                        ("WAGW_METRICS_PORT", settings.metrics_port)):
+        wanted += [(f"{name} + {index}" if index else name, first + index) for index in range(api_count)]
+    taken: dict[int, str] = {}
+    for name, port in wanted:
+        if port in taken:
+            raise SystemExit(f"{taken[port]} and {name} are both port {port}: set one of them to a free port "
+                             f"(README, Configuration)")
+        taken[port] = name
 
 
 def api_with_workers() -> None:

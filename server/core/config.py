@@ -36,12 +36,14 @@ class Settings:
     database_url: str = field(default_factory=lambda: os.environ.get(
         "DATABASE_URL", f"sqlite:///{ROOT / 'data' / 'wagw.db'}"))
     redis_url: str = field(default_factory=lambda: os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
-    # Where the gRPC server listens; Envoy's upstream.
+    # Where the gRPC server listens; Envoy's upstream. Every default port lies below 32768, where Linux's ephemeral
+    # range (net.ipv4.ip_local_port_range, 32768-60999) begins: in it, any outgoing connection of the machine (a test
+    # run's, a webhook's) may hold the port when the gateway starts, and the bind fails.
     grpc_host: str = field(default_factory=lambda: os.environ.get("WAGW_GRPC_HOST", "127.0.0.1"))
-    grpc_port: int = field(default_factory=lambda: _int("WAGW_GRPC_PORT", 50051))
+    grpc_port: int = field(default_factory=lambda: _int("WAGW_GRPC_PORT", 30051))
     # The API server's second port, on the same host: its unary methods on a thread-pool server, where Envoy
     # sends REST and unary gRPC calls (server/api/app.py says why).
-    grpc_unary_port: int = field(default_factory=lambda: _int("WAGW_GRPC_UNARY_PORT", 50151))
+    grpc_unary_port: int = field(default_factory=lambda: _int("WAGW_GRPC_UNARY_PORT", 30151))
     # The address and port Envoy listens on for REST and gRPC callers, and its admin port (127.0.0.1 only).
     http_host: str = field(default_factory=lambda: os.environ.get("WAGW_HTTP_HOST", "0.0.0.0"))
     http_port: int = field(default_factory=lambda: _int("WAGW_HTTP_PORT", 3001))
@@ -55,7 +57,7 @@ class Settings:
     # The engine host (internal: bind it to a private address). Its id defaults to its address, so a restarted
     # host takes its own sessions back at once.
     engine_host: str = field(default_factory=lambda: os.environ.get("WAGW_ENGINE_HOST", "127.0.0.1"))
-    engine_port: int = field(default_factory=lambda: _int("WAGW_ENGINE_PORT", 50061))
+    engine_port: int = field(default_factory=lambda: _int("WAGW_ENGINE_PORT", 30061))
     engine_host_id: str = field(default_factory=lambda: os.environ.get("WAGW_ENGINE_HOST_ID", ""))
     # Where the API servers and the workers dial this engine host (it registers the address in the database):
     # needed when it listens on a wildcard address or behind NAT; by default its host (the loopback for a
@@ -74,7 +76,7 @@ class Settings:
     # the address engine hosts dial (default: host:port). Its state (a SQLite file; "" keeps it in memory only),
     # the seed of its ids and codes, and its clock (0.05: a 60 s QR code lasts 3 s).
     simulator_host: str = field(default_factory=lambda: os.environ.get("WAGW_SIMULATOR_HOST", "127.0.0.1"))
-    simulator_port: int = field(default_factory=lambda: _int("WAGW_SIMULATOR_PORT", 50071))
+    simulator_port: int = field(default_factory=lambda: _int("WAGW_SIMULATOR_PORT", 30071))
     simulator_address: str = field(default_factory=lambda: os.environ.get("WAGW_SIMULATOR_ADDRESS", ""))
     simulator_state: str = field(default_factory=lambda: os.environ.get(
         "WAGW_SIMULATOR_STATE", str(ROOT / "data" / "simulator.db")))
