@@ -74,6 +74,22 @@ def record(name: str, profile_id: str | None, data: dict[str, Any]) -> Event:
     return Event(id=event_id, **values)
 
 
+def insert_per_row(source: str, name: str, data_sql: str, data_params: list[Any]) -> tuple[str, list[Any]]:
+    """PostgreSQL only: an INSERT of one `name` event per row of the CTE `source` (it has a `profile_id` column), its
+    data the JSON text `data_sql` makes of the row, as SQL and parameters for a statement that carries it beside the
+    change it reports (lifecycle's receipts). Each id is returned and locked as `record` locks it; `announce` the
+    largest once the statement has run."""
+    sql = (f'INSERT INTO "{Event._meta.table_name}" ("name", "profile_id", "data", "created_at") '
+           f'SELECT %s, {source}."profile_id", {data_sql}, %s FROM {source} '
+           f'RETURNING "id", pg_advisory_xact_lock("id" + %s)')  # event_horizon.lock_in_flight, in SQL
+    return sql, [name, *data_params, utcnow(), event_horizon.LOCK_TAG]
+
+
+def announce(event_id: int) -> None:
+    """The log has grown to `event_id` (written by a statement of the caller's: insert_per_row)."""
+    event_bus.announce(event_id)
+
+
 def to_proto(row: Event) -> events_pb2.Event:
     data = struct_pb2.Struct()
     data.update(row.data)

@@ -16,7 +16,7 @@ from typing import Any
 import peewee
 import pytest
 
-from server.core import db, jobs, lifecycle, send_gate
+from server.core import db, event_bus, event_horizon, jobs, lifecycle, send_gate
 from server.core.errors import ApiError
 from server.core.models import Batch, Event, Message, Profile, SendGate
 from tests.support.sql import sql_run
@@ -465,12 +465,52 @@ def test_a_receipt_of_a_batch_item_only_counts():
     with sql_run() as run:
         assert lifecycle.receipt(owner.id, wa_message_id, "DELIVERED", NOW)
         assert lifecycle.receipt(owner.id, wa_message_id, "READ", NOW)
-    assert statement_kinds(run) == ["UPDATE MESSAGE", "UPDATE BATCH", "INSERT EVENT"] * 2
-    assert not any("RETURNING" in sql for sql in on_batches(run)) and not any("FOR UPDATE" in sql for sql in run)
+    if db.is_sqlite():
+        assert statement_kinds(run) == ["UPDATE MESSAGE", "UPDATE BATCH", "INSERT EVENT"] * 2
+        counters = on_batches(run)
+    else:  # one statement each: the counters and the event are CTEs fed by the move's RETURNING
+        assert [sql.split(" AS (")[0] for sql in run] == ["WITH MOVED"] * 2
+        assert all(re.search(r'^WITH MOVED AS \(UPDATE "MESSAGE" .*\), COUNTS AS \(UPDATE "BATCH" .*\), '
+                             r'ACKED AS \(INSERT INTO "EVENT" .*\) SELECT', sql) for sql in run)
+        counters = [sql.split("COUNTS AS (")[1].split("), ACKED AS")[0] for sql in run]
+    assert not any("RETURNING" in sql for sql in counters) and not any("FOR UPDATE" in sql for sql in run)
     assert len(events("bulk.progress")) == progress_events
     counted = reload(batch)
     assert (counted.status, lifecycle.progress(counted)) == ("PROCESSING", {
         "total": 3, "sent": 1, "failed": 0, "cancelled": 0, "pending": 2, "delivered": 1, "read": 1})
+
+
+def test_a_receipts_ack_is_stored_as_any_event_and_holds_the_horizon_until_it_commits(monkeypatch):
+    """The ack a DELIVERED or READ receipt records (on PostgreSQL, SQL writes it within the receipt's one
+    statement): the same text as JSONField writes, announced to the streams, and on PostgreSQL its id locked until
+    the receipt's transaction ends, as every event's is (server/core/event_horizon.py)."""
+    announced: list[int] = []
+    monkeypatch.setattr(event_bus, "announce", announced.append)
+    owner = profile()
+    message = send(owner, chat="628111000042@s.whatsapp.net")
+    send_out(message, NOW)
+    wa = f"wa-{message.id}"
+    recorded, release, in_flight = threading.Event(), threading.Event(), []
+
+    def receipt() -> None:
+        with db.database.connection_context(), db.write_transaction():
+            assert lifecycle.receipt(owner.id, wa, "DELIVERED", NOW)
+            recorded.set()
+            release.wait(10)
+
+    writer = threading.Thread(target=receipt)
+    writer.start()
+    assert recorded.wait(10)
+    if not db.is_sqlite():  # SQLite's writers take turns: nothing commits past an open transaction there
+        in_flight = sorted(event_horizon._in_flight())
+    release.set()
+    writer.join(10)
+    [(event_id, text)] = db.database.execute_sql(
+        "SELECT id, data FROM event WHERE name = 'message.ack' ORDER BY id DESC LIMIT 1").fetchall()
+    data = {"messageId": message.id, "waMessageId": wa, "chatId": "628111000042@s.whatsapp.net", "status": "DELIVERED"}
+    assert text == Event.data.db_value(data)
+    assert announced[-1] == event_id
+    assert in_flight == ([] if db.is_sqlite() else [event_id])
 
 
 def statement_kinds(run: list[str]) -> list[str]:
@@ -626,21 +666,28 @@ def test_a_receipt_holding_its_item_does_not_stop_a_cancel_or_a_hand_over(monkey
     """A delivered or read receipt takes its item's row, then the batch's counters, without the batch's lock first.
     Held between the two while a cancel and a hand-over of the next item take the batch's lock: neither waits for
     the receipt's item (it left the queue: their updates pass it by), so all three complete, in any order, on
-    PostgreSQL as on SQLite."""
+    PostgreSQL as on SQLite. (On PostgreSQL both rows are taken by one statement, in that order: the receipt is held
+    after it, both locks taken, its transaction open.)"""
     owner = profile()
     batch = batch_of(owner, 3, delay_ms=0)
     first = items(batch)[0]
     send_out(first, NOW)
     second = items(batch)[1]
     moved, go_on = threading.Event(), threading.Event()
-    changed = lifecycle._item_changed
+    held_at = "_item_changed" if db.is_sqlite() else "_receipt_in_one"
+    changed = getattr(lifecycle, held_at)
 
     def held_change(*args: Any) -> Any:
-        moved.set()
-        go_on.wait(10)
-        return changed(*args)
+        if db.is_sqlite():
+            moved.set()
+            go_on.wait(10)
+        done = changed(*args)
+        if not db.is_sqlite():
+            moved.set()
+            go_on.wait(10)
+        return done
 
-    monkeypatch.setattr(lifecycle, "_item_changed", held_change)
+    monkeypatch.setattr(lifecycle, held_at, held_change)
     errors: list[Exception] = []
     handed: list[bool] = []
     run = on_a_thread(errors)
