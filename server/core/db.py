@@ -75,6 +75,50 @@ class _PooledPostgres(PooledPostgresqlDatabase):
         self._returned_at.pop(self.conn_key(conn), None)
         super()._close_raw(conn)
 
+    # A transaction's BEGIN is sent with its first statement, in one round trip (psycopg's pipeline mode), or not
+    # at all when it runs none: alone, it was a round trip of every transaction (a tenth of an engine host's).
+    # Anything that takes a cursor of its own (executemany) sends it first, alone.
+
+    def begin(self, isolation_level: Any = None) -> None:
+        if isolation_level or self._isolation_level:
+            super().begin(isolation_level)
+            return
+        if self.is_closed():  # connected now, as BEGIN's cursor would: connecting later would reset the transaction
+            self.connect()
+        self._state.begin_pending = True
+
+    def _begun(self) -> bool:
+        """Whether a BEGIN was held back, now owed (and no longer held)."""
+        pending = getattr(self._state, "begin_pending", False)
+        self._state.begin_pending = False
+        return pending
+
+    def cursor(self, named_cursor: Any = None) -> Any:
+        cursor = super().cursor()
+        if self._begun():
+            with peewee.__exception_wrapper__:
+                cursor.execute("BEGIN")
+        return cursor
+
+    def _execute_cursor(self, sql: str, params: Any, **cursor_options: Any) -> Any:
+        if not getattr(self._state, "begin_pending", False):
+            return super()._execute_cursor(sql, params, **cursor_options)
+        self._log_query(sql, params)
+        self._begun()
+        cursor = super().cursor()
+        with peewee.__exception_wrapper__, self._state.conn.pipeline():
+            cursor.connection.cursor().execute("BEGIN")
+            cursor.execute(sql, params or ())
+        return cursor
+
+    def commit(self) -> None:
+        if not self._begun():
+            super().commit()
+
+    def rollback(self) -> None:
+        if not self._begun():
+            super().rollback()
+
 
 def open_database(url: str, max_connections: int = DEFAULT_MAX_CONNECTIONS) -> peewee.Database:
     """Bind the proxy to the database at `url` and return it.

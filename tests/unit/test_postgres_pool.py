@@ -1,6 +1,7 @@
 """The PostgreSQL connection pool (server/core/db.py, _PooledPostgres): a connection given back a moment ago goes
 out again without a ping; one idle for longer is pinged, so a connection that died in the pool is left out; one
-that died within the moment fails its first statement and is never handed out again."""
+that died within the moment fails its first statement and is never handed out again. A transaction's BEGIN goes
+with its first statement, in one round trip."""
 
 from __future__ import annotations
 
@@ -78,3 +79,63 @@ def test_a_connection_that_died_a_moment_ago_fails_once_and_is_not_handed_out_ag
     with db.database.connection_context():
         assert backend() != dead
     assert pool == []
+
+
+@pytest.fixture
+def sent(pool, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, bool]]]:
+    """What the driver is asked to run, each statement with whether it went in a pipeline (batched with the
+    statements around it: one round trip for all)."""
+    with db.database.connection_context():
+        db.database.execute_sql("CREATE TABLE t (id int PRIMARY KEY)")
+    run: list[tuple[str, bool]] = []
+    execute = psycopg.Cursor.execute
+
+    def recorded(self: psycopg.Cursor, query: str, *args: object, **kwargs: object) -> psycopg.Cursor:
+        batched = self.connection.pgconn.pipeline_status != psycopg.pq.PipelineStatus.OFF
+        run.append((str(query).split(" (")[0], batched))
+        return execute(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", recorded)
+    yield run
+
+
+def count() -> int:
+    with db.database.connection_context():
+        return db.database.execute_sql("SELECT count(*) FROM t").fetchone()[0]
+
+
+def test_a_transactions_begin_goes_with_its_first_statement_and_an_empty_one_sends_nothing(sent):
+    with db.database.connection_context():  # closed: the transaction connects first, as BEGIN's cursor did
+        with db.write_transaction():
+            db.database.execute_sql("INSERT INTO t VALUES (1)")
+            db.database.execute_sql("INSERT INTO t VALUES (2)")
+        assert sent == [("BEGIN", True), ("INSERT INTO t VALUES", True), ("INSERT INTO t VALUES", False),
+                        ("COMMIT", False)]
+        sent.clear()
+        with db.write_transaction():
+            pass
+        assert sent == []
+    assert count() == 2
+
+
+def test_a_failing_first_statement_fails_as_peewees_error_and_rolls_back(sent):
+    with db.database.connection_context():
+        db.database.execute_sql("INSERT INTO t VALUES (1)")
+        with pytest.raises(peewee.IntegrityError), db.write_transaction():
+            db.database.execute_sql("INSERT INTO t VALUES (1)")
+        assert not db.database.in_transaction()
+        assert sent[-1] == ("ROLLBACK", False)
+        with db.write_transaction():  # the connection goes on
+            db.database.execute_sql("INSERT INTO t VALUES (2)")
+    assert count() == 2
+
+
+def test_a_cursor_taken_in_a_transaction_runs_inside_it(sent):
+    """A statement through a cursor of its own (db.insert_rows' executemany) gets its BEGIN first: rolled back with
+    the transaction, not committed by itself."""
+    with db.database.connection_context():
+        with pytest.raises(RuntimeError), db.write_transaction():
+            db.database.cursor().executemany("INSERT INTO t VALUES (%s)", [(1,), (2,)])
+            raise RuntimeError("the transaction fails after")
+        assert sent[0] == ("BEGIN", False)
+    assert count() == 0
