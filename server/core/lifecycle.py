@@ -379,9 +379,10 @@ def sent(message: Message, wa_message_id: str, sent_at: dt.datetime, rng: random
         _lock_batch(message.batch_id)
         if not _SENT_UPDATE.execute(wa_message_id, sent_at, message.id).rowcount:
             return False
-        send_gate.count_sent(message.profile_id, sent_at)
-        events.record_all([_ack(message, "SENT", wa_message_id),
-                           *_item_changed(message, "PENDING", "SENT", sent_at, rng)])
+        recorded, next_at = _item_changed(message, "PENDING", "SENT", sent_at, rng)
+        if not _schedule_next(message, next_at, sent_at, counting_sent=True):
+            send_gate.count_sent(message.profile_id, sent_at)
+        events.record_all([_ack(message, "SENT", wa_message_id), *recorded])
     return True
 
 
@@ -394,8 +395,9 @@ def failed(message: Message, reason: str, now: dt.datetime, rng: random.Random |
             (Message.id == message.id) & (Message.status == "PENDING")).execute()
         if not done:
             return False
-        events.record_all([_ack(message, "FAILED", message.wa_message_id or "", error=reason),
-                           *_item_changed(message, "PENDING", "FAILED", now, rng)])
+        recorded, next_at = _item_changed(message, "PENDING", "FAILED", now, rng)
+        _schedule_next(message, next_at, now)
+        events.record_all([_ack(message, "FAILED", message.wa_message_id or "", error=reason), *recorded])
     return True
 
 
@@ -411,7 +413,7 @@ def receipt(profile_id: str, wa_message_id: str, status: str, now: dt.datetime, 
             message = move.first(now, profile_id, wa_message_id)
             if message is not None:
                 events.record_all([_ack(message, status, wa_message_id),
-                                   *_item_changed(message, old, status, now, None)])
+                                   *_item_changed(message, old, status, now, None)[0]])
                 return True
         message = _OUTBOUND_BY_WA_ID.first(profile_id, wa_message_id)
         if message is None:
@@ -425,8 +427,9 @@ def receipt(profile_id: str, wa_message_id: str, status: str, now: dt.datetime, 
         error = error or "WhatsApp reported the message as failed"
         if not _RECEIPT_FAILED.execute(now, error, message.id, old).rowcount:
             return True  # another receipt moved it meanwhile
-        events.record_all([_ack(message, status, wa_message_id, error=error),
-                           *_item_changed(message, old, status, now, None)])
+        recorded, next_at = _item_changed(message, old, status, now, None)
+        _schedule_next(message, next_at, now)  # it was still PENDING: the next item waited for it
+        events.record_all([_ack(message, status, wa_message_id, error=error), *recorded])
     return True
 
 
@@ -726,21 +729,22 @@ def _cancel_waiting(batch: Batch, now: dt.datetime, only: list[str] | None = Non
 
 
 def _item_changed(message: Message, old: str, new: str, now: dt.datetime, rng: random.Random | None
-                  ) -> list[events.Record]:
-    """Keep the batch's counters in step with one item's status change (inside the same transaction), schedule
-    the next item once this one has left the queue, and finish the batch when no item is left to send. Returns
-    the events to record after the item's own (`bulk.progress`, `bulk.finished`), in one statement with it."""
+                  ) -> tuple[list[events.Record], dt.datetime | None]:
+    """Keep the batch's counters in step with one item's status change (inside the same transaction), and finish
+    the batch when no item is left to send. Returns the events to record after the item's own (`bulk.progress`,
+    `bulk.finished`), in one statement with it, and when the next item goes once this one has left the queue
+    (None: no item waits for it), for the caller to `_schedule_next`."""
     if not message.batch_id or old == new:
-        return []
+        return [], None
     deltas = _deltas(old, new)
     if old != "PENDING" and new in _SENT:
         # A receipt (delivered, read): the counters are all that changes. Sent, failed and cancelled add up to
         # what they were, so the batch neither ends nor reports progress, and no item waits for this one.
         _BATCH_COUNTS.execute(*deltas.values(), now, message.batch_id)
-        return []
+        return [], None
     batch = _BATCH_COUNTS_READ.first(*deltas.values(), now, message.batch_id)
     if batch is None:  # deleted with its profile meanwhile
-        return []
+        return [], None
     if new == "FAILED" and batch.stop_on_error and batch.status not in TERMINAL:
         _cancel_waiting(batch, now)
         batch = Batch.get_by_id(message.batch_id)
@@ -748,12 +752,10 @@ def _item_changed(message: Message, old: str, new: str, now: dt.datetime, rng: r
     if new in ("SENT", "FAILED", "CANCELLED") or old == "PENDING":
         recorded.append(("bulk.progress", batch.profile_id, {"batchId": batch.id, **progress(batch)}))
     if batch.status in TERMINAL:
-        return recorded
+        return recorded, None
     if batch.sent + batch.failed + batch.cancelled >= batch.total:
-        recorded += _finish(batch, "FAILED" if batch.stop_on_error and batch.failed else "COMPLETED", now)
-    elif old == "PENDING":
-        _schedule_next(batch, now + dt.timedelta(seconds=gap_s(batch, rng)), now)
-    return recorded
+        return recorded + _finish(batch, "FAILED" if batch.stop_on_error and batch.failed else "COMPLETED", now), None
+    return recorded, now + dt.timedelta(seconds=gap_s(batch, rng)) if old == "PENDING" else None
 
 
 def _deltas(old: str, new: str) -> dict[str, int]:
@@ -778,11 +780,15 @@ def _columns(status: str) -> Iterable[Any]:
         yield Batch.cancelled
 
 
-def _schedule_next(batch: Batch, at: dt.datetime, now: dt.datetime) -> None:
-    """Give the batch's next waiting item its time, and mark the profile's queue due then (its worker, or the
-    sweep after that worker died, picks it up). Idempotent: an item already scheduled keeps its time."""
-    if _SCHEDULE_NEXT.execute(at, batch.id).rowcount:
-        send_gate.add_work(batch.profile_id, at, now)
+def _schedule_next(item: Message, at: dt.datetime | None, now: dt.datetime, *, counting_sent: bool = False) -> bool:
+    """Give the next waiting item of `item`'s batch its time `at` (None: none, as `_item_changed` answered), and mark
+    the profile's queue due then (its worker, or the sweep after that worker died, picks it up); with
+    `counting_sent`, the same statement counts `item` among today's sends (send_gate.add_work). True when it marked
+    the queue. Idempotent: an item already scheduled keeps its time."""
+    if at is None or not _SCHEDULE_NEXT.execute(at, item.batch_id).rowcount:
+        return False
+    send_gate.add_work(item.profile_id, at, now, counting_sent=counting_sent)
+    return True
 
 
 def _finish(batch: Batch, status: str, now: dt.datetime) -> list[events.Record]:

@@ -43,28 +43,39 @@ def next_day(now: dt.datetime) -> dt.datetime:
     return dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time())
 
 
-def _mark_due(profile_id: str, due: dt.datetime, wake: dt.datetime) -> peewee.Insert:
+def _mark_due(profile_id: str, due: dt.datetime, wake: dt.datetime, today: Any = None) -> peewee.Insert:
+    """The gate marked due by `due`; with `today`, one more message sent on that day counted too (`_count_sent`)."""
     earlier = SendGate.due_at.is_null() | (SendGate.due_at > due)
-    return SendGate.insert(profile=profile_id, due_at=due, queued_at=wake, version=1).on_conflict(
-        conflict_target=[SendGate.profile],
-        update={
-            SendGate.version: SendGate.version + 1,
-            SendGate.due_at: peewee.Case(None, [(earlier, due)], SendGate.due_at),
-            SendGate.queued_at: peewee.Case(None, [(earlier, wake)], SendGate.queued_at),
-        },
-    )
+    values = {SendGate.profile: profile_id, SendGate.due_at: due, SendGate.queued_at: wake, SendGate.version: 1}
+    update = {
+        SendGate.version: SendGate.version + 1,
+        SendGate.due_at: peewee.Case(None, [(earlier, due)], SendGate.due_at),
+        SendGate.queued_at: peewee.Case(None, [(earlier, wake)], SendGate.queued_at),
+    }
+    if today is not None:
+        values |= {SendGate.day: today, SendGate.sent_today: 1}
+        update |= _counted(today)
+    return SendGate.insert(values).on_conflict(conflict_target=[SendGate.profile], update=update)
 
 
-# Run on every accepted send: its SQL is built once (server/core/db.py). It answers the due time the row has after
-# it, in the same statement (one round trip per send fewer than reading it first).
+# Run on every accepted send, and every batch item sent: its SQL is built once (server/core/db.py). It answers the
+# due time the row has after it, in the same statement (one round trip per send fewer than reading it first).
 _MARK_DUE = Prepared(lambda profile_id, due, wake: _mark_due(profile_id, due, wake).returning(SendGate.due_at))
+_MARK_DUE_COUNTING = Prepared(lambda profile_id, due, wake, today: _mark_due(profile_id, due, wake, today)
+                              .returning(SendGate.due_at))
 
 
-def add_work(profile_id: str, due: dt.datetime, now: dt.datetime) -> bool:
+def add_work(profile_id: str, due: dt.datetime, now: dt.datetime, *, counting_sent: bool = False) -> bool:
     """Mark the profile's queue due by `due` (inside the transaction that adds the messages). In PostgreSQL this
     also locks the gate row until the transaction ends, so concurrent accepts of one profile count its cap one
-    after the other. Returns whether the caller must queue a wake-up (none was coming for so early)."""
-    [(after,)] = _MARK_DUE.execute(profile_id, due, jobs.wake_time(due, now)).fetchall()
+    after the other. With `counting_sent`, the same statement does `count_sent(profile_id, now)` (a batch item sent,
+    its next one scheduled: two changes of one row). Returns whether the caller must queue a wake-up (none was
+    coming for so early)."""
+    wake = jobs.wake_time(due, now)
+    if counting_sent:
+        [(after,)] = _MARK_DUE_COUNTING.execute(profile_id, due, wake, day_of(now)).fetchall()
+    else:
+        [(after,)] = _MARK_DUE.execute(profile_id, due, wake).fetchall()
     # Marked due at `due` by this call (or due at that very moment already: one wake-up more, which is harmless),
     # rather than due earlier, with its wake-up on the way.
     return SendGate.due_at.python_value(after) == due
@@ -90,12 +101,15 @@ def sent_today(gate: SendGate | None, now: dt.datetime) -> int:
     return gate.sent_today if gate is not None and gate.day == day_of(now) else 0
 
 
+def _counted(today: Any) -> dict[peewee.Field, Any]:
+    """The gate's update for one more message sent on `today`: the count restarts on a new day."""
+    return {SendGate.sent_today: peewee.Case(None, [(SendGate.day == today, SendGate.sent_today + 1)], 1),
+            SendGate.day: today}
+
+
 def _count_sent(profile_id: str, today: str) -> peewee.Insert:
     return SendGate.insert(profile=profile_id, day=today, sent_today=1).on_conflict(
-        conflict_target=[SendGate.profile],
-        update={SendGate.sent_today: peewee.Case(None, [(SendGate.day == today, SendGate.sent_today + 1)], 1),
-                SendGate.day: today},
-    )
+        conflict_target=[SendGate.profile], update=_counted(today))
 
 
 # Run on every delivered message.

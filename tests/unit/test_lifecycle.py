@@ -522,22 +522,24 @@ def statement_kinds(run: list[str]) -> list[str]:
     return kinds
 
 
-def test_a_sent_item_takes_six_statements_and_reads_its_batch_from_the_counters_update():
-    """A sent batch item: its row, the day's count, the batch's counters (the batch read back from that statement:
-    its progress, its end, the next item's gap), the next item's time (found and set in one statement), the
-    profile's queue marked due then, and its two events in one statement. On PostgreSQL the batch's lock comes
-    first, as in every transaction that changes a batch and its items (a hand-over of the same item may be under
-    way). The last item ends the batch with one more statement, which reads the batch back for its event."""
+def test_a_sent_item_takes_five_statements_and_reads_its_batch_from_the_counters_update():
+    """A sent batch item: its row, the batch's counters (the batch read back from that statement: its progress, its
+    end, the next item's gap), the next item's time (found and set in one statement), the profile's queue marked due
+    then with the day's count in the same statement (one row's two changes), and its two events in one statement.
+    On PostgreSQL the batch's lock comes first, as in every transaction that changes a batch and its items (a
+    hand-over of the same item may be under way). The last item ends the batch with one more statement, which reads
+    the batch back for its event, and counts the day's send alone."""
     owner = profile()
     batch = batch_of(owner, 2, delay_ms=500)
     first = items(batch)[0]
     assert lifecycle.hand_over(first, NOW)
     with sql_run() as run:
         assert lifecycle.sent(first, "wa-1", NOW)
-    writes = ["UPDATE MESSAGE", "INSERT SEND_GATE", "UPDATE BATCH", "UPDATE MESSAGE", "INSERT SEND_GATE"]
+    writes = ["UPDATE MESSAGE", "UPDATE BATCH", "UPDATE MESSAGE", "INSERT SEND_GATE"]
     lock = [] if db.is_sqlite() else ["SELECT BATCH FOR UPDATE"]
     assert statement_kinds(run) == [*lock, *writes, "INSERT EVENT"]
     assert "RETURNING" in on_batches(run)[-1]
+    assert (gate(owner).sent_today, gate(owner).day) == (1, "2026-11-30")
     assert [(row.name, row.data.get("status")) for row in Event.select().order_by(Event.id)][-2:] == [
         ("message.ack", "SENT"), ("bulk.progress", None)]
     assert events("bulk.progress")[-1] == {"batchId": batch.id, "total": 2, "sent": 1, "failed": 0, "cancelled": 0,
@@ -554,8 +556,9 @@ def test_a_sent_item_takes_six_statements_and_reads_its_batch_from_the_counters_
                                                                            "bulk.finished"]
     assert events("bulk.finished")[-1] == {"batchId": batch.id, "status": "COMPLETED", "total": 2, "sent": 2,
                                            "failed": 0, "cancelled": 0, "pending": 0, "delivered": 0, "read": 0}
-    assert statement_kinds(run) == [*lock, "UPDATE MESSAGE", "INSERT SEND_GATE", "UPDATE BATCH", "UPDATE BATCH",
+    assert statement_kinds(run) == [*lock, "UPDATE MESSAGE", "UPDATE BATCH", "UPDATE BATCH", "INSERT SEND_GATE",
                                     "INSERT EVENT"]
+    assert gate(owner).sent_today == 2
 
 
 def test_handing_over_a_batch_item_starts_its_batch_in_the_statement_that_takes_its_lock():
@@ -639,10 +642,10 @@ def test_a_cancel_arriving_while_an_item_is_recorded_sent_waits_for_it(monkeypat
     counted, go_on = threading.Event(), threading.Event()
     schedule = lifecycle._schedule_next
 
-    def held_schedule(*args: Any) -> None:
+    def held_schedule(*args: Any, **kwargs: Any) -> bool:
         counted.set()
         go_on.wait(10)
-        schedule(*args)
+        return schedule(*args, **kwargs)
 
     monkeypatch.setattr(lifecycle, "_schedule_next", held_schedule)
     errors: list[Exception] = []

@@ -116,6 +116,20 @@ def test_the_count_of_the_day_starts_again_each_day():
     assert send_gate.sent_today(gate, NOW + dt.timedelta(days=2)) == 0
 
 
+@pytest.mark.parametrize("counting", ["count_sent", "add_work"])
+def test_the_count_of_the_day_starts_again_each_day_however_it_is_counted(counting: str):
+    """A batch item's send counts the day's send in the statement that marks the queue due for the next item
+    (add_work with counting_sent): it counts as count_sent does, from a gate row or none yet."""
+    owner = Profile.create(id=f"p{next(_ids)}", name="P", engine="simulator", status="CONNECTED")
+    for at in (NOW, NOW, NOW + dt.timedelta(days=1), NOW + dt.timedelta(days=1)):
+        if counting == "count_sent":
+            send_gate.count_sent(owner.id, at)
+        else:
+            send_gate.add_work(owner.id, at + dt.timedelta(seconds=5), at, counting_sent=True)
+    gate = SendGate.get(SendGate.profile == owner.id)
+    assert (gate.day, gate.sent_today) == ("2026-12-01", 2)
+
+
 # Delivery steps
 
 
