@@ -148,6 +148,14 @@ _HAND_OVER_HELD = Prepared(lambda now, message_id, profile_id: _hand_over(now, m
 _BATCH_HANDED = Prepared(_batch_handed)
 _BATCH_HANDED_HELD = Prepared(lambda now, batch_id, profile_id: _batch_handed(now, batch_id).where(
     jobs.held_here(send_gate.KIND, profile_id)))
+# On PostgreSQL a batch item's hand-over is one statement (`_hand_over_item_in_one`): the batch's update as a CTE
+# (`started`), the item's update only once that has taken the batch's row (the EXISTS is evaluated on the item's row
+# before the item is locked, so the batch's lock still comes first).
+_STARTED = Prepared(lambda now, batch_id: _batch_handed(now, batch_id).returning(Batch.id))
+_STARTED_HELD = Prepared(lambda now, batch_id, profile_id: _batch_handed(now, batch_id).where(
+    jobs.held_here(send_gate.KIND, profile_id)).returning(Batch.id))
+_HANDED_AFTER_STARTED = Prepared(lambda now, message_id: _hand_over(now, message_id).where(
+    peewee.SQL("EXISTS (SELECT 1 FROM started)")).returning(Message.id))
 _DISPATCH = Prepared(lambda now, message_id: Message.update(dispatched_at=now, updated_at=now).where(
     (Message.id == message_id) & (Message.status == "PENDING") & Message.dispatched_at.is_null()))
 _SENT_UPDATE = Prepared(lambda wa_message_id, sent_at, message_id: Message.update(
@@ -332,6 +340,8 @@ def hand_over(message: Message, now: dt.datetime, lease: jobs.Lease | None = Non
         if not handed and lease is not None:
             jobs.verify(lease)  # not PENDING, or the lease lost
         return bool(handed)
+    if not is_sqlite():
+        return _hand_over_item_in_one(message, now, lease)
     with write_transaction():
         # Before the item, whether it is handed or not: an item of a QUEUED batch is PENDING, unless a concurrent
         # hand-over took it, which starts the batch as well.
@@ -340,6 +350,23 @@ def hand_over(message: Message, now: dt.datetime, lease: jobs.Lease | None = Non
         elif not _BATCH_HANDED_HELD.execute(now, message.batch_id, message.profile_id).rowcount:
             jobs.verify(lease)  # the batch deleted meanwhile, or the lease lost
         return bool(_HAND_OVER.execute(now, message.id).rowcount)
+
+
+def _hand_over_item_in_one(message: Message, now: dt.datetime, lease: jobs.Lease | None) -> bool:
+    """PostgreSQL: `hand_over` of a batch item in one statement, outside a transaction (one round trip where BEGIN
+    with the batch's update, the item's and COMMIT were three): the batch's update, under the lease if any, then the
+    item's, as CTEs; LeaseLost when the batch's did not happen and the lease is gone."""
+    started_sql, started_params = (_STARTED_HELD.statement(now, message.batch_id, message.profile_id)
+                                   if lease is not None else _STARTED.statement(now, message.batch_id))
+    handed_sql, handed_params = _HANDED_AFTER_STARTED.statement(now, message.id)
+    with write_statement():
+        [(started, handed)] = database.execute_sql(
+            f"WITH started AS ({started_sql}), handed AS ({handed_sql}) "
+            "SELECT (SELECT count(*) FROM started), (SELECT count(*) FROM handed)",
+            [*started_params, *handed_params]).fetchall()
+    if not started and lease is not None:
+        jobs.verify(lease)  # the batch deleted meanwhile, or the lease lost
+    return bool(handed)
 
 
 def unhand(message: Message, now: dt.datetime) -> None:
