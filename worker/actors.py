@@ -12,7 +12,7 @@ import dramatiq
 from server.core import broker, jobs, send_gate, webhook_attempts, webhook_deliveries
 from server.core.config import Settings
 from server.core.db import Prepared, database, utcnow
-from server.core.models import WebhookDelivery
+from server.core.models import SendGate, WebhookDelivery
 from worker import delivery
 
 # Batches of one webhook's attempts running at once in a worker process (its lane, server/core/jobs.py): enough
@@ -28,8 +28,9 @@ _WEBHOOK_DUE = Prepared(lambda delivery_id: WebhookDelivery.select(
 def declare(runner: jobs.Runner, settings: Settings) -> None:
     broker.current()  # fails loudly when the broker was not configured before the actors are declared
 
-    def deliver_step(profile_id: str, lease: jobs.Lease, now: dt.datetime) -> dt.datetime | None:
-        return delivery.step(profile_id, lease, now, settings)
+    def deliver_step(profile_id: str, lease: jobs.Lease, now: dt.datetime, gate: SendGate | None
+                     ) -> dt.datetime | None:
+        return delivery.step(profile_id, lease, now, settings, gate=gate)
 
     @dramatiq.actor(actor_name=send_gate.KIND.actor, queue_name=send_gate.KIND.queue, max_retries=0,
                     time_limit=5 * 60 * 1000)

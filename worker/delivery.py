@@ -20,7 +20,7 @@ from server.core.db import database, utcnow
 from server.core.errors import ApiError
 from server.core.hosts import alive_hosts, effective_status
 from server.core.logs import fields
-from server.core.models import Message, Profile
+from server.core.models import Message, Profile, SendGate
 from server.engine_host import client as engine_client
 from wagw.engine.v1 import engine_host_pb2
 
@@ -34,15 +34,16 @@ HOSTS_VIEW_S = 0.5
 
 
 def step(profile_id: str, lease: jobs.Lease, now: dt.datetime, settings: Settings,
-         clock: Callable[[], dt.datetime] = utcnow) -> dt.datetime | None:
+         clock: Callable[[], dt.datetime] = utcnow, gate: SendGate | None = None) -> dt.datetime | None:
     """Send the profile's next message if it may go now; returns when to look again (None: nothing waits).
-    `clock` tells the time after the engine call (tests inject both)."""
+    `gate`: the profile's send gate as the step began (jobs.run_step's snapshot of the job's row; read here when not
+    given). `clock` tells the time after the engine call (tests inject both)."""
     with database.connection_context():
         message, later = lifecycle.next_to_send(profile_id, now)
         if message is None:
             return later
         profile = rows.profile(profile_id)
-        gate = rows.send_gate(profile_id)
+        gate = gate or rows.send_gate(profile_id)
         if profile is None or gate is None:  # deleted, with its messages
             return None
         ready = send_gate.ready_at(gate, profile, now)

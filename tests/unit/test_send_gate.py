@@ -18,6 +18,7 @@ from server.core.config import Settings
 from server.core.db import utcnow
 from server.core.errors import ApiError
 from server.core.models import EngineHost, Message, Profile, SendGate
+from tests.support.sql import sql_run
 from worker import delivery
 
 NOW = dt.datetime(2026, 11, 30, 10, 0, 0)
@@ -150,6 +151,25 @@ def test_one_message_per_step_oldest_first_each_after_the_gap(engine, clock):
     assert engine.sent == [a.id, b.id, c.id]
     clock[0] = NOW + dt.timedelta(seconds=2)
     assert step(owner, clock) is None  # nothing waits
+
+
+def test_a_worker_step_reads_its_gate_once(engine, clock):
+    """jobs.run_step reads the job's row before the step (its version tells whether work came meanwhile) and hands
+    it to the step, which judges the gate by it instead of reading it again (worker/actors.py passes it on)."""
+    owner = connected()
+    first = accept(owner, "628111000001@s.whatsapp.net", "a", NOW)
+    lease = jobs.claim(send_gate.KIND, owner.id, NOW, 5.0)
+    seen: list[Any] = []
+
+    def deliver_step(key: str, held: jobs.Lease, now: dt.datetime, gate: SendGate | None) -> dt.datetime | None:
+        seen.append(gate)
+        return delivery.step(key, held, clock[0], SETTINGS, clock=lambda: clock[0], gate=gate)
+
+    with sql_run() as run:
+        assert jobs.run_step(lease, deliver_step) == NOW  # without a gap: the next step at once
+    assert engine.sent == [first.id]
+    assert [gate.profile_id for gate in seen] == [owner.id]
+    assert len([sql for sql in run if sql.startswith("SELECT") and 'FROM "SEND_GATE"' in sql]) == 1
 
 
 def test_without_a_gap_the_next_message_goes_at_once_and_nothing_is_written_for_it(engine, clock, monkeypatch):
