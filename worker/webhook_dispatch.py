@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 
 from server.core import event_bus, event_filters, event_horizon
-from server.core.db import Prepared, database, utcnow, write_transaction
+from server.core.db import Prepared, database, utcnow, write_statement, write_transaction
 from server.core.ids import new_id
 from server.core.models import Event, Webhook, WebhookCursor, WebhookDelivery
 from server.core.webhook_deliveries import PENDING, TEST_EVENT, enqueue
@@ -31,7 +31,8 @@ log = logging.getLogger("wagw.webhooks")
 CURSOR = "webhooks"
 # Woken by the event bus when the horizon moves (the bus's tail keeps looking until an announced row is there),
 # the dispatcher still looks every BACKSTOP_S (a lost wake-up); without the bus it polls every POLL_S. A pass when
-# idle costs a connection and three reads: every 0.5 s, that was a third of an idle worker's CPU.
+# idle costs a connection and two reads (the horizon, the cursor): every 0.5 s, three were a third of an idle
+# worker's CPU.
 BACKSTOP_S = 2.0
 POLL_S = 0.05
 # Passes are at least this far apart: a busy gateway records hundreds of events a second, and a pass for each wake
@@ -72,13 +73,23 @@ class Dispatcher:
         self.settle = settle or event_horizon.Horizon().settle
 
     def run_once(self) -> int:
-        """One pass; returns how many events it dispatched."""
+        """One pass; returns how many events it read. The active webhooks are read after the horizon is settled, so
+        after every event up to it committed, as before reading the events themselves: with none, the cursor passes
+        those events unread (a webhook made later wants none of them: `wants`), one statement where a pass read
+        the events and moved the cursor in a transaction."""
         horizon = self.settle()
         with database.connection_context():
             stored = self._stored_cursor()
+            if horizon <= stored:
+                return 0
+            hooks = _ACTIVE_WEBHOOKS.all()
+            if not hooks:
+                with write_statement():
+                    _MOVE_CURSOR.execute(horizon, utcnow())
+                return 0
             rows = _EVENTS.all(stored, horizon)
             cursor = event_horizon.read_on(rows, stored, horizon, BATCH)
-            made = self._dispatch(rows, stored, cursor, utcnow()) if cursor > stored else []
+            made = self._dispatch(rows, hooks, stored, cursor, utcnow()) if cursor > stored else []
         enqueue(made)
         return len(rows)
 
@@ -90,11 +101,11 @@ class Dispatcher:
             WebhookCursor.insert(name=CURSOR, last_event_id=0).on_conflict_ignore().execute()
         return WebhookCursor.get(WebhookCursor.name == CURSOR).last_event_id
 
-    def _dispatch(self, rows: list[Event], stored: int, cursor: int, now: dt.datetime) -> list[str]:
-        """Make the deliveries of `rows` and move the stored cursor, in one transaction; returns, for each webhook
-        this call made deliveries for (another process may have made some of them already), the first of them."""
+    def _dispatch(self, rows: list[Event], hooks: list[Webhook], stored: int, cursor: int, now: dt.datetime
+                  ) -> list[str]:
+        """Make the deliveries of `rows` to `hooks` and move the stored cursor, in one transaction; returns, for each
+        webhook this call made deliveries for (another process may have made some of them already), the first."""
         fanned = [row for row in rows if row.name != TEST_EVENT]
-        hooks = _ACTIVE_WEBHOOKS.all() if fanned else []
         made: dict[str, str] = {}
         with write_transaction():
             for row in fanned:

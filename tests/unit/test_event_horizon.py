@@ -17,6 +17,7 @@ from server.core import db, event_bus, event_horizon, events, migrations
 from server.core.config import Settings
 from server.core.models import Event, Profile, Webhook, WebhookCursor, WebhookDelivery
 from tests.support.held import HeldEvent
+from tests.support.sql import sql_run
 from tests.support.stack import postgres_database
 from worker import webhook_dispatch
 
@@ -309,3 +310,27 @@ def test_the_dispatcher_makes_each_matching_delivery_once(database, monkeypatch)
         woken = {(d.webhook_id, d.event_id) for d in WebhookDelivery.select().where(WebhookDelivery.id.in_(queued))}
     assert woken == {("wh_all", ids[0]), ("wh_p1", ids[0])} and len(queued) == 2
     assert dispatcher.run_once() == 0 and len(queued) == 2
+
+
+def test_without_active_webhooks_the_cursor_passes_the_events_unread(database, monkeypatch):
+    """No active webhook: a pass moves the cursor to the horizon in one statement, without reading the events; a
+    pass with nothing new reads neither webhooks nor events; a webhook made later gets the events that come after
+    it, from where the cursor is."""
+    monkeypatch.setattr(webhook_dispatch, "enqueue", lambda ids, delay_s=0.0: True)
+    dispatcher = webhook_dispatch.Dispatcher(event_horizon.Horizon(Clock()).settle)
+    with db.database.connection_context():
+        Profile.create(id="p1", name="p1", engine="simulator")
+    passed = [record("p1"), record("p1")]
+    with sql_run() as run:
+        assert dispatcher.run_once() == 0
+    assert _cursor() == passed[-1] and _made() == set()
+    read = [sql for sql in run if sql.startswith("SELECT")]
+    assert not any('FROM "EVENT"' in sql and '"NAME"' in sql for sql in read)  # the events themselves: unread
+    with sql_run() as run:
+        assert dispatcher.run_once() == 0
+    assert not any('"WEBHOOK"' in sql for sql in run)
+    with db.database.connection_context():
+        Webhook.create(id="wh_late", url="https://example.com/a", events=["*"], secret="s" * 16)
+    later = record("p1")
+    assert dispatcher.run_once() == 1
+    assert _made() == {("wh_late", later)} and _cursor() == later
