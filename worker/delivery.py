@@ -43,7 +43,7 @@ def step(profile_id: str, lease: jobs.Lease, now: dt.datetime, settings: Setting
         if message is None:
             return later
         profile = rows.profile(profile_id)
-        gate = gate or rows.send_gate(profile_id)
+        gate = gate if gate is not None else rows.send_gate(profile_id)
         if profile is None or gate is None:  # deleted, with its messages
             return None
         ready = send_gate.ready_at(gate, profile, now)

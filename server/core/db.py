@@ -101,15 +101,12 @@ class _PooledPostgres(PooledPostgresqlDatabase):
         return cursor
 
     def _execute_cursor(self, sql: str, params: Any, **cursor_options: Any) -> Any:
-        if not getattr(self._state, "begin_pending", False):
+        if not self._begun():
             return super()._execute_cursor(sql, params, **cursor_options)
-        self._log_query(sql, params)
-        self._begun()
-        cursor = super().cursor()
+        # The pipeline sends both when it ends (the statement's error, if any, raised there as peewee's).
         with peewee.__exception_wrapper__, self._state.conn.pipeline():
-            cursor.connection.cursor().execute("BEGIN")
-            cursor.execute(sql, params or ())
-        return cursor
+            self._state.conn.cursor().execute("BEGIN")
+            return super()._execute_cursor(sql, params, **cursor_options)
 
     def commit(self) -> None:
         if not self._begun():
