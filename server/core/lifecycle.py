@@ -158,9 +158,20 @@ _HANDED_AFTER_STARTED = Prepared(lambda now, message_id: _hand_over(now, message
     peewee.SQL("EXISTS (SELECT 1 FROM started)")).returning(Message.id))
 _DISPATCH = Prepared(lambda now, message_id: Message.update(dispatched_at=now, updated_at=now).where(
     (Message.id == message_id) & (Message.status == "PENDING") & Message.dispatched_at.is_null()))
-_SENT_UPDATE = Prepared(lambda wa_message_id, sent_at, message_id: Message.update(
-    status="SENT", wa_message_id=wa_message_id, sent_at=sent_at, updated_at=sent_at, error="").where(
-    (Message.id == message_id) & (Message.status == "PENDING")))
+
+
+def _sent_update(wa_message_id: Any, sent_at: Any, message_id: Any) -> peewee.ModelUpdate:
+    return Message.update(status="SENT", wa_message_id=wa_message_id, sent_at=sent_at, updated_at=sent_at,
+                          error="").where((Message.id == message_id) & (Message.status == "PENDING"))
+
+
+_SENT_UPDATE = Prepared(_sent_update)
+# A batch's lock (`_lock_batch`). On PostgreSQL a sent batch item's move takes it in the same statement: the lock as
+# a CTE (`locked`), the item's update only once it is taken (the EXISTS is evaluated on the item's row before the
+# item is locked, as in the hand-over), one round trip where the lock and the move were two.
+_LOCK_BATCH = Prepared(lambda batch_id: Batch.select(Batch.id).where(Batch.id == batch_id).for_update())
+_SENT_AFTER_LOCKED = Prepared(lambda wa_message_id, sent_at, message_id: _sent_update(
+    wa_message_id, sent_at, message_id).where(peewee.SQL("EXISTS (SELECT 1 FROM locked)")))
 # A DELIVERED or READ receipt moves its message, found by its WhatsApp id, from a status it may come from, and
 # reads back what the batch's counters and the event need: one statement where a lookup and a move were two, for two
 # of every sent message's events. The statuses it may come from are tried in the order receipts usually arrive (a
@@ -403,14 +414,24 @@ def sent(message: Message, wa_message_id: str, sent_at: dt.datetime, rng: random
     profile, chat and batch are used: they never change). False when it was recorded already (a repeated send), or
     deleted meanwhile."""
     with write_transaction():
-        _lock_batch(message.batch_id)
-        if not _SENT_UPDATE.execute(wa_message_id, sent_at, message.id).rowcount:
+        if not _move_sent(message, wa_message_id, sent_at):
             return False
         recorded, next_at = _item_changed(message, "PENDING", "SENT", sent_at, rng)
         if not _schedule_next(message, next_at, sent_at, counting_sent=True):
             send_gate.count_sent(message.profile_id, sent_at)
         events.record_all([_ack(message, "SENT", wa_message_id), *recorded])
     return True
+
+
+def _move_sent(message: Message, wa_message_id: str, sent_at: dt.datetime) -> bool:
+    """The item's move to SENT (in `sent`'s transaction), its batch's lock taken first."""
+    if message.batch_id and not is_sqlite():
+        lock_sql, lock_params = _LOCK_BATCH.statement(message.batch_id)
+        sent_sql, sent_params = _SENT_AFTER_LOCKED.statement(wa_message_id, sent_at, message.id)
+        return bool(database.execute_sql(f"WITH locked AS ({lock_sql}) {sent_sql}",
+                                         [*lock_params, *sent_params]).rowcount)
+    _lock_batch(message.batch_id)
+    return bool(_SENT_UPDATE.execute(wa_message_id, sent_at, message.id).rowcount)
 
 
 def failed(message: Message, reason: str, now: dt.datetime, rng: random.Random | None = None) -> bool:
@@ -734,14 +755,15 @@ def _lock_batch(batch_id: str | None) -> None:
     """On PostgreSQL, take a batch's row lock before any of its items' rows. Every transaction that changes both
     takes them in this order, so a cancel (every waiting item, then the counters) and an item's send (the item,
     the counters, then the next item's schedule) wait for each other instead of deadlocking. SQLite has one
-    writer at a time already. (A hand-over takes it with the update that starts the batch, `_BATCH_HANDED`.)
+    writer at a time already. (A hand-over takes it with the update that starts the batch, `_BATCH_HANDED`; a
+    sent item with its own move, `_move_sent`.)
 
     A DELIVERED or READ receipt goes without (two statements of every delivered message): it locks an item that
     left the queue, then the counters. Whoever holds the batch's lock first (a cancel, a send, a hand-over, a
     refused send) only ever waits for an item still PENDING, and a row that does not match an UPDATE's condition
     is passed without waiting for its lock; so nothing that holds the batch waits for the receipt."""
     if batch_id and not is_sqlite():
-        Batch.select(Batch.id).where(Batch.id == batch_id).for_update().execute()
+        _LOCK_BATCH.execute(batch_id)
 
 
 def _cancel_waiting(batch: Batch, now: dt.datetime, only: list[str] | None = None) -> int:

@@ -528,7 +528,8 @@ def test_a_sent_item_takes_five_statements_and_reads_its_batch_from_the_counters
     end, the next item's gap), the next item's time (found and set in one statement), the profile's queue marked due
     then with the day's count in the same statement (one row's two changes), and its two events in one statement.
     On PostgreSQL the batch's lock comes first, as in every transaction that changes a batch and its items (a
-    hand-over of the same item may be under way). The last item ends the batch with one more statement, which reads
+    hand-over of the same item may be under way), taken by the statement that moves the item: the lock is a CTE
+    the item's update waits for (EXISTS … locked). The last item ends the batch with one more statement, which reads
     the batch back for its event, and counts the day's send alone."""
     owner = profile()
     batch = batch_of(owner, 2, delay_ms=500)
@@ -537,8 +538,11 @@ def test_a_sent_item_takes_five_statements_and_reads_its_batch_from_the_counters
     with sql_run() as run:
         assert lifecycle.sent(first, "wa-1", NOW)
     writes = ["UPDATE MESSAGE", "UPDATE BATCH", "UPDATE MESSAGE", "INSERT SEND_GATE"]
-    lock = [] if db.is_sqlite() else ["SELECT BATCH FOR UPDATE"]
-    assert statement_kinds(run) == [*lock, *writes, "INSERT EVENT"]
+    moved = "UPDATE MESSAGE" if db.is_sqlite() else "WITH BATCH FOR UPDATE"
+    assert statement_kinds(run) == [moved, *writes[1:], "INSERT EVENT"]
+    if not db.is_sqlite():
+        assert re.search(r'^WITH LOCKED AS \(SELECT "T1"."ID" FROM "BATCH" AS "T1" WHERE .* FOR UPDATE\) '
+                         r'UPDATE "MESSAGE" SET .*EXISTS \(SELECT 1 FROM LOCKED\)', run[0])
     assert "RETURNING" in on_batches(run)[-1]
     assert (gate(owner).sent_today, gate(owner).day) == (1, "2026-11-30")
     assert [(row.name, row.data.get("status")) for row in Event.select().order_by(Event.id)][-2:] == [
@@ -557,8 +561,7 @@ def test_a_sent_item_takes_five_statements_and_reads_its_batch_from_the_counters
                                                                            "bulk.finished"]
     assert events("bulk.finished")[-1] == {"batchId": batch.id, "status": "COMPLETED", "total": 2, "sent": 2,
                                            "failed": 0, "cancelled": 0, "pending": 0, "delivered": 0, "read": 0}
-    assert statement_kinds(run) == [*lock, "UPDATE MESSAGE", "UPDATE BATCH", "UPDATE BATCH", "INSERT SEND_GATE",
-                                    "INSERT EVENT"]
+    assert statement_kinds(run) == [moved, "UPDATE BATCH", "UPDATE BATCH", "INSERT SEND_GATE", "INSERT EVENT"]
     assert gate(owner).sent_today == 2
 
 
@@ -669,6 +672,40 @@ def test_a_cancel_arriving_while_an_item_is_recorded_sent_waits_for_it(monkeypat
     assert errors == []
     assert lifecycle.progress(reload(batch)) == {"total": 40, "sent": 1, "failed": 0, "cancelled": 39, "pending": 0,
                                                  "delivered": 0, "read": 0}
+
+
+def test_a_sent_item_waits_for_its_batch_before_it_takes_its_own_row():
+    """The batch's lock comes before the item's in a sent item's move too (on PostgreSQL one statement takes both):
+    while another transaction holds the batch, the send waits without holding its item, so that transaction may
+    still change the item. Had the send taken the item first, each would wait for the other (PostgreSQL would end
+    one of them as a deadlock)."""
+    owner = profile()
+    batch = batch_of(owner, 2, delay_ms=0)
+    first = items(batch)[0]
+    assert lifecycle.hand_over(first, NOW)
+    holding, go_on = threading.Event(), threading.Event()
+    errors: list[Exception] = []
+    run = on_a_thread(errors)
+
+    def hold_the_batch() -> None:
+        with db.write_transaction():
+            lifecycle._lock_batch(batch.id)
+            holding.set()
+            go_on.wait(10)
+            Message.update(updated_at=NOW).where(Message.id == first.id).execute()
+
+    holder = threading.Thread(target=run, args=(hold_the_batch,))
+    holder.start()
+    assert holding.wait(10)
+    sender = threading.Thread(target=run, args=(lambda: lifecycle.sent(first, "wa-1", NOW),))
+    sender.start()
+    time.sleep(1)  # the send reaches the lock it waits on (a lower bound: it can only make the test pass vacuously)
+    assert sender.is_alive()
+    go_on.set()
+    holder.join(30)
+    sender.join(30)
+    assert errors == []
+    assert (reload(first).status, reload(batch).sent) == ("SENT", 1)
 
 
 def test_a_receipt_holding_its_item_does_not_stop_a_cancel_or_a_hand_over(monkeypatch):
