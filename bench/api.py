@@ -6,7 +6,9 @@ one run with wrk (2 threads, 32 connections, 15 s each by default; everything on
     and SendText with constants: what any gateway built this way can do at best;
   - floor without the Lua envelope: the same, with the Lua filter taken out (what the envelope costs);
   - the gateway: `GET /api/profiles/{id}` (auth + read) and `POST /api/messages/text` (auth, validate, outbox,
-    enqueue) on the real stack, on SQLite and on PostgreSQL, each as a ratio against the floor measured just
+    enqueue; the texts delivered meanwhile on the same cores, as `make run` does), then the POST again with the
+    deliveries paused (the worker stopped: the send's own path alone), on the real stack, on SQLite and on
+    PostgreSQL, each as a ratio against the floor measured just
     before it (this machine's speed drifts by up to 1.6x within one run of the bench: Envoy's CPU per request went
     from 0.46 to 0.75 ms between its first and last runs, so a floor measured minutes earlier is another machine's);
   - where the CPU went during each gateway run: each process's milliseconds per request, PostgreSQL's included;
@@ -168,8 +170,12 @@ def with_cpu(run: Callable[[], wrk.Result]) -> tuple[wrk.Result, str]:
 
 def gateway_results(database: str, seconds: int, api_servers: int, floor: gateway_envoy.Envoy
                     ) -> tuple[list[tuple[wrk.Result, wrk.Result, str]], tuple[float, float]]:
-    """GET, then POST, on the gateway, each right after the same on the floor (which idles meanwhile): (floor,
-    gateway, where the gateway's CPU went) for each, and the API servers' memory."""
+    """GET, POST, then POST with the deliveries paused, on the gateway, each right after the same on the floor
+    (which idles meanwhile): (floor, gateway, where the gateway's CPU went) for each, and the API servers' memory.
+
+    The first POST runs as `make run` would: the worker and the engine host deliver the accepted texts meanwhile,
+    on the same cores. The last stops the worker first (the texts wait, PENDING), so that it measures the send's
+    own path (auth, validate, outbox, enqueue) alone, and the difference is what the deliveries took."""
     with scratch_database(database) as url, running_stack(url, api_servers=api_servers) as stack:
         connect(stack)
         get_floor = floor_get(floor, seconds)
@@ -178,8 +184,13 @@ def gateway_results(database: str, seconds: int, api_servers: int, floor: gatewa
         send_floor = floor_send(floor, seconds)
         send = with_cpu(lambda: wrk.run(f"gateway POST text ({database})", f"{stack.base_url}/messages/text",
                                         send_text_script(stack.admin_key), duration_s=seconds))
+        stack.workers.stop()
+        alone_floor = floor_send(floor, seconds)
+        alone = with_cpu(lambda: wrk.run(f"gateway POST text ({database}), deliveries paused",
+                                         f"{stack.base_url}/messages/text", send_text_script(stack.admin_key),
+                                         duration_s=seconds))
         memory = [resident_mib(server.child.process.pid) for server in stack.api_servers]
-        return ([(get_floor, *get), (send_floor, *send)],
+        return ([(get_floor, *get), (send_floor, *send), (alone_floor, *alone)],
                 (sum(rss for rss, _ in memory), sum(peak for _, peak in memory)))
 
 
@@ -204,17 +215,21 @@ def main() -> None:
         report: dict[str, Any] = {"floor": [vars(result) for result in envelope]}
         for database in filter(None, args.databases.split(",")):
             runs, (rss, peak) = gateway_results(database, args.seconds, args.api_servers, floor)
-            (get_floor, get, get_cpu), (send_floor, send, send_cpu) = runs
+            (get_floor, get, get_cpu), (send_floor, send, send_cpu), (alone_floor, alone, alone_cpu) = runs
             print(get_floor.line())
             print(f"{get.line(get_floor)}  [target >= 0.5x the floor, p99 < 50 ms]")
             print(get_cpu)
             print(send_floor.line())
             print(f"{send.line(send_floor)}  [target >= 0.4x the floor, p99 < 50 ms]")
             print(send_cpu)
+            print(alone_floor.line())
+            print(f"{alone.line(alone_floor)}  [the send's own path: what the deliveries took is the difference]")
+            print(alone_cpu)
             print(f"API server memory ({database}, {args.api_servers} process(es)): {rss:.0f} MiB resident, "
                   f"{peak:.0f} MiB peak", flush=True)
             report[database] = {"floor_get": vars(get_floor), "get": vars(get), "floor_send": vars(send_floor),
-                                "send": vars(send), "rss_mib": rss, "peak_mib": peak}
+                                "send": vars(send), "floor_send_alone": vars(alone_floor),
+                                "send_deliveries_paused": vars(alone), "rss_mib": rss, "peak_mib": peak}
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))
 
