@@ -166,6 +166,9 @@ def _sent_update(wa_message_id: Any, sent_at: Any, message_id: Any) -> peewee.Mo
 
 
 _SENT_UPDATE = Prepared(_sent_update)
+# On PostgreSQL a single send's `sent` is one statement (`_sent_in_one`), fed by the move's RETURNING.
+_SENT_MOVED = Prepared(lambda wa_message_id, sent_at, message_id: _sent_update(
+    wa_message_id, sent_at, message_id).returning(Message.id, Message.profile, Message.chat_id))
 # A batch's lock (`_lock_batch`). On PostgreSQL a sent batch item's move takes it in the same statement: the lock as
 # a CTE (`locked`), the item's update only once it is taken (the EXISTS is evaluated on the item's row before the
 # item is locked, as in the hand-over), one round trip where the lock and the move were two.
@@ -413,6 +416,8 @@ def sent(message: Message, wa_message_id: str, sent_at: dt.datetime, rng: random
     """WhatsApp accepted the message (`sent_at`: when it was handed to WhatsApp), as read before its send (only its
     profile, chat and batch are used: they never change). False when it was recorded already (a repeated send), or
     deleted meanwhile."""
+    if not message.batch_id and not is_sqlite():
+        return _sent_in_one(message, wa_message_id, sent_at)
     with write_transaction():
         if not _move_sent(message, wa_message_id, sent_at):
             return False
@@ -421,6 +426,34 @@ def sent(message: Message, wa_message_id: str, sent_at: dt.datetime, rng: random
             send_gate.count_sent(message.profile_id, sent_at)
         events.record_all([_ack(message, "SENT", wa_message_id), *recorded])
     return True
+
+
+def _sent_in_one(message: Message, wa_message_id: str, sent_at: dt.datetime) -> bool:
+    """PostgreSQL: `sent` of a single send (no batch, no next item) in one statement, where BEGIN, the move, the
+    day's count, the ack and COMMIT were five round trips: the count and the ack are data-modifying CTEs fed by the
+    move's RETURNING, writing the rows `sent` writes on SQLite (the item's row locked, then its gate's)."""
+    move_sql, move_params = _SENT_MOVED.statement(wa_message_id, sent_at, message.id)
+    count_sql, count_params = send_gate.count_sent_moved(sent_at)
+    ack_sql, ack_params = _ack_per_row("SENT", wa_message_id)
+    with write_statement():
+        acked = database.execute_sql(
+            f"WITH moved AS ({move_sql}), counted AS ({count_sql}), acked AS ({ack_sql}) SELECT * FROM acked",
+            [*move_params, *count_params, *ack_params]).fetchall()
+    if not acked:
+        return False
+    events.announce(acked[0][0])
+    return True
+
+
+def _ack_per_row(status: str, wa_message_id: str) -> tuple[str, list[Any]]:
+    """PostgreSQL: the `message.ack` (`_ack`) of each row of a CTE named `moved` (its id, profile_id and chat_id), as
+    SQL and parameters for the statement that moves them. Its data as JSONField writes it (sorted keys, no spaces):
+    the two the row gives, then the rest."""
+    rest = "," + Event.data.db_value({"status": status, "waMessageId": wa_message_id})[1:]
+    return events.insert_per_row(
+        "moved", "message.ack",
+        """'{"chatId":' || to_json(moved."chat_id")::text || ',"messageId":' || to_json(moved."id")::text || %s""",
+        [rest])
 
 
 def _move_sent(message: Message, wa_message_id: str, sent_at: dt.datetime) -> bool:
@@ -493,12 +526,7 @@ def _receipt_in_one(move: Prepared, old: str, status: str, now: dt.datetime, pro
     counts = ", ".join(f'"{column}" = b."{column}" + %s' for column in deltas)
     counts_sql = (f'UPDATE "{Batch._meta.table_name}" AS b SET {counts}, "updated_at" = %s FROM moved '
                   'WHERE b."id" = moved."batch_id"')
-    # The ack's data as JSONField writes it (sorted keys, no spaces): the two the move reads, then the rest.
-    rest = "," + Event.data.db_value({"status": status, "waMessageId": wa_message_id})[1:]
-    ack_sql, ack_params = events.insert_per_row(
-        "moved", "message.ack",
-        """'{"chatId":' || to_json(moved."chat_id")::text || ',"messageId":' || to_json(moved."id")::text || %s""",
-        [rest])
+    ack_sql, ack_params = _ack_per_row(status, wa_message_id)
     acked = database.execute_sql(
         f"WITH moved AS ({move_sql}), counts AS ({counts_sql}), acked AS ({ack_sql}) SELECT * FROM acked",
         [*move_params, *deltas.values(), now, *ack_params]).fetchall()

@@ -112,14 +112,32 @@ def _count_sent(profile_id: str, today: str) -> peewee.Insert:
         conflict_target=[SendGate.profile], update=_counted(today))
 
 
+def _count_sent_moved(today: Any) -> peewee.Insert:
+    """`_count_sent` of each row of the CTE `moved` (its profile_id), a new gate row's other columns as the model's
+    defaults give them."""
+    moved = peewee.Table("moved")
+    defaults = {field: field.default for field in SendGate._meta.sorted_fields
+                if field.default is not None and not callable(field.default)}
+    values = {**defaults, SendGate.profile: moved.c.profile_id, SendGate.day: today, SendGate.sent_today: 1}
+    return SendGate.insert_from(peewee.Select((moved,), list(values.values())), list(values)).on_conflict(
+        conflict_target=[SendGate.profile], update=_counted(today))
+
+
 # Run on every delivered message.
 _COUNT_SENT = Prepared(_count_sent)
+_COUNT_SENT_MOVED = Prepared(_count_sent_moved)
 _NEXT_AT = Prepared(lambda next_at, profile_id: SendGate.update(next_at=next_at).where(SendGate.profile == profile_id))
 
 
 def count_sent(profile_id: str, now: dt.datetime) -> None:
     """One more message sent today (inside the transaction that records it SENT)."""
     _COUNT_SENT.execute(profile_id, day_of(now))
+
+
+def count_sent_moved(now: dt.datetime) -> tuple[str, list[Any]]:
+    """PostgreSQL only: `count_sent` of each row of a CTE named `moved` (its profile_id column), as SQL and
+    parameters for the statement that carries it beside the move it counts (lifecycle's `sent` of a single send)."""
+    return _COUNT_SENT_MOVED.statement(day_of(now))
 
 
 def ready_at(gate: SendGate, profile: Profile, now: dt.datetime) -> dt.datetime:

@@ -248,6 +248,65 @@ def test_sent_records_once_with_its_ack_and_counts_for_the_day():
     assert not lifecycle.hand_over(message, NOW)  # not PENDING any more
 
 
+def test_a_single_sends_sent_is_one_statement_and_its_ack_holds_the_horizon_until_it_commits(monkeypatch):
+    """On PostgreSQL a single send's `sent` is one statement: the move, the day's count on its profile's gate and
+    its ack as CTEs fed by the move's RETURNING (on SQLite three, in a write transaction). The ack is the text
+    JSONField writes, announced to the streams, and on PostgreSQL its id locked until the transaction that records
+    it ends, as every event's is (server/core/event_horizon.py)."""
+    announced: list[int] = []
+    monkeypatch.setattr(event_bus, "announce", announced.append)
+    owner = profile()
+    message = send(owner, chat="628111000042@s.whatsapp.net")
+    assert lifecycle.hand_over(message, NOW)
+    recorded, release, in_flight, run = threading.Event(), threading.Event(), [], []
+
+    def record() -> None:
+        with db.database.connection_context(), db.write_transaction():
+            with sql_run() as statements:
+                assert lifecycle.sent(message, "wa-1", NOW)
+            run.extend(statements)
+            recorded.set()
+            release.wait(10)
+
+    writer = threading.Thread(target=record)
+    writer.start()
+    assert recorded.wait(10)
+    if not db.is_sqlite():  # SQLite's writers take turns: nothing commits past an open transaction there
+        in_flight = sorted(event_horizon._in_flight())
+    release.set()
+    writer.join(10)
+    if db.is_sqlite():
+        assert statement_kinds(run) == ["UPDATE MESSAGE", "INSERT SEND_GATE", "INSERT EVENT"]
+    else:
+        [statement] = run
+        assert re.search(r'^WITH MOVED AS \(UPDATE "MESSAGE" .* RETURNING .*\), COUNTED AS \(INSERT INTO "SEND_GATE" '
+                         r'.* FROM "MOVED" .* ON CONFLICT .*\), ACKED AS \(INSERT INTO "EVENT" .* FROM MOVED .*\) '
+                         r'SELECT \* FROM ACKED$', statement)
+    [(event_id, text)] = db.database.execute_sql(
+        "SELECT id, data FROM event WHERE name = 'message.ack' ORDER BY id DESC LIMIT 1").fetchall()
+    data = {"messageId": message.id, "waMessageId": "wa-1", "chatId": "628111000042@s.whatsapp.net", "status": "SENT"}
+    assert text == Event.data.db_value(data)
+    assert announced[-1] == event_id
+    assert in_flight == ([] if db.is_sqlite() else [event_id])
+    assert (gate(owner).sent_today, gate(owner).day) == (1, "2026-11-30")
+
+
+def test_a_send_counts_for_the_day_on_a_gate_row_it_has_to_make():
+    """The day's count makes the profile's gate row when there is none (a message accepted before the gate kept
+    it), with a new row's defaults; the next day's first send starts the count again."""
+    owner = profile()
+    first, second = send(owner), send(owner)
+    assert lifecycle.hand_over(first, NOW)
+    SendGate.delete().where(SendGate.profile == owner.id).execute()
+    assert lifecycle.sent(first, "wa-1", NOW)
+    made = gate(owner)
+    assert (made.sent_today, made.day, made.version, made.pause_reason, made.due_at) == (1, "2026-11-30", 0, "", None)
+    tomorrow = NOW + dt.timedelta(days=1)
+    assert lifecycle.hand_over(second, tomorrow)
+    assert lifecycle.sent(second, "wa-2", tomorrow)
+    assert (gate(owner).sent_today, gate(owner).day) == (1, "2026-12-01")
+
+
 def taken_over(owner: Profile) -> None:
     """The profile's delivery lease lapsed here and another process took it."""
     SendGate.update(lease_owner="another-process").where(SendGate.profile == owner.id).execute()
