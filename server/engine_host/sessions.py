@@ -195,7 +195,10 @@ class SessionManager:
                     _record_receipt(message.profile_id, receipt.data)
                 return early
 
-            early = self._write(record_sent)
+            # Each record keeps its own transaction (a single send's SENT is one statement on PostgreSQL): one around
+            # them all would only add its BEGIN and COMMIT. An early receipt that fails to record no longer undoes
+            # the send's record (WhatsApp did take the message); the receipt itself is not acknowledged, as before.
+            early = self._write(record_sent, transaction=False)
             for receipt in early:
                 _acknowledge(receipt)
         if media is not None and "url" in media and outgoing.media is not None:  # inline media stays in the row
@@ -208,8 +211,8 @@ class SessionManager:
         tenths of the time (bench.delivery, two engine hosts), half of it by holders waiting for a core or the GIL:
         a send that joins the transaction under way shares its turn. On PostgreSQL, in one of its own: a send locks
         its profile's gate row, which a group holding several profiles' rows could take in another order than a
-        worker renewing its leases; or, for work of one statement (`transaction=False`, db.write_statement), in
-        none."""
+        worker renewing its leases; or, for work whose statements keep their own transactions (`transaction=False`:
+        one statement, db.write_statement, or records that each take theirs), in none."""
         if is_sqlite():
             return self._records.run(work, savepoint=savepoint)
         with database.connection_context(), write_transaction() if transaction else contextlib.nullcontext():
