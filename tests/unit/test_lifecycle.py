@@ -248,6 +248,30 @@ def test_sent_records_once_with_its_ack_and_counts_for_the_day():
     assert not lifecycle.hand_over(message, NOW)  # not PENDING any more
 
 
+def held_open(work: Callable[[], Any]) -> tuple[Any, list[int], list[str]]:
+    """Run `work` in a write transaction on a thread of its own, and read the event ids the horizon holds back while
+    that transaction is still open (on PostgreSQL: SQLite's writers take turns, nothing commits past an open
+    transaction there). Returns what `work` answered, those ids, and the statements it ran."""
+    opened, release, answer, in_flight, run = threading.Event(), threading.Event(), [], [], []
+
+    def hold() -> None:
+        with db.database.connection_context(), db.write_transaction():
+            with sql_run() as statements:
+                answer.append(work())
+            run.extend(statements)
+            opened.set()
+            release.wait(10)
+
+    writer = threading.Thread(target=hold)
+    writer.start()
+    assert opened.wait(10)
+    if not db.is_sqlite():
+        in_flight = sorted(event_horizon._in_flight())
+    release.set()
+    writer.join(10)
+    return answer[0], in_flight, run
+
+
 def test_a_single_sends_sent_is_one_statement_and_its_ack_holds_the_horizon_until_it_commits(monkeypatch):
     """On PostgreSQL a single send's `sent` is one statement: the move, the day's count on its profile's gate and
     its ack as CTEs fed by the move's RETURNING (on SQLite three, in a write transaction). The ack is the text
@@ -258,23 +282,8 @@ def test_a_single_sends_sent_is_one_statement_and_its_ack_holds_the_horizon_unti
     owner = profile()
     message = send(owner, chat="628111000042@s.whatsapp.net")
     assert lifecycle.hand_over(message, NOW)
-    recorded, release, in_flight, run = threading.Event(), threading.Event(), [], []
-
-    def record() -> None:
-        with db.database.connection_context(), db.write_transaction():
-            with sql_run() as statements:
-                assert lifecycle.sent(message, "wa-1", NOW)
-            run.extend(statements)
-            recorded.set()
-            release.wait(10)
-
-    writer = threading.Thread(target=record)
-    writer.start()
-    assert recorded.wait(10)
-    if not db.is_sqlite():  # SQLite's writers take turns: nothing commits past an open transaction there
-        in_flight = sorted(event_horizon._in_flight())
-    release.set()
-    writer.join(10)
+    recorded, in_flight, run = held_open(lambda: lifecycle.sent(message, "wa-1", NOW))
+    assert recorded
     if db.is_sqlite():
         assert statement_kinds(run) == ["UPDATE MESSAGE", "INSERT SEND_GATE", "INSERT EVENT"]
     else:
@@ -550,21 +559,8 @@ def test_a_receipts_ack_is_stored_as_any_event_and_holds_the_horizon_until_it_co
     message = send(owner, chat="628111000042@s.whatsapp.net")
     send_out(message, NOW)
     wa = f"wa-{message.id}"
-    recorded, release, in_flight = threading.Event(), threading.Event(), []
-
-    def receipt() -> None:
-        with db.database.connection_context(), db.write_transaction():
-            assert lifecycle.receipt(owner.id, wa, "DELIVERED", NOW)
-            recorded.set()
-            release.wait(10)
-
-    writer = threading.Thread(target=receipt)
-    writer.start()
-    assert recorded.wait(10)
-    if not db.is_sqlite():  # SQLite's writers take turns: nothing commits past an open transaction there
-        in_flight = sorted(event_horizon._in_flight())
-    release.set()
-    writer.join(10)
+    recorded, in_flight, _ = held_open(lambda: lifecycle.receipt(owner.id, wa, "DELIVERED", NOW))
+    assert recorded
     [(event_id, text)] = db.database.execute_sql(
         "SELECT id, data FROM event WHERE name = 'message.ack' ORDER BY id DESC LIMIT 1").fetchall()
     data = {"messageId": message.id, "waMessageId": wa, "chatId": "628111000042@s.whatsapp.net", "status": "DELIVERED"}
