@@ -484,13 +484,19 @@ def failed(message: Message, reason: str, now: dt.datetime, rng: random.Random |
 
 def receipt(profile_id: str, wa_message_id: str, status: str, now: dt.datetime, error: str = "") -> bool:
     """WhatsApp's word on a sent message (DELIVERED, READ or FAILED): moves it forward only. False when no
-    outbound message has that WhatsApp id (yet)."""
+    outbound message has that WhatsApp id (yet).
+
+    On PostgreSQL a DELIVERED or READ receipt needs no transaction: each move it tries is one statement
+    (`_receipt_in_one`) that stands alone, and one that matched is all of the receipt (the moves are tried in turn;
+    a profile's receipts arrive one after the other)."""
+    if status != "FAILED" and not is_sqlite():
+        with write_statement():
+            if any(_receipt_in_one(move, old, status, now, profile_id, wa_message_id)
+                   for old, move in _RECEIPT_MOVES[status]):
+                return True
+            return _OUTBOUND_BY_WA_ID.first(profile_id, wa_message_id) is not None
     with write_transaction():
         for old, move in _RECEIPT_MOVES.get(status, ()):
-            if not is_sqlite():
-                if _receipt_in_one(move, old, status, now, profile_id, wa_message_id):
-                    return True
-                continue
             message = move.first(now, profile_id, wa_message_id)
             if message is not None:
                 events.record_all([_ack(message, status, wa_message_id),

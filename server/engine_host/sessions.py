@@ -399,8 +399,7 @@ class SessionManager:
 
         try:
             with self._send_locks[profile_id]:
-                # A receipt's record is database work only: it goes without a savepoint (CommitGroup).
-                waiting = self._records.run(record, replayable=event.type == base.RECEIPT)
+                waiting = self._record(event, record)
                 if waiting:  # under the profile's send lock still: its send's record takes it from here
                     self._wait_for_send(profile_id, event)
         except Exception:
@@ -410,6 +409,17 @@ class SessionManager:
         if not waiting:
             _acknowledge(event)
         self._follow_up(profile_id, event)
+
+    def _record(self, event: base.EngineEvent, record: Callable[[], bool]) -> bool:
+        """Run an event's `record`: in the host's group commit (`_records`), or on PostgreSQL for a receipt at once,
+        its statements committing by themselves (lifecycle.receipt). The group runs one transaction at a time for
+        all the host's events (SQLite's one writer takes turns anyway); on PostgreSQL a receipt would wait for it
+        only to share a COMMIT, a round trip more than it saves."""
+        if event.type == base.RECEIPT and not is_sqlite():
+            with database.connection_context():
+                return record()
+        # A receipt's record is database work only: it goes without a savepoint (CommitGroup).
+        return self._records.run(record, replayable=event.type == base.RECEIPT)
 
     def _apply(self, profile: Profile, event: base.EngineEvent) -> None:
         """Record an event other than a receipt (`_receipt`), in the caller's transaction."""
