@@ -74,7 +74,7 @@ class SessionManager:
         # unlike the API's sends: an event's record locks a message and its batch, and a profile's send gate only
         # when a receipt is the first word of a message still PENDING (rare); were that ever to meet a worker's
         # lease renewal in a PostgreSQL deadlock, the transaction fails and every engine offers its events again.
-        # On SQLite sends record here too (`_write`).
+        # On SQLite sends record here too (`_write`); on PostgreSQL delivered and read receipts do not (`_record`).
         self._records = CommitGroup()
         # What media URLs may reach (server/core/urls.py).
         self.url_guard = url_guard or urls.Guard()
@@ -458,7 +458,7 @@ class SessionManager:
 
     @staticmethod
     def _receipt(profile_id: str, event: base.EngineEvent) -> bool:
-        """Record a receipt, in the caller's transaction; True when it must wait for its message's send to be
+        """Record a receipt, in the caller's transaction if any; True when it must wait for its message's send to be
         recorded (`_wait_for_send`, once this is committed). The profile's row is read only when no message has the
         receipt's id: a deleted profile's receipts wait for nothing."""
         return not _record_receipt(profile_id, event.data) and rows.profile(profile_id) is not None
