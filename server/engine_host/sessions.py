@@ -74,7 +74,7 @@ class SessionManager:
         # unlike the API's sends: an event's record locks a message and its batch, and a profile's send gate only
         # when a receipt is the first word of a message still PENDING (rare); were that ever to meet a worker's
         # lease renewal in a PostgreSQL deadlock, the transaction fails and every engine offers its events again.
-        # On SQLite sends record here too (`_write`); on PostgreSQL delivered and read receipts do not (`_record`).
+        # On SQLite sends record here too (`_write`); on PostgreSQL receipts do not (`_record`).
         self._records = CommitGroup()
         # What media URLs may reach (server/core/urls.py).
         self.url_guard = url_guard or urls.Guard()
@@ -411,10 +411,11 @@ class SessionManager:
         self._follow_up(profile_id, event)
 
     def _record(self, event: base.EngineEvent, record: Callable[[], bool]) -> bool:
-        """Run an event's `record`: in the host's group commit (`_records`), or on PostgreSQL for a receipt at once,
-        its statements committing by themselves (lifecycle.receipt). The group runs one transaction at a time for
-        all the host's events (SQLite's one writer takes turns anyway); on PostgreSQL a receipt would wait for it
-        only to share a COMMIT, a round trip more than it saves."""
+        """Run an event's `record`: in the host's group commit (`_records`), or on PostgreSQL for a receipt at once
+        (lifecycle.receipt: a delivered or read one by statements that commit by themselves, a failed one in a
+        transaction of its own). The group runs one transaction at a time for all the host's events (SQLite's one
+        writer takes turns anyway); on PostgreSQL a receipt would wait for it only to share a COMMIT, a round trip
+        more than it saves."""
         if event.type == base.RECEIPT and not is_sqlite():
             with database.connection_context():
                 return record()
