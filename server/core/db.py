@@ -429,6 +429,13 @@ def insert_rows(model: type[peewee.Model], rows: list[dict[str, object]]) -> Non
                                             for row in rows])
 
 
+def with_ctes(*named: tuple[str, tuple[str, list[Any]]]) -> tuple[str, list[Any]]:
+    """PostgreSQL: a `WITH name AS (…), … ` clause of statements (SQL and parameters, by name) for one statement that
+    carries them all: one round trip, and outside a transaction one commit, where each was its own."""
+    sql = ", ".join(f"{name} AS ({statement})" for name, (statement, _) in named)
+    return f"WITH {sql} ", [param for _, (_, params) in named for param in params]
+
+
 class _Compiled(NamedTuple):
     """A Prepared statement built for one database: its SQL and parameters (`slots`: which value goes where), and for a
     select how a row becomes a model instance (each field's position, name and conversion, each alias's position),
@@ -498,15 +505,17 @@ class Prepared:
         return compiled.sql, compiled.arguments(values)
 
     @staticmethod
-    def _run(compiled: _Compiled, values: tuple[Any, ...]) -> Any:
-        return database.execute_sql(compiled.sql, compiled.arguments(values))
+    def _run(compiled: _Compiled, values: tuple[Any, ...], ctes: tuple[str, list[Any]] = ("", [])) -> Any:
+        ctes_sql, ctes_params = ctes
+        return database.execute_sql(ctes_sql + compiled.sql, [*ctes_params, *compiled.arguments(values)])
 
-    def all(self, *values: Any) -> list[Any]:
-        """The rows of a select (of a model's fields), as model instances."""
+    def all(self, *values: Any, ctes: tuple[str, list[Any]] = ("", [])) -> list[Any]:
+        """The rows of a select (of a model's fields, or an update's RETURNING them), as model instances. `ctes`:
+        a `WITH … ` clause (SQL and parameters) the statement runs after, in one statement with it."""
         compiled = self._compile()
         model, readers, aliases = compiled.model, compiled.readers, compiled.aliases
         rows = []
-        for row in self._run(compiled, values).fetchall():
+        for row in self._run(compiled, values, ctes).fetchall():
             instance = model(__no_default__=1)
             instance.__data__ = {name: read(row[at]) for at, name, read in readers}
             for at, alias in aliases:
@@ -514,6 +523,6 @@ class Prepared:
             rows.append(instance)
         return rows
 
-    def first(self, *values: Any) -> Any | None:
-        rows = self.all(*values)
+    def first(self, *values: Any, ctes: tuple[str, list[Any]] = ("", [])) -> Any | None:
+        rows = self.all(*values, ctes=ctes)
         return rows[0] if rows else None

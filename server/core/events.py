@@ -4,6 +4,7 @@ sees it. Fan-out to webhooks and streams reads from here, up to the settled hori
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
 import peewee
@@ -39,6 +40,7 @@ _INSERT_LOCKED = Prepared(lambda name, profile_id, data, created_at: Event.inser
 Record = tuple[str, str | None, dict[str, Any]]
 
 
+@functools.cache  # one per count: a sent batch item records two (its ack and its batch's progress), its last three
 def _insert_rows(count: int) -> Prepared:
     """`count` events in one INSERT … RETURNING their ids, each locked on PostgreSQL as `_INSERT_LOCKED` locks one
     (SQLite has one writer at a time)."""
@@ -50,10 +52,6 @@ def _insert_rows(count: int) -> Prepared:
             return inserted.returning(Event.id)
         return inserted.returning(Event.id, event_horizon.lock_in_flight(Event.id))
     return Prepared(build, arity=4 * count)
-
-
-# By the number of events: a sent batch item records two (its ack and its batch's progress), its last one three.
-_INSERT_MANY = {count: _insert_rows(count) for count in (2, 3)}
 
 
 def record(name: str, profile_id: str | None, data: dict[str, Any]) -> Event:
@@ -98,15 +96,20 @@ def to_proto(row: Event) -> events_pb2.Event:
 
 
 def record_all(records: list[Record]) -> None:
-    """Append events (name, profile id, data) in this order, as `record` does each: two or three in one statement
-    (a sent batch item's ack and its batch's progress), on PostgreSQL one round trip where each was one."""
-    insert = _INSERT_MANY.get(len(records))
-    if insert is None:
-        for record_ in records:
-            record(*record_)
-        return
+    """Append events (name, profile id, data) in this order, as `record` does each, in one statement (a sent batch
+    item's ack and its batch's progress, its last one's end): on PostgreSQL one round trip where each was one."""
+    if records:
+        # Ids are taken row after row, in the order of the VALUES; the log has grown to the last one.
+        announce(max(row[0] for row in _insert_rows(len(records)).execute(*_values(records)).fetchall()))
+
+
+def record_all_statement(records: list[Record]) -> tuple[str, list[Any]]:
+    """PostgreSQL only: `record_all`'s INSERT as SQL and parameters, for a statement that carries it beside the
+    change the events report (it returns each id, locked); `announce` the largest once the statement has run."""
+    return _insert_rows(len(records)).statement(*_values(records))
+
+
+def _values(records: list[Record]) -> list[Any]:
     now = utcnow()
-    values = [value for name, profile_id, data in records
-              for value in (name, profile_id, Event.data.db_value(_jsonable(data)), now)]
-    # Ids are taken row after row, in the order of the VALUES; the log has grown to the last one.
-    event_bus.announce(max(row[0] for row in insert.execute(*values).fetchall()))
+    return [value for name, profile_id, data in records
+            for value in (name, profile_id, Event.data.db_value(_jsonable(data)), now)]

@@ -57,6 +57,7 @@ from server.core.db import (
     insert_statement,
     is_sqlite,
     utcnow,
+    with_ctes,
     write_statement,
     write_transaction,
 )
@@ -174,7 +175,7 @@ _SENT_MOVED = Prepared(lambda wa_message_id, sent_at, message_id: _sent_update(
 # item is locked, as in the hand-over), one round trip where the lock and the move were two.
 _LOCK_BATCH = Prepared(lambda batch_id: Batch.select(Batch.id).where(Batch.id == batch_id).for_update())
 _SENT_AFTER_LOCKED = Prepared(lambda wa_message_id, sent_at, message_id: _sent_update(
-    wa_message_id, sent_at, message_id).where(peewee.SQL("EXISTS (SELECT 1 FROM locked)")))
+    wa_message_id, sent_at, message_id).where(peewee.SQL("EXISTS (SELECT 1 FROM locked)")).returning(Message.batch_id))
 # A DELIVERED or READ receipt moves its message, found by its WhatsApp id, from a status it may come from, and
 # reads back what the batch's counters and the event need: one statement where a lookup and a move were two, for two
 # of every sent message's events. The statuses it may come from are tried in the order receipts usually arrive (a
@@ -200,25 +201,47 @@ _RECEIPT_FAILED = Prepared(lambda now, error, message_id, old: Message.update(
     status="FAILED", updated_at=now, error=error).where((Message.id == message_id) & (Message.status == old)))
 
 
-def _count_items(sent: Any, delivered: Any, read: Any, failed: Any, cancelled: Any, now: Any, batch_id: Any
-                 ) -> peewee.ModelUpdate:
+def _counts(sent: Any, delivered: Any, read: Any, failed: Any, cancelled: Any, now: Any) -> peewee.ModelUpdate:
     return Batch.update(
         sent=Batch.sent + sent, delivered=Batch.delivered + delivered, read=Batch.read + read,
-        failed=Batch.failed + failed, cancelled=Batch.cancelled + cancelled, updated_at=now).where(Batch.id == batch_id)
+        failed=Batch.failed + failed, cancelled=Batch.cancelled + cancelled, updated_at=now)
+
+
+def _count_items(*values: Any) -> peewee.ModelUpdate:
+    *counts, batch_id = values
+    return _counts(*counts).where(Batch.id == batch_id)
 
 
 # A receipt changes the counters only; an item that leaves the queue reads the batch back from the same statement
 # (its progress, whether it ended, the gap before the next item) instead of with another one.
-_BATCH_COUNTS = Prepared(_count_items)
+_BATCH_COUNTS = Prepared(_count_items, arity=7)
 _BATCH_COUNTS_READ = Prepared(lambda *values: _count_items(*values).returning(Batch), arity=7)
 # A batch ends (unless it has already), read back from the same statement.
 _BATCH_FINISHED = Prepared(lambda status, now, batch_id: Batch.update(
     status=status, finished_at=now, updated_at=now).where(
     (Batch.id == batch_id) & Batch.status.not_in(list(TERMINAL))).returning(Batch))
 # The batch's next waiting item gets its time, unless it has one already: one statement, found and set.
-_SCHEDULE_NEXT = Prepared(lambda at, batch_id: Message.update(not_before=at).where(
-    (Message.id == Message.select(Message.id).where((Message.batch_id == batch_id) & (Message.status == "PENDING"))
-     .order_by(Message.batch_index).limit(1)) & Message.not_before.is_null()))
+def _schedule_next(at: Any, batch_id: Any) -> peewee.ModelUpdate:
+    return Message.update(not_before=at).where(
+        (Message.id == Message.select(Message.id).where((Message.batch_id == batch_id) & (Message.status == "PENDING"))
+         .order_by(Message.batch_index).limit(1)) & Message.not_before.is_null())
+
+
+_SCHEDULE_NEXT = Prepared(_schedule_next)
+# On PostgreSQL the CTE `scheduled` of `_schedule_and_record`'s statement: a row when it set the time.
+_SCHEDULED_NEXT = Prepared(lambda at, batch_id: _schedule_next(at, batch_id).returning(Message.id))
+_MOVED = peewee.Table("moved")
+
+
+def _counted_after_moved(*values: Any) -> peewee.ModelUpdate:
+    """The counters of the batch of each row of the CTE `moved` (its batch_id)."""
+    return _counts(*values).from_(_MOVED).where(Batch.id == _MOVED.c.batch_id)
+
+
+# On PostgreSQL a receipt's counters (`_receipt_in_one`), and a sent item's, the batch read back from the same
+# statement (`sent`): one round trip where the lock and the move, then the counters, were two.
+_COUNTED_AFTER_MOVED = Prepared(_counted_after_moved, arity=6)
+_SENT_ITEM_COUNTED = Prepared(lambda *values: _counted_after_moved(*values).returning(Batch), arity=6)
 
 
 # Accepting
@@ -370,15 +393,13 @@ def _hand_over_item_in_one(message: Message, now: dt.datetime, lease: jobs.Lease
     """PostgreSQL: `hand_over` of a batch item in one statement, outside a transaction (one round trip where BEGIN
     with the batch's update, the item's and COMMIT were three): the batch's update, under the lease if any, then the
     item's, as CTEs; LeaseLost when the batch's did not happen and the lease is gone."""
-    started_sql, started_params = (_STARTED_HELD.statement(now, message.batch_id, message.profile_id)
-                                   if lease is not None else _STARTED.statement(now, message.batch_id))
-    handed_sql, handed_params = _HANDED_AFTER_STARTED.statement(now, message.id)
+    started = (_STARTED_HELD.statement(now, message.batch_id, message.profile_id) if lease is not None
+               else _STARTED.statement(now, message.batch_id))
+    ctes_sql, params = with_ctes(("started", started), ("handed", _HANDED_AFTER_STARTED.statement(now, message.id)))
     with write_statement():
-        [(started, handed)] = database.execute_sql(
-            f"WITH started AS ({started_sql}), handed AS ({handed_sql}) "
-            "SELECT (SELECT count(*) FROM started), (SELECT count(*) FROM handed)",
-            [*started_params, *handed_params]).fetchall()
-    if not started and lease is not None:
+        [(started_count, handed)] = database.execute_sql(
+            f"{ctes_sql}SELECT (SELECT count(*) FROM started), (SELECT count(*) FROM handed)", params).fetchall()
+    if not started_count and lease is not None:
         jobs.verify(lease)  # the batch deleted meanwhile, or the lease lost
     return bool(handed)
 
@@ -415,16 +436,27 @@ def undispatch(message_id: str, now: dt.datetime) -> None:
 def sent(message: Message, wa_message_id: str, sent_at: dt.datetime, rng: random.Random | None = None) -> bool:
     """WhatsApp accepted the message (`sent_at`: when it was handed to WhatsApp), as read before its send (only its
     profile, chat and batch are used: they never change). False when it was recorded already (a repeated send), or
-    deleted meanwhile."""
+    deleted meanwhile.
+
+    On PostgreSQL a single send is one statement (`_sent_in_one`), and a batch item two in a transaction: the move
+    with the batch's counters, which read the batch back, then the rest (`_schedule_and_record`), where BEGIN, five
+    statements and COMMIT were six round trips."""
     if not message.batch_id and not is_sqlite():
         return _sent_in_one(message, wa_message_id, sent_at)
     with write_transaction():
-        if not _move_sent(message, wa_message_id, sent_at):
-            return False
-        recorded, next_at = _item_changed(message, "PENDING", "SENT", sent_at, rng)
-        if not _schedule_next(message, next_at, sent_at, counting_sent=True):
-            send_gate.count_sent(message.profile_id, sent_at)
-        events.record_all([_ack(message, "SENT", wa_message_id), *recorded])
+        if message.batch_id and not is_sqlite():
+            batch = _SENT_ITEM_COUNTED.first(*_deltas("PENDING", "SENT").values(), sent_at,
+                                             ctes=_sent_item_moved(message, wa_message_id, sent_at))
+            if batch is None:
+                return False
+            recorded, next_at = _batch_changed(batch, "PENDING", "SENT", sent_at, rng)
+        else:
+            _lock_batch(message.batch_id)
+            if not _SENT_UPDATE.execute(wa_message_id, sent_at, message.id).rowcount:
+                return False
+            recorded, next_at = _item_changed(message, "PENDING", "SENT", sent_at, rng)
+        _schedule_and_record(message, next_at, sent_at, [_ack(message, "SENT", wa_message_id), *recorded],
+                             counting_sent=True)
     return True
 
 
@@ -432,13 +464,11 @@ def _sent_in_one(message: Message, wa_message_id: str, sent_at: dt.datetime) -> 
     """PostgreSQL: `sent` of a single send (no batch, no next item) in one statement, where BEGIN, the move, the
     day's count, the ack and COMMIT were five round trips: the count and the ack are data-modifying CTEs fed by the
     move's RETURNING, writing the rows `sent` writes on SQLite (the item's row locked, then its gate's)."""
-    move_sql, move_params = _SENT_MOVED.statement(wa_message_id, sent_at, message.id)
-    count_sql, count_params = send_gate.count_sent_moved(sent_at)
-    ack_sql, ack_params = _ack_per_row("SENT", wa_message_id)
+    ctes_sql, params = with_ctes(("moved", _SENT_MOVED.statement(wa_message_id, sent_at, message.id)),
+                                 ("counted", send_gate.count_sent_moved(sent_at)),
+                                 ("acked", _ack_per_row("SENT", wa_message_id)))
     with write_statement():
-        acked = database.execute_sql(
-            f"WITH moved AS ({move_sql}), counted AS ({count_sql}), acked AS ({ack_sql}) SELECT * FROM acked",
-            [*move_params, *count_params, *ack_params]).fetchall()
+        acked = database.execute_sql(f"{ctes_sql}SELECT * FROM acked", params).fetchall()
     if not acked:
         return False
     events.announce(acked[0][0])
@@ -456,15 +486,11 @@ def _ack_per_row(status: str, wa_message_id: str) -> tuple[str, list[Any]]:
         [rest])
 
 
-def _move_sent(message: Message, wa_message_id: str, sent_at: dt.datetime) -> bool:
-    """The item's move to SENT (in `sent`'s transaction), its batch's lock taken first."""
-    if message.batch_id and not is_sqlite():
-        lock_sql, lock_params = _LOCK_BATCH.statement(message.batch_id)
-        sent_sql, sent_params = _SENT_AFTER_LOCKED.statement(wa_message_id, sent_at, message.id)
-        return bool(database.execute_sql(f"WITH locked AS ({lock_sql}) {sent_sql}",
-                                         [*lock_params, *sent_params]).rowcount)
-    _lock_batch(message.batch_id)
-    return bool(_SENT_UPDATE.execute(wa_message_id, sent_at, message.id).rowcount)
+def _sent_item_moved(message: Message, wa_message_id: str, sent_at: dt.datetime) -> tuple[str, list[Any]]:
+    """PostgreSQL: a batch item's move to SENT, its batch's lock taken first, as the CTEs `locked` and `moved` of
+    the statement that counts it (`_SENT_ITEM_COUNTED`)."""
+    return with_ctes(("locked", _LOCK_BATCH.statement(message.batch_id)),
+                     ("moved", _SENT_AFTER_LOCKED.statement(wa_message_id, sent_at, message.id)))
 
 
 def failed(message: Message, reason: str, now: dt.datetime, rng: random.Random | None = None) -> bool:
@@ -477,8 +503,8 @@ def failed(message: Message, reason: str, now: dt.datetime, rng: random.Random |
         if not done:
             return False
         recorded, next_at = _item_changed(message, "PENDING", "FAILED", now, rng)
-        _schedule_next(message, next_at, now)
-        events.record_all([_ack(message, "FAILED", message.wa_message_id or "", error=reason), *recorded])
+        _schedule_and_record(message, next_at, now,
+                             [_ack(message, "FAILED", message.wa_message_id or "", error=reason), *recorded])
     return True
 
 
@@ -515,8 +541,8 @@ def receipt(profile_id: str, wa_message_id: str, status: str, now: dt.datetime, 
         if not _RECEIPT_FAILED.execute(now, error, message.id, old).rowcount:
             return True  # another receipt moved it meanwhile
         recorded, next_at = _item_changed(message, old, status, now, None)
-        _schedule_next(message, next_at, now)  # it was still PENDING: the next item waited for it
-        events.record_all([_ack(message, status, wa_message_id, error=error), *recorded])
+        # It was still PENDING: the next item waited for it.
+        _schedule_and_record(message, next_at, now, [_ack(message, status, wa_message_id, error=error), *recorded])
     return True
 
 
@@ -527,15 +553,10 @@ def _receipt_in_one(move: Prepared, old: str, status: str, now: dt.datetime, pro
     event are data-modifying CTEs fed by the move's RETURNING: the rows, the locks (the item, then its batch, as
     `_lock_batch` says) and the event's text are those `receipt` makes in three statements on SQLite. False when
     the message was not in `old`."""
-    move_sql, move_params = move.statement(now, profile_id, wa_message_id)
-    deltas = _deltas(old, status)
-    counts = ", ".join(f'"{column}" = b."{column}" + %s' for column in deltas)
-    counts_sql = (f'UPDATE "{Batch._meta.table_name}" AS b SET {counts}, "updated_at" = %s FROM moved '
-                  'WHERE b."id" = moved."batch_id"')
-    ack_sql, ack_params = _ack_per_row(status, wa_message_id)
-    acked = database.execute_sql(
-        f"WITH moved AS ({move_sql}), counts AS ({counts_sql}), acked AS ({ack_sql}) SELECT * FROM acked",
-        [*move_params, *deltas.values(), now, *ack_params]).fetchall()
+    ctes_sql, params = with_ctes(("moved", move.statement(now, profile_id, wa_message_id)),
+                                 ("counts", _COUNTED_AFTER_MOVED.statement(*_deltas(old, status).values(), now)),
+                                 ("acked", _ack_per_row(status, wa_message_id)))
+    acked = database.execute_sql(f"{ctes_sql}SELECT * FROM acked", params).fetchall()
     if not acked:
         return False
     events.announce(acked[0][0])
@@ -790,7 +811,7 @@ def _lock_batch(batch_id: str | None) -> None:
     takes them in this order, so a cancel (every waiting item, then the counters) and an item's send (the item,
     the counters, then the next item's schedule) wait for each other instead of deadlocking. SQLite has one
     writer at a time already. (A hand-over takes it with the update that starts the batch, `_BATCH_HANDED`; a
-    sent item with its own move, `_move_sent`.)
+    sent item with its own move, `_sent_item_moved`.)
 
     A DELIVERED or READ receipt goes without (two statements of every delivered message): it locks an item that
     left the queue, then the counters. Whoever holds the batch's lock first (a cancel, a send, a hand-over, a
@@ -816,7 +837,7 @@ def _item_changed(message: Message, old: str, new: str, now: dt.datetime, rng: r
     """Keep the batch's counters in step with one item's status change (inside the same transaction), and finish
     the batch when no item is left to send. Returns the events to record after the item's own (`bulk.progress`,
     `bulk.finished`), in one statement with it, and when the next item goes once this one has left the queue
-    (None: no item waits for it), for the caller to `_schedule_next`."""
+    (None: no item waits for it), for the caller to `_schedule_and_record`."""
     if not message.batch_id or old == new:
         return [], None
     deltas = _deltas(old, new)
@@ -828,9 +849,15 @@ def _item_changed(message: Message, old: str, new: str, now: dt.datetime, rng: r
     batch = _BATCH_COUNTS_READ.first(*deltas.values(), now, message.batch_id)
     if batch is None:  # deleted with its profile meanwhile
         return [], None
+    return _batch_changed(batch, old, new, now, rng)
+
+
+def _batch_changed(batch: Batch, old: str, new: str, now: dt.datetime, rng: random.Random | None
+                   ) -> tuple[list[events.Record], dt.datetime | None]:
+    """`_item_changed` once the item's move to `new` is counted, from the batch its counters' update read back."""
     if new == "FAILED" and batch.stop_on_error and batch.status not in TERMINAL:
         _cancel_waiting(batch, now)
-        batch = Batch.get_by_id(message.batch_id)
+        batch = Batch.get_by_id(batch.id)
     recorded: list[events.Record] = []
     if new in ("SENT", "FAILED", "CANCELLED") or old == "PENDING":
         recorded.append(("bulk.progress", batch.profile_id, {"batchId": batch.id, **progress(batch)}))
@@ -863,15 +890,32 @@ def _columns(status: str) -> Iterable[Any]:
         yield Batch.cancelled
 
 
-def _schedule_next(item: Message, at: dt.datetime | None, now: dt.datetime, *, counting_sent: bool = False) -> bool:
-    """Give the next waiting item of `item`'s batch its time `at` (None: none, as `_item_changed` answered), and mark
-    the profile's queue due then (its worker, or the sweep after that worker died, picks it up); with
-    `counting_sent`, the same statement counts `item` among today's sends (send_gate.add_work). True when it marked
-    the queue. Idempotent: an item already scheduled keeps its time."""
-    if at is None or not _SCHEDULE_NEXT.execute(at, item.batch_id).rowcount:
-        return False
-    send_gate.add_work(item.profile_id, at, now, counting_sent=counting_sent)
-    return True
+def _schedule_and_record(item: Message, at: dt.datetime | None, now: dt.datetime, records: list[events.Record], *,
+                         counting_sent: bool = False) -> None:
+    """The rest of an item's record once it moved (in its transaction): the next waiting item of its batch gets its
+    time `at` (None: none, as `_item_changed` answered) and the profile's queue is marked due then (its worker, or
+    the sweep after that worker died, picks it up); with `counting_sent`, `item` counts among today's sends, in the
+    same change of the gate's row when it marked it (send_gate.add_work); then `records`, its events. Idempotent: an
+    item already scheduled keeps its time.
+
+    On PostgreSQL all of it is one statement, each part a CTE (the gate's changes decided by whether `scheduled`
+    gave the item its time), where the schedule, the gate's mark and the events were three round trips."""
+    if is_sqlite():
+        if at is not None and _SCHEDULE_NEXT.execute(at, item.batch_id).rowcount:
+            send_gate.add_work(item.profile_id, at, now, counting_sent=counting_sent)
+        elif counting_sent:
+            send_gate.count_sent(item.profile_id, now)
+        events.record_all(records)
+        return
+    parts = []
+    if at is not None:
+        parts = [("scheduled", _SCHEDULED_NEXT.statement(at, item.batch_id)),
+                 *send_gate.after_scheduling(item.profile_id, at, now, counting_sent=counting_sent)]
+    elif counting_sent:
+        parts = [("counted", send_gate.count_sent_statement(item.profile_id, now))]
+    ctes_sql, params = with_ctes(*parts, ("recorded", events.record_all_statement(records)))
+    [(last,)] = database.execute_sql(f'{ctes_sql}SELECT max("id") FROM recorded', params).fetchall()
+    events.announce(last)
 
 
 def _finish(batch: Batch, status: str, now: dt.datetime) -> list[events.Record]:

@@ -24,7 +24,7 @@ from typing import Any
 import peewee
 
 from server.core import broker, jobs
-from server.core.db import Prepared, database, write_transaction
+from server.core.db import Prepared, database, with_ctes, write_transaction
 from server.core.models import Profile, SendGate
 
 KIND = jobs.Kind(
@@ -43,8 +43,10 @@ def next_day(now: dt.datetime) -> dt.datetime:
     return dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time())
 
 
-def _mark_due(profile_id: str, due: dt.datetime, wake: dt.datetime, today: Any = None) -> peewee.Insert:
-    """The gate marked due by `due`; with `today`, one more message sent on that day counted too (`_count_sent`)."""
+def _mark_due(profile_id: str, due: dt.datetime, wake: dt.datetime, today: Any = None, when: str = ""
+              ) -> peewee.Insert:
+    """The gate marked due by `due`; with `today`, one more message sent on that day counted too (`_count_sent`);
+    with `when`, only if that SQL condition holds (`_upsert`)."""
     earlier = SendGate.due_at.is_null() | (SendGate.due_at > due)
     values = {SendGate.profile: profile_id, SendGate.due_at: due, SendGate.queued_at: wake, SendGate.version: 1}
     update = {
@@ -55,7 +57,22 @@ def _mark_due(profile_id: str, due: dt.datetime, wake: dt.datetime, today: Any =
     if today is not None:
         values |= {SendGate.day: today, SendGate.sent_today: 1}
         update |= _counted(today)
-    return SendGate.insert(values).on_conflict(conflict_target=[SendGate.profile], update=update)
+    return _upsert(values, update, when)
+
+
+# A new gate row's columns as the model's defaults give them, for the inserts of a SELECT.
+_DEFAULTS = {field: field.default for field in SendGate._meta.sorted_fields
+             if field.default is not None and not callable(field.default)}
+
+
+def _upsert(values: dict[peewee.Field, Any], update: dict[peewee.Field, Any], when: str = "") -> peewee.Insert:
+    """The gate's row made with `values`, or changed by `update`. With `when` (SQL), only if it holds: an INSERT of
+    a SELECT, a new row's other columns as the model's defaults give them, for a statement whose CTEs decide it."""
+    if not when:
+        return SendGate.insert(values).on_conflict(conflict_target=[SendGate.profile], update=update)
+    row = {**_DEFAULTS, **values}
+    return SendGate.insert_from(peewee.Select(None, list(row.values())).where(peewee.SQL(when)), list(row)).on_conflict(
+        conflict_target=[SendGate.profile], update=update)
 
 
 # Run on every accepted send, and every batch item sent: its SQL is built once (server/core/db.py). It answers the
@@ -85,10 +102,9 @@ def add_work_carrying(profile_id: str, due: dt.datetime, now: dt.datetime, inser
     """add_work and an INSERT (SQL and parameters: db.insert_statement) in one statement, on PostgreSQL only: the
     insert is a data-modifying CTE beside the gate's mark, so that outside a transaction both commit together in
     one round trip, where BEGIN, the mark, the insert and COMMIT were four."""
-    mark_sql, mark_params = _MARK_DUE.statement(profile_id, due, jobs.wake_time(due, now))
-    insert_sql, insert_params = insert
-    [(after,)] = database.execute_sql(f"WITH gate AS ({mark_sql}), carried AS ({insert_sql}) SELECT * FROM gate",
-                                      mark_params + insert_params).fetchall()
+    ctes_sql, params = with_ctes(("gate", _MARK_DUE.statement(profile_id, due, jobs.wake_time(due, now))),
+                                 ("carried", insert))
+    [(after,)] = database.execute_sql(f"{ctes_sql}SELECT * FROM gate", params).fetchall()
     return SendGate.due_at.python_value(after) == due
 
 
@@ -107,25 +123,28 @@ def _counted(today: Any) -> dict[peewee.Field, Any]:
             SendGate.day: today}
 
 
-def _count_sent(profile_id: str, today: str) -> peewee.Insert:
-    return SendGate.insert(profile=profile_id, day=today, sent_today=1).on_conflict(
-        conflict_target=[SendGate.profile], update=_counted(today))
+def _count_sent(profile_id: str, today: str, when: str = "") -> peewee.Insert:
+    return _upsert({SendGate.profile: profile_id, SendGate.day: today, SendGate.sent_today: 1}, _counted(today), when)
 
 
 def _count_sent_moved(today: Any) -> peewee.Insert:
-    """`_count_sent` of each row of the CTE `moved` (its profile_id), a new gate row's other columns as the model's
-    defaults give them."""
+    """`_count_sent` of each row of the CTE `moved` (its profile_id)."""
     moved = peewee.Table("moved")
-    defaults = {field: field.default for field in SendGate._meta.sorted_fields
-                if field.default is not None and not callable(field.default)}
-    values = {**defaults, SendGate.profile: moved.c.profile_id, SendGate.day: today, SendGate.sent_today: 1}
+    values = {**_DEFAULTS, SendGate.profile: moved.c.profile_id, SendGate.day: today, SendGate.sent_today: 1}
     return SendGate.insert_from(peewee.Select((moved,), list(values.values())), list(values)).on_conflict(
         conflict_target=[SendGate.profile], update=_counted(today))
 
 
 # Run on every delivered message.
-_COUNT_SENT = Prepared(_count_sent)
+_COUNT_SENT = Prepared(_count_sent, arity=2)
 _COUNT_SENT_MOVED = Prepared(_count_sent_moved)
+# A batch item's record on PostgreSQL (`after_scheduling`): the statement's CTE `scheduled` says whether the next
+# item got its time.
+_SCHEDULED, _UNSCHEDULED = "EXISTS (SELECT 1 FROM scheduled)", "NOT EXISTS (SELECT 1 FROM scheduled)"
+_MARK_DUE_IF_SCHEDULED = Prepared(lambda profile_id, due, wake: _mark_due(profile_id, due, wake, when=_SCHEDULED))
+_MARK_DUE_COUNTING_IF_SCHEDULED = Prepared(lambda profile_id, due, wake, today: _mark_due(
+    profile_id, due, wake, today, when=_SCHEDULED))
+_COUNT_SENT_UNLESS_SCHEDULED = Prepared(lambda profile_id, today: _count_sent(profile_id, today, when=_UNSCHEDULED))
 _NEXT_AT = Prepared(lambda next_at, profile_id: SendGate.update(next_at=next_at).where(SendGate.profile == profile_id))
 
 
@@ -138,6 +157,23 @@ def count_sent_moved(now: dt.datetime) -> tuple[str, list[Any]]:
     """PostgreSQL only: `count_sent` of each row of a CTE named `moved` (its profile_id column), as SQL and
     parameters for the statement that carries it beside the move it counts (lifecycle's `sent` of a single send)."""
     return _COUNT_SENT_MOVED.statement(day_of(now))
+
+
+def after_scheduling(profile_id: str, due: dt.datetime, now: dt.datetime, *, counting_sent: bool = False
+                     ) -> list[tuple[str, tuple[str, list[Any]]]]:
+    """PostgreSQL only: what `add_work` and `count_sent` do once a batch's next item was given its time `due`, as
+    named CTEs (db.with_ctes) for the statement whose CTE `scheduled` gives it (a row when it did): the queue marked
+    due then, with `counting_sent` the day's count in the same change; and when it did not, the count alone."""
+    wake = jobs.wake_time(due, now)
+    if not counting_sent:
+        return [("marked", _MARK_DUE_IF_SCHEDULED.statement(profile_id, due, wake))]
+    return [("marked", _MARK_DUE_COUNTING_IF_SCHEDULED.statement(profile_id, due, wake, day_of(now))),
+            ("counted", _COUNT_SENT_UNLESS_SCHEDULED.statement(profile_id, day_of(now)))]
+
+
+def count_sent_statement(profile_id: str, now: dt.datetime) -> tuple[str, list[Any]]:
+    """PostgreSQL only: `count_sent` as SQL and parameters, for a statement that carries it."""
+    return _COUNT_SENT.statement(profile_id, day_of(now))
 
 
 def ready_at(gate: SendGate, profile: Profile, now: dt.datetime) -> dt.datetime:

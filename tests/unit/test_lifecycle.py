@@ -578,27 +578,34 @@ def statement_kinds(run: list[str]) -> list[str]:
     return kinds
 
 
-def test_a_sent_item_takes_five_statements_and_reads_its_batch_from_the_counters_update():
+def test_a_sent_item_is_two_statements_on_postgresql_and_reads_its_batch_from_the_counters_update():
     """A sent batch item: its row, the batch's counters (the batch read back from that statement: its progress, its
     end, the next item's gap), the next item's time (found and set in one statement), the profile's queue marked due
     then with the day's count in the same statement (one row's two changes), and its two events in one statement.
     On PostgreSQL the batch's lock comes first, as in every transaction that changes a batch and its items (a
     hand-over of the same item may be under way), taken by the statement that moves the item: the lock is a CTE
-    the item's update waits for (EXISTS … locked). The last item ends the batch with one more statement, which reads
-    the batch back for its event, and counts the day's send alone."""
+    the item's update waits for (EXISTS … locked), and the counters' update is fed by the move. The schedule, the
+    gate and the events are the CTEs of one more statement. The last item ends the batch with one more statement,
+    which reads the batch back for its event, and counts the day's send alone."""
     owner = profile()
     batch = batch_of(owner, 2, delay_ms=500)
     first = items(batch)[0]
     assert lifecycle.hand_over(first, NOW)
     with sql_run() as run:
         assert lifecycle.sent(first, "wa-1", NOW)
-    writes = ["UPDATE MESSAGE", "UPDATE BATCH", "UPDATE MESSAGE", "INSERT SEND_GATE"]
-    moved = "UPDATE MESSAGE" if db.is_sqlite() else "WITH BATCH FOR UPDATE"
-    assert statement_kinds(run) == [moved, *writes[1:], "INSERT EVENT"]
-    if not db.is_sqlite():
-        assert re.search(r'^WITH LOCKED AS \(SELECT "T1"."ID" FROM "BATCH" AS "T1" WHERE .* FOR UPDATE\) '
-                         r'UPDATE "MESSAGE" SET .*EXISTS \(SELECT 1 FROM LOCKED\)', run[0])
-    assert "RETURNING" in on_batches(run)[-1]
+    if db.is_sqlite():
+        assert statement_kinds(run) == ["UPDATE MESSAGE", "UPDATE BATCH", "UPDATE MESSAGE", "INSERT SEND_GATE",
+                                        "INSERT EVENT"]
+        assert "RETURNING" in on_batches(run)[-1]
+    else:
+        counted, recorded = run
+        assert re.search(r'^WITH LOCKED AS \(SELECT "T1"."ID" FROM "BATCH" AS "T1" WHERE .* FOR UPDATE\), '
+                         r'MOVED AS \(UPDATE "MESSAGE" SET .*EXISTS \(SELECT 1 FROM LOCKED\)\) RETURNING [^)]*\) '
+                         r'UPDATE "BATCH" SET .* FROM "MOVED" .* RETURNING', counted)
+        assert re.search(r'^WITH SCHEDULED AS \(UPDATE "MESSAGE" .*\), MARKED AS \(INSERT INTO "SEND_GATE" .* WHERE '
+                         r'EXISTS \(SELECT 1 FROM SCHEDULED\) ON CONFLICT .*\), COUNTED AS \(INSERT INTO "SEND_GATE" '
+                         r'.* WHERE NOT EXISTS \(SELECT 1 FROM SCHEDULED\) ON CONFLICT .*\), RECORDED AS \(INSERT '
+                         r'INTO "EVENT" .*\) SELECT MAX\("ID"\) FROM RECORDED$', recorded)
     assert (gate(owner).sent_today, gate(owner).day) == (1, "2026-11-30")
     assert [(row.name, row.data.get("status")) for row in Event.select().order_by(Event.id)][-2:] == [
         ("message.ack", "SENT"), ("bulk.progress", None)]
@@ -616,8 +623,31 @@ def test_a_sent_item_takes_five_statements_and_reads_its_batch_from_the_counters
                                                                            "bulk.finished"]
     assert events("bulk.finished")[-1] == {"batchId": batch.id, "status": "COMPLETED", "total": 2, "sent": 2,
                                            "failed": 0, "cancelled": 0, "pending": 0, "delivered": 0, "read": 0}
-    assert statement_kinds(run) == [moved, "UPDATE BATCH", "UPDATE BATCH", "INSERT SEND_GATE", "INSERT EVENT"]
+    if db.is_sqlite():
+        assert statement_kinds(run) == ["UPDATE MESSAGE", "UPDATE BATCH", "UPDATE BATCH", "INSERT SEND_GATE",
+                                        "INSERT EVENT"]
+    else:
+        assert [" ".join(sql.split()[:2]) for sql in run] == ["WITH LOCKED", 'UPDATE "BATCH"', "WITH COUNTED"]
     assert gate(owner).sent_today == 2
+
+
+def test_a_sent_item_whose_next_item_has_its_time_already_only_counts_on_the_gate():
+    """The next item's time is set once: when it has one already, a sent item's record leaves it, and leaves the
+    profile's queue as it was (no mark, no new version for the worker to look again for), but still counts the
+    day's send."""
+    owner = profile()
+    batch = batch_of(owner, 3, delay_ms=500)
+    first, following, _ = items(batch)
+    scheduled = NOW + dt.timedelta(seconds=9)
+    Message.update(not_before=scheduled).where(Message.id == following.id).execute()
+    assert lifecycle.hand_over(first, NOW)
+    before = gate(owner)
+    assert lifecycle.sent(first, "wa-1", NOW)
+    assert reload(following).not_before == scheduled
+    after = gate(owner)
+    assert (after.version, after.due_at, after.queued_at) == (before.version, before.due_at, before.queued_at)
+    assert (after.sent_today, after.day) == (1, "2026-11-30")
+    assert events("bulk.progress")[-1]["sent"] == 1
 
 
 def test_handing_over_a_batch_item_starts_its_batch_in_the_statement_that_takes_its_lock():
@@ -704,14 +734,14 @@ def test_a_cancel_arriving_while_an_item_is_recorded_sent_waits_for_it(monkeypat
     first = items(batch)[0]
     assert lifecycle.hand_over(first, NOW)  # its row's newest version now comes after the others' in the table
     counted, go_on = threading.Event(), threading.Event()
-    schedule = lifecycle._schedule_next
+    schedule = lifecycle._schedule_and_record
 
-    def held_schedule(*args: Any, **kwargs: Any) -> bool:
+    def held_schedule(*args: Any, **kwargs: Any) -> None:
         counted.set()
         go_on.wait(10)
-        return schedule(*args, **kwargs)
+        schedule(*args, **kwargs)
 
-    monkeypatch.setattr(lifecycle, "_schedule_next", held_schedule)
+    monkeypatch.setattr(lifecycle, "_schedule_and_record", held_schedule)
     errors: list[Exception] = []
     run = on_a_thread(errors)
 
