@@ -223,7 +223,7 @@ _BATCH_FINISHED = Prepared(lambda status, now, batch_id: Batch.update(
 # The batch's next waiting item gets its time, unless it has one already: one statement, found and set.
 def _schedule_next(at: Any, batch_id: Any) -> peewee.ModelUpdate:
     return Message.update(not_before=at).where(
-        (Message.id == Message.select(Message.id).where((Message.batch_id == batch_id) & (Message.status == "PENDING"))
+        (Message.id == Message.select(Message.id).where((Message.batch_id == batch_id) & (Message.status == _WAITING))
          .order_by(Message.batch_index).limit(1)) & Message.not_before.is_null())
 
 

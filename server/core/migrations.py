@@ -112,6 +112,10 @@ def _delivery_indexes(database: peewee.Database, migrator: SchemaMigrator) -> No
     models.Message._schema.create_indexes(safe=True)
 
 
+def _waiting_batch_items(database: peewee.Database, migrator: SchemaMigrator) -> None:
+    models.Message._schema.create_indexes(safe=True)  # the one it lacks: a batch's waiting items (models.py)
+
+
 MIGRATIONS: list[tuple[int, str, Migration | None]] = [
     (1, "profiles, contacts, webhooks, api keys", None),
     (2, "engine sessions, engine hosts, the event log", _engine_sessions),
@@ -125,6 +129,7 @@ MIGRATIONS: list[tuple[int, str, Migration | None]] = [
      _delivery_guarantee),
     (10, "message indexes that match the delivery path's lookups (a profile's next send, a receipt's message)",
      _delivery_indexes),
+    (11, "an index of a batch's waiting items, in order (the next item to schedule)", _waiting_batch_items),
 ]
 
 

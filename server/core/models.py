@@ -208,6 +208,11 @@ Message.add_index(Message.index(Message.profile, Message.not_before, Message.bat
 # A batch's items in order. Partial too: a prepared statement's generic plan for the single sends' lookup
 # (`batch_id IS NULL`) took it, and read every single send of every profile.
 Message.add_index(Message.index(Message.batch_id, Message.batch_index).where(Message.batch_id.is_null(False)))
+# A batch's waiting items in order: the next one to schedule after each item leaves the queue. Found in the index
+# above, it was the first PENDING among the items already sent, each read and passed (item 2,000 of a batch read
+# 4,000 pages, 1.2 ms), so a batch's schedules took time in the square of its size.
+Message.add_index(Message.index(Message.batch_id, Message.batch_index, name="message_waiting_batch_items").where(
+    (Message.status == "PENDING") & Message.batch_id.is_null(False)))
 
 
 class SendGate(BaseModel):

@@ -67,14 +67,15 @@ def _prepare(prepared: Prepared, values: tuple[Any, ...]) -> None:
     run a few times, here while the table is still small (the plan stays when it grows)."""
     sql, arguments = prepared.statement(*values)
     db.database.execute_sql("SET plan_cache_mode = force_generic_plan")
-    types = ", ".join("bigint" if isinstance(value, int) else "text" for value in arguments)
+    types = ", ".join("bigint" if isinstance(value, int) else "timestamp" if isinstance(value, dt.datetime) else "text"
+                      for value in arguments)
     numbered = sql.replace("%s", "{}").format(*(f"${n}" for n in range(1, len(arguments) + 1)))
     db.database.execute_sql(f"PREPARE lookup ({types}) AS {numbered}")
     db.database.execute_sql(f"EXPLAIN EXECUTE lookup({_literals(arguments)})")  # plans it now
 
 
 def _literals(arguments: list[Any]) -> str:
-    return ", ".join(str(value) if isinstance(value, int) else "'" + value.replace("'", "''") + "'"
+    return ", ".join(str(value) if isinstance(value, int) else "'" + str(value).replace("'", "''") + "'"
                      for value in arguments)
 
 
@@ -121,3 +122,33 @@ def test_each_lookup_reads_one_entry_without_sorting(backend, analysed, name, pr
         assert not any(node["Node Type"] in ("Sort", "Incremental Sort", "Seq Scan") for node in nodes), (name, plan)
         read = sum(node["Actual Rows"] for node in nodes if "Relation Name" in node)  # rows read from a table
         assert read <= len(found), (name, read, plan)  # one entry each lookup
+
+
+LEFT = 200  # items of the batch that left the queue before the next is scheduled
+
+
+@pytest.mark.parametrize("analysed", [False, True], ids=["planned-while-empty", "analysed"])
+def test_the_next_item_to_schedule_is_found_without_reading_the_items_that_left(backend, analysed):
+    """After each item leaves the queue, the batch's next waiting item gets its time (lifecycle._SCHEDULE_NEXT). In
+    the index of all the batch's items it was the first PENDING one after every item that had left, each read and
+    passed: a batch's schedules took time in the square of its size. It is found in an index of the waiting items
+    alone."""
+    values = (NOW, "b1")
+    with db.database.connection_context():
+        if backend == "postgres" and not analysed:
+            _prepare(lifecycle._SCHEDULE_NEXT, values)
+        fill()
+        Message.update(status="READ").where((Message.batch_id == "b1") & (Message.batch_index < LEFT)).execute()
+        if backend == "postgres" and analysed:
+            db.database.execute_sql("ANALYZE message")
+            _prepare(lifecycle._SCHEDULE_NEXT, values)
+        plan = _plan(backend, lifecycle._SCHEDULE_NEXT, values)  # on PostgreSQL run too (EXPLAIN ANALYZE)
+        if backend == "sqlite":
+            assert any("USING INDEX message_waiting_batch_items" in step for step in plan), plan
+            lifecycle._SCHEDULE_NEXT.execute(*values)
+        else:
+            nodes = list(_nodes(plan))
+            assert not any(node["Node Type"] in ("Sort", "Incremental Sort", "Seq Scan") for node in nodes), plan
+            assert not any(node.get("Rows Removed by Filter") for node in nodes), plan  # none read and passed
+        scheduled = Message.select().where((Message.batch_id == "b1") & Message.not_before.is_null(False))
+        assert sorted(row.batch_index for row in scheduled) == [0, LEFT]
