@@ -55,8 +55,8 @@ def step(profile_id: str, lease: jobs.Lease, now: dt.datetime, settings: Setting
         if not lifecycle.hand_over(message, now, lease):
             return now  # sent or cancelled meanwhile: look again
         try:
-            engine_client.call(profile, lambda host: host.Send, engine_host_pb2.SendRequest(message_id=message.id),
-                               hosts)
+            engine_client.call(profile, lambda host: host.Send,
+                               engine_host_pb2.SendRequest(message_id=message.id, profile_id=profile_id), hosts)
         except ApiError as error:
             return _refused(profile, message, error, settings, clock())
         after = clock()

@@ -49,6 +49,7 @@ from typing import Any
 import peewee
 
 from server.core import events, jobs, send_gate
+from server.core.content import MEDIA_KINDS
 from server.core.db import (
     CommitGroup,
     Prepared,
@@ -157,8 +158,15 @@ _STARTED_HELD = Prepared(lambda now, batch_id, profile_id: _batch_handed(now, ba
     jobs.held_here(send_gate.KIND, profile_id)).returning(Batch.id))
 _HANDED_AFTER_STARTED = Prepared(lambda now, message_id: _hand_over(now, message_id).where(
     peewee.SQL("EXISTS (SELECT 1 FROM started)")).returning(Message.id))
-_DISPATCH = Prepared(lambda now, message_id: Message.update(dispatched_at=now, updated_at=now).where(
-    (Message.id == message_id) & (Message.status == "PENDING") & Message.dispatched_at.is_null()))
+def _dispatch(now: Any, message_id: Any) -> peewee.ModelUpdate:
+    return Message.update(dispatched_at=now, updated_at=now).where(
+        (Message.id == message_id) & (Message.status == "PENDING") & Message.dispatched_at.is_null())
+
+
+_DISPATCH = Prepared(_dispatch)
+# The mark that reads the message too (`dispatch_reading`): only one of the profile's, with no media to fetch first.
+_DISPATCH_READING = Prepared(lambda now, message_id, profile_id: _dispatch(now, message_id).where(
+    (Message.profile == profile_id) & Message.type.not_in(list(MEDIA_KINDS))).returning(Message))
 
 
 def _sent_update(wa_message_id: Any, sent_at: Any, message_id: Any) -> peewee.ModelUpdate:
@@ -424,6 +432,15 @@ def dispatch(message_id: str, now: dt.datetime) -> bool:
     recorded (server/core/delivery_guarantee.py)."""
     with write_statement():
         return bool(_DISPATCH.execute(now, message_id).rowcount)
+
+
+def dispatch_reading(message_id: str, profile_id: str, now: dt.datetime) -> Message | None:
+    """`dispatch` of a message of `profile_id` whose type carries no media (nothing to fetch before it goes out),
+    answering the message it marked, read by the same statement: one round trip where the read and the mark were
+    two. None when it marked nothing: not such a message, or not PENDING and never given to WhatsApp (`dispatch`
+    says False) — the caller reads it, to learn which."""
+    with write_statement():
+        return _DISPATCH_READING.first(now, message_id, profile_id)
 
 
 def undispatch(message_id: str, now: dt.datetime) -> None:

@@ -52,7 +52,7 @@ class EngineHostServicer(engine_host_pb2_grpc.EngineHostServiceServicer):
 
     def Send(self, request: engine_host_pb2.SendRequest, context: grpc.ServicerContext
              ) -> engine_host_pb2.SendResponse:
-        return engine_host_pb2.SendResponse(wa_message_id=self.sessions.send(request.message_id))
+        return engine_host_pb2.SendResponse(wa_message_id=self.sessions.send(request.message_id, request.profile_id))
 
     def DeliverWebhook(self, request: engine_host_pb2.DeliverWebhookRequest, context: grpc.ServicerContext
                        ) -> engine_host_pb2.DeliverWebhookResponse:

@@ -143,28 +143,39 @@ class SessionManager:
             raise ApiError("PROFILE_NOT_CONNECTED", f"profile '{profile_id}' has no session on this host")
         return engine
 
-    def send(self, message_id: str) -> str:
+    def send(self, message_id: str, profile_id: str = "") -> str:
         """Send a stored outbound message through its profile's session; record it SENT. Returns WhatsApp's id.
         A message already sent is answered with its id, not sent again; one whose earlier send has an unknown
-        outcome follows the profile's delivery guarantee (server/core/delivery_guarantee.py)."""
+        outcome follows the profile's delivery guarantee (server/core/delivery_guarantee.py).
+
+        With `profile_id` (a worker's step knows it), a message with no media to fetch is read by its dispatch mark,
+        under the profile's send lock: one statement where the read and the mark were two. Any other (media, or not
+        PENDING, or marked before) takes the general path, read first."""
+        if profile_id:
+            engine = self.engine(profile_id)
+            with self._send_locks[profile_id]:
+                handed_at = utcnow()  # when it went to WhatsApp: its sent time, from which a batch's next item is paced
+                message = self._write(lambda: lifecycle.dispatch_reading(message_id, profile_id, handed_at),
+                                      savepoint=False, transaction=False)
+                if message is not None:
+                    try:
+                        outgoing = self._outgoing(message, None)  # a reply's quote may fail: it never left
+                    except ApiError:
+                        with database.connection_context():
+                            lifecycle.undispatch(message_id, utcnow())
+                        raise
+                    return self._send_dispatched(engine, message, outgoing, handed_at)
         with database.connection_context():
             message = rows.message(message_id)
             if message is None:
                 raise not_found("message", message_id)
             if message.wa_message_id and message.status != "PENDING":
                 return message.wa_message_id
-            content = dict(message.content)
-            media = content.pop("media", None)
-            outgoing = base.OutgoingMessage(
-                chat_id=message.chat_id, type=message.type.lower(), content=content,
-                media=resolve_media(message.type, media, self.url_guard, voice_note=bool(content.get("voice_note")))
-                if media else None,
-                reply_to=quote(message.profile_id, message.reply_to) if message.reply_to else None,
-                mentions=tuple(message.mentions), id=message.id,
-            )
+            media = message.content.get("media")
+            outgoing = self._outgoing(message, media)
         engine = self.engine(message.profile_id)
         with self._send_locks[message.profile_id]:
-            handed_at = utcnow()  # when it went to WhatsApp: its sent time, from which a batch's next item is paced
+            handed_at = utcnow()
             # The mark is the check: only a message still PENDING and never given to WhatsApp takes it. The
             # message is read again only when it does not (a concurrent retry of it may have sent it).
             dispatched = self._write(lambda: lifecycle.dispatch(message_id, handed_at), savepoint=False,
@@ -179,30 +190,48 @@ class SessionManager:
                     if recorded.status != "PENDING":
                         raise conflict(f"message '{message_id}' is {recorded.status}: {recorded.error}", state=True)
                     self._outcome_unknown(engine, recorded, handed_at)
-            try:
-                wa_message_id = engine.send(outgoing)
-            except ApiError as error:
-                if error.code != "UNAVAILABLE":  # the engine's answer: it did not leave (no answer: unknown)
-                    with database.connection_context():
-                        lifecycle.undispatch(message_id, utcnow())
-                raise
-
-            def record_sent() -> list[base.EngineEvent]:
-                lifecycle.sent(message, wa_message_id, handed_at)
-                with self._lock:
-                    early = self._early_receipts.pop((message.profile_id, wa_message_id), [])
-                for receipt in early:
-                    _record_receipt(message.profile_id, receipt.data)
-                return early
-
-            # Each record keeps its own transaction (a single send's SENT is one statement on PostgreSQL): one around
-            # them all would only add its BEGIN and COMMIT. An early receipt that fails to record no longer undoes
-            # the send's record (WhatsApp did take the message); the receipt itself is not acknowledged, as before.
-            early = self._write(record_sent, transaction=False)
-            for receipt in early:
-                _acknowledge(receipt)
+            wa_message_id = self._send_dispatched(engine, message, outgoing, handed_at)
         if media is not None and "url" in media and outgoing.media is not None:  # inline media stays in the row
             self.conversations.keep(message, outgoing.media.data, outgoing.media.mimetype, outgoing.media.filename)
+        return wa_message_id
+
+    def _outgoing(self, message: Message, media: dict[str, Any] | None) -> base.OutgoingMessage:
+        """What the engine sends for a stored message: its content, its `media` (None: none to fetch) fetched or
+        decoded, a reply's quote looked up."""
+        content = {key: value for key, value in message.content.items() if key != "media"}
+        return base.OutgoingMessage(
+            chat_id=message.chat_id, type=message.type.lower(), content=content,
+            media=resolve_media(message.type, media, self.url_guard, voice_note=bool(content.get("voice_note")))
+            if media else None,
+            reply_to=quote(message.profile_id, message.reply_to) if message.reply_to else None,
+            mentions=tuple(message.mentions), id=message.id,
+        )
+
+    def _send_dispatched(self, engine: base.Engine, message: Message, outgoing: base.OutgoingMessage,
+                         handed_at: dt.datetime) -> str:
+        """The engine's send of a message marked dispatched, and its record; under the profile's send lock."""
+        try:
+            wa_message_id = engine.send(outgoing)
+        except ApiError as error:
+            if error.code != "UNAVAILABLE":  # the engine's answer: it did not leave (no answer: unknown)
+                with database.connection_context():
+                    lifecycle.undispatch(message.id, utcnow())
+            raise
+
+        def record_sent() -> list[base.EngineEvent]:
+            lifecycle.sent(message, wa_message_id, handed_at)
+            with self._lock:
+                early = self._early_receipts.pop((message.profile_id, wa_message_id), [])
+            for receipt in early:
+                _record_receipt(message.profile_id, receipt.data)
+            return early
+
+        # Each record keeps its own transaction (a single send's SENT is one statement on PostgreSQL): one around
+        # them all would only add its BEGIN and COMMIT. An early receipt that fails to record no longer undoes the
+        # send's record (WhatsApp did take the message); the receipt itself is not acknowledged, as before.
+        early = self._write(record_sent, transaction=False)
+        for receipt in early:
+            _acknowledge(receipt)
         return wa_message_id
 
     def _write(self, work: Callable[[], T], *, savepoint: bool = True, transaction: bool = True) -> T:

@@ -353,6 +353,22 @@ def test_a_worker_hands_a_batch_item_over_only_under_its_lease():
     assert (reload(second).handed_at, reload(second).attempts) == (None, 0)
 
 
+def test_the_dispatch_mark_that_reads_the_message_takes_only_one_of_its_profile_with_no_media_to_fetch():
+    """`dispatch_reading` marks and answers a waiting message of the named profile; a message with media (to fetch
+    before it goes, outside the profile's send lock), another profile's, or one marked before is left as it is."""
+    owner, other = profile(), profile()
+    text = send(owner)
+    image = lifecycle.accept_message(owner, chat_id="628111000001@s.whatsapp.net", type_name="IMAGE",
+                                     content={"media": {"url": "https://example.com/a.png"}}, now=NOW)
+    assert lifecycle.dispatch_reading(image.id, owner.id, NOW) is None
+    assert lifecycle.dispatch_reading(text.id, other.id, NOW) is None
+    assert reload(image).dispatched_at is None and reload(text).dispatched_at is None
+    marked = lifecycle.dispatch_reading(text.id, owner.id, NOW)
+    assert (marked.id, marked.content, marked.chat_id, marked.dispatched_at) == (text.id, {"text": "hi"},
+                                                                                 text.chat_id, NOW)
+    assert lifecycle.dispatch_reading(text.id, owner.id, NOW) is None  # marked already
+
+
 def test_the_dispatch_mark_is_committed_by_its_one_statement(monkeypatch):
     """The mark before the engine call is one conditional UPDATE (db.write_statement): on PostgreSQL it commits by
     itself, with no BEGIN and COMMIT round trips around it, so another connection sees it as soon as it ran; on

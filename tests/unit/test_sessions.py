@@ -20,6 +20,7 @@ from server.core.models import Event, Message, Profile
 from server.engine_host import sessions as host_sessions
 from server.engine_host.engines import base
 from server.engine_host.sessions import SessionManager
+from tests.support.sql import sql_run
 
 NOW = dt.datetime(2026, 11, 30, 10, 0, 0)
 _ids = itertools.count()
@@ -347,6 +348,57 @@ def test_a_send_reads_its_message_once(manager, monkeypatch):
     assert reads == [message.id]
     row = Message.get_by_id(message.id)
     assert (row.status, row.wa_message_id) == ("SENT", f"wa-{message.id}-1")
+
+
+def test_a_send_that_names_its_profile_reads_its_message_with_its_dispatch_mark(manager, monkeypatch):
+    """A worker's send names the message's profile: the host takes the profile's send lock first, then one
+    statement marks the message dispatched and reads it (the read and the mark were two round trips). While the lock
+    is held (a receipt of the profile being recorded), nothing is marked."""
+    message = waiting_message()
+    reads: list[str] = []
+    read = rows.message
+    monkeypatch.setattr(rows, "message", lambda message_id: reads.append(message_id) or read(message_id))
+    engine = Engine()
+    monkeypatch.setattr(manager, "engine", lambda profile_id: engine)
+    answers: list[str] = []
+    with sql_run() as run:
+        with manager._send_locks[message.profile_id]:
+            sender = threading.Thread(target=lambda: answers.append(manager.send(message.id, message.profile_id)))
+            sender.start()
+            time.sleep(0.3)  # a lower bound: it can only make the test pass vacuously
+            assert Message.get_by_id(message.id).dispatched_at is None
+        sender.join(10)
+    assert answers == [f"wa-{message.id}-1"]
+    assert reads == [] and engine.dispatched_before_send == [True]
+    [mark] = [sql for sql in run if sql.startswith('UPDATE "MESSAGE" SET "DISPATCHED_AT"')]
+    assert "RETURNING" in mark
+    assert Message.get_by_id(message.id).status == "SENT"
+
+
+def test_a_send_that_names_its_profile_takes_the_general_path_for_a_message_marked_before(manager, monkeypatch):
+    """A message whose earlier send has an unknown outcome (marked dispatched) is not marked again: read first, it
+    follows its profile's guarantee (here: sent again, AT_LEAST_ONCE)."""
+    message = waiting_message("AT_LEAST_ONCE")
+    assert lifecycle.dispatch(message.id, NOW)
+    engine = Engine()
+    monkeypatch.setattr(manager, "engine", lambda profile_id: engine)
+    assert manager.send(message.id, message.profile_id) == f"wa-{message.id}-1"
+    assert engine.sent == [message.id]
+    assert manager.send(message.id, message.profile_id) == f"wa-{message.id}-1"  # a repeat: answered, not sent
+    assert engine.sent == [message.id]
+
+
+def test_a_reply_whose_quote_is_gone_is_not_sent_and_its_mark_is_cleared(manager, monkeypatch):
+    """Read with its mark, a reply whose quoted message failed since cannot go: refused (VALIDATION_ERROR naming
+    `replyTo`), its dispatch mark cleared, since it never left."""
+    message = waiting_message()
+    Message.update(reply_to="msg_gone").where(Message.id == message.id).execute()
+    engine = Engine()
+    monkeypatch.setattr(manager, "engine", lambda profile_id: engine)
+    with pytest.raises(ApiError) as refused:
+        manager.send(message.id, message.profile_id)
+    assert (refused.value.code, refused.value.metadata.get("field")) == ("VALIDATION_ERROR", "replyTo")
+    assert engine.sent == [] and Message.get_by_id(message.id).dispatched_at is None
 
 
 @pytest.mark.parametrize("meanwhile", ["SENT", "CANCELLED", "DELETED"])

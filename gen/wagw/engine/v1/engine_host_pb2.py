@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n wagw/engine/v1/engine_host.proto\x12\x0ewagw.engine.v1\x1a\x1cgoogle/protobuf/struct.proto\":\n\x0e\x43onnectRequest\x12\x12\n\nprofile_id\x18\x01 \x01(\t\x12\x14\n\x0cphone_number\x18\x02 \x01(\t\"\'\n\x0f\x43onnectResponse\x12\x14\n\x0cpairing_code\x18\x01 \x01(\t\"\'\n\x11\x44isconnectRequest\x12\x12\n\nprofile_id\x18\x01 \x01(\t\"\x14\n\x12\x44isconnectResponse\"#\n\rLogoutRequest\x12\x12\n\nprofile_id\x18\x01 \x01(\t\"\x10\n\x0eLogoutResponse\"#\n\rForgetRequest\x12\x12\n\nprofile_id\x18\x01 \x01(\t\"\x10\n\x0e\x46orgetResponse\"!\n\x0bSendRequest\x12\x12\n\nmessage_id\x18\x01 \x01(\t\"%\n\x0cSendResponse\x12\x15\n\rwa_message_id\x18\x01 \x01(\t\"S\n\x0e\x43ontrolRequest\x12\x11\n\toperation\x18\x01 \x01(\t\x12*\n\targuments\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct:\x02\x18\x01\"=\n\x0f\x43ontrolResponse\x12&\n\x06result\x18\x01 \x01(\x0b\x32\x16.google.protobuf.Value:\x02\x18\x01\"<\n\x15\x44\x65liverWebhookRequest\x12\x12\n\nprofile_id\x18\x01 \x01(\t\x12\x0f\n\x07payload\x18\x02 \x01(\x0c\"(\n\x16\x44\x65liverWebhookResponse\x12\x0e\n\x06\x65vents\x18\x01 \x01(\x05\"e\n\x10GroupCallRequest\x12\x12\n\nprofile_id\x18\x01 \x01(\t\x12\x11\n\toperation\x18\x02 \x01(\t\x12*\n\targuments\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\"<\n\x11GroupCallResponse\x12\'\n\x06result\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\"d\n\x0f\x43hatCallRequest\x12\x12\n\nprofile_id\x18\x01 \x01(\t\x12\x11\n\toperation\x18\x02 \x01(\t\x12*\n\targuments\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\";\n\x10\x43hatCallResponse\x12\'\n\x06result\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\"*\n\x14\x44ownloadMediaRequest\x12\x12\n\nmessage_id\x18\x01 \x01(\t\"I\n\x15\x44ownloadMediaResponse\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x10\n\x08mimetype\x18\x02 \x01(\t\x12\x10\n\x08\x66ilename\x18\x03 \x01(\t2\xe9\x05\n\x11\x45ngineHostService\x12J\n\x07\x43onnect\x12\x1e.wagw.engine.v1.ConnectRequest\x1a\x1f.wagw.engine.v1.ConnectResponse\x12S\n\nDisconnect\x12!.wagw.engine.v1.DisconnectRequest\x1a\".wagw.engine.v1.DisconnectResponse\x12G\n\x06Logout\x12\x1d.wagw.engine.v1.LogoutRequest\x1a\x1e.wagw.engine.v1.LogoutResponse\x12G\n\x06\x46orget\x12\x1d.wagw.engine.v1.ForgetRequest\x1a\x1e.wagw.engine.v1.ForgetResponse\x12\x41\n\x04Send\x12\x1b.wagw.engine.v1.SendRequest\x1a\x1c.wagw.engine.v1.SendResponse\x12_\n\x0e\x44\x65liverWebhook\x12%.wagw.engine.v1.DeliverWebhookRequest\x1a&.wagw.engine.v1.DeliverWebhookResponse\x12P\n\tGroupCall\x12 .wagw.engine.v1.GroupCallRequest\x1a!.wagw.engine.v1.GroupCallResponse\x12M\n\x08\x43hatCall\x12\x1f.wagw.engine.v1.ChatCallRequest\x1a .wagw.engine.v1.ChatCallResponse\x12\\\n\rDownloadMedia\x12$.wagw.engine.v1.DownloadMediaRequest\x1a%.wagw.engine.v1.DownloadMediaResponse2h\n\x10SimulatorService\x12O\n\x07\x43ontrol\x12\x1e.wagw.engine.v1.ControlRequest\x1a\x1f.wagw.engine.v1.ControlResponse\"\x03\x88\x02\x01\x1a\x03\x88\x02\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n wagw/engine/v1/engine_host.proto\x12\x0ewagw.engine.v1\x1a\x1cgoogle/protobuf/struct.proto\":\n\x0e\x43onnectRequest\x12\x12\n\nprofile_id\x18\x01 \x01(\t\x12\x14\n\x0cphone_number\x18\x02 \x01(\t\"\'\n\x0f\x43onnectResponse\x12\x14\n\x0cpairing_code\x18\x01 \x01(\t\"\'\n\x11\x44isconnectRequest\x12\x12\n\nprofile_id\x18\x01 \x01(\t\"\x14\n\x12\x44isconnectResponse\"#\n\rLogoutRequest\x12\x12\n\nprofile_id\x18\x01 \x01(\t\"\x10\n\x0eLogoutResponse\"#\n\rForgetRequest\x12\x12\n\nprofile_id\x18\x01 \x01(\t\"\x10\n\x0e\x46orgetResponse\"5\n\x0bSendRequest\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x12\n\nprofile_id\x18\x02 \x01(\t\"%\n\x0cSendResponse\x12\x15\n\rwa_message_id\x18\x01 \x01(\t\"S\n\x0e\x43ontrolRequest\x12\x11\n\toperation\x18\x01 \x01(\t\x12*\n\targuments\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct:\x02\x18\x01\"=\n\x0f\x43ontrolResponse\x12&\n\x06result\x18\x01 \x01(\x0b\x32\x16.google.protobuf.Value:\x02\x18\x01\"<\n\x15\x44\x65liverWebhookRequest\x12\x12\n\nprofile_id\x18\x01 \x01(\t\x12\x0f\n\x07payload\x18\x02 \x01(\x0c\"(\n\x16\x44\x65liverWebhookResponse\x12\x0e\n\x06\x65vents\x18\x01 \x01(\x05\"e\n\x10GroupCallRequest\x12\x12\n\nprofile_id\x18\x01 \x01(\t\x12\x11\n\toperation\x18\x02 \x01(\t\x12*\n\targuments\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\"<\n\x11GroupCallResponse\x12\'\n\x06result\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\"d\n\x0f\x43hatCallRequest\x12\x12\n\nprofile_id\x18\x01 \x01(\t\x12\x11\n\toperation\x18\x02 \x01(\t\x12*\n\targuments\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\";\n\x10\x43hatCallResponse\x12\'\n\x06result\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\"*\n\x14\x44ownloadMediaRequest\x12\x12\n\nmessage_id\x18\x01 \x01(\t\"I\n\x15\x44ownloadMediaResponse\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x10\n\x08mimetype\x18\x02 \x01(\t\x12\x10\n\x08\x66ilename\x18\x03 \x01(\t2\xe9\x05\n\x11\x45ngineHostService\x12J\n\x07\x43onnect\x12\x1e.wagw.engine.v1.ConnectRequest\x1a\x1f.wagw.engine.v1.ConnectResponse\x12S\n\nDisconnect\x12!.wagw.engine.v1.DisconnectRequest\x1a\".wagw.engine.v1.DisconnectResponse\x12G\n\x06Logout\x12\x1d.wagw.engine.v1.LogoutRequest\x1a\x1e.wagw.engine.v1.LogoutResponse\x12G\n\x06\x46orget\x12\x1d.wagw.engine.v1.ForgetRequest\x1a\x1e.wagw.engine.v1.ForgetResponse\x12\x41\n\x04Send\x12\x1b.wagw.engine.v1.SendRequest\x1a\x1c.wagw.engine.v1.SendResponse\x12_\n\x0e\x44\x65liverWebhook\x12%.wagw.engine.v1.DeliverWebhookRequest\x1a&.wagw.engine.v1.DeliverWebhookResponse\x12P\n\tGroupCall\x12 .wagw.engine.v1.GroupCallRequest\x1a!.wagw.engine.v1.GroupCallResponse\x12M\n\x08\x43hatCall\x12\x1f.wagw.engine.v1.ChatCallRequest\x1a .wagw.engine.v1.ChatCallResponse\x12\\\n\rDownloadMedia\x12$.wagw.engine.v1.DownloadMediaRequest\x1a%.wagw.engine.v1.DownloadMediaResponse2h\n\x10SimulatorService\x12O\n\x07\x43ontrol\x12\x1e.wagw.engine.v1.ControlRequest\x1a\x1f.wagw.engine.v1.ControlResponse\"\x03\x88\x02\x01\x1a\x03\x88\x02\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -57,31 +57,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_FORGETRESPONSE']._serialized_start=338
   _globals['_FORGETRESPONSE']._serialized_end=354
   _globals['_SENDREQUEST']._serialized_start=356
-  _globals['_SENDREQUEST']._serialized_end=389
-  _globals['_SENDRESPONSE']._serialized_start=391
-  _globals['_SENDRESPONSE']._serialized_end=428
-  _globals['_CONTROLREQUEST']._serialized_start=430
-  _globals['_CONTROLREQUEST']._serialized_end=513
-  _globals['_CONTROLRESPONSE']._serialized_start=515
-  _globals['_CONTROLRESPONSE']._serialized_end=576
-  _globals['_DELIVERWEBHOOKREQUEST']._serialized_start=578
-  _globals['_DELIVERWEBHOOKREQUEST']._serialized_end=638
-  _globals['_DELIVERWEBHOOKRESPONSE']._serialized_start=640
-  _globals['_DELIVERWEBHOOKRESPONSE']._serialized_end=680
-  _globals['_GROUPCALLREQUEST']._serialized_start=682
-  _globals['_GROUPCALLREQUEST']._serialized_end=783
-  _globals['_GROUPCALLRESPONSE']._serialized_start=785
-  _globals['_GROUPCALLRESPONSE']._serialized_end=845
-  _globals['_CHATCALLREQUEST']._serialized_start=847
-  _globals['_CHATCALLREQUEST']._serialized_end=947
-  _globals['_CHATCALLRESPONSE']._serialized_start=949
-  _globals['_CHATCALLRESPONSE']._serialized_end=1008
-  _globals['_DOWNLOADMEDIAREQUEST']._serialized_start=1010
-  _globals['_DOWNLOADMEDIAREQUEST']._serialized_end=1052
-  _globals['_DOWNLOADMEDIARESPONSE']._serialized_start=1054
-  _globals['_DOWNLOADMEDIARESPONSE']._serialized_end=1127
-  _globals['_ENGINEHOSTSERVICE']._serialized_start=1130
-  _globals['_ENGINEHOSTSERVICE']._serialized_end=1875
-  _globals['_SIMULATORSERVICE']._serialized_start=1877
-  _globals['_SIMULATORSERVICE']._serialized_end=1981
+  _globals['_SENDREQUEST']._serialized_end=409
+  _globals['_SENDRESPONSE']._serialized_start=411
+  _globals['_SENDRESPONSE']._serialized_end=448
+  _globals['_CONTROLREQUEST']._serialized_start=450
+  _globals['_CONTROLREQUEST']._serialized_end=533
+  _globals['_CONTROLRESPONSE']._serialized_start=535
+  _globals['_CONTROLRESPONSE']._serialized_end=596
+  _globals['_DELIVERWEBHOOKREQUEST']._serialized_start=598
+  _globals['_DELIVERWEBHOOKREQUEST']._serialized_end=658
+  _globals['_DELIVERWEBHOOKRESPONSE']._serialized_start=660
+  _globals['_DELIVERWEBHOOKRESPONSE']._serialized_end=700
+  _globals['_GROUPCALLREQUEST']._serialized_start=702
+  _globals['_GROUPCALLREQUEST']._serialized_end=803
+  _globals['_GROUPCALLRESPONSE']._serialized_start=805
+  _globals['_GROUPCALLRESPONSE']._serialized_end=865
+  _globals['_CHATCALLREQUEST']._serialized_start=867
+  _globals['_CHATCALLREQUEST']._serialized_end=967
+  _globals['_CHATCALLRESPONSE']._serialized_start=969
+  _globals['_CHATCALLRESPONSE']._serialized_end=1028
+  _globals['_DOWNLOADMEDIAREQUEST']._serialized_start=1030
+  _globals['_DOWNLOADMEDIAREQUEST']._serialized_end=1072
+  _globals['_DOWNLOADMEDIARESPONSE']._serialized_start=1074
+  _globals['_DOWNLOADMEDIARESPONSE']._serialized_end=1147
+  _globals['_ENGINEHOSTSERVICE']._serialized_start=1150
+  _globals['_ENGINEHOSTSERVICE']._serialized_end=1895
+  _globals['_SIMULATORSERVICE']._serialized_start=1897
+  _globals['_SIMULATORSERVICE']._serialized_end=2001
 # @@protoc_insertion_point(module_scope)

@@ -51,10 +51,12 @@ class ForgetResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class SendRequest(_message.Message):
-    __slots__ = ("message_id",)
+    __slots__ = ("message_id", "profile_id")
     MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    PROFILE_ID_FIELD_NUMBER: _ClassVar[int]
     message_id: str
-    def __init__(self, message_id: _Optional[str] = ...) -> None: ...
+    profile_id: str
+    def __init__(self, message_id: _Optional[str] = ..., profile_id: _Optional[str] = ...) -> None: ...
 
 class SendResponse(_message.Message):
     __slots__ = ("wa_message_id",)
