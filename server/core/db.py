@@ -505,17 +505,15 @@ class Prepared:
         return compiled.sql, compiled.arguments(values)
 
     @staticmethod
-    def _run(compiled: _Compiled, values: tuple[Any, ...], ctes: tuple[str, list[Any]] = ("", [])) -> Any:
-        ctes_sql, ctes_params = ctes
-        return database.execute_sql(ctes_sql + compiled.sql, [*ctes_params, *compiled.arguments(values)])
+    def _run(compiled: _Compiled, values: tuple[Any, ...]) -> Any:
+        return database.execute_sql(compiled.sql, compiled.arguments(values))
 
-    def all(self, *values: Any, ctes: tuple[str, list[Any]] = ("", [])) -> list[Any]:
-        """The rows of a select (of a model's fields, or an update's RETURNING them), as model instances. `ctes`:
-        a `WITH … ` clause (SQL and parameters) the statement runs after, in one statement with it."""
+    def all(self, *values: Any) -> list[Any]:
+        """The rows of a select (of a model's fields), as model instances."""
         compiled = self._compile()
         model, readers, aliases = compiled.model, compiled.readers, compiled.aliases
         rows = []
-        for row in self._run(compiled, values, ctes).fetchall():
+        for row in self._run(compiled, values).fetchall():
             instance = model(__no_default__=1)
             instance.__data__ = {name: read(row[at]) for at, name, read in readers}
             for at, alias in aliases:
@@ -523,6 +521,6 @@ class Prepared:
             rows.append(instance)
         return rows
 
-    def first(self, *values: Any, ctes: tuple[str, list[Any]] = ("", [])) -> Any | None:
-        rows = self.all(*values, ctes=ctes)
+    def first(self, *values: Any) -> Any | None:
+        rows = self.all(*values)
         return rows[0] if rows else None

@@ -72,15 +72,21 @@ def record(name: str, profile_id: str | None, data: dict[str, Any]) -> Event:
     return Event(id=event_id, **values)
 
 
-def insert_per_row(source: str, name: str, data_sql: str, data_params: list[Any]) -> tuple[str, list[Any]]:
-    """PostgreSQL only: an INSERT of one `name` event per row of the CTE `source` (it has a `profile_id` column), its
-    data the JSON text `data_sql` makes of the row, as SQL and parameters for a statement that carries it beside the
-    change it reports (lifecycle's receipts). Each id is returned and locked as `record` locks it; `announce` the
-    largest once the statement has run."""
+def insert_per_row(*parts: tuple[str, str, str, list[Any]]) -> tuple[str, list[Any]]:
+    """PostgreSQL only: an INSERT of events made of the rows of CTEs, as SQL and parameters for a statement that
+    carries it beside the change they report (lifecycle's sends and receipts). Each part is (source, name, data_sql,
+    data_params): one `name` event per row of the CTE `source` (it has a `profile_id` column), its data the JSON text
+    `data_sql` makes of the row. The parts' events are recorded in their order. Each id is returned and locked as
+    `record` locks it; `announce` the largest once the statement has run."""
+    selects, params = [], []
+    for order, (source, name, data_sql, data_params) in enumerate(parts):
+        selects.append(f'SELECT {order} AS "order", %s AS "name", {source}."profile_id", {data_sql} AS "data" '
+                       f'FROM {source}')
+        params += [name, *data_params]
     sql = (f'INSERT INTO "{Event._meta.table_name}" ("name", "profile_id", "data", "created_at") '
-           f'SELECT %s, {source}."profile_id", {data_sql}, %s FROM {source} '
+           f'SELECT "name", "profile_id", "data", %s FROM ({" UNION ALL ".join(selects)}) AS made ORDER BY "order" '
            f'RETURNING "id", pg_advisory_xact_lock("id" + %s)')  # event_horizon.lock_in_flight, in SQL
-    return sql, [name, *data_params, utcnow(), event_horizon.LOCK_TAG]
+    return sql, [utcnow(), *params, event_horizon.LOCK_TAG]
 
 
 def announce(event_id: int) -> None:

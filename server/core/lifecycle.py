@@ -41,6 +41,7 @@ Every function takes `now` (and the random source of the pacing), so the rules a
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import random
 from collections.abc import Iterable
@@ -181,9 +182,11 @@ _SENT_MOVED = Prepared(lambda wa_message_id, sent_at, message_id: _sent_update(
 # A batch's lock (`_lock_batch`). On PostgreSQL a sent batch item's move takes it in the same statement: the lock as
 # a CTE (`locked`), the item's update only once it is taken (the EXISTS is evaluated on the item's row before the
 # item is locked, as in the hand-over), one round trip where the lock and the move were two.
-_LOCK_BATCH = Prepared(lambda batch_id: Batch.select(Batch.id).where(Batch.id == batch_id).for_update())
+_LOCK_BATCH = Prepared(lambda batch_id: Batch.select(Batch.id, Batch.status).where(Batch.id == batch_id)
+                       .for_update())
 _SENT_AFTER_LOCKED = Prepared(lambda wa_message_id, sent_at, message_id: _sent_update(
-    wa_message_id, sent_at, message_id).where(peewee.SQL("EXISTS (SELECT 1 FROM locked)")).returning(Message.batch_id))
+    wa_message_id, sent_at, message_id).where(peewee.SQL("EXISTS (SELECT 1 FROM locked)")).returning(
+    Message.id, Message.profile, Message.chat_id, Message.batch_id))
 # A DELIVERED or READ receipt moves its message, found by its WhatsApp id, from a status it may come from, and
 # reads back what the batch's counters and the event need: one statement where a lookup and a move were two, for two
 # of every sent message's events. The statuses it may come from are tried in the order receipts usually arrive (a
@@ -229,13 +232,16 @@ _BATCH_FINISHED = Prepared(lambda status, now, batch_id: Batch.update(
     status=status, finished_at=now, updated_at=now).where(
     (Batch.id == batch_id) & Batch.status.not_in(list(TERMINAL))).returning(Batch))
 # The batch's next waiting item gets its time, unless it has one already: one statement, found and set.
-def _schedule_next(at: Any, batch_id: Any) -> peewee.ModelUpdate:
+def _schedule_next(at: Any, batch_id: Any, passing: Any = None) -> peewee.ModelUpdate:
+    waiting = (Message.batch_id == batch_id) & (Message.status == _WAITING)
+    if passing is not None:
+        waiting &= Message.id != passing
     return Message.update(not_before=at).where(
-        (Message.id == Message.select(Message.id).where((Message.batch_id == batch_id) & (Message.status == _WAITING))
-         .order_by(Message.batch_index).limit(1)) & Message.not_before.is_null())
+        (Message.id == Message.select(Message.id).where(waiting).order_by(Message.batch_index).limit(1))
+        & Message.not_before.is_null())
 
 
-_SCHEDULE_NEXT = Prepared(_schedule_next)
+_SCHEDULE_NEXT = Prepared(lambda at, batch_id: _schedule_next(at, batch_id))
 # On PostgreSQL the CTE `scheduled` of `_schedule_and_record`'s statement: a row when it set the time.
 _SCHEDULED_NEXT = Prepared(lambda at, batch_id: _schedule_next(at, batch_id).returning(Message.id))
 _MOVED = peewee.Table("moved")
@@ -249,7 +255,25 @@ def _counted_after_moved(*values: Any) -> peewee.ModelUpdate:
 # On PostgreSQL a receipt's counters (`_receipt_in_one`), and a sent item's, the batch read back from the same
 # statement (`sent`): one round trip where the lock and the move, then the counters, were two.
 _COUNTED_AFTER_MOVED = Prepared(_counted_after_moved, arity=6)
-_SENT_ITEM_COUNTED = Prepared(lambda *values: _counted_after_moved(*values).returning(Batch), arity=6)
+
+
+def _sent_item_totals(now: Any) -> peewee.ModelUpdate:
+    """PostgreSQL: a sent item's count on its batch (the CTE `moved`), ending the batch as `_item_changed` ends it
+    when no item is left to send (unless it has ended already), the batch read back."""
+    ends = Batch.status.not_in(sorted(TERMINAL)) & (Batch.sent + 1 + Batch.failed + Batch.cancelled >= Batch.total)
+    end_status = peewee.Case(None, [(Batch.stop_on_error & (Batch.failed > 0), "FAILED")], "COMPLETED")
+    return Batch.update(
+        sent=Batch.sent + 1, updated_at=now, status=peewee.Case(None, [(ends, end_status)], Batch.status),
+        finished_at=peewee.Case(None, [(ends, now)], Batch.finished_at),
+    ).from_(_MOVED).where(Batch.id == _MOVED.c.batch_id).returning(Batch)
+
+
+_SENT_ITEM_TOTALS = Prepared(_sent_item_totals)
+# On PostgreSQL the next item's time in a sent item's statement (`_sent_item_in_one`): the item it moved is still
+# PENDING to the statement's other parts, so it is passed by; none once the batch has ended (the CTE `totals`).
+_GOING_ON = ", ".join(f"'{status}'" for status in sorted(TERMINAL))
+_SCHEDULED_AFTER_SENT = Prepared(lambda at, batch_id, moved_id: _schedule_next(at, batch_id, moved_id).where(
+    peewee.SQL(f'EXISTS (SELECT 1 FROM totals WHERE totals."status" NOT IN ({_GOING_ON}))')).returning(Message.id))
 
 
 # Accepting
@@ -455,23 +479,15 @@ def sent(message: Message, wa_message_id: str, sent_at: dt.datetime, rng: random
     profile, chat and batch are used: they never change). False when it was recorded already (a repeated send), or
     deleted meanwhile.
 
-    On PostgreSQL a single send is one statement (`_sent_in_one`), and a batch item two in a transaction: the move
-    with the batch's counters, which read the batch back, then the rest (`_schedule_and_record`), where BEGIN, five
-    statements and COMMIT were six round trips."""
-    if not message.batch_id and not is_sqlite():
+    On PostgreSQL it is one statement: `_sent_in_one` for a single send, `_sent_item_in_one` for a batch item."""
+    if not is_sqlite() and message.batch_id:
+        return _sent_item_in_one(message, wa_message_id, sent_at, rng)
+    if not is_sqlite():
         return _sent_in_one(message, wa_message_id, sent_at)
     with write_transaction():
-        if message.batch_id and not is_sqlite():
-            batch = _SENT_ITEM_COUNTED.first(*_deltas("PENDING", "SENT").values(), sent_at,
-                                             ctes=_sent_item_moved(message, wa_message_id, sent_at))
-            if batch is None:
-                return False
-            recorded, next_at = _batch_changed(batch, "PENDING", "SENT", sent_at, rng)
-        else:
-            _lock_batch(message.batch_id)
-            if not _SENT_UPDATE.execute(wa_message_id, sent_at, message.id).rowcount:
-                return False
-            recorded, next_at = _item_changed(message, "PENDING", "SENT", sent_at, rng)
+        if not _SENT_UPDATE.execute(wa_message_id, sent_at, message.id).rowcount:
+            return False
+        recorded, next_at = _item_changed(message, "PENDING", "SENT", sent_at, rng)
         _schedule_and_record(message, next_at, sent_at, [_ack(message, "SENT", wa_message_id), *recorded],
                              counting_sent=True)
     return True
@@ -483,7 +499,7 @@ def _sent_in_one(message: Message, wa_message_id: str, sent_at: dt.datetime) -> 
     move's RETURNING, writing the rows `sent` writes on SQLite (the item's row locked, then its gate's)."""
     ctes_sql, params = with_ctes(("moved", _SENT_MOVED.statement(wa_message_id, sent_at, message.id)),
                                  ("counted", send_gate.count_sent_moved(sent_at)),
-                                 ("acked", _ack_per_row("SENT", wa_message_id)))
+                                 ("acked", events.insert_per_row(_acks("SENT", wa_message_id))))
     with write_statement():
         acked = database.execute_sql(f"{ctes_sql}SELECT * FROM acked", params).fetchall()
     if not acked:
@@ -492,22 +508,67 @@ def _sent_in_one(message: Message, wa_message_id: str, sent_at: dt.datetime) -> 
     return True
 
 
-def _ack_per_row(status: str, wa_message_id: str) -> tuple[str, list[Any]]:
+def _acks(status: str, wa_message_id: str) -> tuple[str, str, str, list[Any]]:
     """PostgreSQL: the `message.ack` (`_ack`) of each row of a CTE named `moved` (its id, profile_id and chat_id), as
-    SQL and parameters for the statement that moves them. Its data as JSONField writes it (sorted keys, no spaces):
-    the two the row gives, then the rest."""
+    a part of `events.insert_per_row` for the statement that moves them. Its data as JSONField writes it (sorted
+    keys, no spaces): the two the row gives, then the rest."""
     rest = "," + Event.data.db_value({"status": status, "waMessageId": wa_message_id})[1:]
-    return events.insert_per_row(
-        "moved", "message.ack",
-        """'{"chatId":' || to_json(moved."chat_id")::text || ',"messageId":' || to_json(moved."id")::text || %s""",
-        [rest])
+    return ("moved", "message.ack",
+            """'{"chatId":' || to_json(moved."chat_id")::text || ',"messageId":' || to_json(moved."id")::text || %s""",
+            [rest])
 
 
-def _sent_item_moved(message: Message, wa_message_id: str, sent_at: dt.datetime) -> tuple[str, list[Any]]:
-    """PostgreSQL: a batch item's move to SENT, its batch's lock taken first, as the CTEs `locked` and `moved` of
-    the statement that counts it (`_SENT_ITEM_COUNTED`)."""
-    return with_ctes(("locked", _LOCK_BATCH.statement(message.batch_id)),
-                     ("moved", _SENT_AFTER_LOCKED.statement(wa_message_id, sent_at, message.id)))
+def _progress_of(source: str, name: str, *, with_status: bool = False) -> tuple[str, str, str, list[Any]]:
+    """PostgreSQL: a batch's `bulk.progress` (or with its status, `bulk.finished`) of each row of the CTE `source`
+    (batch rows), as a part of `events.insert_per_row`: the data `_item_changed` records, as JSONField writes it
+    (sorted keys, no spaces)."""
+    row = {"batchId": f'to_json({source}."id")::text',
+           "pending": f'({source}."total" - {source}."sent" - {source}."failed" - {source}."cancelled")',
+           **{column: f'{source}."{column}"' for column in ("total", "sent", "failed", "cancelled", "delivered",
+                                                             "read")}}
+    if with_status:
+        row["status"] = f'to_json({source}."status")::text'
+    return source, name, "'{' || " + " || ',' || ".join(f"""'"{key}":' || {row[key]}""" for key in sorted(row)) \
+        + " || '}'", []
+
+
+def _sent_item_in_one(message: Message, wa_message_id: str, sent_at: dt.datetime, rng: random.Random | None = None
+                      ) -> bool:
+    """PostgreSQL: `sent` of a batch item in one statement, outside a transaction, where BEGIN, the move, the
+    batch's counters, the next item's time, the gate's mark and the events, then COMMIT, were six round trips. Each
+    is a CTE: the batch's lock first (`locked`, as `_lock_batch` says), the move (`moved`), the counters, which end
+    the batch when no item is left to send (`totals`; `ended` when this did), the next item's time unless the
+    batch has ended (`scheduled`), the gate as `_schedule_and_record` marks it, and the events `_item_changed`
+    records. The next item's time is worked out beforehand, from the batch's pacing, which never changes."""
+    pacing = _pacing(message.batch_id)
+    if pacing is None:  # deleted with its profile meanwhile
+        return False
+    at = sent_at + dt.timedelta(seconds=gap_s(pacing, rng))
+    terminal = sorted(TERMINAL)
+    ended = (f'SELECT totals.* FROM totals, locked WHERE locked."status" NOT IN ({", ".join(["%s"] * len(terminal))}) '
+             f'AND totals."status" IN ({", ".join(["%s"] * len(terminal))})', [*terminal, *terminal])
+    ctes_sql, params = with_ctes(
+        ("locked", _LOCK_BATCH.statement(message.batch_id)),
+        ("moved", _SENT_AFTER_LOCKED.statement(wa_message_id, sent_at, message.id)),
+        ("totals", _SENT_ITEM_TOTALS.statement(sent_at)),
+        ("ended", ended),
+        ("scheduled", _SCHEDULED_AFTER_SENT.statement(at, message.batch_id, message.id)),
+        *send_gate.after_sending(message.profile_id, at, sent_at),
+        ("recorded", events.insert_per_row(_acks("SENT", wa_message_id), _progress_of("totals", "bulk.progress"),
+                                           _progress_of("ended", "bulk.finished", with_status=True))))
+    with write_statement():
+        [(last,)] = database.execute_sql(f'{ctes_sql}SELECT max("id") FROM recorded', params).fetchall()
+    if last is None:  # not PENDING any more (recorded already), or deleted
+        return False
+    events.announce(last)
+    return True
+
+
+@functools.lru_cache(maxsize=4096)
+def _pacing(batch_id: str) -> Batch | None:
+    """A batch as read once by this process, for its pacing (`gap_s`: its delay, randomized or not), which never
+    changes."""
+    return Batch.get_or_none(Batch.id == batch_id)
 
 
 def failed(message: Message, reason: str, now: dt.datetime, rng: random.Random | None = None) -> bool:
@@ -572,7 +633,7 @@ def _receipt_in_one(move: Prepared, old: str, status: str, now: dt.datetime, pro
     the message was not in `old`."""
     ctes_sql, params = with_ctes(("moved", move.statement(now, profile_id, wa_message_id)),
                                  ("counts", _COUNTED_AFTER_MOVED.statement(*_deltas(old, status).values(), now)),
-                                 ("acked", _ack_per_row(status, wa_message_id)))
+                                 ("acked", events.insert_per_row(_acks(status, wa_message_id))))
     acked = database.execute_sql(f"{ctes_sql}SELECT * FROM acked", params).fetchall()
     if not acked:
         return False
@@ -828,7 +889,7 @@ def _lock_batch(batch_id: str | None) -> None:
     takes them in this order, so a cancel (every waiting item, then the counters) and an item's send (the item,
     the counters, then the next item's schedule) wait for each other instead of deadlocking. SQLite has one
     writer at a time already. (A hand-over takes it with the update that starts the batch, `_BATCH_HANDED`; a
-    sent item with its own move, `_sent_item_moved`.)
+    sent item with its own move, `_sent_item_in_one`.)
 
     A DELIVERED or READ receipt goes without (two statements of every delivered message): it locks an item that
     left the queue, then the counters. Whoever holds the batch's lock first (a cancel, a send, a hand-over, a
@@ -866,15 +927,9 @@ def _item_changed(message: Message, old: str, new: str, now: dt.datetime, rng: r
     batch = _BATCH_COUNTS_READ.first(*deltas.values(), now, message.batch_id)
     if batch is None:  # deleted with its profile meanwhile
         return [], None
-    return _batch_changed(batch, old, new, now, rng)
-
-
-def _batch_changed(batch: Batch, old: str, new: str, now: dt.datetime, rng: random.Random | None
-                   ) -> tuple[list[events.Record], dt.datetime | None]:
-    """`_item_changed` once the item's move to `new` is counted, from the batch its counters' update read back."""
     if new == "FAILED" and batch.stop_on_error and batch.status not in TERMINAL:
         _cancel_waiting(batch, now)
-        batch = Batch.get_by_id(batch.id)
+        batch = Batch.get_by_id(message.batch_id)
     recorded: list[events.Record] = []
     if new in ("SENT", "FAILED", "CANCELLED") or old == "PENDING":
         recorded.append(("bulk.progress", batch.profile_id, {"batchId": batch.id, **progress(batch)}))
@@ -911,12 +966,13 @@ def _schedule_and_record(item: Message, at: dt.datetime | None, now: dt.datetime
                          counting_sent: bool = False) -> None:
     """The rest of an item's record once it moved (in its transaction): the next waiting item of its batch gets its
     time `at` (None: none, as `_item_changed` answered) and the profile's queue is marked due then (its worker, or
-    the sweep after that worker died, picks it up); with `counting_sent`, `item` counts among today's sends, in the
-    same change of the gate's row when it marked it (send_gate.add_work); then `records`, its events. Idempotent: an
-    item already scheduled keeps its time.
+    the sweep after that worker died, picks it up); with `counting_sent` (a sent item, on SQLite: on PostgreSQL its
+    whole record is `_sent_item_in_one`), `item` counts among today's sends, in the same change of the gate's row
+    when it marked it (send_gate.add_work); then `records`, its events. Idempotent: an item already scheduled keeps
+    its time.
 
-    On PostgreSQL all of it is one statement, each part a CTE (the gate's changes decided by whether `scheduled`
-    gave the item its time), where the schedule, the gate's mark and the events were three round trips."""
+    On PostgreSQL all of it is one statement, each part a CTE (the gate's mark made only when `scheduled` gave the
+    item its time), where the schedule, the gate's mark and the events were three round trips."""
     if is_sqlite():
         if at is not None and _SCHEDULE_NEXT.execute(at, item.batch_id).rowcount:
             send_gate.add_work(item.profile_id, at, now, counting_sent=counting_sent)
@@ -927,9 +983,7 @@ def _schedule_and_record(item: Message, at: dt.datetime | None, now: dt.datetime
     parts = []
     if at is not None:
         parts = [("scheduled", _SCHEDULED_NEXT.statement(at, item.batch_id)),
-                 *send_gate.after_scheduling(item.profile_id, at, now, counting_sent=counting_sent)]
-    elif counting_sent:
-        parts = [("counted", send_gate.count_sent_statement(item.profile_id, now))]
+                 *send_gate.after_scheduling(item.profile_id, at, now)]
     ctes_sql, params = with_ctes(*parts, ("recorded", events.record_all_statement(records)))
     [(last,)] = database.execute_sql(f'{ctes_sql}SELECT max("id") FROM recorded', params).fetchall()
     events.announce(last)

@@ -138,13 +138,14 @@ def _count_sent_moved(today: Any) -> peewee.Insert:
 # Run on every delivered message.
 _COUNT_SENT = Prepared(_count_sent, arity=2)
 _COUNT_SENT_MOVED = Prepared(_count_sent_moved)
-# A batch item's record on PostgreSQL (`after_scheduling`): the statement's CTE `scheduled` says whether the next
-# item got its time.
-_SCHEDULED, _UNSCHEDULED = "EXISTS (SELECT 1 FROM scheduled)", "NOT EXISTS (SELECT 1 FROM scheduled)"
+# A batch item's record on PostgreSQL (`after_scheduling`, `after_sending`): the statement's CTE `scheduled` says
+# whether the next item got its time, and `moved` whether the item was sent.
+_SCHEDULED = "EXISTS (SELECT 1 FROM scheduled)"
+_SENT_UNSCHEDULED = "EXISTS (SELECT 1 FROM moved) AND NOT EXISTS (SELECT 1 FROM scheduled)"
 _MARK_DUE_IF_SCHEDULED = Prepared(lambda profile_id, due, wake: _mark_due(profile_id, due, wake, when=_SCHEDULED))
 _MARK_DUE_COUNTING_IF_SCHEDULED = Prepared(lambda profile_id, due, wake, today: _mark_due(
     profile_id, due, wake, today, when=_SCHEDULED))
-_COUNT_SENT_UNLESS_SCHEDULED = Prepared(lambda profile_id, today: _count_sent(profile_id, today, when=_UNSCHEDULED))
+_COUNT_SENT_IF_UNSCHEDULED = Prepared(lambda profile_id, today: _count_sent(profile_id, today, when=_SENT_UNSCHEDULED))
 _NEXT_AT = Prepared(lambda next_at, profile_id: SendGate.update(next_at=next_at).where(SendGate.profile == profile_id))
 
 
@@ -159,21 +160,20 @@ def count_sent_moved(now: dt.datetime) -> tuple[str, list[Any]]:
     return _COUNT_SENT_MOVED.statement(day_of(now))
 
 
-def after_scheduling(profile_id: str, due: dt.datetime, now: dt.datetime, *, counting_sent: bool = False
-                     ) -> list[tuple[str, tuple[str, list[Any]]]]:
-    """PostgreSQL only: what `add_work` and `count_sent` do once a batch's next item was given its time `due`, as
-    named CTEs (db.with_ctes) for the statement whose CTE `scheduled` gives it (a row when it did): the queue marked
-    due then, with `counting_sent` the day's count in the same change; and when it did not, the count alone."""
-    wake = jobs.wake_time(due, now)
-    if not counting_sent:
-        return [("marked", _MARK_DUE_IF_SCHEDULED.statement(profile_id, due, wake))]
-    return [("marked", _MARK_DUE_COUNTING_IF_SCHEDULED.statement(profile_id, due, wake, day_of(now))),
-            ("counted", _COUNT_SENT_UNLESS_SCHEDULED.statement(profile_id, day_of(now)))]
+def after_scheduling(profile_id: str, due: dt.datetime, now: dt.datetime) -> list[tuple[str, tuple[str, list[Any]]]]:
+    """PostgreSQL only: `add_work` once a batch's next item was given its time `due`, as a named CTE (db.with_ctes)
+    for the statement whose CTE `scheduled` gives it (a row when it did)."""
+    return [("marked", _MARK_DUE_IF_SCHEDULED.statement(profile_id, due, jobs.wake_time(due, now)))]
 
 
-def count_sent_statement(profile_id: str, now: dt.datetime) -> tuple[str, list[Any]]:
-    """PostgreSQL only: `count_sent` as SQL and parameters, for a statement that carries it."""
-    return _COUNT_SENT.statement(profile_id, day_of(now))
+def after_sending(profile_id: str, due: dt.datetime, now: dt.datetime) -> list[tuple[str, tuple[str, list[Any]]]]:
+    """PostgreSQL only: the gate's changes once a batch item was sent (the statement's CTE `moved` has a row) and
+    its batch's next item given its time `due` (`scheduled` has a row), as named CTEs (db.with_ctes): the queue
+    marked due then with the day's count in the same change (`add_work`); the count alone (`count_sent`) when no
+    item was scheduled (the batch ended)."""
+    return [("marked", _MARK_DUE_COUNTING_IF_SCHEDULED.statement(profile_id, due, jobs.wake_time(due, now),
+                                                                 day_of(now))),
+            ("counted", _COUNT_SENT_IF_UNSCHEDULED.statement(profile_id, day_of(now)))]
 
 
 def ready_at(gate: SendGate, profile: Profile, now: dt.datetime) -> dt.datetime:
