@@ -180,8 +180,8 @@ _SENT_UPDATE = Prepared(_sent_update)
 _SENT_MOVED = Prepared(lambda wa_message_id, sent_at, message_id: _sent_update(
     wa_message_id, sent_at, message_id).returning(Message.id, Message.profile, Message.chat_id))
 # A batch's lock (`_lock_batch`). On PostgreSQL a sent batch item's move takes it in the same statement: the lock as
-# a CTE (`locked`), the item's update only once it is taken (the EXISTS is evaluated on the item's row before the
-# item is locked, as in the hand-over), one round trip where the lock and the move were two.
+# a CTE (`locked`, which reads the status the batch had, to tell whether this item ends it), the item's update only
+# once it is taken (the EXISTS is evaluated on the item's row before the item is locked, as in the hand-over).
 _LOCK_BATCH = Prepared(lambda batch_id: Batch.select(Batch.id, Batch.status).where(Batch.id == batch_id)
                        .for_update())
 _SENT_AFTER_LOCKED = Prepared(lambda wa_message_id, sent_at, message_id: _sent_update(
@@ -218,14 +218,14 @@ def _counts(sent: Any, delivered: Any, read: Any, failed: Any, cancelled: Any, n
         failed=Batch.failed + failed, cancelled=Batch.cancelled + cancelled, updated_at=now)
 
 
-def _count_items(*values: Any) -> peewee.ModelUpdate:
-    *counts, batch_id = values
-    return _counts(*counts).where(Batch.id == batch_id)
+def _count_items(sent: Any, delivered: Any, read: Any, failed: Any, cancelled: Any, now: Any, batch_id: Any
+                 ) -> peewee.ModelUpdate:
+    return _counts(sent, delivered, read, failed, cancelled, now).where(Batch.id == batch_id)
 
 
 # A receipt changes the counters only; an item that leaves the queue reads the batch back from the same statement
 # (its progress, whether it ended, the gap before the next item) instead of with another one.
-_BATCH_COUNTS = Prepared(_count_items, arity=7)
+_BATCH_COUNTS = Prepared(_count_items)
 _BATCH_COUNTS_READ = Prepared(lambda *values: _count_items(*values).returning(Batch), arity=7)
 # A batch ends (unless it has already), read back from the same statement.
 _BATCH_FINISHED = Prepared(lambda status, now, batch_id: Batch.update(
@@ -252,8 +252,7 @@ def _counted_after_moved(*values: Any) -> peewee.ModelUpdate:
     return _counts(*values).from_(_MOVED).where(Batch.id == _MOVED.c.batch_id)
 
 
-# On PostgreSQL a receipt's counters (`_receipt_in_one`), and a sent item's, the batch read back from the same
-# statement (`sent`): one round trip where the lock and the move, then the counters, were two.
+# On PostgreSQL a receipt's counters (`_receipt_in_one`).
 _COUNTED_AFTER_MOVED = Prepared(_counted_after_moved, arity=6)
 
 
@@ -271,9 +270,12 @@ def _sent_item_totals(now: Any) -> peewee.ModelUpdate:
 _SENT_ITEM_TOTALS = Prepared(_sent_item_totals)
 # On PostgreSQL the next item's time in a sent item's statement (`_sent_item_in_one`): the item it moved is still
 # PENDING to the statement's other parts, so it is passed by; none once the batch has ended (the CTE `totals`).
-_GOING_ON = ", ".join(f"'{status}'" for status in sorted(TERMINAL))
+_TERMINAL_SQL = ", ".join(f"'{status}'" for status in sorted(TERMINAL))
 _SCHEDULED_AFTER_SENT = Prepared(lambda at, batch_id, moved_id: _schedule_next(at, batch_id, moved_id).where(
-    peewee.SQL(f'EXISTS (SELECT 1 FROM totals WHERE totals."status" NOT IN ({_GOING_ON}))')).returning(Message.id))
+    peewee.SQL(f'EXISTS (SELECT 1 FROM totals WHERE totals."status" NOT IN ({_TERMINAL_SQL}))')).returning(Message.id))
+# ... and the batch once this item ended it: ended by `totals`, not before (`locked` read the status before).
+_ENDED_BY_SENT = (f'SELECT totals.* FROM totals, locked WHERE locked."status" NOT IN ({_TERMINAL_SQL}) '
+                  f'AND totals."status" IN ({_TERMINAL_SQL})', [])
 
 
 # Accepting
@@ -538,20 +540,18 @@ def _sent_item_in_one(message: Message, wa_message_id: str, sent_at: dt.datetime
     batch's counters, the next item's time, the gate's mark and the events, then COMMIT, were six round trips. Each
     is a CTE: the batch's lock first (`locked`, as `_lock_batch` says), the move (`moved`), the counters, which end
     the batch when no item is left to send (`totals`; `ended` when this did), the next item's time unless the
-    batch has ended (`scheduled`), the gate as `_schedule_and_record` marks it, and the events `_item_changed`
-    records. The next item's time is worked out beforehand, from the batch's pacing, which never changes."""
+    batch has ended (`scheduled`), the gate's mark with the day's count (send_gate.after_sending), and the events
+    `_item_changed` records. The next item's time is worked out beforehand, from the batch's pacing, which never
+    changes."""
     pacing = _pacing(message.batch_id)
     if pacing is None:  # deleted with its profile meanwhile
         return False
     at = sent_at + dt.timedelta(seconds=gap_s(pacing, rng))
-    terminal = sorted(TERMINAL)
-    ended = (f'SELECT totals.* FROM totals, locked WHERE locked."status" NOT IN ({", ".join(["%s"] * len(terminal))}) '
-             f'AND totals."status" IN ({", ".join(["%s"] * len(terminal))})', [*terminal, *terminal])
     ctes_sql, params = with_ctes(
         ("locked", _LOCK_BATCH.statement(message.batch_id)),
         ("moved", _SENT_AFTER_LOCKED.statement(wa_message_id, sent_at, message.id)),
         ("totals", _SENT_ITEM_TOTALS.statement(sent_at)),
-        ("ended", ended),
+        ("ended", _ENDED_BY_SENT),
         ("scheduled", _SCHEDULED_AFTER_SENT.statement(at, message.batch_id, message.id)),
         *send_gate.after_sending(message.profile_id, at, sent_at),
         ("recorded", events.insert_per_row(_acks("SENT", wa_message_id), _progress_of("totals", "bulk.progress"),
