@@ -159,8 +159,8 @@ class SessionManager:
                                       savepoint=False, transaction=False)
                 if message is not None:
                     try:
-                        outgoing = self._outgoing(message, None)  # a reply's quote may fail: it never left
-                    except ApiError:
+                        outgoing = self._outgoing(message, None)  # a reply's quote may fail
+                    except Exception:  # whatever stopped it, it never left
                         with database.connection_context():
                             lifecycle.undispatch(message_id, utcnow())
                         raise
