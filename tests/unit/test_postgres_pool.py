@@ -1,7 +1,8 @@
 """The PostgreSQL connection pool (server/core/db.py, _PooledPostgres): a connection given back a moment ago goes
 out again without a ping; one idle for longer is pinged, so a connection that died in the pool is left out; one
 that died within the moment fails its first statement and is never handed out again. A transaction's BEGIN goes
-with its first statement, in one round trip."""
+with its first statement, in one round trip. A statement past psycopg's cache of converted statements is numbered
+once by the pool, not by psycopg on every run."""
 
 from __future__ import annotations
 
@@ -138,4 +139,41 @@ def test_a_cursor_taken_in_a_transaction_runs_inside_it(sent):
             db.database.cursor().executemany("INSERT INTO t VALUES (%s)", [(1,), (2,)])
             raise RuntimeError("the transaction fails after")
         assert sent[0] == ("BEGIN", False)
+    assert count() == 0
+
+
+def test_placeholders_are_numbered_as_psycopg_numbers_them():
+    assert db.numbered("SELECT %s, '100%%', %s WHERE a LIKE '%%s'") == "SELECT $1, '100%', $2 WHERE a LIKE '%s'"
+    assert db.numbered("SELECT 1") == "SELECT 1"
+
+
+def many_values(count: int) -> tuple[str, list[int]]:
+    """An INSERT of `count` rows into t, one parameter each: past psycopg's cache of converted statements (more than
+    50 parameters), as a group of sends is."""
+    return f"INSERT INTO t VALUES {', '.join(['(%s)'] * count)} RETURNING id", list(range(count))
+
+
+def test_a_long_statement_is_numbered_once_runs_prepared_and_keeps_its_transaction(sent, monkeypatch):
+    """psycopg converts a statement of more than 50 parameters (or 4,096 characters) again on every run: the pool
+    numbers it once and runs it on a raw cursor, prepared on the server after psycopg's usual five runs, and in the
+    transaction it is the first statement of (its BEGIN with it, rolled back with it)."""
+    converted: list[int] = []
+    convert = psycopg._queries._query2pg_nocache
+    monkeypatch.setattr(psycopg._queries, "_query2pg_nocache",
+                        lambda *args: converted.append(1) or convert(*args))
+    sql, params = many_values(60)
+    with db.database.connection_context():
+        for _ in range(6):
+            db.database.execute_sql("DELETE FROM t")
+            assert [id for (id,) in db.database.execute_sql(sql, params).fetchall()] == params
+        assert converted == []
+        prepared = db.database.execute_sql(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE 'INSERT INTO t VALUES ($1), ($2)%%'")
+        assert prepared.fetchone()[0] == 1
+        db.database.execute_sql("DELETE FROM t")
+        sent.clear()
+        with pytest.raises(RuntimeError), db.write_transaction():
+            db.database.execute_sql(sql, params)
+            raise RuntimeError("the transaction fails after")
+        assert sent[0] == ("BEGIN", True)
     assert count() == 0
