@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import httpx
 
 from bench import fleet
-from server.core.config import ROOT
+from server.core.config import ROOT, Settings
 from tests.support.net import free_port
 from tests.support.stack import test_admin_key
 
@@ -63,9 +63,11 @@ def launched() -> Iterator[Launched]:
             "WAGW_ADMIN_API_KEY": key,
             "WAGW_HTTP_HOST": "127.0.0.1",
             "WAGW_HTTP_PORT": str(http_port),
-            **{name: str(free_port()) for name in ("WAGW_GRPC_PORT", "WAGW_GRPC_UNARY_PORT", "WAGW_ENVOY_ADMIN_PORT",
-                                                   "WAGW_WS_PORT", "WAGW_METRICS_PORT", "WAGW_ENGINE_PORT",
+            **{name: str(free_port()) for name in ("WAGW_ENVOY_ADMIN_PORT", "WAGW_WS_PORT", "WAGW_ENGINE_PORT",
                                                    "WAGW_SIMULATOR_PORT")},
+            # Each API server process takes the ports after the first's (server/launch.py, check_ports).
+            **{name: str(free_port(span=Settings().api_processes))
+               for name in ("WAGW_GRPC_PORT", "WAGW_GRPC_UNARY_PORT", "WAGW_METRICS_PORT")},
             "WAGW_SIMULATOR_STATE": f"{tmp}/simulator.db",
             "WAGW_MEDIA_DIR": f"{tmp}/media",
             "WAGW_REDIS_NAMESPACE": f"wagw-idle-{os.getpid()}",
